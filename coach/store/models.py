@@ -1,0 +1,122 @@
+"""SQL tables of the system of record. Chroma's index is derived from these and can be rebuilt.
+
+Changing a table means adding a migration in ``coach/store/migrations/versions``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Pair(Base):
+    """A senior (learner) and a junior (mentor) working on one topic."""
+
+    __tablename__ = "pairs"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    programme: Mapped[str] = mapped_column(String(200), default="default", index=True)
+    senior: Mapped[str] = mapped_column(Text)  # role/context of the senior, e.g. "Retail operations director"
+    junior: Mapped[str] = mapped_column(Text)  # role/strengths of the junior
+    topic: Mapped[str] = mapped_column(Text)
+    sessions: Mapped[int | None] = mapped_column(Integer)
+    extra: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    debriefs: Mapped[list["Debrief"]] = relationship(back_populates="pair")
+
+
+class Debrief(Base):
+    """One participant's debrief interview (live or ingested)."""
+
+    __tablename__ = "debriefs"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pair_id: Mapped[str] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # senior | junior
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | done | ingested
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)  # participant agreed to share
+    source: Mapped[str] = mapped_column(String(16), default="interview")  # interview | ingest
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    pair: Mapped[Pair] = relationship(back_populates="debriefs")
+    turns: Mapped[list["Turn"]] = relationship(
+        back_populates="debrief", order_by="Turn.idx", cascade="all, delete-orphan"
+    )
+    records: Mapped[list["Record"]] = relationship(
+        back_populates="debrief", order_by="Record.id", cascade="all, delete-orphan"
+    )
+
+
+class Turn(Base):
+    """One message of a transcript, stored before anything else happens with it."""
+
+    __tablename__ = "turns"
+    __table_args__ = (UniqueConstraint("debrief_id", "idx"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    debrief_id: Mapped[str] = mapped_column(ForeignKey("debriefs.id", ondelete="CASCADE"), index=True)
+    idx: Mapped[int] = mapped_column(Integer)
+    speaker: Mapped[str] = mapped_column(String(16))  # coach | participant
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    debrief: Mapped[Debrief] = relationship(back_populates="turns")
+
+
+class Record(Base):
+    """An extracted item (learned, broken assumption, action, gain) grounded in a quote."""
+
+    __tablename__ = "records"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    debrief_id: Mapped[str] = mapped_column(ForeignKey("debriefs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # learned | broken_assumption | action | gain
+    text: Mapped[str] = mapped_column(Text, default="")
+    before: Mapped[str | None] = mapped_column(Text)
+    after: Mapped[str | None] = mapped_column(Text)
+    quote: Mapped[str] = mapped_column(Text, default="")
+    turn_index: Mapped[int | None] = mapped_column(Integer)
+    theme: Mapped[str | None] = mapped_column(String(32))
+    depth: Mapped[str | None] = mapped_column(String(32))
+    scope: Mapped[str | None] = mapped_column(String(32))
+    extractor: Mapped[str] = mapped_column(String(64), default="")
+    model: Mapped[str | None] = mapped_column(String(200))
+    prompt_id: Mapped[str | None] = mapped_column(String(100))
+    prompt_hash: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | approved | rejected
+    reviewed_by: Mapped[str | None] = mapped_column(String(200))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    debrief: Mapped[Debrief] = relationship(back_populates="records")
+
+    @property
+    def index_text(self) -> str:
+        if self.kind == "broken_assumption":
+            return f"Before: {self.before} After: {self.after}"
+        return self.text
+
+
+class ModelCall(Base):
+    """One call through the model gateway, with its token usage."""
+
+    __tablename__ = "model_calls"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    backend: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(String(100))
+    prompt_id: Mapped[str | None] = mapped_column(String(100))
+    prompt_hash: Mapped[str | None] = mapped_column(String(64))
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
