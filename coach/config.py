@@ -52,7 +52,8 @@ class ConfigError(ValueError):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="COACH_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="COACH_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        populate_by_name=True,
     )
 
     data_dir: Path = Field(default_factory=default_data_dir, description="Where all state lives: database, index, logs.")

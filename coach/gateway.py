@@ -202,9 +202,13 @@ class Gateway:
         return reply
 
     def stream(self, messages: Messages, *, purpose: str, prompt: Prompt | None = None, **params) -> Iterator[str]:
-        """Yield text deltas. A failure before or during the stream raises a GatewayError."""
+        """Yield text deltas. A failure before or during the stream raises a GatewayError.
+
+        Servers that send no usage in streams (llama.cpp) get one completion token per content
+        chunk, which is what they stream.
+        """
         t0 = time.perf_counter()
-        usage = None
+        usage, chunks = None, 0
         try:
             stream = self._call(lambda c: c.chat.completions.create(
                 model=self.model, messages=to_openai_messages(messages), stream=True,
@@ -214,6 +218,7 @@ class Gateway:
                     if chunk.usage:
                         usage = chunk.usage
                     if chunk.choices and chunk.choices[0].delta and chunk.choices[0].delta.content:
+                        chunks += 1
                         yield chunk.choices[0].delta.content
         except Exception as e:
             err = self._translate(e)
@@ -221,7 +226,7 @@ class Gateway:
             raise err from e
         self._log(purpose, prompt, t0, ok=True,
                   prompt_tokens=usage.prompt_tokens if usage else None,
-                  completion_tokens=usage.completion_tokens if usage else None)
+                  completion_tokens=usage.completion_tokens if usage else chunks)
 
     def structured(
         self, messages: Messages, schema: type[T], *, purpose: str, prompt: Prompt | None = None,

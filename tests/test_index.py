@@ -1,0 +1,92 @@
+"""The Chroma index (embedded and via a real `chroma run` server) and the offline embeddings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from coach.debrief_file import read_debriefs
+from coach.embeddings import MiniLM, model_files
+from coach.index import Index
+from coach.ingest import ingest
+from coach.store.db import Database
+from tests.conftest import DATA
+
+SENTENCES = [
+    "I learned that teenagers search TikTok before Google.",
+    "Our store managers will post short videos every week.",
+    "A short one.",
+    "The quarterly budget review was moved to Thursday because the finance team was travelling "
+    "and several of the directors could not attend the original meeting slot in person.",
+]
+
+
+def test_dynamic_padding_matches_chromas_stock_function(tmp_path):
+    """Same model files through Chroma's stock ONNX function (pads to 256) give the same vectors."""
+    from chromadb.utils.embedding_functions import ONNXMiniLM_L6_V2
+
+    onnx, tok = model_files()
+    folder = tmp_path / "all-MiniLM-L6-v2" / "onnx"
+    folder.mkdir(parents=True)
+    (folder / "model.onnx").symlink_to(onnx)
+    for name in ("config.json", "special_tokens_map.json", "tokenizer_config.json", "tokenizer.json", "vocab.txt"):
+        (folder / name).symlink_to(tok.parent / name)
+
+    class Stock(ONNXMiniLM_L6_V2):
+        DOWNLOAD_PATH = tmp_path / "all-MiniLM-L6-v2"
+
+    stock = np.array(Stock()(SENTENCES))
+    ours = MiniLM().embed(SENTENCES)
+    cos = (stock * ours).sum(axis=1) / np.linalg.norm(stock, axis=1) / np.linalg.norm(ours, axis=1)
+    assert cos.min() > 0.999
+
+
+def test_embeddings_rank_meaning():
+    e = MiniLM.shared().embed(["Gen Z finds shops on TikTok", "Young people discover stores through short videos",
+                               "The invoice template needs a new logo"])
+    assert e[0] @ e[1] > e[0] @ e[2] + 0.2
+    assert np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-5)
+
+
+@pytest.fixture(params=["persistent", "http"])
+def index(request, tmp_path):
+    url = request.getfixturevalue("chroma_server") if request.param == "http" else None
+    idx = Index(tmp_path / "index", url)
+    idx.client.delete_collection("records")  # the http server is shared by tests: start empty
+    idx.collection = idx._collection()
+    return idx
+
+
+@pytest.fixture
+def db(tmp_path):
+    d = Database(f"sqlite:///{tmp_path / 'coach.db'}")
+    yield d
+    d.dispose()
+
+
+def test_index_holds_only_approved_shared_records(index, db):
+    to_index, _ = ingest(db, read_debriefs(DATA / "two_debriefs.jsonl"))
+    assert index.index_records(db, to_index) == 3
+    hits = index.query("What did seniors learn about TikTok?", k=5)
+    assert len(hits) == 3  # d02 (not shared) is absent
+    assert {h["meta"]["debrief_id"] for h in hits} == {"d01"}
+    assert "TikTok" in hits[0]["text"]
+    assert hits[0]["meta"]["topic"] == "How Gen Z discovers stores on TikTok"
+
+
+def test_rebuild_from_sql_restores_the_index(index, db):
+    ingest(db, read_debriefs(DATA / "two_debriefs.jsonl"))
+    index.client.delete_collection("records")  # index lost
+    assert index.rebuild(db) == 3
+    assert index.count() == 3
+    assert index.rebuild(db) == 3 and index.count() == 3  # twice: no duplicates
+
+
+def test_reingest_replaces_index_entries(index, db):
+    debriefs = read_debriefs(DATA / "two_debriefs.jsonl")
+    ids, _ = ingest(db, debriefs)
+    index.index_records(db, ids)
+    ids2, removed = ingest(db, debriefs)
+    index.delete(removed)
+    index.index_records(db, ids2)
+    assert index.count() == 3

@@ -1,0 +1,102 @@
+"""The SQL store, run the same way on a real SQLite file and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from coach.debrief_file import read_debriefs
+from coach.ingest import ingest
+from coach.store.db import Database, schema_version
+from coach.store.models import Debrief, ModelCall, Record, Turn
+from tests.conftest import DATA
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    url = f"sqlite:///{tmp_path / 'coach.db'}" if request.param == "sqlite" else request.getfixturevalue("fresh_postgres")
+    d = Database(url)
+    yield d
+    d.dispose()
+
+
+def counts(db):
+    with db.session() as s:
+        return {m.__tablename__: s.scalar(select(func.count()).select_from(m)) for m in (Debrief, Turn, Record)}
+
+
+def test_migrations_are_versioned_and_idempotent(db):
+    assert schema_version(db.engine) == "0001"
+    Database(db.url).dispose()  # a second start migrates nothing and breaks nothing
+    assert schema_version(db.engine) == "0001"
+
+
+def test_ingest_stores_transcript_and_records(db):
+    debriefs = read_debriefs(DATA / "two_debriefs.jsonl")
+    to_index, removed = ingest(db, debriefs)
+    assert counts(db) == {"debriefs": 2, "turns": 6, "records": 4}
+    assert len(to_index) == 3 and removed == []  # d02 is not shared: its record is not indexed
+    with db.session() as s:
+        d01 = s.get(Debrief, "d01")
+        assert [t.speaker for t in d01.turns] == ["coach", "participant", "coach", "participant"]
+        assert d01.turns[3].text.startswith("I'll ask our store managers")
+        ba = [r for r in d01.records if r.kind == "broken_assumption"][0]
+        assert ba.before.startswith("Young customers") and ba.status == "approved"
+        assert s.get(Debrief, "d02").shared is False
+        assert d01.pair_id == s.get(Debrief, "d02").pair_id  # both sides of one pair
+
+
+def test_reingest_replaces_without_duplicates(db):
+    debriefs = read_debriefs(DATA / "two_debriefs.jsonl")
+    first, _ = ingest(db, debriefs)
+    with db.session() as s:
+        first_ids = set(s.scalars(select(Record.id)))
+    again, removed = ingest(db, debriefs)
+    assert counts(db) == {"debriefs": 2, "turns": 6, "records": 4}
+    assert set(removed) == first_ids  # the caller drops these from the index
+    assert len(again) == len(first) and set(again).isdisjoint(first_ids)
+
+
+def test_unicode_and_control_text_round_trip(db):
+    debriefs = read_debriefs(DATA / "two_debriefs.jsonl")
+    weird = "Ünïcødé 漢字 🙂 <script>alert(1)</script> \x07 tab\tend"
+    debriefs[0].transcript[1].text = weird
+    ingest(db, debriefs[:1])
+    with db.session() as s:
+        assert s.get(Debrief, "d01").turns[1].text == weird
+
+
+def test_model_call_usage_is_summed(db):
+    for p, c in ((10, 5), (7, 3)):
+        db.record_model_call(ModelCall(backend="local", model="m", purpose="t", prompt_tokens=p,
+                                       completion_tokens=c, latency_ms=1.0, ok=True))
+    assert db.token_usage() == {"prompt_tokens": 17, "completion_tokens": 8, "calls": 2}
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path):
+    path = tmp_path / "coach.db"
+    Database(f"sqlite:///{path}").dispose()
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_sqlite_concurrent_writers_do_not_fail(tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'coach.db'}")
+    errors = []
+
+    def writer(n):
+        try:
+            for i in range(40):
+                db.record_model_call(ModelCall(backend="b", model="m", purpose=f"w{n}-{i}", latency_ms=0.1, ok=True))
+        except Exception as e:  # any "database is locked" would land here
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert db.token_usage()["calls"] == 320
