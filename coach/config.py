@@ -171,7 +171,12 @@ class Settings(BaseSettings):
         for name, f in cls.model_fields.items():
             alias = f.validation_alias
             env = alias.choices[0] if isinstance(alias, AliasChoices) else f"COACH_{name.upper()}"
-            default = "(derived)" if f.default_factory else repr(f.default) if f.default is not None else "unset"
+            if f.default_factory is default_data_dir:
+                default = "~/.coach"
+            elif f.default is None:
+                default = "unset"
+            else:
+                default = str(getattr(f.default, "value", f.default))
             rows.append((env, default, f.description or ""))
         return rows
 

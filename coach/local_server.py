@@ -79,7 +79,8 @@ class LocalModelServer:
 
     def _command(self) -> list[str]:
         cmd = [
-            sys.executable, "-m", "llama_cpp.server",
+            # the launcher exits with the app, even if the app is SIGKILLed
+            sys.executable, "-m", "coach.llama_launcher", str(os.getpid()),
             "--model", str(self.model_path),
             "--model_alias", self.model_alias,
             "--host", "127.0.0.1",

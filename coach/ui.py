@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import sys
 
 import gradio as gr
 
@@ -71,6 +73,8 @@ def build_app(svc: Services) -> gr.Blocks:
 
 def main(host: str | None = None, port: int | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # SIGTERM ends the app like Ctrl-C does, so the local model server is stopped with it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     svc = Services()
     svc.start_local_model_in_background()
     app = build_app(svc)

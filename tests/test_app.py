@@ -1,0 +1,95 @@
+"""The app as a user starts it (`python app.py`), checked in a real headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from coach.local_server import free_port
+from tests.conftest import ROOT, _require
+
+pytestmark = pytest.mark.slow
+CHROMIUM = os.environ.get("COACH_TEST_CHROMIUM", "/usr/bin/chromium")
+
+
+def start_app(data_dir: Path, **env) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py")], cwd=data_dir.parent,
+        env={**os.environ, "COACH_DATA_DIR": str(data_dir), "GRADIO_SERVER_PORT": str(port),
+             "GRADIO_SERVER_NAME": "127.0.0.1", **env},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"app exited: {proc.stdout.read()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.kill()
+    pytest.fail("app did not answer within 90 s")
+
+
+@pytest.fixture
+def browser():
+    if not Path(CHROMIUM).exists():
+        _require("chromium", "Debian's chromium package (scripts/test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                              args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield b
+        b.close()
+
+
+def llama_children(app_pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", f"coach.llama_launcher {app_pid}"], capture_output=True, text=True)
+    return [int(x) for x in out.stdout.split()]
+
+
+def test_fresh_start_serves_the_app_and_the_model(tmp_path, browser):
+    proc, url = start_app(tmp_path / "fresh")  # empty COACH_DATA_DIR, no key, no network
+    try:
+        page = browser.new_page(viewport={"width": 1100, "height": 800})
+        page.goto(url)
+        page.get_by_text("A debrief coach for reverse mentoring").wait_for(timeout=30000)
+        if os.environ.get("COACH_TEST_SCREENSHOT"):
+            page.screenshot(path=os.environ["COACH_TEST_SCREENSHOT"], full_page=True)
+        page.get_by_role("tab", name="System").click()
+        page.get_by_role("button", name="Check the model").click()
+        box = page.get_by_label("Model self-test")
+        page.wait_for_function(
+            "el => el.value && !el.value.startsWith('Waiting')", arg=box.element_handle(), timeout=90000)
+        assert "not available" not in box.input_value()
+        assert (tmp_path / "fresh" / "coach.db").exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    time.sleep(0.5)
+    assert llama_children(proc.pid) == []  # SIGTERM stopped the model server too
+
+
+def test_sigkilled_app_leaves_no_model_server(tmp_path):
+    proc, url = start_app(tmp_path / "killme")
+    deadline = time.monotonic() + 60
+    while not llama_children(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert llama_children(proc.pid), "the app should start the local model server in the background"
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while llama_children(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert llama_children(proc.pid) == []

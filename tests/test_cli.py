@@ -1,0 +1,54 @@
+"""The command-line tool, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import DATA, run_cli
+
+
+def test_help_lists_subcommands():
+    r = run_cli("--help")
+    assert r.returncode == 0
+    for cmd in ("serve", "ingest", "reindex", "status"):
+        assert cmd in r.stdout
+
+
+def test_ingest_then_reindex_then_status(tmp_path):
+    d = str(tmp_path / "store")
+    r = run_cli("ingest", str(DATA / "two_debriefs.jsonl"), "--data-dir", d)
+    assert r.returncode == 0, r.stderr
+    assert "ingested 2 debriefs, indexed 3 records" in r.stderr
+    assert "storing: 100%" in r.stderr  # progress bar
+    r = run_cli("reindex", "--data-dir", d)
+    assert r.returncode == 0 and "reindexed 3 records" in r.stderr
+    r = run_cli("status", "--data-dir", d)
+    info = json.loads(r.stdout)
+    assert info["schema_version"] == "0001" and info["backend"] == "local"
+    assert info["steps_using_model"] == []  # bundled 135M model: every step on its fallback
+
+
+def test_bad_file_names_the_line_and_writes_nothing(tmp_path):
+    good = (DATA / "two_debriefs.jsonl").read_text().splitlines()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(good[0] + "\n" + '{"id": "x", "role": "boss"}\n')
+    d = tmp_path / "store"
+    r = run_cli("ingest", str(bad), "--data-dir", str(d))
+    assert r.returncode == 2
+    assert "bad.jsonl:2" in r.stderr and "role" in r.stderr
+    assert not (d / "coach.db").exists()  # validated before anything was opened or written
+
+    bad.write_text(good[0] + "\n{not json\n")
+    r = run_cli("ingest", str(bad), "--data-dir", str(d))
+    assert r.returncode == 2 and "bad.jsonl:2: invalid JSON" in r.stderr
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    r = run_cli("ingest", str(tmp_path / "nope.jsonl"))
+    assert r.returncode == 2 and "no such file" in r.stderr
+
+
+def test_invalid_configuration_is_reported(tmp_path):
+    r = run_cli("status", env={"COACH_BACKEND": "compatible"})
+    assert r.returncode == 2
+    assert "COACH_BASE_URL" in r.stderr and "Traceback" not in r.stderr
