@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from coach.store.db import head_revision
 from tests.conftest import DATA, run_cli
 
 
@@ -24,7 +25,7 @@ def test_ingest_then_reindex_then_status(tmp_path):
     assert r.returncode == 0 and "reindexed 3 records" in r.stderr
     r = run_cli("status", "--data-dir", d)
     info = json.loads(r.stdout)
-    assert info["schema_version"] == "0001" and info["backend"] == "local"
+    assert info["schema_version"] == head_revision() and info["backend"] == "local"
     assert info["steps_using_model"] == []  # bundled 135M model: every step on its fallback
 
 

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from coach.debrief_file import read_debriefs
 from coach.ingest import ingest
-from coach.store.db import Database, schema_version
-from coach.store.models import Debrief, ModelCall, Record, Turn
+from coach.store.db import Database, head_revision, migrate, schema_version
+from coach.store.models import Debrief, ModelCall, Pair, Record, Turn
 from tests.conftest import DATA
 
 
@@ -29,9 +29,31 @@ def counts(db):
 
 
 def test_migrations_are_versioned_and_idempotent(db):
-    assert schema_version(db.engine) == "0001"
+    assert schema_version(db.engine) == head_revision() != "0001"
     Database(db.url).dispose()  # a second start migrates nothing and breaks nothing
-    assert schema_version(db.engine) == "0001"
+    assert schema_version(db.engine) == head_revision()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request, tmp_path):
+    return f"sqlite:///{tmp_path / 'old.db'}" if request.param == "sqlite" else request.getfixturevalue("fresh_postgres")
+
+
+def test_upgrade_from_the_first_schema_keeps_data(empty_url):
+    from sqlalchemy import create_engine, text
+
+    eng = create_engine(empty_url)
+    migrate(eng, "0001")
+    with eng.begin() as c:
+        c.execute(text("INSERT INTO pairs (id, programme, senior, junior, topic, extra, created_at) "
+                       "VALUES ('p1', 'default', 'CFO', 'Analyst', 'AI tools', '{}', CURRENT_TIMESTAMP)"))
+    eng.dispose()
+    db = Database(empty_url)  # upgrades to head on start
+    with db.session() as s:
+        p = s.get(Pair, "p1")
+        assert p.topic == "AI tools" and p.senior_name is None and p.baseline == []
+    assert schema_version(db.engine) == head_revision()
+    db.dispose()
 
 
 def test_ingest_stores_transcript_and_records(db):

@@ -5,10 +5,10 @@ Changing a table means adding a migration in ``coach/store/migrations/versions``
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from sqlalchemy import (
-    JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint,
+    JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -32,8 +32,27 @@ class Pair(Base):
     topic: Mapped[str] = mapped_column(Text)
     sessions: Mapped[int | None] = mapped_column(Integer)
     extra: Mapped[dict] = mapped_column(JSON, default=dict)
+    senior_name: Mapped[str | None] = mapped_column(String(200))
+    junior_name: Mapped[str | None] = mapped_column(String(200))
+    start_date: Mapped[date | None] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     debriefs: Mapped[list["Debrief"]] = relationship(back_populates="pair")
+    baseline: Mapped[list["BaselineBelief"]] = relationship(
+        order_by="BaselineBelief.idx", cascade="all, delete-orphan")
+
+
+class BaselineBelief(Base):
+    """What the senior believed about the topic before the sessions, in their words."""
+
+    __tablename__ = "baseline_beliefs"
+    __table_args__ = (UniqueConstraint("pair_id", "idx"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pair_id: Mapped[str] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), index=True)
+    idx: Mapped[int] = mapped_column(Integer)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Debrief(Base):
@@ -46,6 +65,8 @@ class Debrief(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | done | ingested
     shared: Mapped[bool] = mapped_column(Boolean, default=False)  # participant agreed to share
     source: Mapped[str] = mapped_column(String(16), default="interview")  # interview | ingest
+    state: Mapped[dict | None] = mapped_column(JSON)  # coach.interview state, saved with each turn
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     pair: Mapped[Pair] = relationship(back_populates="debriefs")
@@ -67,6 +88,7 @@ class Turn(Base):
     idx: Mapped[int] = mapped_column(Integer)
     speaker: Mapped[str] = mapped_column(String(16))  # coach | participant
     text: Mapped[str] = mapped_column(Text)
+    meta: Mapped[dict | None] = mapped_column(JSON)  # e.g. {"slot": "learned", "probe": "example"}
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     debrief: Mapped[Debrief] = relationship(back_populates="turns")
 

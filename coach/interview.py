@@ -1,0 +1,295 @@
+"""The debrief interview: a protocol (data in ``prompts/protocol/``) run by rule-based probes.
+
+Pure logic, no I/O: :class:`Interview` reads and updates a JSON-able ``state`` dict that the
+caller stores with each turn, so an interrupted interview resumes exactly where it stopped.
+
+One question per turn. After each answer the rules may ask a follow-up (at most
+``max_probes`` per question):
+
+- ``vague``: a very short answer, or a short one made only of generic words;
+- ``example``: the question needs a concrete example and the answer has none;
+- ``before``: a change of mind is mentioned without the earlier belief;
+- ``after``: an earlier belief is stated without what the participant thinks now;
+- ``contradiction``: the answer denies what the participant affirmed earlier.
+
+Coach messages come only from the protocol text and the participant's own words (quoted back);
+the coach never suggests what the participant learned.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from coach.prompts import default_prompts_dir
+
+# -- the protocol ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Slot:
+    id: str
+    label: str
+    question: str
+    needs: tuple[str, ...] = ()
+    probes: dict = field(default_factory=dict)
+    baseline_question: str | None = None
+
+
+@dataclass(frozen=True)
+class Protocol:
+    role: str
+    intro: str
+    closing: str
+    max_probes: int
+    slots: tuple[Slot, ...]
+
+    def slot(self, slot_id: str) -> Slot:
+        for s in self.slots:
+            if s.id == slot_id:
+                return s
+        raise KeyError(f"no question {slot_id!r} in the {self.role} protocol")
+
+    @classmethod
+    def load(cls, role: str, prompts_dir: Path | None = None) -> "Protocol":
+        path = (prompts_dir or default_prompts_dir()) / "protocol" / f"{role}.yaml"
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        slots = tuple(
+            Slot(id=s["id"], label=s["label"], question=s["question"], needs=tuple(s.get("needs", ())),
+                 probes=dict(s.get("probes", {})), baseline_question=s.get("baseline_question"))
+            for s in data["slots"]
+        )
+        return cls(role=data["role"], intro=data["intro"].strip(), closing=data["closing"].strip(),
+                   max_probes=int(data.get("max_probes", 2)), slots=slots)
+
+
+def baseline_questions(prompts_dir: Path | None = None) -> list[str]:
+    path = (prompts_dir or default_prompts_dir()) / "protocol" / "baseline.yaml"
+    return list(yaml.safe_load(path.read_text(encoding="utf-8"))["questions"])
+
+
+# -- probe rules -------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[\w'’-]+", re.UNICODE)
+GENERIC = re.compile(
+    r"\b(it was (good|great|fine|ok|okay|nice|interesting|useful)|interesting|a lot|many things|"
+    r"not (much|really|sure)|nothing (much|really)|i don'?t know|no idea|fine|ok|okay|good|great|"
+    r"useful|helpful|stuff|things|various|some things)\b", re.I)
+EXAMPLE = re.compile(
+    r"\b(for example|for instance|e\.g\.|such as|like when|when (she|he|they|we|i)|once|one time|"
+    r"last (week|month|time|session)|yesterday|in (the|our|one) (first|second|third|fourth|last|\w+) "
+    r"session|(she|he|they) (showed|walked|took|pulled|opened)|showed me|we (looked|tried|opened|"
+    r"watched|built|went)|i (tried|watched|saw|opened|searched|posted|asked))\b|\d", re.I)
+CHANGE = re.compile(
+    r"\b(changed my mind|change(d)? my view|i now (think|see|believe|know|realise|realize)|now i (think|see|"
+    r"believe|know|realise|realize)|i realised|i realized|turns out|turned out|no longer|not anymore|"
+    r"i was wrong|see (it )?differently|completely different|opened my eyes)\b", re.I)
+BEFORE = re.compile(
+    r"\b(i (used to|had|always|once) (think|thought|believe|believed|assume|assumed)|i thought|i assumed|"
+    r"i believed|i was (sure|convinced|certain)|i expected|my assumption|i had assumed|"
+    r"before the sessions|previously|beforehand)\b", re.I)
+AFTER = re.compile(r"\b(now|turns out|turned out|actually|but|realis|realiz|learned|learnt|no longer)\w*", re.I)
+DENIAL = re.compile(
+    r"\b(didn'?t learn (anything|much)|learned nothing|learnt nothing|nothing new|nothing (has )?changed|"
+    r"won'?t (change|do) anything|nothing will change|not going to change anything|"
+    r"won'?t do anything differently|no different(ly)?)\b", re.I)
+AFFIRM = {
+    "learned": re.compile(r"\b(learn|learnt|learned|realis|realiz|discovered|understood|found out|new to me)\w*", re.I),
+    "action": re.compile(r"\b(i'?ll|i will|going to|plan to|i'?m going|next (week|month)|start(ing)?)\b", re.I),
+}
+
+
+def words(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+def is_vague(text: str) -> bool:
+    n = words(text)
+    if n <= 4:
+        return True
+    content = GENERIC.sub("", text)
+    return n < 15 and words(content) <= 3
+
+
+def has_example(text: str) -> bool:
+    return bool(EXAMPLE.search(text))
+
+
+def mentions_change(text: str) -> bool:
+    return bool(CHANGE.search(text))
+
+
+def states_before(text: str) -> bool:
+    return bool(BEFORE.search(text))
+
+
+def states_after(text: str) -> bool:
+    return bool(AFTER.search(text))
+
+
+def first_sentence(text: str, limit: int = 160) -> str:
+    s = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
+    return s if len(s) <= limit else s[: limit - 1].rstrip() + "…"
+
+
+def find_contradiction(text: str, earlier: dict[str, list[str]]) -> tuple[str, str] | None:
+    """(slot, earlier words) if this answer denies something affirmed in another answer."""
+    if not DENIAL.search(text):
+        return None
+    for slot_id, pattern in AFFIRM.items():
+        for prev in earlier.get(slot_id, []):
+            if pattern.search(prev) and not DENIAL.search(prev) and not is_vague(prev):
+                return slot_id, first_sentence(prev)
+    return None
+
+
+# -- the interview state machine ---------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    """What the coach says next. ``intent`` is the protocol text a model may rephrase."""
+
+    text: str
+    kind: str  # intro | question | probe | ack | closing
+    slot: str | None = None
+    probe: str | None = None
+    done: bool = False
+
+
+class Interview:
+    def __init__(self, protocol: Protocol, baseline: list[str] | None = None):
+        self.p = protocol
+        self.baseline = [b for b in (baseline or []) if b and b.strip()]
+
+    # state ------------------------------------------------------------------------------
+
+    def new_state(self) -> dict:
+        plan = []
+        for s in self.p.slots:
+            if s.baseline_question and self.baseline:
+                plan += [{"slot": s.id, "belief": i} for i in range(len(self.baseline))]
+            else:
+                plan.append({"slot": s.id})
+        return {"plan": plan, "pos": 0, "probes": 0, "asked": [], "status": {}, "answers": {},
+                "contradiction_checked": [], "done": False, "ended_early": False, "processed": -1}
+
+    def current(self, state: dict) -> dict | None:
+        return state["plan"][state["pos"]] if state["pos"] < len(state["plan"]) else None
+
+    def progress(self, state: dict) -> list[tuple[str, str]]:
+        """(label, status) per slot: done | skipped | current | todo."""
+        cur = self.current(state)
+        out = []
+        for s in self.p.slots:
+            st = state["status"].get(s.id)
+            if cur and cur["slot"] == s.id and not state["done"]:
+                st = "current"
+            out.append((s.label, st or "todo"))
+        return out
+
+    # steps ------------------------------------------------------------------------------
+
+    def _question(self, state: dict) -> Step:
+        item = self.current(state)
+        if item is None:
+            state["done"] = True
+            return Step(self.p.closing, "closing", done=True)
+        slot = self.p.slot(item["slot"])
+        if "belief" in item:
+            text = slot.baseline_question.format(belief=first_sentence(self.baseline[item["belief"]], 240))
+        else:
+            text = slot.question
+        return Step(text, "question", slot=slot.id)
+
+    def start(self, state: dict) -> list[Step]:
+        return [Step(self.p.intro, "intro"), self._question(state)]
+
+    def _advance(self, state: dict) -> Step:
+        state["pos"] += 1
+        state["probes"] = 0
+        state["asked"] = []
+        return self._question(state)
+
+    def answer(self, state: dict, text: str, turn_idx: int) -> Step:
+        """Record an answer to the current question and decide the next coach message."""
+        state["processed"] = turn_idx
+        item = self.current(state)
+        if item is None or state["done"]:
+            state["done"] = True
+            return Step(self.p.closing, "closing", done=True)
+        slot = self.p.slot(item["slot"])
+        answers = state["answers"].setdefault(slot.id, [])
+        answers.append(turn_idx)
+        texts = state.setdefault("texts", {}).setdefault(slot.id, [])
+        texts.append(text)
+        if not is_vague(text) or state["status"].get(slot.id) == "done":
+            state["status"][slot.id] = "done"
+        else:
+            state["status"].setdefault(slot.id, "partial")
+
+        probe = self._probe(state, slot, item, text)
+        if probe and state["probes"] < self.p.max_probes:
+            state["probes"] += 1
+            state["asked"].append(probe[0])
+            return Step(probe[1], "probe", slot=slot.id, probe=probe[0])
+        return self._advance(state)
+
+    def _probe(self, state: dict, slot: Slot, item: dict, text: str) -> tuple[str, str] | None:
+        asked = state["asked"]
+        earlier = {k: v for k, v in state.get("texts", {}).items() if k != slot.id}
+        if slot.id not in state["contradiction_checked"]:
+            hit = find_contradiction(text, earlier)
+            if hit:
+                state["contradiction_checked"].append(slot.id)
+                return "contradiction", (
+                    f"Earlier you said: “{hit[1]}”. What you just said sounds different. "
+                    "Which is closer to what you think, or how do the two fit together?")
+        so_far = " ".join(state["texts"][slot.id])
+        if "belief" in item:  # the earlier belief is known: ask only for what they think now
+            if is_vague(so_far) and "vague" not in asked:
+                return "vague", "What do you think now, and what in the sessions made the difference?"
+            return None
+        if is_vague(so_far) and "vague" not in asked and "vague" in slot.probes:
+            return "vague", slot.probes["vague"]
+        if "example" in slot.needs and not has_example(so_far) and "example" not in asked:
+            return "example", slot.probes["example"]
+        if "before" in slot.needs:
+            if mentions_change(so_far) and not states_before(so_far) and "before" not in asked:
+                return "before", slot.probes["before"]
+            if states_before(so_far) and not states_after(so_far) and "after" not in asked and "after" in slot.probes:
+                return "after", slot.probes["after"]
+        return None
+
+    def skip(self, state: dict) -> Step:
+        item = self.current(state)
+        if item is not None and state["status"].get(item["slot"]) != "done":
+            state["status"][item["slot"]] = "skipped"
+        return self._advance(state)
+
+    def end(self, state: dict) -> Step:
+        state["done"] = True
+        state["ended_early"] = self.current(state) is not None
+        return Step(self.p.closing, "closing", done=True)
+
+    def correct(self, state: dict, slot_id: str, text: str, turn_idx: int) -> Step:
+        """A correction of an earlier answer: recorded against that slot; the interview goes on."""
+        self.p.slot(slot_id)  # KeyError on an unknown slot
+        state["processed"] = turn_idx
+        state["answers"].setdefault(slot_id, []).append(turn_idx)
+        state.setdefault("texts", {}).setdefault(slot_id, []).append(text)
+        state.setdefault("corrections", []).append(turn_idx)
+        if not is_vague(text):
+            state["status"][slot_id] = "done"
+        if state["done"]:
+            return Step("Thank you, I've noted your correction. The summary below is updated.", "ack", done=True)
+        nxt = self._question(state)
+        return Step(f"Thank you, I've noted your correction. {nxt.text}", "ack", slot=nxt.slot)
+
+    def summary(self, state: dict) -> list[tuple[str, list[str]]]:
+        """(slot label, the participant's own answers) for every slot that has any."""
+        texts = state.get("texts", {})
+        return [(s.label, texts[s.id]) for s in self.p.slots if texts.get(s.id)]

@@ -1,0 +1,190 @@
+"""Interview logic: each probe rule, skip, correct, end early, resume, and no words put in mouths."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from coach.interview import (
+    Interview, Protocol, find_contradiction, has_example, is_vague, mentions_change, states_after,
+    states_before,
+)
+
+
+@pytest.fixture
+def senior():
+    return Interview(Protocol.load("senior"))
+
+
+@pytest.fixture
+def junior():
+    return Interview(Protocol.load("junior"))
+
+
+def run(iv, answers, state=None):
+    state = state or iv.new_state()
+    steps = iv.start(state)
+    for i, a in enumerate(answers):
+        steps.append(iv.answer(state, a, i))
+    return state, steps
+
+
+# -- the rules, one by one ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,vague", [
+    ("Good.", True),
+    ("It was interesting, a lot of things.", True),
+    ("Not sure really.", True),
+    ("Teenagers search TikTok before Google when they look for a shop.", False),
+    ("Short videos beat our website", False),
+])
+def test_is_vague(text, vague):
+    assert is_vague(text) is vague
+
+
+def test_example_change_before_after_cues():
+    assert has_example("She showed me how teenagers search for a café.")
+    assert has_example("In the second session we looked at our own account.")
+    assert not has_example("I learned that TikTok matters for discovery.")
+    assert mentions_change("I changed my mind about video.") and mentions_change("Turns out nobody reads email.")
+    assert states_before("I thought our website was enough.") and not states_before("Video matters.")
+    assert states_after("Now I see it differently.") and not states_after("I thought the website was enough.")
+
+
+def test_vague_answer_gets_a_vague_probe(senior):
+    state, steps = run(senior, ["Good."])
+    assert steps[-1].kind == "probe" and steps[-1].probe == "vague"
+
+
+def test_learning_without_example_gets_an_example_probe(senior):
+    state, steps = run(senior, ["I learned that young customers use TikTok as a search engine for shops."])
+    assert (steps[-1].kind, steps[-1].probe) == ("probe", "example")
+    state, steps = run(senior, ["I learned that young customers use TikTok as a search engine; "
+                                "she showed me how she finds a café near her flat."])
+    assert steps[-1].kind == "question" and steps[-1].slot == "beliefs"
+
+
+def test_change_of_mind_without_earlier_belief_gets_a_before_probe(senior):
+    ex = "I learned that TikTok is a search engine, she showed me her search for a café."
+    _, steps = run(senior, [ex, "I changed my mind completely about how people find us."])
+    assert (steps[-1].slot, steps[-1].probe) == ("beliefs", "before")
+    _, steps = run(senior, [ex, "I thought our website was how people found us, but now I see it is TikTok."])
+    assert steps[-1].slot == "action"
+
+
+def test_earlier_belief_without_now_gets_an_after_probe(senior):
+    ex = "I learned that TikTok is a search engine, she showed me her search for a café."
+    _, steps = run(senior, [ex, "I thought the website was where young customers found our stores."])
+    assert steps[-1].probe == "after"
+
+
+def test_contradiction_quotes_the_earlier_answer(senior):
+    ex = "I learned that TikTok is a search engine for shops; she showed me her search for a café."
+    _, steps = run(senior, [ex, "I thought the website mattered most, but now I see it is TikTok.",
+                            "Honestly nothing will change, I won't do anything differently."])
+    last = steps[-1]
+    assert (last.probe, last.slot) == ("contradiction", "action")
+    assert "“I learned that TikTok is a search engine for shops; she showed me her search for a café.”" in last.text
+
+
+def test_no_contradiction_without_an_earlier_affirmation():
+    assert find_contradiction("I didn't learn anything.", {"learned": ["Not sure."]}) is None
+    assert find_contradiction("It went well.", {"learned": ["I learned a lot about TikTok search."]}) is None
+
+
+def test_probes_are_bounded_then_the_interview_moves_on(senior):
+    state, steps = run(senior, ["Good.", "Fine.", "Ok."])
+    assert [s.kind for s in steps[2:]] == ["probe", "probe", "question"]
+    assert steps[-1].slot == "beliefs"
+    assert state["status"]["learned"] == "partial"
+
+
+def test_baseline_beliefs_are_asked_back_in_the_seniors_words():
+    iv = Interview(Protocol.load("senior"), baseline=["Young people find shops on Google.", "Video is a fad."])
+    ex = "I learned that TikTok is a search engine; she showed me her search for a café."
+    state, steps = run(iv, [ex])
+    assert steps[-1].text == "Before the sessions you said: “Young people find shops on Google.”. Is that still what you think?"
+    steps.append(iv.answer(state, "No.", 1))
+    assert steps[-1].probe == "vague" and "what do you think now" in steps[-1].text.lower()
+    steps.append(iv.answer(state, "Now I know they search on TikTok first, she showed me.", 2))
+    assert "Video is a fad." in steps[-1].text  # second belief
+    assert [lbl for lbl, _ in iv.progress(state)].count("What you believed before") == 1
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+def test_skip_marks_the_slot_and_moves_on(senior):
+    state = senior.new_state()
+    senior.start(state)
+    step = senior.skip(state)
+    assert step.slot == "beliefs" and state["status"]["learned"] == "skipped"
+    assert dict(senior.progress(state))["What you learned"] == "skipped"
+    assert dict(senior.progress(state))["What you believed before"] == "current"
+
+
+def test_skip_after_a_probe_keeps_the_answer(senior):
+    state, _ = run(senior, ["I learned that TikTok is a search engine for young shoppers."])
+    senior.skip(state)  # skipping the example probe
+    assert state["status"]["learned"] == "done"
+
+
+def test_end_early_closes_with_a_summary(senior):
+    state, _ = run(senior, ["I learned that TikTok is a search engine; she showed me her café search."])
+    step = senior.end(state)
+    assert step.done and state["ended_early"] and step.kind == "closing"
+    assert senior.summary(state) == [("What you learned", ["I learned that TikTok is a search engine; she showed me her café search."])]
+
+
+def test_correct_an_earlier_answer(senior):
+    state, _ = run(senior, ["I learned that TikTok is a search engine; she showed me her café search."])
+    step = senior.correct(state, "learned", "Correction: it was Instagram, not TikTok.", 5)
+    assert step.kind == "ack" and step.text.endswith(senior.p.slot("beliefs").question)
+    assert senior.summary(state)[0][1][-1] == "Correction: it was Instagram, not TikTok."
+    assert state["corrections"] == [5]
+    with pytest.raises(KeyError, match="no-such-slot"):
+        senior.correct(state, "no-such-slot", "x", 6)
+
+
+def test_full_run_reaches_the_closing(senior):
+    state, steps = run(senior, [
+        "I learned that TikTok is a search engine; she showed me her café search.",
+        "I thought our website was how they found us, but now I see it is TikTok.",
+        "I'll ask store managers to post a short video every week, starting next Monday.",
+        "The sessions worked well because she used our own stores as examples; I'd make them longer.",
+    ])
+    assert steps[-1].done and steps[-1].kind == "closing"
+    assert all(st == "done" for _, st in senior.progress(state))
+
+
+def test_junior_protocol_runs(junior):
+    state, steps = run(junior, ["I showed him how to read our TikTok analytics, for example the watch-time graph."])
+    assert steps[-1].slot == "struggle"
+    assert [lbl for lbl, _ in junior.progress(state)] == [
+        "What you taught", "Where they struggled or pushed back", "What you gained", "What surprised you"]
+
+
+def test_state_round_trips_through_json_and_resumes(senior):
+    answers = ["I learned that TikTok is a search engine; she showed me her café search.",
+               "I thought our website was how they found us, but now I see it is TikTok."]
+    state, steps = run(senior, answers[:1])
+    resumed = json.loads(json.dumps(state))  # as stored in SQL
+    a = senior.answer(copy.deepcopy(state), answers[1], 1)
+    b = senior.answer(resumed, answers[1], 1)
+    assert (a.text, a.slot) == (b.text, b.slot)
+
+
+def test_coach_never_puts_words_in_the_participants_mouth(senior):
+    """Every coach message is protocol text, or protocol text around the participant's own words."""
+    protocol_texts = {senior.p.intro, senior.p.closing}
+    for s in senior.p.slots:
+        protocol_texts |= {s.question, *s.probes.values()}
+    answers = ["Good.", "I learned TikTok is search.", "ok", "I changed my mind.", "not sure",
+               "I'll post videos.", "Honestly I didn't learn anything.", "fine", "fine"]
+    state, steps = run(senior, answers)
+    for st in steps:
+        if st.text in protocol_texts:
+            continue
+        quoted = [q for q in answers if q.rstrip(".") in st.text]
+        assert st.probe in ("contradiction", "vague") and (quoted or st.probe == "vague"), st.text
