@@ -264,13 +264,17 @@ class Interview:
                 return "after", slot.probes["after"]
         return None
 
-    def skip(self, state: dict) -> Step:
+    def skip(self, state: dict, turn_idx: int | None = None) -> Step:
+        if turn_idx is not None:
+            state["processed"] = turn_idx
         item = self.current(state)
         if item is not None and state["status"].get(item["slot"]) != "done":
             state["status"][item["slot"]] = "skipped"
         return self._advance(state)
 
-    def end(self, state: dict) -> Step:
+    def end(self, state: dict, turn_idx: int | None = None) -> Step:
+        if turn_idx is not None:
+            state["processed"] = turn_idx
         state["done"] = True
         state["ended_early"] = self.current(state) is not None
         return Step(self.p.closing, "closing", done=True)
