@@ -1,0 +1,144 @@
+"""Full senior and junior debriefs in a real headless Chromium, with a reload mid-interview."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from coach.config import load_settings
+from coach.store.db import Database
+from coach.store.models import Debrief, Turn
+from tests.test_app import browser, start_app  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def app(tmp_path):
+    data = tmp_path / "data"
+    proc, url = start_app(data, COACH_LOCAL_AUTOSTART="false")
+    yield url, data
+    proc.terminate()
+    proc.wait(30)
+
+
+def bots(page):
+    return page.locator('#coach-chat [data-testid="bot"]')
+
+
+def answer(page, text: str) -> str:
+    """Send an answer and return the coach's next message."""
+    n = bots(page).count()
+    page.get_by_label("Your answer").fill(text)
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_function(
+        "n => { const b = document.querySelectorAll('#coach-chat [data-testid=\"bot\"]');"
+        " return b.length > n && !b[b.length - 1].innerText.trim().startsWith('…'); }", arg=n, timeout=20000)
+    return bots(page).last.inner_text()
+
+
+def create_pair(page, url) -> dict[str, str]:
+    page.goto(url)
+    page.get_by_role("tab", name="New pair").click()
+    page.get_by_label("Topic the junior knows better").fill("How Gen Z discovers stores on TikTok")
+    page.get_by_label("Senior's name").fill("Ann")
+    page.get_by_label("Senior's role").fill("Retail operations director")
+    page.get_by_label("Junior's role and strengths").fill("Social media associate")
+    page.get_by_label("In a sentence, what do you currently believe about this topic?").fill(
+        "Young people find shops on Google.")
+    page.get_by_role("button", name="Create pair").click()
+    page.get_by_text("Pair created").wait_for()
+    links = re.findall(r"http://[^<\s`]+\?debrief=[\w-]+", page.content())
+    return {"senior": links[0], "junior": links[1]}
+
+
+def stored_turns(data, code):
+    db = Database(load_settings(data_dir=data).sqlalchemy_url)
+    with db.session() as s:
+        d = s.get(Debrief, code)
+        out = [(t.speaker, t.text) for t in s.scalars(select(Turn).where(Turn.debrief_id == code).order_by(Turn.idx))]
+        shared, status = d.shared, d.status
+    db.dispose()
+    return out, shared, status
+
+
+def test_senior_debrief_end_to_end_with_reload(app, browser):
+    url, data = app
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    links = create_pair(page, url)
+    page.set_viewport_size({"width": 390, "height": 844})  # the senior is on a phone
+    page.goto(links["senior"])
+    page.get_by_text("Looking back over your sessions").wait_for()
+    assert "concrete example" in answer(page, "I learned that TikTok is a search engine for young shoppers.")
+    q = answer(page, "She showed me how she searches for a café near her flat, and every result was a video.")
+    assert q == "Before the sessions you said: “Young people find shops on Google.”. Is that still what you think?"
+
+    page.reload()  # mid-interview: nothing lost, same point
+    page.get_by_text("Is that still what you think?").wait_for()
+    assert page.get_by_text("every result was a video").count() == 1
+    assert bots(page).last.inner_text() == q
+
+    nxt = answer(page, "No. Now I know they search TikTok first; Google comes later if at all.")
+    assert nxt.startswith("What will you do differently")
+    assert answer(page, "I'll ask each store manager to post one short video a week, starting next month.") \
+        .startswith("How did the sessions themselves go")
+    closing = answer(page, "They worked well because she used our own stores; I'd add a fifth session on ads.")
+    assert closing.startswith("Thank you, that's everything")
+    page.locator("blockquote", has_text="I'll ask each store manager").wait_for()  # the summary
+    assert not page.get_by_label("Your answer").is_visible()  # finished: no more answers
+    page.get_by_label("I agree to share this summary").check()
+    page.get_by_role("button", name="Confirm summary").click()
+    page.get_by_text("You agreed to share this summary").wait_for()
+
+    code = links["senior"].split("debrief=")[1]
+    turns, shared, status = stored_turns(data, code)
+    said = [t for sp, t in turns if sp == "participant"]
+    assert len(said) == 5 and said[0] == "I learned that TikTok is a search engine for young shoppers."
+    assert shared is True and status == "done"
+
+
+def test_junior_debrief_end_to_end(app, browser):
+    url, data = app
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    links = create_pair(page, url)
+    page.goto(links["junior"])
+    page.get_by_text("What did you teach or show").wait_for()
+    assert answer(page, "Good.").startswith("Could you say a bit more")  # vague probe
+    assert answer(page, "I showed him how our TikTok analytics work, for example the watch-time graph of our last post.") \
+        .startswith("Where did your senior colleague struggle")
+    page.get_by_role("button", name="Skip question").click()
+    page.get_by_text("What did you gain yourself").wait_for()
+    assert answer(page, "I feel much more confident presenting to directors; last week I spoke up in the ops meeting.") \
+        .startswith("What surprised you")
+    # correct an earlier answer before finishing
+    page.get_by_text("Correct an earlier answer", exact=True).click()
+    page.get_by_label("Which answer").click()
+    page.get_by_role("option", name="What you taught").click()
+    page.get_by_label("Your correction").fill("Also: how hashtags work as search terms.")
+    page.get_by_role("button", name="Save correction").click()
+    page.get_by_text("I've noted your correction").wait_for()
+    page.get_by_role("button", name="End now").click()
+    page.locator("blockquote", has_text="Also: how hashtags work as search terms.").wait_for()
+    page.get_by_role("button", name="Confirm summary").click()  # without agreeing to share
+    page.get_by_text("It stays private to you").wait_for()
+
+    turns, shared, status = stored_turns(data, links["junior"].split("debrief=")[1])
+    said = [t for sp, t in turns if sp == "participant"]
+    assert "(skipped this question)" in said and "Also: how hashtags work as search terms." in said
+    assert shared is False and status == "done"
+
+
+def test_empty_message_gets_a_notice_and_loses_nothing(app, browser):
+    url, data = app
+    page = browser.new_page()
+    links = create_pair(page, url)
+    page.goto(links["senior"])
+    page.get_by_text("Looking back over your sessions").wait_for()
+    page.get_by_role("button", name="Send").click()
+    page.get_by_text("Please type an answer first").wait_for()
+    page.get_by_label("Your answer").fill("x" * 7000)
+    page.get_by_role("button", name="Send").click()
+    page.get_by_text("the limit is 6,000").wait_for()
+    assert len(page.get_by_label("Your answer").input_value()) == 7000  # still in the box
