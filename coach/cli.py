@@ -60,6 +60,33 @@ def cmd_reindex(args) -> int:
     return 0
 
 
+def cmd_pair(args) -> int:
+    from datetime import date
+
+    from coach.debriefs import DebriefError, Debriefs
+
+    svc = _services(args)
+    debriefs = Debriefs(svc)
+    if args.action == "list":
+        rows = [{"pair": p.id, "programme": p.programme, "topic": p.topic, "senior": p.senior,
+                 "junior": p.junior, "sessions": p.sessions} for p in debriefs.pairs()]
+        print(json.dumps(rows, indent=2))
+        return 0
+    try:
+        start = date.fromisoformat(args.start) if args.start else None
+        end = date.fromisoformat(args.end) if args.end else None
+    except ValueError as e:
+        raise DebriefError(f"dates must look like 2026-03-31 ({e})") from None
+    pair = debriefs.create_pair(
+        senior=args.senior, junior=args.junior, topic=args.topic, senior_name=args.senior_name,
+        junior_name=args.junior_name, sessions=args.sessions, programme=args.programme,
+        start_date=start, end_date=end, baseline=args.belief or [])
+    codes = {r: debriefs.open(pair.id, r) for r in ("senior", "junior")}
+    print(json.dumps({"pair": pair.id, "debrief_codes": codes,
+                      "links": {r: f"{args.base_url.rstrip('/')}/?debrief={c}" for r, c in codes.items()}}, indent=2))
+    return 0
+
+
 def cmd_status(args) -> int:
     svc = _services(args)
     info = svc.status()
@@ -97,6 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("reindex", cmd_reindex, "rebuild the semantic index from the SQL store")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
+    sp = add("pair", cmd_pair, "create a pair (prints its two private debrief links) or list pairs")
+    sp.add_argument("action", choices=["create", "list"])
+    sp.add_argument("--senior", help="the senior's role or context, e.g. 'Retail operations director'")
+    sp.add_argument("--junior", help="the junior's role and strengths")
+    sp.add_argument("--topic", help="the topic the junior knows better")
+    sp.add_argument("--senior-name")
+    sp.add_argument("--junior-name")
+    sp.add_argument("--sessions", type=int)
+    sp.add_argument("--start", help="first session, YYYY-MM-DD")
+    sp.add_argument("--end", help="last session, YYYY-MM-DD")
+    sp.add_argument("--programme", default="default")
+    sp.add_argument("--belief", action="append", help="a starting belief of the senior (up to 3, in order)")
+    sp.add_argument("--base-url", default="http://127.0.0.1:7860", help="app address used in the printed links")
+
     sp = add("status", cmd_status, "print configuration, store and model status as JSON")
     sp.add_argument("--check-model", action="store_true", help="also make one streamed call to the model")
     return p
@@ -106,11 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from coach.config import ConfigError
     from coach.debrief_file import DebriefFileError
+    from coach.debriefs import DebriefError
     from coach.gateway import GatewayError
 
     try:
         return args.fn(args)
-    except (ConfigError, DebriefFileError, GatewayError) as e:
+    except (ConfigError, DebriefFileError, DebriefError, GatewayError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -106,7 +106,7 @@ class Debriefs:
 
     def _interview(self, s: Session, d: Debrief) -> Interview:
         baseline = [b.answer for b in d.pair.baseline] if d.role == "senior" else []
-        return Interview(self._protocols[d.role], baseline)
+        return Interview(self._protocols[d.role], baseline, topic=d.pair.topic)
 
     def _get(self, s: Session, debrief_id: str) -> Debrief:
         d = s.get(Debrief, debrief_id)
@@ -179,9 +179,12 @@ class Debriefs:
                 step = iv.answer(state, last.text, last.idx)
             self._finish_step(s, d, state, step, step.text)
 
-    def _finish_step(self, s: Session, d: Debrief, state: dict, step: Step, text: str) -> None:
-        self._add_turn(s, d, "coach", text, {"kind": step.kind, "slot": step.slot, "probe": step.probe,
-                                             **({"intent": step.text} if text != step.text else {})})
+    def _finish_step(self, s: Session, d: Debrief, state: dict, step: Step, text: str,
+                     model_text: str | None = None) -> None:
+        meta = {"kind": step.kind, "slot": step.slot, "probe": step.probe}
+        if model_text is not None:  # kept for audit and for rating the model's phrasing
+            meta |= {"intent": step.text, "model_text": model_text, "model_shown": text != step.text}
+        self._add_turn(s, d, "coach", text, meta)
         d.state = state
         flag_modified(d, "state")  # JSON columns do not track changes inside the dict
         d.status = "done" if state["done"] else "open"
@@ -205,13 +208,13 @@ class Debriefs:
                 step = act(self._interview(s, d), state, idx)
                 history = [(t.speaker, t.text) for t in d.turns]
                 topic, role = d.pair.topic, d.role
-            text = step.text
+            text, model_text = step.text, None
             if step.kind in ("question", "probe") and self.svc.settings.step_uses_model("interview"):
-                text = yield from self._phrase(step, history, topic, role)
+                text, model_text = yield from self._phrase(step, history, topic, role)
             else:
                 yield text
             with self.svc.db.session() as s:
-                self._finish_step(s, self._get(s, debrief_id), state, step, text)
+                self._finish_step(s, self._get(s, debrief_id), state, step, text, model_text)
 
     def say(self, debrief_id: str, text: str) -> Iterator[str]:
         """Store an answer, then yield the coach's reply as it is produced (cumulative text)."""
@@ -241,8 +244,10 @@ class Debriefs:
 
     # -- model phrasing ---------------------------------------------------------------------
 
-    def _phrase(self, step: Step, history, topic: str, role: str) -> Iterator[str]:
-        """Stream the model's phrasing of ``step``; fall back to the protocol text if unfit."""
+    def _phrase(self, step: Step, history, topic: str, role: str):
+        """Stream the model's phrasing of ``step``; fall back to the protocol text if unfit.
+
+        Returns (text shown last, raw model text or "" if the call failed)."""
         prompt = load_prompt("interview_phrase", self.svc.settings.prompts_dir)
         transcript = "\n".join(f"{sp}: {tx}" for sp, tx in history[-6:])
         msgs = prompt.messages(role=role, topic=topic, transcript=transcript, intent=step.text)
@@ -254,14 +259,23 @@ class Debriefs:
                 yield text
         except GatewayError:
             yield step.text  # calm fallback: the protocol's own question, nothing lost
-            return step.text
+            return step.text, ""
         text = text.strip()
         if not acceptable_phrasing(text):
             yield step.text
-            return step.text
-        return text
+            return step.text, text
+        return text, text
+
+
+SCAFFOLD = ("next question", "rewrite", "transcript", "participant:", "coach:", "question:", "here is", "rephrase")
 
 
 def acceptable_phrasing(text: str) -> bool:
-    """A model's question is shown only if it is one short question (else the protocol's is)."""
-    return 8 <= len(text) <= 320 and text.count("?") == 1 and text.rstrip().endswith("?") and "\n" not in text.strip()
+    """A model's question is shown only if it is one short, clean question (else the protocol's is).
+
+    Measured on the bundled 135M model: most of its outputs fail this, and some that passed a
+    looser check echoed the prompt ("NEXT QUESTION: ..."), hence the scaffold words.
+    """
+    low = text.lower()
+    return (8 <= len(text) <= 320 and text.count("?") == 1 and text.rstrip().endswith("?")
+            and "\n" not in text.strip() and not any(w in low for w in SCAFFOLD))

@@ -37,6 +37,7 @@ class Slot:
     needs: tuple[str, ...] = ()
     probes: dict = field(default_factory=dict)
     baseline_question: str | None = None
+    max_probes: int | None = None  # overrides the protocol's
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ class Protocol:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         slots = tuple(
             Slot(id=s["id"], label=s["label"], question=s["question"], needs=tuple(s.get("needs", ())),
-                 probes=dict(s.get("probes", {})), baseline_question=s.get("baseline_question"))
+                 probes=dict(s.get("probes", {})), baseline_question=s.get("baseline_question"),
+                 max_probes=s.get("max_probes"))
             for s in data["slots"]
         )
         return cls(role=data["role"], intro=data["intro"].strip(), closing=data["closing"].strip(),
@@ -74,44 +76,75 @@ def baseline_questions(prompts_dir: Path | None = None) -> list[str]:
 # -- probe rules -------------------------------------------------------------------------------
 
 _WORD = re.compile(r"[\w'’-]+", re.UNICODE)
-GENERIC = re.compile(
-    r"\b(it was (good|great|fine|ok|okay|nice|interesting|useful)|interesting|a lot|many things|"
-    r"not (much|really|sure)|nothing (much|really)|i don'?t know|no idea|fine|ok|okay|good|great|"
-    r"useful|helpful|stuff|things|various|some things)\b", re.I)
+# Words that carry no content of their own: function words and generic evaluations.
+FILLER = frozenset("""
+a an the and or but so of to in on at for with about from by as it its it's this that these those there
+i i'm i've i'd me my we our you your he she they them his her their is was were be been being am are do
+did does done have has had will would can could should just really very quite so much many lot lots loads
+thing things stuff everything something anything nothing all some more most well yes no not maybe perhaps
+honestly totally actually good great fine ok okay nice interesting useful helpful amazing awesome brilliant
+fantastic fun cool sure know think learned learnt learn new sessions session overall pretty kind sort
+oh gosh wow wonderful incredible excellent superb loved love best eye-opening everyone raving went deep
+felt feel bit guess suppose like um hmm mean taught teach gained gain lot stuff
+""".split())
 EXAMPLE = re.compile(
-    r"\b(for example|for instance|e\.g\.|such as|like when|when (she|he|they|we|i)|once|one time|"
+    r"\b(for example|for instance|e\.g\.|such as|like when|when (she|he|they|we|i)|one time|"
     r"last (week|month|time|session)|yesterday|in (the|our|one) (first|second|third|fourth|last|\w+) "
-    r"session|(she|he|they) (showed|walked|took|pulled|opened)|showed me|we (looked|tried|opened|"
-    r"watched|built|went)|i (tried|watched|saw|opened|searched|posted|asked))\b|\d", re.I)
+    r"session|(she|he|they) (showed|show|walked|took|pulled|opened|open)|showed me|show me|"
+    r"we (looked at|opened|watched|built)|i (watched|saw|opened|searched for|posted))\b|\d", re.I)
 CHANGE = re.compile(
     r"\b(changed my mind|change(d)? my view|i now (think|see|believe|know|realise|realize)|now i (think|see|"
     r"believe|know|realise|realize)|i realised|i realized|turns out|turned out|no longer|not anymore|"
     r"i was wrong|see (it )?differently|completely different|opened my eyes)\b", re.I)
 BEFORE = re.compile(
     r"\b(i (used to|had|always|once) (think|thought|believe|believed|assume|assumed)|i thought|i assumed|"
-    r"i believed|i was (sure|convinced|certain)|i expected|my assumption|i had assumed|"
-    r"before the sessions|previously|beforehand)\b", re.I)
+    r"i believed|i was (sure|convinced|certain|thinking)|i expected|my assumption|i had assumed|"
+    r"before,? i|before the sessions|previously|beforehand|in the past|at first)\b", re.I)
 AFTER = re.compile(r"\b(now|turns out|turned out|actually|but|realis|realiz|learned|learnt|no longer)\w*", re.I)
+# A flat denial ("nothing will change") can contradict an earlier answer; a hedge only thins one.
 DENIAL = re.compile(
-    r"\b(didn'?t learn (anything|much)|learned nothing|learnt nothing|nothing new|nothing (has )?changed|"
-    r"won'?t (change|do) anything|nothing will change|not going to change anything|"
+    r"\b(didn'?t (really )?(learn|teach|gain|change) anything|learned nothing|learnt nothing|nothing new|"
+    r"nothing (has )?changed|won'?t (change|do) anything|nothing will change|not going to change anything|"
     r"won'?t do anything differently|no different(ly)?)\b", re.I)
-AFFIRM = {
-    "learned": re.compile(r"\b(learn|learnt|learned|realis|realiz|discovered|understood|found out|new to me)\w*", re.I),
-    "action": re.compile(r"\b(i'?ll|i will|going to|plan to|i'?m going|next (week|month)|start(ing)?)\b", re.I),
-}
+HEDGE = re.compile(
+    r"\b(didn'?t (really )?(learn|teach|gain|change) much|not (much|really)|not sure|nothing special|"
+    r"(views?|mind) (didn'?t|did not|hasn'?t) change|just the basics)\b", re.I)
+# Slots whose substantive answers a later denial may contradict.
+AFFIRMING_SLOTS = ("learned", "beliefs", "action", "taught", "gained")
 
 
 def words(text: str) -> int:
     return len(_WORD.findall(text))
 
 
-def is_vague(text: str) -> bool:
-    n = words(text)
-    if n <= 4:
+TIME = re.compile(
+    r"\b(today|tomorrow|tonight|next|this (week|month|quarter|year|sprint)|by|from|starting|before|after|"
+    r"monday|tuesday|wednesday|thursday|friday|january|february|march|april|may|june|july|august|"
+    r"september|october|november|december|q[1-4]|sprint|weekly|monthly|every|each|soon|immediately)\b|\d", re.I)
+
+
+def content_words(text: str, ignore: frozenset[str] = frozenset()) -> int:
+    """Words that say something: not filler, and not merely the topic's own words."""
+    return sum(w.lower().strip("'’") not in FILLER and w.lower() not in ignore for w in _WORD.findall(text))
+
+
+def topic_words(topic: str) -> frozenset[str]:
+    return frozenset(w.lower() for w in _WORD.findall(topic or ""))
+
+
+def is_vague(text: str, topic: frozenset[str] = frozenset()) -> bool:
+    """Too thin to record: almost no content beyond filler and the topic's name, a hedge or
+    denial with little else ("not much, really"), or exclamations without substance."""
+    n, c = words(text), content_words(text, topic)
+    if n <= 3 or c <= 2:
         return True
-    content = GENERIC.sub("", text)
-    return n < 15 and words(content) <= 3
+    if (DENIAL.search(text) or HEDGE.search(text)) and c <= 8:
+        return True
+    return text.count("!") >= 2 and c <= 5
+
+
+def has_time(text: str) -> bool:
+    return bool(TIME.search(text))
 
 
 def has_example(text: str) -> bool:
@@ -136,12 +169,12 @@ def first_sentence(text: str, limit: int = 160) -> str:
 
 
 def find_contradiction(text: str, earlier: dict[str, list[str]]) -> tuple[str, str] | None:
-    """(slot, earlier words) if this answer denies something affirmed in another answer."""
+    """(slot, earlier words) if this answer denies what a substantive earlier answer affirmed."""
     if not DENIAL.search(text):
         return None
-    for slot_id, pattern in AFFIRM.items():
+    for slot_id in AFFIRMING_SLOTS:
         for prev in earlier.get(slot_id, []):
-            if pattern.search(prev) and not DENIAL.search(prev) and not is_vague(prev):
+            if not DENIAL.search(prev) and not HEDGE.search(prev) and not is_vague(prev):
                 return slot_id, first_sentence(prev)
     return None
 
@@ -161,9 +194,10 @@ class Step:
 
 
 class Interview:
-    def __init__(self, protocol: Protocol, baseline: list[str] | None = None):
+    def __init__(self, protocol: Protocol, baseline: list[str] | None = None, topic: str = ""):
         self.p = protocol
         self.baseline = [b for b in (baseline or []) if b and b.strip()]
+        self.topic = topic
 
     # state ------------------------------------------------------------------------------
 
@@ -175,6 +209,7 @@ class Interview:
             else:
                 plan.append({"slot": s.id})
         return {"plan": plan, "pos": 0, "probes": 0, "asked": [], "status": {}, "answers": {},
+                "topic_words": sorted(topic_words(self.topic)),
                 "contradiction_checked": [], "done": False, "ended_early": False, "processed": -1}
 
     def current(self, state: dict) -> dict | None:
@@ -226,13 +261,13 @@ class Interview:
         answers.append(turn_idx)
         texts = state.setdefault("texts", {}).setdefault(slot.id, [])
         texts.append(text)
-        if not is_vague(text) or state["status"].get(slot.id) == "done":
+        if not is_vague(text, frozenset(state.get("topic_words", ()))) or state["status"].get(slot.id) == "done":
             state["status"][slot.id] = "done"
         else:
             state["status"].setdefault(slot.id, "partial")
 
         probe = self._probe(state, slot, item, text)
-        if probe and state["probes"] < self.p.max_probes:
+        if probe and state["probes"] < (slot.max_probes or self.p.max_probes):
             state["probes"] += 1
             state["asked"].append(probe[0])
             return Step(probe[1], "probe", slot=slot.id, probe=probe[0])
@@ -249,19 +284,24 @@ class Interview:
                     f"Earlier you said: “{hit[1]}”. What you just said sounds different. "
                     "Which is closer to what you think, or how do the two fit together?")
         so_far = " ".join(state["texts"][slot.id])
+        topic = frozenset(state.get("topic_words", ()))
+        thin = is_vague(so_far, topic)
         if "belief" in item:  # the earlier belief is known: ask only for what they think now
-            if is_vague(so_far) and "vague" not in asked:
-                return "vague", "What do you think now, and what in the sessions made the difference?"
+            if (thin or not states_after(so_far)) and "after" not in asked:
+                return "after", "What do you think now, and what in the sessions made the difference?"
             return None
-        if is_vague(so_far) and "vague" not in asked and "vague" in slot.probes:
+        # the beliefs question is about before and after: ask for whichever is missing first
+        if "before" in slot.needs:
+            if not states_before(so_far) and "before" not in asked:
+                return "before", slot.probes["before"]
+            if not states_after(so_far) and "after" not in asked and "after" in slot.probes:
+                return "after", slot.probes["after"]
+        if thin and "vague" not in asked and "vague" in slot.probes:
             return "vague", slot.probes["vague"]
         if "example" in slot.needs and not has_example(so_far) and "example" not in asked:
             return "example", slot.probes["example"]
-        if "before" in slot.needs:
-            if mentions_change(so_far) and not states_before(so_far) and "before" not in asked:
-                return "before", slot.probes["before"]
-            if states_before(so_far) and not states_after(so_far) and "after" not in asked and "after" in slot.probes:
-                return "after", slot.probes["after"]
+        if "when" in slot.needs and not has_time(so_far) and "vague" not in asked and "vague" in slot.probes:
+            return "vague", slot.probes["vague"]
         return None
 
     def skip(self, state: dict, turn_idx: int | None = None) -> Step:
@@ -286,7 +326,7 @@ class Interview:
         state["answers"].setdefault(slot_id, []).append(turn_idx)
         state.setdefault("texts", {}).setdefault(slot_id, []).append(text)
         state.setdefault("corrections", []).append(turn_idx)
-        if not is_vague(text):
+        if not is_vague(text, frozenset(state.get("topic_words", ()))):
             state["status"][slot_id] = "done"
         if state["done"]:
             return Step("Thank you, I've noted your correction. The summary below is updated.", "ack", done=True)

@@ -53,3 +53,23 @@ def test_invalid_configuration_is_reported(tmp_path):
     r = run_cli("status", env={"COACH_BACKEND": "compatible"})
     assert r.returncode == 2
     assert "COACH_BASE_URL" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_pair_create_and_list(tmp_path):
+    d = str(tmp_path / "store")
+    r = run_cli("pair", "create", "--senior", "CFO", "--junior", "Analyst", "--topic", "AI tools",
+                "--sessions", "3", "--start", "2026-01-05", "--belief", "AI is hype", "--data-dir", d)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert set(out["debrief_codes"]) == {"senior", "junior"}
+    assert out["links"]["senior"].endswith("?debrief=" + out["debrief_codes"]["senior"])
+    rows = json.loads(run_cli("pair", "list", "--data-dir", d).stdout)
+    assert [(p["pair"], p["topic"], p["sessions"]) for p in rows] == [(out["pair"], "AI tools", 3)]
+
+
+def test_pair_create_rejects_missing_fields_and_bad_dates(tmp_path):
+    d = str(tmp_path / "store")
+    r = run_cli("pair", "create", "--senior", "CFO", "--topic", "AI", "--data-dir", d)
+    assert r.returncode == 2 and "junior's role" in r.stderr
+    r = run_cli("pair", "create", "--senior", "CFO", "--junior", "A", "--topic", "AI", "--start", "5/1/26", "--data-dir", d)
+    assert r.returncode == 2 and "2026-03-31" in r.stderr

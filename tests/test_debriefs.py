@@ -174,6 +174,7 @@ def test_capable_model_phrases_the_question_in_context(model_debriefs):
     [("status", 500)],                                       # backend error
     [("text", "You learned that AI is great. Well done")],   # no question: unfit, never shown last
     [("text", "What? Why? How?")],                           # several questions
+    [("text", "NEXT QUESTION: What changed for you?")],      # echoes the prompt (seen from SmolLM2)
 ])
 def test_unfit_or_failed_model_output_falls_back_to_the_protocol(model_debriefs, script):
     d, fake = model_debriefs(script)

@@ -89,6 +89,14 @@ def test_contradiction_quotes_the_earlier_answer(senior):
     assert "“I learned that TikTok is a search engine for shops; she showed me her search for a café.”" in last.text
 
 
+def test_a_hedge_is_thin_but_not_a_contradiction():
+    earlier = {"learned": ["I learned that threads keep decisions findable, unlike email."]}
+    assert is_vague("Not much, honestly.")
+    assert find_contradiction("I'm not sure my views changed.", earlier) is None
+    assert find_contradiction("Nothing will change for me.", earlier) == (
+        "learned", "I learned that threads keep decisions findable, unlike email.")
+
+
 def test_no_contradiction_without_an_earlier_affirmation():
     assert find_contradiction("I didn't learn anything.", {"learned": ["Not sure."]}) is None
     assert find_contradiction("It went well.", {"learned": ["I learned a lot about TikTok search."]}) is None
@@ -107,7 +115,7 @@ def test_baseline_beliefs_are_asked_back_in_the_seniors_words():
     state, steps = run(iv, [ex])
     assert steps[-1].text == "Before the sessions you said: “Young people find shops on Google.”. Is that still what you think?"
     steps.append(iv.answer(state, "No.", 1))
-    assert steps[-1].probe == "vague" and "what do you think now" in steps[-1].text.lower()
+    assert steps[-1].probe == "after" and "what do you think now" in steps[-1].text.lower()
     steps.append(iv.answer(state, "Now I know they search on TikTok first, she showed me.", 2))
     assert "Video is a fad." in steps[-1].text  # second belief
     assert [lbl for lbl, _ in iv.progress(state)].count("What you believed before") == 1
