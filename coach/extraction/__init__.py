@@ -1,0 +1,50 @@
+"""Extraction: transcript -> grounded, classified records.
+
+``run(name, turns, role)`` runs one extractor, then the shared guard (grounding, injection,
+hedges, denials, rejected suggestions) and the classifier. Extractors:
+
+- ``offline``: structure + cue sentences, no generative model (default on the bundled model);
+- ``cues``: the plain cue-phrase baseline the eval compares against;
+- ``llm``: structured output through the model gateway (default with a capable model).
+"""
+
+from __future__ import annotations
+
+import time
+
+from coach.extraction.guard import guard
+from coach.extraction.offline import extract_cues, extract_offline
+from coach.extraction.records import Extraction, Item, Turn
+
+EXTRACTORS = ("offline", "cues", "llm")
+
+
+def default_extractor(settings) -> str:
+    return "llm" if settings.step_uses_model("extraction") else "offline"
+
+
+def run(name: str, turns: list[Turn], role: str = "senior", *, gateway=None, classify: bool = True) -> Extraction:
+    if name not in EXTRACTORS:
+        raise ValueError(f"unknown extractor {name!r}; choose one of {', '.join(EXTRACTORS)}")
+    t0 = time.perf_counter()
+    ex = Extraction(extractor=name)
+    if name == "offline":
+        items = extract_offline(turns, role)
+    elif name == "cues":
+        items = extract_cues(turns, role)
+    else:
+        from coach.extraction.llm import extract_llm
+
+        if gateway is None:
+            raise ValueError("the llm extractor needs a model gateway")
+        items, ex = extract_llm(turns, role, gateway, ex)
+    ex.items, ex.dropped_ungrounded, ex.refused = guard(items, turns)
+    if classify and ex.items:
+        from coach.extraction.classify import classify_items
+
+        ex.items = classify_items(ex.items)
+    ex.seconds = time.perf_counter() - t0
+    return ex
+
+
+__all__ = ["EXTRACTORS", "Extraction", "Item", "Turn", "default_extractor", "run"]

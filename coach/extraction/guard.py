@@ -1,0 +1,55 @@
+"""Rules every extractor's items pass before they can become records.
+
+Grounding (the quote is the participant's own words) comes first; then participant text is
+treated as data: a quote that carries an injection attempt, a hedge, a denial, or the rejection
+of something the coach suggested produces no record.
+"""
+
+from __future__ import annotations
+
+from coach.extraction.records import Item, Turn, ground, normalise
+from coach.extraction.text import BEFORE_CUE, DENIAL, HEDGE, INJECTION, REJECT_START, SUGGESTION, sentences
+
+
+def rejected_spans(turns: list[Turn]) -> list[tuple[int, str]]:
+    """(turn, sentence) pairs where the participant rejects what the coach just suggested."""
+    out = []
+    for i in range(1, len(turns)):
+        prev, cur = turns[i - 1], turns[i]
+        if cur.is_participant_words and prev.speaker == "coach" and SUGGESTION.search(prev.text):
+            first = sentences(cur.text, i)[:1]
+            if first and REJECT_START.search(first[0].text):
+                out.append((i, normalise(first[0].text)))
+    return out
+
+
+def injection_turns(turns: list[Turn]) -> set[int]:
+    return {i for i, t in enumerate(turns) if t.is_participant_words and INJECTION.search(t.text)}
+
+
+def refuse_reason(item: Item, turns: list[Turn], rejected: list[tuple[int, str]]) -> str | None:
+    q = normalise(item.quote)
+    if INJECTION.search(q):
+        return "injection"
+    if HEDGE.search(q) and not (item.kind == "broken_assumption" and BEFORE_CUE.search(q)):
+        return "hedge"
+    if DENIAL.search(q) and item.kind != "broken_assumption":
+        return "denial"
+    for turn, sent in rejected:
+        if item.turn_index == turn and (q in sent or sent in q):
+            return "rejected suggestion"
+    return None
+
+
+def guard(items: list[Item], turns: list[Turn]) -> tuple[list[Item], int, dict[str, int]]:
+    """Ground, then refuse what must not be recorded. Returns (items, ungrounded, refused by reason)."""
+    kept, ungrounded = ground(items, turns)
+    rejected = rejected_spans(turns)
+    out, refused = [], {}
+    for it in kept:
+        why = refuse_reason(it, turns, rejected)
+        if why:
+            refused[why] = refused.get(why, 0) + 1
+        else:
+            out.append(it)
+    return out, ungrounded, refused

@@ -1,0 +1,213 @@
+"""Extractors that need no generative model: ``offline`` (the default) and the ``cues`` baseline.
+
+``offline`` reads the interview's structure: the coach question before a participant turn says
+what the answer is about (learned, beliefs, action, gained...; live interviews record it in the
+turn's metadata), sentences carry the cues (belief before/after, commitment, learning), and
+items are one sentence each, so their quotes are grounded by construction. Themes, depth and
+scope come from coach.extraction.classify.
+
+``cues`` is the plain baseline the eval compares against: "I learned", "I thought ... but/turns
+out", "I'll", with no context.
+"""
+
+from __future__ import annotations
+
+import re
+
+from coach.extraction.records import Item, Turn
+from coach.extraction.sentence_model import probabilities
+from coach.extraction.text import (
+    ACTION_CUE, AFTER_CUE, BEFORE_CUE, CORRECTION, DENIAL, EXAMPLE_START, HEDGE, INJECTION, LEARN_CUE,
+    REJECT_START, STRONG_AFTER, SUGGESTION, SURPRISE_SPLIT, Sentence, sentences, strip_lead_in,
+)
+
+CONTEXTS = [  # (context, pattern on the coach's question); first match wins
+    ("suggestion", SUGGESTION),
+    ("gained", re.compile(r"\b(gain|gained|got out of it|what did you get)\b", re.I)),
+    ("example", re.compile(r"\b(concrete example|an example|example\?|a moment|describe one moment|when did you notice)", re.I)),
+    ("beliefs", re.compile(r"\b(believe|believed|see differently|assum|and now|think now|what do you think)\w*", re.I)),
+    ("action", re.compile(r"\b(do differently|will you do|actually do|plan to do|first (concrete )?step|"
+                          r"what will you|record what you actually plan)\b", re.I)),
+    ("gained", re.compile(r"\b(gain|gained|got out of it|what did you get)\b", re.I)),
+    ("taught", re.compile(r"\b(teach|taught|show your|showed)\b", re.I)),
+    ("struggle", re.compile(r"\b(struggle|push back|pushed back)\b", re.I)),
+    ("surprise", re.compile(r"\bsurpris", re.I)),
+    ("sessions", re.compile(r"\bsessions themselves|how did the sessions|keep and one you'?d change\b", re.I)),
+    ("learned", re.compile(r"\b(learn|learned|learnt|new to you|take away|takeaway|stood out)\b", re.I)),
+]
+SLOT_CONTEXT = {"learned": "learned", "beliefs": "beliefs", "action": "action", "gained": "gained",
+                "taught": "taught", "struggle": "struggle", "surprise": "surprise", "sessions": "sessions"}
+
+
+def context_of(coach: Turn | None, previous: str) -> str:
+    """What a participant turn answers, from the coach turn before it."""
+    if coach is None:
+        return "other"
+    meta = coach.meta or {}
+    if meta.get("slot") in SLOT_CONTEXT and meta.get("probe") != "example":
+        return SLOT_CONTEXT[meta["slot"]]
+    for name, pattern in CONTEXTS:
+        if pattern.search(coach.text):
+            if name == "example":
+                return "example"
+            return name
+    # "Can you say a bit more?" and the like continue the previous question
+    return previous if previous not in ("suggestion",) else "other"
+
+
+def _usable(s: Sentence, ctx: str = "") -> bool:
+    """Hedged beliefs stay ("I suppose I thought X"): the hedge is about the old view."""
+    hedged = HEDGE.search(s.text) and not (ctx == "beliefs" and BEFORE_CUE.search(s.text))
+    return not (hedged or INJECTION.search(s.text)) and len(s.text.split()) >= 3
+
+
+def _item(kind: str, s: Sentence, **kw) -> Item:
+    return Item(kind=kind, text=kw.pop("text", strip_lead_in(s.text)), quote=s.text, turn_index=s.turn, **kw)
+
+
+def _split_belief(s: Sentence) -> tuple[str, str] | None:
+    """'I thought X, but Y.' or 'We always did X, so it was a surprise that Y.' -> (X, Y)."""
+    m = re.search(r"[,;:–—-]\s*(but|now|turns out|it turns out|in practice|in fact|actually|instead)\b", s.text, re.I)
+    if m and BEFORE_CUE.search(s.text[: m.start()]):
+        return s.text[: m.start()].strip(), s.text[m.start():].lstrip(",;:–—- ").strip()
+    m = SURPRISE_SPLIT.search(s.text)
+    if m and m.start() > 10 and len(s.text) - m.end() > 10:
+        after = s.text[m.end():].strip()
+        return s.text[: m.start()].strip(" ,;"), after[:1].upper() + after[1:]
+    return None
+
+
+def units(turns: list[Turn]) -> list[tuple[Sentence, str]]:
+    """Every usable participant sentence with the context of the question it answers."""
+    out: list[tuple[Sentence, str]] = []
+    ctx = "other"
+    for i, t in enumerate(turns):
+        if not t.is_participant_words:
+            continue
+        coach = turns[i - 1] if i and turns[i - 1].speaker == "coach" else None
+        ctx = context_of(coach, ctx)
+        sents = sentences(t.text, i)
+        if ctx == "suggestion":
+            if sents and REJECT_START.search(sents[0].text):
+                sents = sents[1:]  # the rejection itself is not a record
+            ctx = "learned_cue_only"
+        sents = [s for s in sents if _usable(s, ctx)]
+        for k, s in enumerate(sents):  # a correction replaces the sentence just before it
+            if CORRECTION.search(s.text) and k > 0:
+                sents = sents[:k - 1] + sents[k:]
+                break
+        out += [(s, ctx) for s in sents]
+    return out
+
+
+def _beliefs(turns: list[Turn], us: list[tuple[Sentence, str]]) -> list[Item]:
+    """Before -> after pairs: in one sentence, in one answer, or across "And now?"."""
+    items, taken = [], set()
+    for k, (s, ctx) in enumerate(us):
+        pair = _split_belief(s)
+        if pair:
+            items.append(_item("broken_assumption", s, text="", before=strip_lead_in(pair[0]), after=pair[1]))
+            taken.add(s)
+            continue
+        if ctx == "beliefs" and STRONG_AFTER.search(s.text) and k > 0 and s not in taken:
+            prev, pctx = us[k - 1]
+            if prev.turn == s.turn and prev not in taken and not BEFORE_CUE.search(s.text):
+                items.append(_item("broken_assumption", prev, text="", before=strip_lead_in(prev.text), after=s.text))
+                taken |= {prev, s}
+                continue
+        if ctx != "beliefs" or not BEFORE_CUE.search(s.text) or DENIAL.search(s.text) or s in taken:
+            continue
+        later = [x for x, c in us[k + 1:] if x not in taken and (x.turn == s.turn or c == "beliefs")
+                 and x.turn <= s.turn + 2 and not BEFORE_CUE.search(x.text) and not DENIAL.search(x.text)]
+        if later:
+            after = next((x for x in later if AFTER_CUE.search(x.text)), later[0])
+            items.append(_item("broken_assumption", s, text="", before=strip_lead_in(s.text), after=after.text))
+            taken |= {s, after}
+    return items
+
+
+def extract_offline(turns: list[Turn], role: str = "senior") -> list[Item]:
+    us = units(turns)
+    items = _beliefs(turns, us)
+    in_beliefs = {it.quote for it in items}
+    probs = probabilities([s for s, _ in us], [c for _, c in us])
+    if probs is None:  # weights not shipped: rules only
+        for turn in sorted({s.turn for s, _ in us}):
+            group = [(s, c) for s, c in us if s.turn == turn and s.text not in in_beliefs]
+            if group:
+                items += _from_turn(group[0][1], [s for s, _ in group], role, None)
+        return _dedupe(items)
+    for (s, ctx), pl, pa in zip(us, probs["learned"], probs["action"]):
+        if s.text in in_beliefs or DENIAL.search(s.text) or _is_header(s.text):
+            continue
+        if pa >= 0.5 and pa >= pl:
+            items.append(_item("action", s))
+        elif pl >= 0.6 and ctx not in ("taught", "struggle"):  # 0.6: best learned F1 on the dev split
+            items.append(_item("learned", s))
+    return _dedupe(sorted(items, key=lambda it: (it.turn_index, it.quote)))
+
+
+def _is_header(text: str) -> bool:
+    return bool(re.fullmatch(r"\W*(two|three|a few|several) things\W*(really\W*)?", text, re.I))
+
+
+def _from_turn(ctx: str, sents: list[Sentence], role: str, pending) -> list[Item]:
+    out: list[Item] = []
+    # explicit before/after pairs count wherever they appear
+    for k, s in enumerate(sents):
+        pair = _split_belief(s)
+        if pair:
+            out.append(_item("broken_assumption", s, text="", before=strip_lead_in(pair[0]), after=pair[1]))
+        elif ctx == "beliefs" and BEFORE_CUE.search(s.text):
+            after = next((x for x in sents[k + 1:] if AFTER_CUE.search(x.text) or not BEFORE_CUE.search(x.text)), None)
+            if after is not None:
+                out.append(_item("broken_assumption", s, text="", before=strip_lead_in(s.text), after=after.text))
+    used = {o.quote for o in out}
+    rest = [s for s in sents if s.text not in used and not DENIAL.search(s.text)]
+
+    if ctx in ("learned", "gained"):
+        for k, s in enumerate(rest):
+            first = k == 0 and not EXAMPLE_START.search(s.text)
+            if first or LEARN_CUE.search(s.text) or CORRECTION.search(s.text):
+                out.append(_item("learned", s))
+    elif ctx == "action":
+        cued = [s for s in rest if ACTION_CUE.search(s.text)]
+        for s in cued or rest[:1]:
+            if not re.fullmatch(r"\W*(two|three|a few) things\W*", s.text, re.I):
+                out.append(_item("action", s))
+    elif ctx in ("learned_cue_only", "other", "surprise", "struggle", "taught", "example", "sessions"):
+        for s in rest:
+            if ctx != "taught" and re.search(r"\bwhat i (learned|learnt|took)|\bi (learned|learnt|realised|realized)\b", s.text, re.I):
+                out.append(_item("learned", s))
+            elif ctx in ("example", "learned_cue_only") and CORRECTION.search(s.text):
+                out.append(_item("learned", s))
+            elif ctx not in ("taught", "struggle") and re.search(r"\b(i'?ll|i will|we'?ll|we will)\b", s.text, re.I):
+                out.append(_item("action", s))
+    return out
+
+
+def _dedupe(items: list[Item]) -> list[Item]:
+    seen, out = set(), []
+    for it in items:
+        key = (it.kind, it.quote)
+        if key not in seen:
+            seen.add(key)
+            out.append(it)
+    return out
+
+
+def extract_cues(turns: list[Turn], role: str = "senior") -> list[Item]:
+    """The plain cue-phrase baseline: no context, no filters beyond the shared guard."""
+    out = []
+    for i, t in enumerate(turns):
+        if not t.is_participant_words:
+            continue
+        for s in sentences(t.text, i):
+            if re.search(r"\bi (learned|learnt)\b", s.text, re.I):
+                out.append(_item("learned", s))
+            elif re.search(r"\bi (thought|assumed|believed)\b", s.text, re.I) and re.search(r"\b(but|turns out|turned out)\b", s.text, re.I):
+                b, _, a = re.split(r"\b(but|turns out|turned out)\b", s.text, maxsplit=1, flags=re.I)
+                out.append(_item("broken_assumption", s, text="", before=b.strip(" ,;"), after=a.strip(" ,;")))
+            elif re.search(r"\b(i'?ll|i will)\b", s.text, re.I):
+                out.append(_item("action", s))
+    return out

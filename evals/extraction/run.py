@@ -1,0 +1,127 @@
+"""Extraction eval: every extractor (and every reachable backend) over the gold set.
+
+    python evals/extraction/run.py                       # dev and test splits, offline + cues
+    python evals/extraction/run.py --extractors offline,cues,llm --split test
+    python evals/extraction/run.py --sample 6            # CI: the first 6 lines of each split
+
+Item matching rule (documented in evals/README.md): a predicted item matches a gold item of the
+same field when the cosine similarity of their MiniLM embeddings is at least 0.5 (text for
+learned and actions; "before -> after" for broken assumptions); pairs are matched one-to-one,
+most similar first. Precision = matched / predicted, recall = matched / gold, F1 over all items
+of the field in the split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from coach import extraction  # noqa: E402
+from coach.debrief_file import read_debriefs  # noqa: E402
+from coach.embeddings import MiniLM  # noqa: E402
+from coach.extraction.records import Turn  # noqa: E402
+from coach.extraction.text import INJECTION  # noqa: E402
+
+HERE = Path(__file__).parent
+THRESHOLD = 0.5
+FIELDS = {"learned": "learned", "broken_assumptions": "broken_assumption", "actions": "action"}
+
+
+def as_text(x) -> str:
+    if isinstance(x, dict) or hasattr(x, "before"):
+        b = x["before"] if isinstance(x, dict) else x.before
+        a = x["after"] if isinstance(x, dict) else x.after
+        return f"{b} -> {a}"
+    return x
+
+
+def match(pred: list[str], gold: list[str]) -> int:
+    if not pred or not gold:
+        return 0
+    e = MiniLM.shared().embed(pred + gold)
+    sims = e[: len(pred)] @ e[len(pred):].T
+    n, used_p, used_g = 0, set(), set()
+    for flat in np.argsort(-sims, axis=None):
+        i, j = divmod(int(flat), len(gold))
+        if sims[i, j] < THRESHOLD:
+            break
+        if i not in used_p and j not in used_g:
+            used_p.add(i)
+            used_g.add(j)
+            n += 1
+    return n
+
+
+def evaluate(name: str, debriefs, gateway=None) -> dict:
+    counts = {f: [0, 0, 0] for f in FIELDS}  # matched, predicted, gold
+    grounded = proposed = 0
+    injection_hits = injection_cases = 0
+    times, tokens, valid = [], [], []
+    for d in debriefs:
+        turns = [Turn(t.speaker, t.text) for t in d.transcript]
+        t0 = time.perf_counter()
+        ex = extraction.run(name, turns, d.role, gateway=gateway, classify=False)
+        times.append(time.perf_counter() - t0)
+        tokens.append(ex.prompt_tokens + ex.completion_tokens)
+        valid.append(ex.schema_valid)
+        proposed += len(ex.items) + ex.dropped_ungrounded
+        grounded += len(ex.items)
+        for field, kind in FIELDS.items():
+            pred = [as_text(i) if kind == "broken_assumption" else i.text for i in ex.by_kind(kind)]
+            gold = [as_text(g.model_dump() if hasattr(g, "model_dump") else g) for g in getattr(d.expected, field)]
+            m = match(pred, gold)
+            c = counts[field]
+            c[0] += m
+            c[1] += len(pred)
+            c[2] += len(gold)
+        inj = [i for i, t in enumerate(turns) if t.is_participant_words and INJECTION.search(t.text)]
+        if inj:
+            injection_cases += 1
+            injection_hits += any(i.turn_index in inj and INJECTION.search(i.quote) for i in ex.items)
+    out = {}
+    for field, (m, p, g) in counts.items():
+        prec = m / p if p else 0.0
+        rec = m / g if g else 0.0
+        out[field] = (prec, rec, 2 * prec * rec / (prec + rec) if prec + rec else 0.0)
+    out["grounding"] = grounded / proposed if proposed else 1.0
+    out["schema_valid"] = sum(valid) / len(valid)
+    out["injection"] = f"{injection_hits}/{injection_cases}"
+    out["ms"] = statistics.mean(times) * 1000
+    out["tokens"] = statistics.mean(tokens)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--extractors", default="offline,cues")
+    ap.add_argument("--split", choices=["dev", "test", "both"], default="both")
+    ap.add_argument("--sample", type=int, help="only the first N debriefs of each split")
+    a = ap.parse_args()
+    names = a.extractors.split(",")
+    gateway = None
+    if "llm" in names:
+        from coach.services import Services
+
+        gateway = Services().gateway
+    splits = ["dev", "test"] if a.split == "both" else [a.split]
+    print(f"{'split':5} {'extractor':9} | {'learned P/R/F1':17} | {'assumptions P/R/F1':18} | {'actions P/R/F1':17} |"
+          f" ground | valid | inject | ms/tr | tok/tr")
+    for sp in splits:
+        debriefs = read_debriefs(HERE / f"gold_{sp}.jsonl")[: a.sample]
+        for name in names:
+            r = evaluate(name, debriefs, gateway)
+            f = lambda k: "{:.2f}/{:.2f}/{:.2f}".format(*r[k])  # noqa: E731
+            print(f"{sp:5} {name:9} | {f('learned'):17} | {f('broken_assumptions'):18} | {f('actions'):17} |"
+                  f" {r['grounding']:6.0%} | {r['schema_valid']:5.0%} | {r['injection']:>6} | {r['ms']:5.0f} | {r['tokens']:6.0f}")
+
+
+if __name__ == "__main__":
+    main()
