@@ -46,6 +46,28 @@ def cmd_ingest(args) -> int:
     return 0
 
 
+def cmd_extract(args) -> int:
+    from coach import extraction
+    from coach.config import load_settings
+    from coach.debrief_file import read_debriefs
+    from coach.extraction.records import Turn
+
+    debriefs = read_debriefs(args.path)  # the whole file is checked before anything is printed
+    overrides = {"data_dir": args.data_dir} if args.data_dir else {}
+    settings = load_settings(**overrides)
+    name = args.extractor or extraction.default_extractor(settings)
+    gateway = None
+    if name == "llm":
+        from coach.services import Services
+
+        gateway = Services(settings).gateway
+    for d in tqdm(debriefs, desc=f"extracting ({name})", unit="debrief", disable=args.quiet, file=sys.stderr):
+        turns = [Turn(t.speaker, t.text) for t in d.transcript]
+        ex = extraction.run(name, turns, d.role, topic=d.pair.topic, gateway=gateway, classify=False)
+        print(json.dumps(ex.contract(d.id), ensure_ascii=False), flush=True)
+    return 0
+
+
 def cmd_reindex(args) -> int:
     svc = _services(args)
     bar = tqdm(desc="reindexing", unit="record", disable=args.quiet)
@@ -121,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--programme", default="default", help="programme the debriefs belong to")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
+    sp = add("extract", cmd_extract, "extract records from a JSONL debrief file; prints one JSON object per line")
+    sp.add_argument("path")
+    sp.add_argument("--extractor", choices=["offline", "cues", "llm"],
+                    help="default: llm with a capable model, else offline (see README)")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
     sp = add("reindex", cmd_reindex, "rebuild the semantic index from the SQL store")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
@@ -157,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `coach extract f.jsonl | head -1`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

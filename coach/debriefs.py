@@ -50,6 +50,7 @@ class View:
     summary: list[tuple[str, list[str]]]
     shared: bool
     confirmed: bool
+    records: list[dict]
 
 
 def check_message(text: str | None) -> str:
@@ -157,6 +158,8 @@ class Debriefs:
                     progress=iv.progress(d.state), slots=[(sl.id, sl.label) for sl in iv.p.slots],
                     done=d.state["done"], summary=iv.summary(d.state), shared=d.shared,
                     confirmed=d.confirmed_at is not None,
+                    records=[{"kind": r.kind, "text": r.text, "before": r.before, "after": r.after, "quote": r.quote}
+                             for r in sorted(d.records, key=lambda r: (r.turn_index or 0, r.id))],
                 )
 
     def _catch_up(self, debrief_id: str) -> None:
@@ -215,6 +218,10 @@ class Debriefs:
                 yield text
             with self.svc.db.session() as s:
                 self._finish_step(s, self._get(s, debrief_id), state, step, text, model_text)
+            if state["done"]:  # finished, or corrected after finishing: (re-)extract the records
+                from coach.review import Records
+
+                Records(self.svc).extract(debrief_id)
 
     def say(self, debrief_id: str, text: str) -> Iterator[str]:
         """Store an answer, then yield the coach's reply as it is produced (cumulative text)."""

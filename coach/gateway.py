@@ -230,9 +230,11 @@ class Gateway:
 
     def structured(
         self, messages: Messages, schema: type[T], *, purpose: str, prompt: Prompt | None = None,
-        reasks: int = 1, **params,
+        reasks: int = 1, usage: dict | None = None, **params,
     ) -> T:
-        """Ask for JSON matching ``schema``; validate; re-ask with the error; then fail cleanly."""
+        """Ask for JSON matching ``schema``; validate; re-ask with the error; then fail cleanly.
+
+        ``usage``, if given, accumulates prompt and completion tokens over the tries."""
         msgs = to_openai_messages(messages)
         fmt = response_format_for(schema, self.structured_mode)
         if self.structured_mode == "json_object":
@@ -242,6 +244,9 @@ class Gateway:
         raw = None
         for attempt in range(reasks + 1):
             reply = self.chat(msgs, purpose=purpose, prompt=prompt, response_format=fmt, **params)
+            if usage is not None:
+                for k in ("prompt_tokens", "completion_tokens"):
+                    usage[k] = usage.get(k, 0) + (getattr(reply, k) or 0)
             raw = reply.text
             try:
                 return schema.model_validate_json(raw)

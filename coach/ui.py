@@ -6,6 +6,7 @@ facilitator gets when creating the pair; the link is also how a reloaded page re
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ from coach.debriefs import DebriefError, Debriefs, View
 from coach.gateway import GatewayError
 from coach.interview import baseline_questions
 from coach.prompts import load_prompt
+from coach.review import KIND_LABEL, Records, ReviewError
 from coach.services import Services
 
 log = logging.getLogger("coach")
@@ -30,6 +32,7 @@ CSS = """
 .coach-progress li.st-done, .coach-progress li.st-current { opacity: 1; }
 .coach-progress li.st-current { font-weight: 600; }
 .coach-notice { color: #b45309; }
+#review-transcript mark { background: #fde68a; padding: 0 2px; }
 #coach-chat button[aria-label="Clear"] { display: none !important; }  /* the store keeps every turn */
 """
 
@@ -62,13 +65,31 @@ def _progress_md(v: View) -> str:
     return f"**Debrief on “{v.topic}”**: {covered} of {len(v.progress)} parts covered<ul>{items}</ul>"
 
 
+def _esc(text: str) -> str:
+    """Participant text is shown as text, never as markup."""
+    return html.escape(text or "").replace("\n", " ")
+
+
+KIND_HEADINGS = (("learned", "What you learned or gained"), ("broken_assumption", "What you believed before, and now"),
+                 ("action", "What you will do"))
+
+
 def _summary_md(v: View) -> str:
-    if not v.summary:
+    if not v.summary and not v.records:
         return "Nothing has been recorded yet."
-    lines = ["### Your summary"]
-    for label, answers in v.summary:
-        lines.append(f"**{label}**")
-        lines += [f"> {a}" for a in answers]
+    lines = ["### Your summary", "This is what will be recorded, each with your own words as evidence. "
+             "If something is wrong or missing, use “Correct an earlier answer” above: the summary is redone."]
+    for kind, heading in KIND_HEADINGS:
+        items = [r for r in v.records if r["kind"] == kind]
+        if items:
+            lines.append(f"**{heading}**")
+            for r in items:
+                main = f"{_esc(r['before'])} → {_esc(r['after'])}" if kind == "broken_assumption" else _esc(r["text"])
+                lines.append(f"* {main}  \n  <small>you said: “{_esc(r['quote'])}”</small>")
+    if not v.records:  # nothing extracted: show the answers themselves
+        for label, answers in v.summary:
+            lines.append(f"**{label}**")
+            lines += [f"> {_esc(a)}" for a in answers]
     if v.confirmed:
         lines.append("\n**Confirmed.** " + ("You agreed to share this summary with your facilitators."
                                             if v.shared else "It stays private to you."))
@@ -180,6 +201,73 @@ def build_app(svc: Services) -> gr.Blocks:
                 f"* Senior ({pair.senior_name or pair.senior}): `{links['senior']}`\n"
                 f"* Junior ({pair.junior_name or pair.junior}): `{links['junior']}`")
 
+    # -- facilitator review handlers --------------------------------------------------------
+
+    records = Records(svc)
+
+    def queue_choices():
+        return [(f"{q['topic']} · {q['role']} · {q['pending']} to review · {q['approved']} approved", q["id"])
+                for q in records.queue()]
+
+    def transcript_html(did: str, quote: str | None, turn: int | None) -> str:
+        rows = []
+        for idx, speaker, text in records.transcript(did):
+            body = _esc(text)
+            if quote and idx == turn:
+                q = _esc(quote)
+                body = body.replace(q, f"<mark>{q}</mark>", 1)
+            who = "Coach" if speaker == "coach" else "Participant"
+            rows.append(f'<p class="turn {speaker}"><b>{who}:</b> {body}</p>')
+        return '<div id="review-transcript">' + "".join(rows) + "</div>"
+
+    def item_table(did: str) -> list[list]:
+        return [[r["id"], KIND_LABEL[r["kind"]],
+                 f"{r['before']} → {r['after']}" if r["kind"] == "broken_assumption" else r["text"],
+                 r["status"], r["theme"], r["depth"], r["scope"], r["reviewed_by"] or ""]
+                for r in records.for_debrief(did)]
+
+    def open_review(did):
+        if not did:
+            return "", [], gr.update(choices=[], value=None), "", "", "", ""
+        try:
+            rows = item_table(did)
+            choices = [(f"#{r[0]} {r[1]}: {str(r[2])[:60]}", r[0]) for r in rows]
+            return transcript_html(did, None, None), rows, gr.update(choices=choices, value=None), "", "", "", ""
+        except ReviewError as e:
+            return f"⚠️ {e}", [], gr.update(choices=[]), "", "", "", ""
+
+    def pick_item(did, rid):
+        if not did or rid is None:
+            return gr.update(), "", "", ""
+        r = next((x for x in records.for_debrief(did) if x["id"] == rid), None)
+        if r is None:
+            return gr.update(), "", "", ""
+        return transcript_html(did, r["quote"], r["turn_index"]), r["text"] or "", r["before"] or "", r["after"] or ""
+
+    def do_review(action, did, rid, reviewer, text, before, after):
+        if rid is None:
+            return gr.update(), "⚠️ Choose an item first."
+        try:
+            row = records.review(int(rid), action, reviewer, text=text, before=before, after=after)
+        except ReviewError as e:
+            return gr.update(), f"⚠️ {e}"
+        return item_table(did), f"Item #{row['id']} {row['status']} by {_esc(row['reviewed_by'])}."
+
+    def export(fmt):
+        return str(records.export(svc.settings.data_dir / "exports", fmt))
+
+    def dashboard():
+        import pandas as pd
+
+        d = records.dashboard()
+        td = pd.DataFrame(d["theme_depth"] or [{"theme": "none yet", "depth": "awareness", "items": 0}])
+        return td, pd.DataFrame(d["assumptions"] or [{"belief before": "none yet", "debriefs": 0}]), pd.DataFrame(d["progress"])
+
+    def reextract(progress=gr.Progress()):
+        progress(0, desc="Re-extracting")
+        n = records.reextract(None, progress=lambda done, total: progress(done / max(total, 1), desc=f"{done}/{total} debriefs"))
+        return f"Re-extracted: {n} new pending items."
+
     # -- system handlers -------------------------------------------------------------------
 
     def status_json() -> str:
@@ -229,7 +317,7 @@ def build_app(svc: Services) -> gr.Blocks:
                         corr_text = gr.Textbox(label="Your correction", lines=2)
                         corr_btn = gr.Button("Save correction")
                     with gr.Column(visible=False) as summary_col:
-                        summary = gr.Markdown()
+                        summary = gr.Markdown(elem_id="coach-summary")
                         share = gr.Checkbox(label="I agree to share this summary with my programme's facilitators")
                         confirm_btn = gr.Button("Confirm summary", variant="primary")
                 notice = gr.Markdown(elem_classes="coach-notice")
@@ -253,6 +341,39 @@ def build_app(svc: Services) -> gr.Blocks:
                 baseline = [gr.Textbox(label=q, lines=1) for q in baseline_questions(svc.settings.prompts_dir)]
                 create_btn = gr.Button("Create pair", variant="primary")
                 created = gr.Markdown()
+            with gr.Tab("Review", id="review"):
+                gr.Markdown("For facilitators: debriefs whose participant agreed to share. Check each item "
+                            "against the participant's words, then approve, edit or reject it.")
+                with gr.Row():
+                    queue = gr.Dropdown(label="Shared debriefs", choices=[], scale=4)
+                    refresh_q = gr.Button("Refresh queue", scale=1)
+                items_df = gr.Dataframe(headers=["id", "kind", "item", "status", "theme", "depth", "scope", "reviewer"],
+                                        label="Items", interactive=False, wrap=True)
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        transcript = gr.HTML(label="Transcript")
+                    with gr.Column(scale=2):
+                        item_pick = gr.Dropdown(label="Item", choices=[])
+                        reviewer = gr.Textbox(label="Your name (recorded with each review)")
+                        item_text = gr.Textbox(label="Text (learned / action)")
+                        item_before = gr.Textbox(label="Before (broken assumption)")
+                        item_after = gr.Textbox(label="After (broken assumption)")
+                        with gr.Row():
+                            approve_btn = gr.Button("Approve", variant="primary")
+                            edit_btn = gr.Button("Save edit and approve")
+                            reject_btn = gr.Button("Reject", variant="stop")
+                        review_note = gr.Markdown()
+                with gr.Accordion("Programme dashboard and export", open=False):
+                    dash_btn = gr.Button("Refresh dashboard")
+                    theme_plot = gr.BarPlot(x="theme", y="items", color="depth", title="Approved items by theme and depth")
+                    assumptions_df = gr.Dataframe(label="Most frequent broken assumptions", interactive=False)
+                    progress_plot = gr.BarPlot(x="debriefs", y="count", title="Debriefs done versus planned")
+                    with gr.Row():
+                        csv_btn = gr.Button("Export approved records (CSV)")
+                        json_btn = gr.Button("Export approved records (JSON)")
+                    export_file = gr.File(label="Export")
+                    reextract_btn = gr.Button("Re-extract all finished debriefs")
+                    reextract_note = gr.Markdown()
             with gr.Tab("System", id="system"):
                 gr.Markdown("Configuration and health of this installation (for administrators).",
                             elem_classes="coach-note")
@@ -282,6 +403,18 @@ def build_app(svc: Services) -> gr.Blocks:
         confirm_btn.click(confirm, inputs=[did, share], outputs=view_outputs[1:])
         create_btn.click(create_pair, inputs=[programme, senior_name, senior, junior_name, junior, topic, sessions,
                                               start, end_date, *baseline], outputs=created)
+        review_outputs = [transcript, items_df, item_pick, item_text, item_before, item_after, review_note]
+        refresh_q.click(lambda: gr.update(choices=queue_choices()), outputs=queue)
+        queue.change(open_review, inputs=queue, outputs=review_outputs)
+        item_pick.change(pick_item, inputs=[queue, item_pick], outputs=[transcript, item_text, item_before, item_after])
+        for btn, action in ((approve_btn, "approve"), (edit_btn, "edit"), (reject_btn, "reject")):
+            btn.click(lambda *a, _act=action: do_review(_act, *a),
+                      inputs=[queue, item_pick, reviewer, item_text, item_before, item_after],
+                      outputs=[items_df, review_note])
+        dash_btn.click(dashboard, outputs=[theme_plot, assumptions_df, progress_plot])
+        csv_btn.click(lambda: export("csv"), outputs=export_file)
+        json_btn.click(lambda: export("json"), outputs=export_file)
+        reextract_btn.click(reextract, outputs=reextract_note)
         refresh.click(status_json, outputs=status)
         check.click(check_model, outputs=reply).then(status_json, outputs=status)
     return app

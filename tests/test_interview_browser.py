@@ -86,7 +86,7 @@ def test_senior_debrief_end_to_end_with_reload(app, browser):
         .startswith("How did the sessions themselves go")
     closing = answer(page, "They worked well because she used our own stores; I'd add a fifth session on ads.")
     assert closing.startswith("Thank you, that's everything")
-    page.locator("blockquote", has_text="I'll ask each store manager").wait_for()  # the summary
+    page.locator("#coach-summary", has_text="I'll ask each store manager").wait_for()  # the summary
     assert not page.get_by_label("Your answer").is_visible()  # finished: no more answers
     page.get_by_label("I agree to share this summary").check()
     page.get_by_role("button", name="Confirm summary").click()
@@ -120,7 +120,7 @@ def test_junior_debrief_end_to_end(app, browser):
     page.get_by_role("button", name="Save correction").click()
     page.get_by_text("I've noted your correction").wait_for()
     page.get_by_role("button", name="End now").click()
-    page.locator("blockquote", has_text="Also: how hashtags work as search terms.").wait_for()
+    page.locator("#coach-summary").get_by_text("Your summary").wait_for()
     page.get_by_role("button", name="Confirm summary").click()  # without agreeing to share
     page.get_by_text("It stays private to you").wait_for()
 

@@ -23,7 +23,8 @@ def default_extractor(settings) -> str:
     return "llm" if settings.step_uses_model("extraction") else "offline"
 
 
-def run(name: str, turns: list[Turn], role: str = "senior", *, gateway=None, classify: bool = True) -> Extraction:
+def run(name: str, turns: list[Turn], role: str = "senior", *, topic: str = "", gateway=None,
+        classify: bool = True) -> Extraction:
     if name not in EXTRACTORS:
         raise ValueError(f"unknown extractor {name!r}; choose one of {', '.join(EXTRACTORS)}")
     t0 = time.perf_counter()
@@ -37,7 +38,7 @@ def run(name: str, turns: list[Turn], role: str = "senior", *, gateway=None, cla
 
         if gateway is None:
             raise ValueError("the llm extractor needs a model gateway")
-        items, ex = extract_llm(turns, role, gateway, ex)
+        items, ex = extract_llm(turns, role, gateway, ex, topic)
     ex.items, ex.dropped_ungrounded, ex.refused = guard(items, turns)
     if classify and ex.items:
         from coach.extraction.classify import classify_items

@@ -33,11 +33,11 @@ def refuse_reason(item: Item, turns: list[Turn], rejected: list[tuple[int, str]]
         return "injection"
     if HEDGE.search(q) and not (item.kind == "broken_assumption" and BEFORE_CUE.search(q)):
         return "hedge"
-    if DENIAL.search(q) and item.kind != "broken_assumption":
-        return "denial"
     for turn, sent in rejected:
         if item.turn_index == turn and (q in sent or sent in q):
             return "rejected suggestion"
+    if DENIAL.search(q) and item.kind != "broken_assumption":
+        return "denial"
     return None
 
 

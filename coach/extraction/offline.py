@@ -18,7 +18,8 @@ from coach.extraction.records import Item, Turn
 from coach.extraction.sentence_model import probabilities
 from coach.extraction.text import (
     ACTION_CUE, AFTER_CUE, BEFORE_CUE, CORRECTION, DENIAL, EXAMPLE_START, HEDGE, INJECTION, LEARN_CUE,
-    REJECT_START, STRONG_AFTER, SUGGESTION, SURPRISE_SPLIT, Sentence, sentences, strip_lead_in,
+    REJECT_START, STRONG_AFTER, SUGGESTION, SURPRISE_SPLIT, Sentence, clean_after, clean_before, sentences,
+    strip_lead_in,
 )
 
 CONTEXTS = [  # (context, pattern on the coach's question); first match wins
@@ -62,6 +63,8 @@ def _usable(s: Sentence, ctx: str = "") -> bool:
 
 
 def _item(kind: str, s: Sentence, **kw) -> Item:
+    if kind == "broken_assumption":
+        kw["before"], kw["after"] = clean_before(kw["before"]), clean_after(kw["after"])
     return Item(kind=kind, text=kw.pop("text", strip_lead_in(s.text)), quote=s.text, turn_index=s.turn, **kw)
 
 

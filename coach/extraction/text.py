@@ -88,3 +88,22 @@ def strip_lead_in(text: str) -> str:
     while prev != text:
         prev, text = text, LEAD_IN.sub("", text, count=1)
     return text[:1].upper() + text[1:] if text else text
+
+
+_BEFORE_LEAD = re.compile(r"^\s*(i (had )?(always )?(used to )?(thought|assumed|believed|expected|think|believe)|"
+                          r"i was (sure|convinced|certain|thinking)|thought|assumed)( that)?[,:]?\s+", re.I)
+_AFTER_LEAD = re.compile(r"^\s*(but|now|and|so|in (practice|fact|reality)|(it )?turns out|actually|instead)"
+                         r"( that)?[,:]?\s+", re.I)
+
+
+def clean_before(text: str) -> str:
+    t = _BEFORE_LEAD.sub("", strip_lead_in(text).strip(), count=1)
+    return t[:1].upper() + t[1:]
+
+
+def clean_after(text: str) -> str:
+    prev = None
+    t = text.strip()
+    while prev != t:
+        prev, t = t, _AFTER_LEAD.sub("", t, count=1)
+    return t[:1].upper() + t[1:]

@@ -1,0 +1,87 @@
+"""The facilitator's review in a real browser: approve, edit, reject, export; participant text
+stays text (a <img onerror> in an answer never runs)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from coach.config import load_settings
+from coach.debriefs import Debriefs
+from coach.services import Services
+from tests.test_app import browser, start_app  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.slow
+
+XSS = "<img src=x onerror=\"window.__xss=1\">"
+
+
+def finished_shared_debrief(data) -> str:
+    svc = Services(load_settings(data_dir=data))
+    d = Debriefs(svc)
+    p = d.create_pair(senior="Retail operations director", junior="Social media associate",
+                      topic="How Gen Z discovers stores on TikTok")
+    did = d.open(p.id, "senior")
+    for answer in [
+        f"I learned that teenagers search TikTok before Google when they look for a shop. {XSS}",
+        "She showed me how she searches for a café near her flat; every result was a video.",
+        "I thought our website was where young customers found us, but it turns out most never visit it.",
+        "I'll ask every store manager to post one short video a week, starting in March.",
+        "They worked well because she used our own stores as examples.",
+    ]:
+        for _ in d.say(did, answer):
+            pass
+    d.confirm(did, share=True)
+    svc.close()
+    return did
+
+
+def test_facilitator_approves_edits_rejects_and_exports(tmp_path, browser):
+    data = tmp_path / "data"
+    proc, url = start_app(data, COACH_LOCAL_AUTOSTART="false")
+    try:
+        did = finished_shared_debrief(data)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(url)
+        page.get_by_role("tab", name="Review").click()
+        page.get_by_role("button", name="Refresh queue").click()
+        page.get_by_label("Shared debriefs").click()
+        page.get_by_role("option", name="How Gen Z discovers stores on TikTok").first.click()
+        page.locator("#review-transcript").get_by_text("every result was a video").wait_for()
+        page.get_by_label("Your name (recorded with each review)").fill("Fran Facilitator")
+
+        def pick(kind: str):
+            page.get_by_label("Item", exact=True).click()
+            page.get_by_role("option", name=re.compile(kind)).first.click()
+
+        pick("Learned")
+        page.locator("#review-transcript mark").wait_for()  # the quote is highlighted in the transcript
+        page.get_by_role("button", name="Approve", exact=True).click()
+        page.get_by_text("approved by Fran Facilitator").wait_for()
+        pick("Broken assumption")
+        page.locator("#review-transcript mark", has_text="I thought our website").wait_for()
+        page.get_by_label("Before (broken assumption)").fill("Young customers find our stores through the website")
+        page.get_by_role("button", name="Save edit and approve").click()
+        page.get_by_text("approved by Fran Facilitator").nth(0).wait_for()
+        pick("Action")
+        page.get_by_role("button", name="Reject").click()
+        page.get_by_text("rejected by Fran Facilitator").wait_for()
+
+        page.get_by_text("Programme dashboard and export").click()
+        with page.expect_download() as dl:
+            page.get_by_role("button", name="Export approved records (JSON)").click()
+            page.locator("a[download]").first.click()
+        rows = json.loads(open(dl.value.path(), encoding="utf-8").read())
+        assert sorted(r["kind"] for r in rows) == ["broken_assumption", "learned"]  # the action was rejected
+        [ba] = [r for r in rows if r["kind"] == "broken_assumption"]
+        assert ba["before"] == "Young customers find our stores through the website"
+        assert {r["reviewed_by"] for r in rows} == {"Fran Facilitator"} and all(r["reviewed_at"] for r in rows)
+        assert all(r["debrief"] == did for r in rows)
+        # the participant's markup was shown as text and never ran
+        assert page.locator("#review-transcript").get_by_text('<img src=x onerror="window.__xss=1">').count() == 1
+        assert page.evaluate("window.__xss") is None
+    finally:
+        proc.terminate()
+        proc.wait(30)
