@@ -190,3 +190,46 @@ class Records:
             if progress:
                 progress(k + 1, len(ids))
         return n
+
+
+SYNTHESIS_MATCH = 0.45  # MiniLM cosine at which a taught point and a learned item count as the same
+
+
+def pair_synthesis(svc: Services, pair_id: str) -> dict:
+    """Line up what the junior says they taught against what the senior says they learned.
+
+    Taught points are the junior's sentences answering the "what did you teach" question; learned
+    points are the senior's extracted learned items and broken assumptions (any review status:
+    this view is for the facilitator of a pair whose both sides shared). Returns overlap and gaps.
+    """
+    from coach.embeddings import MiniLM
+    from coach.extraction.offline import units
+
+    with svc.db.session() as s:
+        pair = s.get(Pair, pair_id)
+        sides = {d.role: d for d in pair.debriefs if d.source == "interview" and d.shared and d.confirmed_at}
+        if set(sides) != {"senior", "junior"}:
+            raise ReviewError("Both sides of the pair must have finished and shared their debrief.")
+        jturns = [XTurn(t.speaker, t.text, t.meta) for t in sides["junior"].turns]
+        # answers to the "what did you teach" question and its follow-ups (the coach turn's slot)
+        taught_turns = {i for i in range(1, len(jturns))
+                        if jturns[i].is_participant_words and (jturns[i - 1].meta or {}).get("slot") == "taught"}
+        taught = [sent.text for sent, _ in units(jturns) if sent.turn in taught_turns]
+        learned = [r.text if r.kind == "learned" else f"{r.before} → {r.after}"
+                   for r in sides["senior"].records if r.kind in ("learned", "broken_assumption") and r.status != "rejected"]
+    if not taught or not learned:
+        return {"overlap": [], "taught_not_learned": taught, "learned_not_taught": learned}
+    e = MiniLM.shared().embed(taught + learned)
+    sims = e[: len(taught)] @ e[len(taught):].T
+    overlap, used_t, used_l = [], set(), set()
+    for flat in sims.argsort(axis=None)[::-1]:
+        i, j = divmod(int(flat), len(learned))
+        if sims[i, j] < SYNTHESIS_MATCH:
+            break
+        if i not in used_t and j not in used_l:
+            used_t.add(i)
+            used_l.add(j)
+            overlap.append({"taught": taught[i], "learned": learned[j], "similarity": round(float(sims[i, j]), 2)})
+    return {"overlap": overlap,
+            "taught_not_learned": [t for i, t in enumerate(taught) if i not in used_t],
+            "learned_not_taught": [x for j, x in enumerate(learned) if j not in used_l]}

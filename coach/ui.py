@@ -20,7 +20,8 @@ from coach.debriefs import DebriefError, Debriefs, View
 from coach.gateway import GatewayError
 from coach.interview import baseline_questions
 from coach.prompts import load_prompt
-from coach.review import KIND_LABEL, Records, ReviewError
+from coach.review import KIND_LABEL, Records, ReviewError, pair_synthesis
+from coach.store.models import Debrief
 from coach.services import Services
 
 log = logging.getLogger("coach")
@@ -226,15 +227,29 @@ def build_app(svc: Services) -> gr.Blocks:
                  r["status"], r["theme"], r["depth"], r["scope"], r["reviewed_by"] or ""]
                 for r in records.for_debrief(did)]
 
+    def synthesis_md(did: str) -> str:
+        with svc.db.session() as s:
+            pair_id = s.get(Debrief, did).pair_id
+        try:
+            syn = pair_synthesis(svc, pair_id)
+        except ReviewError as e:
+            return f"**Pair synthesis:** {e}"
+        lines = ["**Pair synthesis: what the junior taught against what the senior learned**"]
+        lines += [f"* ✔ taught “{_esc(o['taught'])}” ⇄ learned “{_esc(o['learned'])}”" for o in syn["overlap"]]
+        lines += [f"* taught, not mentioned as learned: “{_esc(t)}”" for t in syn["taught_not_learned"]]
+        lines += [f"* learned beyond what was taught: “{_esc(x)}”" for x in syn["learned_not_taught"]]
+        return "\n".join(lines)
+
     def open_review(did):
         if not did:
-            return "", [], gr.update(choices=[], value=None), "", "", "", ""
+            return "", [], gr.update(choices=[], value=None), "", "", "", "", ""
         try:
             rows = item_table(did)
             choices = [(f"#{r[0]} {r[1]}: {str(r[2])[:60]}", r[0]) for r in rows]
-            return transcript_html(did, None, None), rows, gr.update(choices=choices, value=None), "", "", "", ""
+            return (transcript_html(did, None, None), rows, gr.update(choices=choices, value=None), "", "", "", "",
+                    synthesis_md(did))
         except ReviewError as e:
-            return f"⚠️ {e}", [], gr.update(choices=[]), "", "", "", ""
+            return f"⚠️ {e}", [], gr.update(choices=[]), "", "", "", "", ""
 
     def pick_item(did, rid):
         if not did or rid is None:
@@ -363,6 +378,7 @@ def build_app(svc: Services) -> gr.Blocks:
                             edit_btn = gr.Button("Save edit and approve")
                             reject_btn = gr.Button("Reject", variant="stop")
                         review_note = gr.Markdown()
+                synthesis = gr.Markdown()
                 with gr.Accordion("Programme dashboard and export", open=False):
                     dash_btn = gr.Button("Refresh dashboard")
                     theme_plot = gr.BarPlot(x="theme", y="items", color="depth", title="Approved items by theme and depth")
@@ -403,7 +419,7 @@ def build_app(svc: Services) -> gr.Blocks:
         confirm_btn.click(confirm, inputs=[did, share], outputs=view_outputs[1:])
         create_btn.click(create_pair, inputs=[programme, senior_name, senior, junior_name, junior, topic, sessions,
                                               start, end_date, *baseline], outputs=created)
-        review_outputs = [transcript, items_df, item_pick, item_text, item_before, item_after, review_note]
+        review_outputs = [transcript, items_df, item_pick, item_text, item_before, item_after, review_note, synthesis]
         refresh_q.click(lambda: gr.update(choices=queue_choices()), outputs=queue)
         queue.change(open_review, inputs=queue, outputs=review_outputs)
         item_pick.change(pick_item, inputs=[queue, item_pick], outputs=[transcript, item_text, item_before, item_after])
