@@ -68,6 +68,28 @@ def cmd_extract(args) -> int:
     return 0
 
 
+def cmd_suggest(args) -> int:
+    from coach.suggest import model_writer, suggest
+
+    svc = _services(args)
+    if args.k < 1:
+        print("error: --k must be at least 1", file=sys.stderr)
+        return 2
+    writer = model_writer(svc.gateway, svc.settings.prompts_dir) if svc.settings.step_uses_model("suggestions") else None
+    try:
+        cards = suggest(svc.index, args.senior, args.junior, k=args.k, writer=writer)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps([c.contract() for c in cards], ensure_ascii=False, indent=2))
+    else:
+        for n, c in enumerate(cards, 1):
+            tag = " (generic)" if c.generic else ""
+            print(f"{n}. {c.topic}{tag}\n   {c.why}\n   evidence: {', '.join(c.evidence) or '-'}")
+    return 0
+
+
 def cmd_reindex(args) -> int:
     svc = _services(args)
     bar = tqdm(desc="reindexing", unit="record", disable=args.quiet)
@@ -148,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--extractor", choices=["offline", "cues", "llm"],
                     help="default: llm with a capable model, else offline (see README)")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    sp = add("suggest", cmd_suggest, "suggest topics for a new pair from past debriefs, with evidence")
+    sp.add_argument("--senior", required=True, help="the senior's role and context")
+    sp.add_argument("--junior", required=True, help="the junior's role and strengths")
+    sp.add_argument("--k", type=int, default=5, help="at most this many suggestions (default 5)")
+    sp.add_argument("--json", action="store_true", help="print JSON (the contract's format)")
 
     sp = add("reindex", cmd_reindex, "rebuild the semantic index from the SQL store")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -1,0 +1,236 @@
+"""Topic suggestions for new pairs, from what earlier pairs discovered, with the evidence.
+
+The index holds only approved records of debriefs whose participants agreed to share (see
+coach.index), so no consent filter runs at query time. A suggestion is a past pair topic whose
+records are close to the new senior's context and the new junior's strengths:
+
+    score = 0.45 * relevance to the senior  + 0.35 * relevance to the junior
+          + 0.15 * share of broken assumptions  + 0.05 * recency
+
+A topic needs at least ``MIN_SUPPORT`` records (never one record mentioned once); near-duplicate
+topics are merged and the list is diversified (maximal marginal relevance). Cards are written
+from the evidence offline, or by a capable model whose card must cite only the group's ids.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+from pydantic import BaseModel
+
+from coach.embeddings import MiniLM
+from coach.prompts import default_prompts_dir
+
+MIN_SUPPORT = 2
+CANDIDATES = 60
+MERGE_SIMILAR_TOPICS = 0.7
+DIVERSITY = 0.7  # MMR: weight of relevance against similarity to topics already chosen
+YEAR = 365 * 24 * 3600
+
+
+@dataclass
+class Evidence:
+    record_id: str
+    debrief_id: str
+    kind: str
+    text: str
+    role: str
+    topic: str
+    created: int
+    sim_senior: float
+    sim_junior: float
+
+
+@dataclass
+class Suggestion:
+    topic: str
+    why: str
+    evidence: list[str]  # debrief ids
+    score: float
+    generic: bool = False
+    records: list[str] = field(default_factory=list)  # record ids behind the card
+    written_by: str = "offline"
+
+    def contract(self) -> dict:
+        out = {"topic": self.topic, "why": self.why, "evidence": self.evidence, "score": round(self.score, 4)}
+        if self.generic:
+            out["generic"] = True
+        return out
+
+
+def starter_topics(k: int, prompts_dir: Path | None = None) -> list[Suggestion]:
+    data = yaml.safe_load(((prompts_dir or default_prompts_dir()) / "protocol" / "starter_topics.yaml").read_text())
+    return [Suggestion(topic=t["topic"], why=f"Generic starter topic (no past debriefs in this programme yet): {t['why']}",
+                       evidence=[], score=0.0, generic=True) for t in data["topics"][:k]]
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
+def retrieve(index, senior: str, junior: str, n: int = CANDIDATES) -> list[Evidence]:
+    """Nearest records to the senior's context and to the junior's strengths (two plain queries)."""
+    count = index.count()
+    if count == 0:
+        return []
+    qs = MiniLM.shared().embed([senior, junior])
+    res = index.collection.query(query_embeddings=qs, n_results=min(n, count),
+                                 include=["documents", "metadatas", "embeddings"])
+    seen: dict[str, Evidence] = {}
+    for ids, docs, metas, embs in zip(res["ids"], res["documents"], res["metadatas"], res["embeddings"]):
+        for rid, doc, meta, emb in zip(ids, docs, metas, embs):
+            if rid in seen:
+                continue
+            e = np.asarray(emb, dtype=np.float32)
+            seen[rid] = Evidence(rid, meta["debrief_id"], meta["kind"], doc, meta["role"], meta["topic"],
+                                 int(meta.get("created", 0)), float(e @ qs[0]), float(e @ qs[1]))
+    return list(seen.values())
+
+
+def _group(evidence: list[Evidence]) -> list[dict]:
+    by_topic: dict[str, list[Evidence]] = defaultdict(list)
+    for e in evidence:
+        by_topic[e.topic].append(e)
+    topics = list(by_topic)
+    if not topics:
+        return []
+    vecs = MiniLM.shared().embed(topics)
+    groups: list[dict] = []
+    for t, v in zip(topics, vecs):  # merge near-duplicate topic names ("TikTok for retail" twice)
+        for g in groups:
+            if float(v @ g["vec"]) >= MERGE_SIMILAR_TOPICS:
+                g["evidence"] += by_topic[t]
+                break
+        else:
+            groups.append({"topic": t, "vec": v, "evidence": list(by_topic[t])})
+    return groups
+
+
+def _score(g: dict, now: float) -> float:
+    ev = g["evidence"]
+    top = lambda xs: float(np.mean(sorted(xs, reverse=True)[:3]))  # noqa: E731
+    senior = top([e.sim_senior for e in ev])
+    junior = top([e.sim_junior for e in ev])
+    broken = sum(e.kind == "broken_assumption" for e in ev) / len(ev)
+    newest = max(e.created for e in ev)
+    recency = math.exp(-max(now - newest, 0) / YEAR)
+    return 0.45 * senior + 0.35 * junior + 0.15 * broken + 0.05 * recency
+
+
+def _quote_belief(text: str) -> str:
+    before, _, after = text.removeprefix("Before: ").partition(" After: ")
+    return f"believed “{before.rstrip('.')}”; afterwards “{after.rstrip('.')}”"
+
+
+def _why(g: dict) -> str:
+    """How the evidence supports the topic, in counts and findings (never names)."""
+    ev = g["evidence"]
+    debriefs = {e.debrief_id for e in ev}
+    broken = [e for e in ev if e.kind == "broken_assumption" and e.role == "senior"]
+    if broken:
+        b = max(broken, key=lambda e: e.sim_senior)
+        n = len({e.debrief_id for e in broken})
+        lead = f"{n} earlier senior{'s' if n > 1 else ''} in related roles changed their view" if n > 1 else \
+            "An earlier senior in a related role changed their view"
+        return f"{lead}: {_quote_belief(b.text)}. Evidence from {len(debriefs)} debrief{'s' if len(debriefs) > 1 else ''}."
+    learned = max(ev, key=lambda e: e.sim_senior)
+    return (f"{len(debriefs)} earlier debrief{'s' if len(debriefs) > 1 else ''} recorded findings such as "
+            f"“{learned.text.rstrip('.')}”.")
+
+
+def suggest(index, senior: str, junior: str, k: int = 5, *, writer=None, now: float | None = None,
+            prompts_dir: Path | None = None) -> list[Suggestion]:
+    """Ranked, diverse topic suggestions with the ids of the debriefs that support them."""
+    if not (senior or "").strip() or not (junior or "").strip():
+        raise ValueError("Describe both the senior (role, context) and the junior (role, strengths).")
+    evidence = retrieve(index, senior, junior)
+    if not evidence:
+        return starter_topics(k, prompts_dir)
+    now = now or time.time()
+    groups = [g for g in _group(evidence) if len(g["evidence"]) >= MIN_SUPPORT]
+    for g in groups:
+        g["score"] = _score(g, now)
+    chosen: list[dict] = []
+    while groups and len(chosen) < k:  # maximal marginal relevance over topic vectors
+        def mmr(g):
+            overlap = max((float(g["vec"] @ c["vec"]) for c in chosen), default=0.0)
+            return DIVERSITY * g["score"] - (1 - DIVERSITY) * overlap
+        best = max(groups, key=mmr)
+        groups.remove(best)
+        chosen.append(best)
+    out = []
+    for g in chosen:
+        ids = sorted({e.debrief_id for e in g["evidence"]})
+        card = Suggestion(topic=g["topic"], why=_why(g), evidence=ids, score=g["score"],
+                          records=sorted(e.record_id for e in g["evidence"]))
+        if writer is not None:
+            card = writer(card, g["evidence"]) or card
+        out.append(card)
+    if len(out) < k and not out:
+        return starter_topics(k, prompts_dir)
+    return out
+
+
+def surprises(index, senior: str, k: int = 5) -> list[dict]:
+    """Senior view: what earlier seniors in similar roles found surprising (broken assumptions)."""
+    ev = [e for e in retrieve(index, senior, senior, n=CANDIDATES) if e.kind == "broken_assumption" and e.role == "senior"]
+    ev.sort(key=lambda e: -e.sim_senior)
+    return [{"finding": e.text.replace("Before: ", "Believed: ").replace(" After: ", " → Now: "), "topic": e.topic,
+             "evidence": [e.debrief_id]} for e in ev[:k]]
+
+
+def similar_pairs(index, senior: str, junior: str, topic: str, k: int = 5, exclude: str | None = None) -> list[dict]:
+    """Past pairs closest to a pair: by their records' similarity to its topic and people."""
+    ev = retrieve(index, f"{senior}. {topic}", f"{junior}. {topic}")
+    by_debrief: dict[str, list[Evidence]] = defaultdict(list)
+    for e in ev:
+        by_debrief[e.debrief_id].append(e)
+    rows = []
+    for did, es in by_debrief.items():
+        if did == exclude:
+            continue
+        rows.append({"debrief": did, "topic": es[0].topic, "role": es[0].role,
+                     "similarity": round(float(np.mean([(e.sim_senior + e.sim_junior) / 2 for e in es])), 3)})
+    rows.sort(key=lambda r: -r["similarity"])
+    return rows[:k]
+
+
+# -- model-written cards -------------------------------------------------------------------------
+
+class Card(BaseModel):
+    topic: str
+    why: str
+    evidence: list[str]
+
+
+def model_writer(gateway, prompts_dir: Path | None = None):
+    """A card writer using the model; a card citing anything outside its evidence is discarded."""
+    from coach.gateway import GatewayError
+    from coach.prompts import load_prompt
+
+    prompt = load_prompt("suggest_card", prompts_dir)
+
+    def write(card: Suggestion, evidence: list[Evidence]) -> Suggestion | None:
+        lines = "\n".join(f"- [{e.debrief_id}] ({e.role}, {e.kind}) {e.text}" for e in evidence[:12])
+        try:
+            out = gateway.structured(prompt.messages(topic=card.topic, evidence=lines), Card,
+                                     purpose="suggestions.card", prompt=prompt, max_tokens=300, temperature=0.2)
+        except GatewayError:
+            return None
+        allowed = set(card.evidence)
+        if not out.evidence or not set(out.evidence) <= allowed or not out.topic.strip() or not out.why.strip():
+            return None  # a claim not backed by the retrieved records is never shown
+        return Suggestion(topic=out.topic.strip(), why=out.why.strip(), evidence=sorted(set(out.evidence)),
+                          score=card.score, records=card.records, written_by="model")
+
+    return write
+
+
+def count_by_topic(evidence: list[Evidence]) -> Counter:
+    return Counter(e.topic for e in evidence)

@@ -1,0 +1,143 @@
+"""Topic suggestions: ranking, diversity, consent, re-ingest, cold start, evidence ids, model cards."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from coach.debrief_file import FileDebrief
+from coach.gateway import Gateway
+from coach.ingest import ingest
+from coach.services import Services
+from coach.suggest import MIN_SUPPORT, model_writer, suggest, surprises
+from tests.conftest import run_cli
+from tests.fakes import FakeModelServer
+
+
+def debrief(id, topic, senior, junior, learned=(), broken=(), actions=(), shared=True, role="senior"):
+    return FileDebrief.model_validate({
+        "id": id, "role": role, "shared": shared,
+        "pair": {"senior": senior, "junior": junior, "topic": topic},
+        "transcript": [{"speaker": "coach", "text": "What did you learn?"}, {"speaker": "participant", "text": "..."}],
+        "expected": {"learned": list(learned), "actions": list(actions),
+                     "broken_assumptions": [{"before": b, "after": a} for b, a in broken]}})
+
+
+CORPUS = [
+    debrief("tt1", "How Gen Z discovers stores on TikTok", "Retail operations director", "Social media associate",
+            learned=["Teenagers search TikTok before Google to find shops"],
+            broken=[("Young people find our stores through the website", "They find stores through TikTok videos")]),
+    debrief("tt2", "TikTok as a search engine for shoppers", "Head of stores, fashion chain", "Marketing assistant running TikTok",
+            learned=["Short store videos bring young shoppers in"],
+            broken=[("TikTok is only dances", "TikTok is where young people look for shops")]),
+    debrief("tt3", "TikTok discovery for local shops", "Regional retail manager", "Store assistant who films TikToks",
+            learned=["Local TikTok creators drive footfall", "Shoppers trust creator videos over ads"]),
+    debrief("ai1", "AI assistants for first drafts", "Finance director", "Graduate analyst",
+            learned=["An AI assistant drafts a board summary in minutes", "You still own every word of an AI draft"],
+            broken=[("AI writing tools are for people who cannot write", "Heavy writers use them to save time")]),
+    debrief("once", "Quantum computing for logistics", "Logistics director", "Physics graduate",
+            learned=["Quantum computers might optimise routes one day"]),  # one record only
+    debrief("priv", "TikTok live shopping for retail", "Retail CEO", "Social media intern",
+            learned=["Live shopping sells out stock in minutes", "Viewers buy when they can ask the host"],
+            shared=False),  # not shared: must never feed suggestions
+]
+
+
+@pytest.fixture
+def svc(make_settings):
+    s = Services(make_settings())
+    yield s
+    s.close()
+
+
+def load(svc, debriefs):
+    ids, removed = ingest(svc.db, debriefs)
+    svc.index.delete(removed)
+    svc.index.index_records(svc.db, ids)
+
+
+def test_ranks_the_relevant_topic_first_with_its_evidence(svc):
+    load(svc, CORPUS)
+    cards = suggest(svc.index, "Head of store operations at a fashion retailer",
+                    "Marketing assistant who runs the brand's TikTok account", k=3)
+    assert "TikTok" in cards[0].topic
+    assert set(cards[0].evidence) <= {"tt1", "tt2", "tt3"} and cards[0].evidence
+    assert "changed their view" in cards[0].why  # broken assumptions weigh in and are quoted
+    assert all(c.evidence == sorted(set(c.evidence)) for c in cards)
+
+
+def test_diverse_merges_near_duplicate_topics(svc):
+    load(svc, CORPUS)
+    cards = suggest(svc.index, "Retail director", "Junior who knows TikTok and AI tools", k=5)
+    topics = [c.topic for c in cards]
+    assert sum("TikTok" in t for t in topics) <= 2  # no five variants of one topic
+    assert any("AI" in t for t in topics)
+
+
+def test_single_mention_and_unshared_records_never_become_topics(svc):
+    load(svc, CORPUS)
+    cards = suggest(svc.index, "Logistics director", "Physics graduate who knows quantum computing", k=10)
+    assert all("Quantum" not in c.topic for c in cards)  # one record, mentioned once
+    cards = suggest(svc.index, "Retail CEO", "Social media intern who runs live shopping streams", k=10)
+    assert all("priv" not in c.evidence for c in cards)
+    assert all("live shopping" not in c.why.lower() for c in cards)
+    assert MIN_SUPPORT == 2
+
+
+def test_reingest_replaces_without_duplicates(svc):
+    load(svc, CORPUS)
+    n = svc.index.count()
+    load(svc, CORPUS)
+    assert svc.index.count() == n
+    # a debrief withdrawn from sharing disappears from the index on re-ingest
+    load(svc, [debrief("tt3", "TikTok discovery for local shops", "Regional retail manager", "Store assistant",
+                       learned=["Local TikTok creators drive footfall"], shared=False)])
+    cards = suggest(svc.index, "Regional retail manager", "Store assistant who films TikToks", k=5)
+    assert all("tt3" not in c.evidence for c in cards)
+
+
+def test_cold_start_offers_generic_topics(svc):
+    cards = suggest(svc.index, "Any senior", "Any junior", k=3)
+    assert len(cards) == 3 and all(c.generic and c.evidence == [] for c in cards)
+    assert all(c.why.startswith("Generic starter topic") for c in cards)
+
+
+def test_senior_view_shows_what_similar_seniors_found_surprising(svc):
+    load(svc, CORPUS)
+    found = surprises(svc.index, "Director of a fashion retail chain", k=3)
+    assert found and found[0]["evidence"][0] in {"tt1", "tt2"}
+    assert found[0]["finding"].startswith("Believed:")
+
+
+def test_model_written_cards_must_cite_their_evidence(make_settings, svc):
+    load(svc, CORPUS)
+    query = ("Head of stores at a fashion chain", "Marketing assistant running TikTok")
+    offline = suggest(svc.index, *query, k=2)
+    cited = offline[0].evidence[:2]
+    good = json.dumps({"topic": "TikTok search for store discovery", "why": "Seniors learned shoppers search TikTok.",
+                       "evidence": cited})
+    bad = json.dumps({"topic": "Made up", "why": "Invented.", "evidence": ["zzz"]})
+    # a fake model with replies written here: the first card is fine, the second cites an unknown id
+    with FakeModelServer([("text", good), ("text", bad), ("text", bad)]) as fake:
+        g = Gateway(make_settings(backend="compatible", base_url=fake.base_url, model="fake", max_retries=0))
+        cards = suggest(svc.index, *query, k=2, writer=model_writer(g))
+    assert cards[0].written_by == "model" and cards[0].evidence == sorted(cited)
+    assert cards[0].topic == "TikTok search for store discovery"
+    assert cards[1].written_by == "offline" and cards[1].topic == offline[1].topic  # bad citation: discarded
+    assert "zzz" not in cards[1].evidence
+
+
+def test_suggest_cli_contract(tmp_path):
+    d = str(tmp_path / "store")
+    src = tmp_path / "past.jsonl"
+    src.write_text("\n".join(c.model_dump_json() for c in CORPUS) + "\n")
+    assert run_cli("ingest", str(src), "--data-dir", d, "-q").returncode == 0
+    r = run_cli("suggest", "--senior", "Head of store operations, fashion", "--junior", "Runs the brand's TikTok",
+                "--k", "2", "--json", "--data-dir", d)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert 1 <= len(out) <= 2
+    assert all({"topic", "why", "evidence"} <= set(c) and isinstance(c["evidence"], list) for c in out)
+    known = {c.id for c in CORPUS if c.shared}
+    assert all(set(c["evidence"]) <= known for c in out)
