@@ -6,6 +6,7 @@ share) are indexed, so queries need no consent ``where`` filter on the hot path.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable
 from urllib.parse import urlparse
@@ -68,17 +69,23 @@ class Index:
         return self.collection.count()
 
     def upsert(self, records: Iterable[Record], batch: int = 256) -> int:
-        """Embed and upsert records (caller ensures they are approved and shared)."""
+        """Embed and upsert records (caller ensures they are approved and shared).
+
+        Embedding batch n+1 overlaps with Chroma storing batch n (both release the GIL), so
+        ingest runs close to the embedding model's own speed."""
         records = list(records)
-        for start in range(0, len(records), batch):
-            chunk = records[start : start + batch]
-            texts = [r.index_text for r in chunk]
-            self.collection.upsert(
-                ids=[f"r{r.id}" for r in chunk],
-                documents=texts,
-                embeddings=MiniLM.shared().embed(texts),
-                metadatas=[record_metadata(r) for r in chunk],
-            )
+        chunks = [records[i : i + batch] for i in range(0, len(records), batch)]
+        with ThreadPoolExecutor(max_workers=1) as writer:
+            pending = None
+            for chunk in chunks:
+                texts = [r.index_text for r in chunk]
+                payload = dict(ids=[f"r{r.id}" for r in chunk], documents=texts,
+                               embeddings=MiniLM.shared().embed(texts), metadatas=[record_metadata(r) for r in chunk])
+                if pending is not None:
+                    pending.result()
+                pending = writer.submit(self.collection.upsert, **payload)
+            if pending is not None:
+                pending.result()
         return len(records)
 
     def delete(self, record_ids: Iterable[int]) -> None:
@@ -114,10 +121,11 @@ class Index:
         with db.session() as s:
             recs = s.scalars(q).all()
             total = len(recs)
-            for start in range(0, total, batch):
-                self.upsert(recs[start : start + batch], batch=batch)
+            step = batch * 8  # progress granularity; upsert pipelines within each step
+            for start in range(0, total, step):
+                self.upsert(recs[start : start + step], batch=batch)
                 if progress:
-                    progress(min(start + batch, total), total)
+                    progress(min(start + step, total), total)
         return total
 
     def rebuild(self, db: Database, progress: Callable[[int, int], None] | None = None) -> int:

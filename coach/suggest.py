@@ -93,6 +93,20 @@ def retrieve(index, senior: str, junior: str, n: int = CANDIDATES) -> list[Evide
     return list(seen.values())
 
 
+_TOPIC_CACHE: dict[str, np.ndarray] = {}
+_TOPIC_CACHE_MAX = 50_000
+
+
+def topic_vectors(topics: list[str]) -> np.ndarray:
+    """Topic names repeat across queries (a programme has few): embed each once per process."""
+    missing = [t for t in topics if t not in _TOPIC_CACHE]
+    if missing:
+        if len(_TOPIC_CACHE) + len(missing) > _TOPIC_CACHE_MAX:
+            _TOPIC_CACHE.clear()
+        _TOPIC_CACHE.update(zip(missing, MiniLM.shared().embed(missing)))
+    return np.stack([_TOPIC_CACHE[t] for t in topics])
+
+
 def _group(evidence: list[Evidence]) -> list[dict]:
     by_topic: dict[str, list[Evidence]] = defaultdict(list)
     for e in evidence:
@@ -100,7 +114,7 @@ def _group(evidence: list[Evidence]) -> list[dict]:
     topics = list(by_topic)
     if not topics:
         return []
-    vecs = MiniLM.shared().embed(topics)
+    vecs = topic_vectors(topics)
     groups: list[dict] = []
     for t, v in zip(topics, vecs):  # merge near-duplicate topic names ("TikTok for retail" twice)
         for g in groups:
@@ -234,3 +248,38 @@ def model_writer(gateway, prompts_dir: Path | None = None):
 
 def count_by_topic(evidence: list[Evidence]) -> Counter:
     return Counter(e.topic for e in evidence)
+
+
+# -- batches (facilitators) ----------------------------------------------------------------------
+
+class BatchError(ValueError):
+    pass
+
+
+def batch_suggest(index, src: Path, out_dir: Path, writer=None, default_k: int = 3) -> Path:
+    """CSV in (senior, junior[, k]) -> CSV out (row, rank, topic, why, evidence). Checked first."""
+    import csv
+
+    try:
+        rows = list(csv.DictReader(src.open(encoding="utf-8-sig", newline="")))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise BatchError(f"{src.name}: cannot read it as CSV ({e})") from None
+    if not rows or not {"senior", "junior"} <= set(rows[0]):
+        raise BatchError(f"{src.name}: needs a header row with the columns senior and junior")
+    for n, r in enumerate(rows, start=2):
+        if not (r.get("senior") or "").strip() or not (r.get("junior") or "").strip():
+            raise BatchError(f"{src.name}:{n}: senior and junior must both be filled in")
+        if (r.get("k") or "").strip() and not r["k"].strip().isdigit():
+            raise BatchError(f"{src.name}:{n}: k must be a whole number")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"{src.stem}-suggestions.csv"
+    tmp = out.with_suffix(".tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["row", "senior", "junior", "rank", "topic", "why", "evidence", "generic"])
+        for n, r in enumerate(rows, start=2):
+            k = int(r["k"]) if (r.get("k") or "").strip() else default_k
+            for rank, c in enumerate(suggest(index, r["senior"], r["junior"], k=k, writer=writer), 1):
+                w.writerow([n, r["senior"], r["junior"], rank, c.topic, c.why, " ".join(c.evidence), c.generic])
+    tmp.replace(out)  # nothing half-written
+    return out

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from datetime import date
+from pathlib import Path
 
 import gradio as gr
 
@@ -22,6 +23,7 @@ from coach.interview import baseline_questions
 from coach.prompts import load_prompt
 from coach.review import KIND_LABEL, Records, ReviewError, pair_synthesis
 from coach.store.models import Debrief
+from coach.suggest import BatchError, batch_suggest, model_writer, suggest, surprises
 from coach.services import Services
 
 log = logging.getLogger("coach")
@@ -33,6 +35,7 @@ CSS = """
 .coach-progress li.st-done, .coach-progress li.st-current { opacity: 1; }
 .coach-progress li.st-current { font-weight: 600; }
 .coach-notice { color: #b45309; }
+.topic-card { border-left: 3px solid #818cf8; padding: 0.2em 0.9em; margin: 0.6em 0; }
 #review-transcript mark { background: #fde68a; padding: 0 2px; }
 #coach-chat button[aria-label="Clear"] { display: none !important; }  /* the store keeps every turn */
 """
@@ -283,6 +286,48 @@ def build_app(svc: Services) -> gr.Blocks:
         n = records.reextract(None, progress=lambda done, total: progress(done / max(total, 1), desc=f"{done}/{total} debriefs"))
         return f"Re-extracted: {n} new pending items."
 
+    # -- topic suggestion handlers ---------------------------------------------------------
+
+    def writer():
+        return model_writer(svc.gateway, svc.settings.prompts_dir) if svc.settings.step_uses_model("suggestions") else None
+
+    def cards_md(cards) -> str:
+        if not cards:
+            return "No suggestions yet."
+        out = []
+        if cards[0].generic:
+            out.append("_No past debriefs have been shared in this programme yet: these are **generic starter "
+                       "topics**, not evidence from earlier pairs._")
+        for n, c in enumerate(cards, 1):
+            ev = ", ".join(f"`{e}`" for e in c.evidence) or "none (generic)"
+            out.append(f'<div class="topic-card">\n\n**{n}. {_esc(c.topic)}**\n\n{_esc(c.why)}\n\n'
+                       f"<small>Evidence: past debriefs {ev}</small>\n\n</div>")
+        return "\n\n".join(out)
+
+    def topic_ideas(senior, junior, k):
+        try:
+            return cards_md(suggest(svc.index, senior, junior, k=int(k or 5), writer=writer()))
+        except ValueError as e:
+            return f"⚠️ {e}"
+
+    def senior_surprises(senior):
+        if not (senior or "").strip():
+            return "⚠️ Describe the senior's role first."
+        found = surprises(svc.index, senior, k=5)
+        if not found:
+            return "No earlier senior in a similar role has shared a changed view yet."
+        return "\n".join(f"* {_esc(f['finding'])} <small>(topic: {_esc(f['topic'])}; evidence `{f['evidence'][0]}`)</small>"
+                         for f in found)
+
+    def batch(file):
+        if file is None:
+            return None, "⚠️ Upload a CSV with columns senior, junior (and optionally k)."
+        try:
+            out = batch_suggest(svc.index, Path(file), svc.settings.data_dir / "exports", writer=writer())
+        except BatchError as e:
+            return None, f"⚠️ {e}"
+        return str(out), f"Done: {out.name}"
+
     # -- system handlers -------------------------------------------------------------------
 
     def status_json() -> str:
@@ -356,6 +401,25 @@ def build_app(svc: Services) -> gr.Blocks:
                 baseline = [gr.Textbox(label=q, lines=1) for q in baseline_questions(svc.settings.prompts_dir)]
                 create_btn = gr.Button("Create pair", variant="primary")
                 created = gr.Markdown()
+            with gr.Tab("Topic ideas", id="topics"):
+                gr.Markdown("Topics for a new pair, from what earlier pairs discovered, with the debriefs "
+                            "that support each one. Only debriefs whose participants agreed to share are used, "
+                            "and no one is named.")
+                with gr.Row():
+                    t_senior = gr.Textbox(label="The senior: role and context",
+                                          placeholder="e.g. Head of store operations at a fashion retailer")
+                    t_junior = gr.Textbox(label="The junior: role and strengths",
+                                          placeholder="e.g. Marketing assistant who runs the brand's TikTok")
+                with gr.Row():
+                    t_k = gr.Slider(1, 10, value=5, step=1, label="How many ideas")
+                    t_btn = gr.Button("Suggest topics", variant="primary")
+                    s_btn = gr.Button("What surprised similar seniors?")
+                t_out = gr.Markdown(elem_id="topic-cards")
+                with gr.Accordion("Facilitators: suggestions for a batch of new pairs (CSV in, CSV out)", open=False):
+                    b_in = gr.File(label="CSV with columns senior, junior (optional: k)", file_types=[".csv"])
+                    b_btn = gr.Button("Suggest for every pair")
+                    b_out = gr.File(label="Suggestions")
+                    b_note = gr.Markdown()
             with gr.Tab("Review", id="review"):
                 gr.Markdown("For facilitators: debriefs whose participant agreed to share. Check each item "
                             "against the participant's words, then approve, edit or reject it.")
@@ -431,6 +495,9 @@ def build_app(svc: Services) -> gr.Blocks:
         csv_btn.click(lambda: export("csv"), outputs=export_file)
         json_btn.click(lambda: export("json"), outputs=export_file)
         reextract_btn.click(reextract, outputs=reextract_note)
+        t_btn.click(topic_ideas, inputs=[t_senior, t_junior, t_k], outputs=t_out)
+        s_btn.click(senior_surprises, inputs=t_senior, outputs=t_out)
+        b_btn.click(batch, inputs=b_in, outputs=[b_out, b_note])
         refresh.click(status_json, outputs=status)
         check.click(check_model, outputs=reply).then(status_json, outputs=status)
     return app

@@ -141,3 +141,25 @@ def test_suggest_cli_contract(tmp_path):
     assert all({"topic", "why", "evidence"} <= set(c) and isinstance(c["evidence"], list) for c in out)
     known = {c.id for c in CORPUS if c.shared}
     assert all(set(c["evidence"]) <= known for c in out)
+
+
+def test_batch_csv_in_csv_out(svc, tmp_path):
+    import csv
+
+    from coach.suggest import BatchError, batch_suggest
+
+    load(svc, CORPUS)
+    src = tmp_path / "new-pairs.csv"
+    src.write_text("senior,junior,k\nHead of stores at a fashion chain,Runs our TikTok,2\nFinance director,Graduate who uses AI tools,\n")
+    out = batch_suggest(svc.index, src, tmp_path / "out")
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [r["row"] for r in rows].count("2") <= 2 and {r["row"] for r in rows} == {"2", "3"}
+    assert all(r["evidence"] for r in rows)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("senior,junior\nCFO,\n")
+    with pytest.raises(BatchError, match="bad.csv:2"):
+        batch_suggest(svc.index, bad, tmp_path / "out")
+    assert not (tmp_path / "out" / "bad-suggestions.csv").exists()
+    bad.write_text("who,what\nx,y\n")
+    with pytest.raises(BatchError, match="columns senior and junior"):
+        batch_suggest(svc.index, bad, tmp_path / "out")

@@ -1,0 +1,135 @@
+"""Suggestion benchmark: ingest throughput, embedding throughput, and suggest latency at scale.
+
+    python evals/suggest/bench.py                    # 1k, 10k, 100k records (several minutes)
+    python evals/suggest/bench.py --sizes 1000 --stock 200
+
+Reports, in one run, on the same synthetic record texts:
+- ingest: records/s through coach's own path (SQL rows + index_records: embed + Chroma upsert);
+- raw model: the int8 MiniLM alone (tokenise with dynamic padding, batch, ONNX, mean-pool);
+- Chroma's stock ONNX embedding function on the same model files (pads every input to 256);
+- suggest latency p50/p95 (retrieval + grouping + ranking, no generative model) per store size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from coach.config import load_settings  # noqa: E402
+from coach.embeddings import MiniLM, model_files  # noqa: E402
+from coach.services import Services  # noqa: E402
+from coach.store.models import Debrief, Pair, Record  # noqa: E402
+from coach.suggest import suggest  # noqa: E402
+
+SUBJECTS = ["young customers", "our stores", "the sales team", "new recruits", "patients", "students", "suppliers",
+            "the board", "frontline staff", "online shoppers", "drivers", "nurses", "engineers", "call-centre agents"]
+TOOLS = ["TikTok", "Discord", "AI assistants", "dashboards", "short videos", "group chats", "no-code flows",
+         "screen readers", "password managers", "podcasts", "livestreams", "Reddit threads", "notebooks", "BNPL apps"]
+VERBS = ["discover", "compare", "trust", "ignore", "share", "search for", "complain about", "learn about", "pay for"]
+OBJECTS = ["products", "shifts", "job offers", "prices", "reviews", "safety rules", "opening hours", "new features"]
+TOPICS = [f"{t} for {s}" for t in TOOLS for s in SUBJECTS]
+ROLES = ["Retail director", "CFO", "Head of HR", "Operations director", "Chief nurse", "Head of marketing",
+         "Plant manager", "Head of customer service", "CIO", "Managing partner"]
+
+
+def synth(rng: random.Random) -> str:
+    return (f"{rng.choice(SUBJECTS).capitalize()} {rng.choice(VERBS)} {rng.choice(OBJECTS)} "
+            f"on {rng.choice(TOOLS)} {rng.choice(['every day', 'before buying', 'at night', 'in groups', 'first'])}.")
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+def fill(svc: Services, n: int, rng: random.Random, start: int) -> tuple[float, float]:
+    """Add n approved, shared records (in debriefs of 5) and index them.
+
+    Returns (records/s for the whole ingest, records/s for the indexing step alone)."""
+    texts = [synth(rng) for _ in range(n)]
+    t0 = time.perf_counter()
+    with svc.db.session() as s:
+        ids = []
+        for k in range(0, n, 5):
+            pid = f"p{start + k}"
+            s.add(Pair(id=pid, senior=rng.choice(ROLES), junior="Junior colleague", topic=rng.choice(TOPICS), extra={}))
+            d = Debrief(id=f"d{start + k}", pair_id=pid, role="senior", status="ingested", shared=True, source="ingest")
+            d.records = [Record(kind=rng.choice(["learned", "learned", "broken_assumption", "action"]), text=t,
+                                before=t, after=t, quote="", extractor="bench", status="approved")
+                         for t in texts[k:k + 5]]
+            s.add(d)
+        s.flush()
+        ids = [r for (r,) in s.execute(Record.__table__.select().with_only_columns(Record.id)
+                                       .where(Record.id > 0).order_by(Record.id.desc()).limit(n))]
+    t1 = time.perf_counter()
+    svc.index.index_records(svc.db, ids, batch=256)
+    t2 = time.perf_counter()
+    return n / (t2 - t0), n / (t2 - t1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="1000,10000,100000")
+    ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--stock", type=int, default=500, help="texts for Chroma's stock function (slow)")
+    a = ap.parse_args()
+    rng = random.Random(7)
+    sample = [synth(rng) for _ in range(2000)]
+
+    m = MiniLM.shared()
+    m.embed(sample[:64])
+    t0 = time.perf_counter()
+    m.embed(sample)
+    raw = len(sample) / (time.perf_counter() - t0)
+    print(f"raw model (int8 MiniLM, dynamic padding): {raw:,.0f} texts/s on {len(sample)} texts")
+
+    from chromadb.utils.embedding_functions import ONNXMiniLM_L6_V2
+
+    with tempfile.TemporaryDirectory() as d:
+        onnx, tok = model_files()
+        folder = Path(d) / "all-MiniLM-L6-v2" / "onnx"
+        folder.mkdir(parents=True)
+        (folder / "model.onnx").symlink_to(onnx)
+        for name in ("config.json", "special_tokens_map.json", "tokenizer_config.json", "tokenizer.json", "vocab.txt"):
+            (folder / name).symlink_to(tok.parent / name)
+
+        class Stock(ONNXMiniLM_L6_V2):
+            DOWNLOAD_PATH = Path(d) / "all-MiniLM-L6-v2"
+
+        stock = Stock()
+        stock(sample[:8])
+        t0 = time.perf_counter()
+        stock(sample[: a.stock])
+        print(f"Chroma stock ONNX function (pads to 256): {a.stock / (time.perf_counter() - t0):,.0f} texts/s on {a.stock} texts")
+
+    with tempfile.TemporaryDirectory() as d:
+        svc = Services(load_settings(data_dir=Path(d), backend="none"))
+        have = 0
+        queries = [(f"{rng.choice(ROLES)} at a {rng.choice(['retailer', 'bank', 'hospital', 'factory'])}",
+                    f"Junior who knows {rng.choice(TOOLS)} and {rng.choice(TOOLS)}") for _ in range(a.queries)]
+        for size in [int(x) for x in a.sizes.split(",")]:
+            rate, index_rate = fill(svc, size - have, rng, have)
+            print(f"ingest {have:>6} -> {size:>6} records: {rate:,.0f} records/s with SQL rows "
+                  f"({rate / raw:.0%} of raw model); indexing alone {index_rate:,.0f}/s ({index_rate / raw:.0%})")
+            have = size
+            suggest(svc.index, *queries[0], k=5)  # warm
+            lat = []
+            for q in queries:
+                t0 = time.perf_counter()
+                suggest(svc.index, *q, k=5)
+                lat.append((time.perf_counter() - t0) * 1000)
+            print(f"suggest at {size:>6} records: p50 {statistics.median(lat):.1f} ms, p95 {pct(lat, 0.95):.1f} ms "
+                  f"({len(lat)} queries, k=5)")
+        svc.close()
+
+
+if __name__ == "__main__":
+    main()

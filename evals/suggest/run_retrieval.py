@@ -1,0 +1,67 @@
+"""Retrieval eval for topic suggestions: hit@3 and nDCG@5 over new-pair queries.
+
+    python evals/suggest/run_retrieval.py [--k 5]
+
+Past debriefs: the 44 gold debriefs (evals/extraction/gold_*.jsonl) ingested with their gold
+records, all shared. Queries: evals/suggest/queries.jsonl, each a new pair with the past debriefs
+that should support a good suggestion ("relevant", written by hand).
+
+- hit@3: share of queries where at least one of the top 3 suggestions cites a relevant debrief.
+- nDCG@5: the debrief ids cited by the suggestions, in order (card rank, then the card's
+  evidence), deduplicated, cut at 5; binary relevance; ideal = all relevant ids first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from coach.config import load_settings  # noqa: E402
+from coach.debrief_file import read_debriefs  # noqa: E402
+from coach.ingest import ingest  # noqa: E402
+from coach.services import Services  # noqa: E402
+from coach.suggest import suggest  # noqa: E402
+
+
+def ndcg(ranked: list[str], relevant: set[str], n: int = 5) -> float:
+    dcg = sum(1 / math.log2(i + 2) for i, d in enumerate(ranked[:n]) if d in relevant)
+    ideal = sum(1 / math.log2(i + 2) for i in range(min(len(relevant), n)))
+    return dcg / ideal if ideal else 0.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--verbose", action="store_true")
+    a = ap.parse_args()
+    gold = ROOT / "evals" / "extraction"
+    debriefs = read_debriefs(gold / "gold_dev.jsonl") + read_debriefs(gold / "gold_test.jsonl")
+    queries = [json.loads(line) for line in (Path(__file__).with_name("queries.jsonl")).read_text().splitlines() if line.strip()]
+    with tempfile.TemporaryDirectory() as d:
+        svc = Services(load_settings(data_dir=Path(d), backend="none"))
+        ids, _ = ingest(svc.db, debriefs)
+        svc.index.index_records(svc.db, ids)
+        hits, ndcgs = [], []
+        for q in queries:
+            cards = suggest(svc.index, q["senior"], q["junior"], k=a.k)
+            rel = set(q["relevant"])
+            hits.append(any(set(c.evidence) & rel for c in cards[:3]))
+            ranked = list(dict.fromkeys(e for c in cards for e in c.evidence))
+            ndcgs.append(ndcg(ranked, rel))
+            if a.verbose:
+                print(q["qid"], "hit" if hits[-1] else "MISS", round(ndcgs[-1], 2), [c.topic for c in cards[:3]])
+        svc.close()
+    print(f"offline suggestions over {len(queries)} queries, {len(ids)} indexed records: "
+          f"hit@3 {statistics.mean(hits):.2f}, nDCG@5 {statistics.mean(ndcgs):.2f}")
+
+
+if __name__ == "__main__":
+    main()
