@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 
 import gradio as gr
+from sqlalchemy import select
 
 from coach.debriefs import DebriefError, Debriefs, View
 from coach.gateway import GatewayError
@@ -23,7 +24,7 @@ from coach.interview import baseline_questions
 from coach.prompts import load_prompt
 from coach.review import KIND_LABEL, Records, ReviewError, pair_synthesis
 from coach.store.models import Debrief
-from coach.suggest import BatchError, batch_suggest, model_writer, suggest, surprises
+from coach.suggest import BatchError, batch_suggest, model_writer, similar_pairs, suggest, surprises
 from coach.services import Services
 
 log = logging.getLogger("coach")
@@ -319,6 +320,21 @@ def build_app(svc: Services) -> gr.Blocks:
         return "\n".join(f"* {_esc(f['finding'])} <small>(topic: {_esc(f['topic'])}; evidence `{f['evidence'][0]}`)</small>"
                          for f in found)
 
+    def pair_choices():
+        return [(f"{p.topic} · {p.senior} / {p.junior}", p.id) for p in debriefs.pairs()]
+
+    def similar(pair_id):
+        if not pair_id:
+            return "⚠️ Choose a pair."
+        p = next((x for x in debriefs.pairs() if x.id == pair_id), None)
+        with svc.db.session() as s:
+            own = set(s.scalars(select(Debrief.id).where(Debrief.pair_id == pair_id)))
+        rows = [r for r in similar_pairs(svc.index, p.senior, p.junior, p.topic, k=8) if r["debrief"] not in own][:5]
+        if not rows:
+            return "No similar past pairs have shared their debriefs yet."
+        return "\n".join(f"* {_esc(r['topic'])} <small>({r['role']} debrief `{r['debrief']}`, similarity {r['similarity']:.2f})</small>"
+                         for r in rows)
+
     def batch(file):
         if file is None:
             return None, "⚠️ Upload a CSV with columns senior, junior (and optionally k)."
@@ -415,6 +431,12 @@ def build_app(svc: Services) -> gr.Blocks:
                     t_btn = gr.Button("Suggest topics", variant="primary")
                     s_btn = gr.Button("What surprised similar seniors?")
                 t_out = gr.Markdown(elem_id="topic-cards")
+                with gr.Accordion("Facilitators: similar past pairs", open=False):
+                    with gr.Row():
+                        sp_pair = gr.Dropdown(label="Pair", choices=[], scale=4)
+                        sp_refresh = gr.Button("Refresh pairs", scale=1)
+                    sp_btn = gr.Button("Show similar past pairs")
+                    sp_out = gr.Markdown()
                 with gr.Accordion("Facilitators: suggestions for a batch of new pairs (CSV in, CSV out)", open=False):
                     b_in = gr.File(label="CSV with columns senior, junior (optional: k)", file_types=[".csv"])
                     b_btn = gr.Button("Suggest for every pair")
@@ -498,6 +520,8 @@ def build_app(svc: Services) -> gr.Blocks:
         t_btn.click(topic_ideas, inputs=[t_senior, t_junior, t_k], outputs=t_out)
         s_btn.click(senior_surprises, inputs=t_senior, outputs=t_out)
         b_btn.click(batch, inputs=b_in, outputs=[b_out, b_note])
+        sp_refresh.click(lambda: gr.update(choices=pair_choices()), outputs=sp_pair)
+        sp_btn.click(similar, inputs=sp_pair, outputs=sp_out)
         refresh.click(status_json, outputs=status)
         check.click(check_model, outputs=reply).then(status_json, outputs=status)
     return app

@@ -163,3 +163,13 @@ def test_batch_csv_in_csv_out(svc, tmp_path):
     bad.write_text("who,what\nx,y\n")
     with pytest.raises(BatchError, match="columns senior and junior"):
         batch_suggest(svc.index, bad, tmp_path / "out")
+
+
+def test_similar_past_pairs(svc):
+    from coach.suggest import similar_pairs
+
+    load(svc, CORPUS)
+    rows = similar_pairs(svc.index, "Store manager", "Films TikToks for the shop", "TikTok for local shops", k=3)
+    assert rows and rows[0]["debrief"] in {"tt1", "tt2", "tt3"}
+    assert all(r["debrief"] != "priv" for r in rows)
+    assert rows == sorted(rows, key=lambda r: -r["similarity"])

@@ -2,9 +2,10 @@
 
 ``offline`` reads the interview's structure: the coach question before a participant turn says
 what the answer is about (learned, beliefs, action, gained...; live interviews record it in the
-turn's metadata), sentences carry the cues (belief before/after, commitment, learning), and
-items are one sentence each, so their quotes are grounded by construction. Themes, depth and
-scope come from coach.extraction.classify.
+turn's metadata). Broken assumptions come from before/after cue rules; learned items and actions
+from a small classifier over MiniLM sentence embeddings plus that context (sentence_model.py,
+fitted on the gold set's dev split). Items are one sentence each, so their quotes are grounded
+by construction. Themes, depth and scope come from coach.extraction.classify.
 
 ``cues`` is the plain baseline the eval compares against: "I learned", "I thought ... but/turns
 out", "I'll", with no context.
@@ -17,7 +18,7 @@ import re
 from coach.extraction.records import Item, Turn
 from coach.extraction.sentence_model import probabilities
 from coach.extraction.text import (
-    ACTION_CUE, AFTER_CUE, BEFORE_CUE, CORRECTION, DENIAL, EXAMPLE_START, HEDGE, INJECTION, LEARN_CUE,
+    ACTION_CUE, AFTER_CUE, ASIDE, BEFORE_CUE, CORRECTION, DENIAL, EXAMPLE_START, HEDGE, INJECTION, LEARN_CUE,
     REJECT_START, STRONG_AFTER, SUGGESTION, SURPRISE_SPLIT, Sentence, clean_after, clean_before, sentences,
     strip_lead_in,
 )
@@ -103,9 +104,16 @@ def units(turns: list[Turn]) -> list[tuple[Sentence, str]]:
     return out
 
 
-def _beliefs(turns: list[Turn], us: list[tuple[Sentence, str]]) -> list[Item]:
+BELIEF_CONTEXTS = {"senior": ("beliefs", "surprise"),
+                   # juniors are not asked about beliefs: theirs surface in what surprised or changed them
+                   "junior": ("beliefs", "surprise", "gained", "struggle")}
+
+
+def _beliefs(turns: list[Turn], us: list[tuple[Sentence, str]], role: str = "senior") -> list[Item]:
     """Before -> after pairs: in one sentence, in one answer, or across "And now?"."""
     items, taken = [], set()
+    where = BELIEF_CONTEXTS.get(role, BELIEF_CONTEXTS["senior"])
+    us = [(s, "beliefs" if c in where else c) for s, c in us]
     for k, (s, ctx) in enumerate(us):
         pair = _split_belief(s)
         if pair:
@@ -131,7 +139,7 @@ def _beliefs(turns: list[Turn], us: list[tuple[Sentence, str]]) -> list[Item]:
 
 def extract_offline(turns: list[Turn], role: str = "senior") -> list[Item]:
     us = units(turns)
-    items = _beliefs(turns, us)
+    items = _beliefs(turns, us, role)
     in_beliefs = {it.quote for it in items}
     probs = probabilities([s for s, _ in us], [c for _, c in us])
     if probs is None:  # weights not shipped: rules only
@@ -141,7 +149,7 @@ def extract_offline(turns: list[Turn], role: str = "senior") -> list[Item]:
                 items += _from_turn(group[0][1], [s for s, _ in group], role, None)
         return _dedupe(items)
     for (s, ctx), pl, pa in zip(us, probs["learned"], probs["action"]):
-        if s.text in in_beliefs or DENIAL.search(s.text) or _is_header(s.text):
+        if s.text in in_beliefs or DENIAL.search(s.text) or _is_header(s.text) or ASIDE.search(s.text):
             continue
         if pa >= 0.5 and pa >= pl:
             items.append(_item("action", s))
@@ -154,7 +162,8 @@ def _is_header(text: str) -> bool:
     return bool(re.fullmatch(r"\W*(two|three|a few|several) things\W*(really\W*)?", text, re.I))
 
 
-def _from_turn(ctx: str, sents: list[Sentence], role: str, pending) -> list[Item]:
+def _from_turn(ctx: str, sents: list[Sentence], role: str, pending=None) -> list[Item]:
+    """Rules-only fallback, used when the classifier's weights are not shipped."""
     out: list[Item] = []
     # explicit before/after pairs count wherever they appear
     for k, s in enumerate(sents):

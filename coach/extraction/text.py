@@ -73,6 +73,11 @@ SURPRISE_SPLIT = re.compile(
     r"news to me|eye-opening)( for me)?( to (see|learn|hear|find))?( that)?\s*", re.I)
 STRONG_AFTER = re.compile(r"^\s*(but|now i|now,? i|in (practice|fact|reality)|(it )?turns out|actually|instead|"
                           r"(so )?(it was|it's) (a surprise|humbling|surprising))\b", re.I)
+# Biographical asides and framing ("I've run this plant for nineteen years", "long story") are
+# context for a learning, never the learning itself.
+ASIDE = re.compile(
+    r"^\W*(look|well|honestly|so)?[, ]*(i'?ve (been|run|worked|managed|done)\b|i remember\b|my (father|mother|dad|mum|kids|"
+    r"children)\b|it'?s a long story|i'?ll tell you|i have to say|i should say|to be fair)", re.I)
 EXAMPLE_START = rx(r"for example", r"for instance", r"once", r"last (week|month|quarter)", r"in the (first|second|third|fourth|last) session")
 
 LEAD_IN = re.compile(
