@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     extraction_model: StepModel = Field(StepModel.AUTO, description="Use the model to extract records: `auto`, `on`, `off`.")
     suggestions_model: StepModel = Field(StepModel.AUTO, description="Use the model to write topic cards: `auto`, `on`, `off`.")
 
+    redact_external: bool = Field(True, description="Replace e-mail addresses and phone numbers with placeholders in text sent to a model that is not on this machine (OpenAI, or a compatible server on another host).")
+
     prompts_dir: Path | None = Field(None, description="Folder of prompt files. Default: the `prompts/` shipped with coach.")
 
     @field_validator("data_dir", "gguf_path", "prompts_dir", mode="after")

@@ -249,6 +249,36 @@ class Debriefs:
             d.shared = bool(share)
             d.confirmed_at = utcnow()
 
+    # -- the participant's own data ----------------------------------------------------------
+
+    def export_data(self, debrief_id: str) -> dict:
+        """Everything stored about this debrief, for its participant."""
+        with self.svc.db.session() as s:
+            d = self._get(s, debrief_id)
+            p = d.pair
+            return {
+                "debrief": d.id, "role": d.role, "status": d.status, "shared": d.shared,
+                "confirmed_at": d.confirmed_at.isoformat() if d.confirmed_at else None,
+                "pair": {"topic": p.topic, "senior": p.senior, "junior": p.junior, "sessions": p.sessions},
+                "starting_beliefs": [{"question": b.question, "answer": b.answer} for b in p.baseline]
+                if d.role == "senior" else [],
+                "transcript": [{"speaker": t.speaker, "text": t.text, "at": t.created_at.isoformat()} for t in d.turns],
+                "records": [{"kind": r.kind, "text": r.text, "before": r.before, "after": r.after, "quote": r.quote,
+                             "status": r.status} for r in d.records],
+            }
+
+    def delete(self, debrief_id: str) -> None:
+        """Delete the debrief, its transcript, its records (SQL and the index) and, for the
+        senior, their starting beliefs. The pair itself stays for the other participant."""
+        with self._lock(debrief_id):
+            with self.svc.db.session() as s:
+                d = self._get(s, debrief_id)
+                record_ids = [r.id for r in d.records]
+                if d.role == "senior":
+                    d.pair.baseline = []
+                s.delete(d)
+            self.svc.index.delete(record_ids)
+
     # -- model phrasing ---------------------------------------------------------------------
 
     def _phrase(self, step: Step, history, topic: str, role: str):

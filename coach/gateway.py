@@ -16,7 +16,9 @@ Errors are :class:`GatewayError` subclasses whose message tells the user what to
 from __future__ import annotations
 
 import json
+import re
 import time
+from urllib.parse import urlparse
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
@@ -97,6 +99,25 @@ def to_openai_messages(messages: Messages) -> list[dict]:
     return [m if isinstance(m, dict) else convert_to_openai_messages(m) for m in messages]
 
 
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+PHONE = re.compile(r"(?<![\w])(\+?\d[\d ()./-]{7,}\d)(?![\w])")
+
+
+def redact(text: str) -> str:
+    """E-mail addresses and phone numbers out of text bound for an external model."""
+    return PHONE.sub("[phone]", EMAIL.sub("[email]", text))
+
+
+def is_external(settings: Settings) -> bool:
+    b = settings.resolved_backend
+    if b is Backend.OPENAI:
+        return True
+    if b is Backend.COMPATIBLE:
+        host = urlparse(settings.base_url or "").hostname or ""
+        return host not in ("localhost", "127.0.0.1", "::1") and not host.startswith("127.")
+    return False
+
+
 class Gateway:
     def __init__(
         self,
@@ -118,6 +139,7 @@ class Gateway:
             )
         self._client: openai.OpenAI | None = None
         self._client_url: str | None = None
+        self.redacting = settings.redact_external and is_external(settings)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -181,11 +203,17 @@ class Gateway:
 
     # -- API --------------------------------------------------------------------------------
 
+    def _outgoing(self, messages: Messages) -> list[dict]:
+        msgs = to_openai_messages(messages)
+        if self.redacting:
+            msgs = [{**m, "content": redact(m["content"])} if isinstance(m.get("content"), str) else m for m in msgs]
+        return msgs
+
     def chat(self, messages: Messages, *, purpose: str, prompt: Prompt | None = None, **params) -> Reply:
         t0 = time.perf_counter()
         try:
             resp = self._call(lambda c: c.chat.completions.create(
-                model=self.model, messages=to_openai_messages(messages), **params))
+                model=self.model, messages=self._outgoing(messages), **params))
         except Exception as e:
             err = self._translate(e)
             self._log(purpose, prompt, t0, ok=False, error=str(err))
@@ -211,7 +239,7 @@ class Gateway:
         usage, chunks = None, 0
         try:
             stream = self._call(lambda c: c.chat.completions.create(
-                model=self.model, messages=to_openai_messages(messages), stream=True,
+                model=self.model, messages=self._outgoing(messages), stream=True,
                 stream_options={"include_usage": True}, **params))
             with stream:
                 for chunk in stream:

@@ -2,6 +2,11 @@
 
 Only records that may feed suggestions (approved, from a debrief whose participant agreed to
 share) are indexed, so queries need no consent ``where`` filter on the hot path.
+
+Chroma holds each record's vector and its metadata (pair, role, topic, date, theme, depth, the
+senior's function, the junior's strengths) but not its text: the text lives in SQL and results
+are filled in from there by id. Storing documents would make Chroma build a full-text index on
+every insert, which measured slower than embedding itself (evals/README.md).
 """
 
 from __future__ import annotations
@@ -55,7 +60,8 @@ def record_metadata(rec: Record) -> dict:
 
 
 class Index:
-    def __init__(self, index_dir: Path, chroma_url: str | None = None):
+    def __init__(self, index_dir: Path, chroma_url: str | None = None, db: Database | None = None):
+        self.db = db
         self.client = make_client(index_dir, chroma_url)
         self.embedder = MiniLMEmbeddingFunction()
         self.collection = self._collection()
@@ -79,8 +85,8 @@ class Index:
             pending = None
             for chunk in chunks:
                 texts = [r.index_text for r in chunk]
-                payload = dict(ids=[f"r{r.id}" for r in chunk], documents=texts,
-                               embeddings=MiniLM.shared().embed(texts), metadatas=[record_metadata(r) for r in chunk])
+                payload = dict(ids=[f"r{r.id}" for r in chunk], embeddings=MiniLM.shared().embed(texts),
+                               metadatas=[record_metadata(r) for r in chunk])
                 if pending is not None:
                     pending.result()
                 pending = writer.submit(self.collection.upsert, **payload)
@@ -93,18 +99,28 @@ class Index:
         if ids:
             self.collection.delete(ids=ids)
 
+    def search(self, embeddings, n: int) -> list[dict[int, float]]:
+        """Per query vector: {record id: cosine similarity} of its n nearest records."""
+        count = self.count()
+        if count == 0:
+            return [{} for _ in range(len(embeddings))]
+        res = self.collection.query(query_embeddings=embeddings, n_results=min(n, count), include=["distances"])
+        return [{int(i[1:]): 1.0 - d for i, d in zip(ids, dists)} for ids, dists in zip(res["ids"], res["distances"])]
+
+    def hydrate(self, record_ids) -> dict[int, dict]:
+        """Text and context of records, from SQL (the system of record)."""
+        if not record_ids:
+            return {}
+        with self.db.session() as s:
+            recs = s.scalars(select(Record).where(Record.id.in_(list(record_ids)))
+                             .options(joinedload(Record.debrief).joinedload(Debrief.pair))).all()
+            return {r.id: {"text": r.index_text, **record_metadata(r)} for r in recs}
+
     def query(self, text: str, k: int = 20) -> list[dict]:
-        n = self.count()
-        if n == 0:
-            return []
-        res = self.collection.query(
-            query_embeddings=MiniLM.shared().embed([text]), n_results=min(k, n),
-            include=["documents", "metadatas", "distances"],
-        )
-        return [
-            {"id": i, "text": doc, "meta": meta, "distance": dist}
-            for i, doc, meta, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])
-        ]
+        [hits] = self.search(MiniLM.shared().embed([text]), k)
+        info = self.hydrate(hits)
+        return [{"id": f"r{rid}", "text": info[rid]["text"], "meta": info[rid], "distance": 1.0 - sim}
+                for rid, sim in sorted(hits.items(), key=lambda kv: -kv[1]) if rid in info]
 
     def index_records(self, db: Database, record_ids: list[int] | None = None,
                       progress: Callable[[int, int], None] | None = None, batch: int = 256) -> int:

@@ -27,7 +27,7 @@ class Services:
     def index(self):
         from coach.index import Index  # imports chromadb + onnxruntime: only when needed
 
-        return Index(self.settings.index_dir, self.settings.chroma_url)
+        return Index(self.settings.index_dir, self.settings.chroma_url, self.db)
 
     @cached_property
     def gateway(self) -> Gateway:

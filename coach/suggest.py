@@ -28,7 +28,7 @@ from coach.embeddings import MiniLM
 from coach.prompts import default_prompts_dir
 
 MIN_SUPPORT = 2
-CANDIDATES = 60
+CANDIDATES = 60  # per query (senior, junior): 60 records at most; measured in evals/suggest/bench.py
 MERGE_SIMILAR_TOPICS = 0.7
 DIVERSITY = 0.7  # MMR: weight of relevance against similarity to topics already chosen
 YEAR = 365 * 24 * 3600
@@ -75,22 +75,18 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def retrieve(index, senior: str, junior: str, n: int = CANDIDATES) -> list[Evidence]:
-    """Nearest records to the senior's context and to the junior's strengths (two plain queries)."""
-    count = index.count()
-    if count == 0:
+    """Nearest records to the senior's context and to the junior's strengths (two plain queries,
+    one call, no metadata filter). A record found by one query only gets, for the other, that
+    query's lowest similarity among its results: an upper bound, since it ranked below them."""
+    sims = index.search(MiniLM.shared().embed([senior, junior]), n)
+    ids = set(sims[0]) | set(sims[1])
+    if not ids:
         return []
-    qs = MiniLM.shared().embed([senior, junior])
-    res = index.collection.query(query_embeddings=qs, n_results=min(n, count),
-                                 include=["documents", "metadatas", "embeddings"])
-    seen: dict[str, Evidence] = {}
-    for ids, docs, metas, embs in zip(res["ids"], res["documents"], res["metadatas"], res["embeddings"]):
-        for rid, doc, meta, emb in zip(ids, docs, metas, embs):
-            if rid in seen:
-                continue
-            e = np.asarray(emb, dtype=np.float32)
-            seen[rid] = Evidence(rid, meta["debrief_id"], meta["kind"], doc, meta["role"], meta["topic"],
-                                 int(meta.get("created", 0)), float(e @ qs[0]), float(e @ qs[1]))
-    return list(seen.values())
+    floor = [min(s.values()) if s else 0.0 for s in sims]
+    info = index.hydrate(ids)
+    return [Evidence(f"r{rid}", m["debrief_id"], m["kind"], m["text"], m["role"], m["topic"], int(m.get("created", 0)),
+                     sims[0].get(rid, floor[0]), sims[1].get(rid, floor[1]))
+            for rid, m in info.items()]
 
 
 _TOPIC_CACHE: dict[str, np.ndarray] = {}

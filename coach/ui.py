@@ -187,6 +187,22 @@ def build_app(svc: Services) -> gr.Blocks:
         except DebriefError as e:
             return render(did, f"⚠️ {e}")[1:]  # with the notice
 
+    def download_mine(did):
+        if not did:
+            return None
+        path = svc.settings.data_dir / "exports" / f"my-debrief-{did}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(debriefs.export_data(did), ensure_ascii=False, indent=2), encoding="utf-8")
+        return str(path)
+
+    def delete_mine(did, sure):
+        if not did:
+            return (None, *render(None))
+        if not sure:
+            return (did, *render(did, "⚠️ Tick the box to confirm that you want to delete everything."))
+        debriefs.delete(did)
+        return (None, *render(None, "Your debrief and everything recorded from it have been deleted."))
+
     # -- pair handlers ---------------------------------------------------------------------
 
     def create_pair(programme, senior_name, senior, junior_name, junior, topic, sessions, start, end_,
@@ -392,6 +408,11 @@ def build_app(svc: Services) -> gr.Blocks:
                         corr_slot = gr.Dropdown(label="Which answer", choices=[])
                         corr_text = gr.Textbox(label="Your correction", lines=2)
                         corr_btn = gr.Button("Save correction")
+                    with gr.Accordion("Your data: download or delete", open=False):
+                        mine_btn = gr.Button("Download everything stored about this debrief (JSON)")
+                        mine_file = gr.File(label="Your data")
+                        sure = gr.Checkbox(label="I understand: deleting removes my answers and records for good")
+                        delete_btn = gr.Button("Delete my debrief", variant="stop")
                     with gr.Column(visible=False) as summary_col:
                         summary = gr.Markdown(elem_id="coach-summary")
                         share = gr.Checkbox(label="I agree to share this summary with my programme's facilitators")
@@ -503,6 +524,8 @@ def build_app(svc: Services) -> gr.Blocks:
         corr_btn.click(correct, inputs=[did, corr_slot, corr_text], outputs=[corr_text, chatbot, progress, notice]).then(
             after, inputs=did, outputs=after_outputs)
         confirm_btn.click(confirm, inputs=[did, share], outputs=view_outputs[1:])
+        mine_btn.click(download_mine, inputs=did, outputs=mine_file)
+        delete_btn.click(delete_mine, inputs=[did, sure], outputs=[did, *view_outputs])
         create_btn.click(create_pair, inputs=[programme, senior_name, senior, junior_name, junior, topic, sessions,
                                               start, end_date, *baseline], outputs=created)
         review_outputs = [transcript, items_df, item_pick, item_text, item_before, item_after, review_note, synthesis]

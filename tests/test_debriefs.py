@@ -8,7 +8,7 @@ from sqlalchemy import select
 from coach.debriefs import MAX_MESSAGE_CHARS, DebriefError, Debriefs
 from coach.interview import Interview
 from coach.services import Services
-from coach.store.models import Turn
+from coach.store.models import BaselineBelief, Turn
 from tests.fakes import FakeModelServer
 
 LEARNED = "I learned that TikTok is a search engine for young shoppers; she showed me her café search."
@@ -184,3 +184,34 @@ def test_unfit_or_failed_model_output_falls_back_to_the_protocol(model_debriefs,
     assert final == "Can you give me a concrete example: a moment in the sessions where you saw this?"
     assert d.view(did).turns[-1][1] == final  # what is stored is what the participant saw last
     fake.__exit__()
+
+
+def test_participant_exports_and_deletes_their_debrief(debriefs, pair, svc):
+    from coach.review import Records
+
+    did = debriefs.open(pair.id, "senior")
+    secret = "I learned that our flagship store's footfall dropped by a third after the app launch."
+    for a in [secret, "She showed me the numbers in the second session.", "I thought footfall was fine, but now I see it fell.",
+              "I'll review the app launch plan next week.", "They went well."]:
+        reply(debriefs.say(did, a))
+    if not debriefs.view(did).done:
+        reply(debriefs.end(did))
+    debriefs.confirm(did, share=True)
+    recs = Records(svc)
+    for r in recs.for_debrief(did):
+        recs.review(r["id"], "approve", "Fran")
+    assert any("footfall" in h["text"] for h in svc.index.query(secret, k=50))
+
+    data = debriefs.export_data(did)
+    assert data["transcript"][2]["text"] == secret and data["records"]
+    assert [b["answer"] for b in data["starting_beliefs"]] == ["Young people find shops on Google.", "Video is hard."]
+
+    debriefs.delete(did)
+    assert all("footfall" not in h["text"] for h in svc.index.query(secret, k=50))  # no query finds it
+    assert all("footfall" not in h["text"] for h in svc.index.query("app launch footfall flagship store", k=50))
+    with svc.db.session() as s:
+        assert s.scalars(select(Turn).where(Turn.text.contains("footfall"))).all() == []
+    with pytest.raises(DebriefError, match="not valid"):
+        debriefs.view(did)
+    with svc.db.session() as s:  # the senior's starting beliefs went too
+        assert s.scalars(select(BaselineBelief)).all() == []

@@ -160,3 +160,23 @@ def test_gateway_turns_local_start_failure_into_unavailable(make_settings, tmp_p
     g = Gateway(make_settings(backend="local", gguf_path=bad, local_start_timeout=60))
     with pytest.raises(ModelUnavailable, match="local model server"):
         g.chat(MSG, purpose="t")
+
+
+PII = [{"role": "user", "content": "I'm ann.lee@shop.co.uk, call me on +44 20 7946 0958 about the 4 sessions."}]
+
+
+def test_external_backends_get_redacted_text(make_settings):
+    with FakeModelServer([("text", "ok")]) as fake:
+        s = make_settings(backend="openai", openai_api_key="sk-test-not-real", base_url=fake.base_url)
+        Gateway(s).chat(PII, purpose="t")
+    sent = fake.requests[0]["messages"][0]["content"]
+    assert sent == "I'm [email], call me on [phone] about the 4 sessions."
+
+
+def test_local_models_and_opt_out_see_the_text_as_written(make_settings):
+    with FakeModelServer([("text", "ok"), ("text", "ok")]) as fake:
+        gateway(make_settings, fake).chat(PII, purpose="t")  # compatible server on 127.0.0.1: this machine
+        s = make_settings(backend="openai", openai_api_key="sk-test-not-real", base_url=fake.base_url,
+                          redact_external=False)
+        Gateway(s).chat(PII, purpose="t")
+    assert [r["messages"][0]["content"] for r in fake.requests] == [PII[0]["content"]] * 2

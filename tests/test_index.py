@@ -49,9 +49,9 @@ def test_embeddings_rank_meaning():
 
 
 @pytest.fixture(params=["persistent", "http"])
-def index(request, tmp_path):
+def index(request, tmp_path, db):
     url = request.getfixturevalue("chroma_server") if request.param == "http" else None
-    idx = Index(tmp_path / "index", url)
+    idx = Index(tmp_path / "index", url, db)
     idx.client.delete_collection("records")  # the http server is shared by tests: start empty
     idx.collection = idx._collection()
     return idx

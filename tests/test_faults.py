@@ -1,0 +1,37 @@
+"""Faults: the app SIGKILLed mid-interview and restarted loses no acknowledged turn."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from tests.test_app import browser, start_app  # noqa: F401  (fixture)
+from tests.test_interview_browser import answer, bots, create_pair
+
+pytestmark = pytest.mark.slow
+
+
+def test_sigkill_mid_interview_then_restart_keeps_every_acknowledged_turn(tmp_path, browser):
+    data = tmp_path / "data"
+    proc, url = start_app(data, COACH_LOCAL_AUTOSTART="false")
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    try:
+        links = create_pair(page, url)
+        page.goto(links["senior"])
+        page.get_by_text("Looking back over your sessions").wait_for()
+        answer(page, "I learned that TikTok is a search engine for young shoppers.")
+        last = answer(page, "She showed me how she searches for a café near her flat; every result was a video.")
+    finally:
+        proc.send_signal(signal.SIGKILL)  # no clean-up runs
+        proc.wait(30)
+    proc, url2 = start_app(data, COACH_LOCAL_AUTOSTART="false")
+    try:
+        page.goto(links["senior"].replace(url, url2))
+        page.get_by_text("every result was a video").wait_for()
+        assert page.get_by_text("I learned that TikTok is a search engine for young shoppers.").count() == 1
+        assert bots(page).last.inner_text() == last  # the coach's acknowledged reply survived too
+        assert answer(page, "No. Now I know they search TikTok first.").startswith("What will you do differently")
+    finally:
+        proc.terminate()
+        proc.wait(30)
