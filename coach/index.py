@@ -40,7 +40,13 @@ def make_client(index_dir: Path, chroma_url: str | None):
     return chromadb.PersistentClient(path=str(index_dir), settings=settings)
 
 
+# What Chroma stores beside each vector: the facets the issue names, nothing the SQL lookup
+# already gives by id (each stored key costs insert time).
+INDEX_KEYS = ("pair_id", "role", "topic", "senior", "junior", "theme", "depth", "created")
+
+
 def record_metadata(rec: Record) -> dict:
+    """Everything about a record that suggestions use (from SQL)."""
     d, p = rec.debrief, rec.debrief.pair
     meta = {
         "record_id": rec.id,
@@ -74,25 +80,30 @@ class Index:
     def count(self) -> int:
         return self.collection.count()
 
-    def upsert(self, records: Iterable[Record], batch: int = 256) -> int:
+    def upsert(self, records: Iterable[Record], batch: int = 256, embed_chunk: int = 2048) -> int:
         """Embed and upsert records (caller ensures they are approved and shared).
 
-        Embedding batch n+1 overlaps with Chroma storing batch n (both release the GIL), so
-        ingest runs close to the embedding model's own speed."""
+        Texts are embedded in large chunks (the model sorts each chunk by length, so padding
+        stays small), and Chroma stores chunk n while chunk n+1 is being embedded."""
         records = list(records)
-        chunks = [records[i : i + batch] for i in range(0, len(records), batch)]
         with ThreadPoolExecutor(max_workers=1) as writer:
             pending = None
-            for chunk in chunks:
-                texts = [r.index_text for r in chunk]
-                payload = dict(ids=[f"r{r.id}" for r in chunk], embeddings=MiniLM.shared().embed(texts),
-                               metadatas=[record_metadata(r) for r in chunk])
+            for start in range(0, len(records), embed_chunk):
+                chunk = records[start : start + embed_chunk]
+                vectors = MiniLM.shared().embed([r.index_text for r in chunk])
+                metas = [{k: v for k, v in record_metadata(r).items() if k in INDEX_KEYS} for r in chunk]
+                ids = [f"r{r.id}" for r in chunk]
                 if pending is not None:
                     pending.result()
-                pending = writer.submit(self.collection.upsert, **payload)
+                pending = writer.submit(self._store, ids, vectors, metas, batch)
             if pending is not None:
                 pending.result()
         return len(records)
+
+    def _store(self, ids, vectors, metas, batch: int) -> None:
+        for i in range(0, len(ids), batch):
+            self.collection.upsert(ids=ids[i : i + batch], embeddings=vectors[i : i + batch],
+                                   metadatas=metas[i : i + batch])
 
     def delete(self, record_ids: Iterable[int]) -> None:
         ids = [f"r{i}" for i in record_ids]
@@ -137,7 +148,7 @@ class Index:
         with db.session() as s:
             recs = s.scalars(q).all()
             total = len(recs)
-            step = batch * 8  # progress granularity; upsert pipelines within each step
+            step = 2048  # progress granularity; upsert pipelines within each step
             for start in range(0, total, step):
                 self.upsert(recs[start : start + step], batch=batch)
                 if progress:

@@ -62,9 +62,11 @@ def fill(svc: Services, n: int, rng: random.Random, start: int) -> tuple[float, 
             pid = f"p{start + k}"
             s.add(Pair(id=pid, senior=rng.choice(ROLES), junior="Junior colleague", topic=rng.choice(TOPICS), extra={}))
             d = Debrief(id=f"d{start + k}", pair_id=pid, role="senior", status="ingested", shared=True, source="ingest")
-            d.records = [Record(kind=rng.choice(["learned", "learned", "broken_assumption", "action"]), text=t,
-                                before=t, after=t, quote="", extractor="bench", status="approved")
-                         for t in texts[k:k + 5]]
+            d.records = [Record(kind=kind, text=t, before=t.split(" on ")[0] if kind == "broken_assumption" else None,
+                                after=("on " + t.split(" on ")[-1]) if kind == "broken_assumption" else None,
+                                quote="", extractor="bench", status="approved")
+                         for t, kind in ((t, rng.choice(["learned", "learned", "broken_assumption", "action"]))
+                                         for t in texts[k:k + 5])]
             s.add(d)
         s.flush()
         ids = [r for (r,) in s.execute(Record.__table__.select().with_only_columns(Record.id)
@@ -89,7 +91,7 @@ def main() -> None:
     t0 = time.perf_counter()
     m.embed(sample)
     raw = len(sample) / (time.perf_counter() - t0)
-    print(f"raw model (int8 MiniLM, dynamic padding): {raw:,.0f} texts/s on {len(sample)} texts")
+    print(f"raw model (int8 MiniLM, dynamic padding, batches of {m.batch_size}): {raw:,.0f} texts/s on {len(sample)} texts")
 
     from chromadb.utils.embedding_functions import ONNXMiniLM_L6_V2
 
