@@ -100,6 +100,25 @@ class MiniLM:
         return out
 
 
+def match_pairs(a: list[str], b: list[str], threshold: float) -> list[tuple[int, int, float]]:
+    """One-to-one pairs (i, j, cosine) between two lists of texts, most similar first, down to
+    ``threshold``. Used to score extraction against gold items and to line up a pair's debriefs."""
+    if not a or not b:
+        return []
+    e = MiniLM.shared().embed(list(a) + list(b))
+    sims = e[: len(a)] @ e[len(a):].T
+    out, used_a, used_b = [], set(), set()
+    for flat in np.argsort(-sims, axis=None):
+        i, j = divmod(int(flat), len(b))
+        if sims[i, j] < threshold:
+            break
+        if i not in used_a and j not in used_b:
+            used_a.add(i)
+            used_b.add(j)
+            out.append((i, j, float(sims[i, j])))
+    return out
+
+
 @register_embedding_function
 class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
     """Chroma ``EmbeddingFunction`` over :class:`MiniLM` (cosine space, 384 dims)."""

@@ -202,7 +202,7 @@ def pair_synthesis(svc: Services, pair_id: str) -> dict:
     points are the senior's extracted learned items and broken assumptions (any review status:
     this view is for the facilitator of a pair whose both sides shared). Returns overlap and gaps.
     """
-    from coach.embeddings import MiniLM
+    from coach.embeddings import match_pairs
     from coach.extraction.offline import units
 
     with svc.db.session() as s:
@@ -219,17 +219,9 @@ def pair_synthesis(svc: Services, pair_id: str) -> dict:
                    for r in sides["senior"].records if r.kind in ("learned", "broken_assumption") and r.status != "rejected"]
     if not taught or not learned:
         return {"overlap": [], "taught_not_learned": taught, "learned_not_taught": learned}
-    e = MiniLM.shared().embed(taught + learned)
-    sims = e[: len(taught)] @ e[len(taught):].T
-    overlap, used_t, used_l = [], set(), set()
-    for flat in sims.argsort(axis=None)[::-1]:
-        i, j = divmod(int(flat), len(learned))
-        if sims[i, j] < SYNTHESIS_MATCH:
-            break
-        if i not in used_t and j not in used_l:
-            used_t.add(i)
-            used_l.add(j)
-            overlap.append({"taught": taught[i], "learned": learned[j], "similarity": round(float(sims[i, j]), 2)})
+    pairs = match_pairs(taught, learned, SYNTHESIS_MATCH)
+    used_t, used_l = {i for i, _, _ in pairs}, {j for _, j, _ in pairs}
+    overlap = [{"taught": taught[i], "learned": learned[j], "similarity": round(sim, 2)} for i, j, sim in pairs]
     return {"overlap": overlap,
             "taught_not_learned": [t for i, t in enumerate(taught) if i not in used_t],
             "learned_not_taught": [x for j, x in enumerate(learned) if j not in used_l]}

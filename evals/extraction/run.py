@@ -19,14 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from coach import extraction  # noqa: E402
 from coach.debrief_file import read_debriefs  # noqa: E402
-from coach.embeddings import MiniLM  # noqa: E402
+from coach.embeddings import match_pairs  # noqa: E402
 from coach.extraction.records import Turn  # noqa: E402
 from coach.extraction.text import INJECTION  # noqa: E402
 
@@ -44,20 +42,7 @@ def as_text(x) -> str:
 
 
 def match(pred: list[str], gold: list[str]) -> int:
-    if not pred or not gold:
-        return 0
-    e = MiniLM.shared().embed(pred + gold)
-    sims = e[: len(pred)] @ e[len(pred):].T
-    n, used_p, used_g = 0, set(), set()
-    for flat in np.argsort(-sims, axis=None):
-        i, j = divmod(int(flat), len(gold))
-        if sims[i, j] < THRESHOLD:
-            break
-        if i not in used_p and j not in used_g:
-            used_p.add(i)
-            used_g.add(j)
-            n += 1
-    return n
+    return len(match_pairs(pred, gold, THRESHOLD))
 
 
 def evaluate(name: str, debriefs, gateway=None) -> dict:
