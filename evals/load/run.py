@@ -1,0 +1,133 @@
+"""Load test: N concurrent participants through full interviews via gradio_client (loopback only).
+
+    python evals/load/run.py --n 10,50,100
+
+Starts the app (offline backend) on 127.0.0.1 with a fresh data dir, creates N pairs, and has N
+clients answer every question of their senior debrief at the same time, through the app's own
+Gradio API. Bounded: each client sends at most 12 messages, the whole run stops after
+--max-seconds. Reports errors, turn latency p50/p95 and whether every transcript in the store is
+complete (every message sent is stored, each followed by a coach reply).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from coach.config import load_settings  # noqa: E402
+from coach.debriefs import Debriefs  # noqa: E402
+from coach.local_server import free_port  # noqa: E402
+from coach.services import Services  # noqa: E402
+from coach.store.models import Debrief  # noqa: E402
+
+ANSWERS = [
+    "I learned that TikTok is a search engine for young shoppers; she showed me her café search.",
+    "I thought our website was how they found us, but now I see it is TikTok.",
+    "I'll ask each store manager to post one short video a week, starting next month.",
+    "They worked well because she used our own stores; I'd add a fifth session on ads.",
+]
+MAX_MESSAGES = 12
+
+
+def start_app(data: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "COACH_DATA_DIR": str(data), "GRADIO_SERVER_PORT": str(port),
+           "GRADIO_SERVER_NAME": "127.0.0.1", "COACH_BACKEND": "none"}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env, cwd=data.parent,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(300):
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("app did not start")
+
+
+def participant(url: str, code: str, deadline: float, latencies: list, errors: list, sent: dict, is_done) -> None:
+    from gradio_client import Client
+
+    try:
+        c = Client(url, verbose=False)
+        c.predict(code, api_name="/open_code")
+        n = 0
+        for n in range(MAX_MESSAGES):
+            if time.monotonic() > deadline:
+                errors.append(f"{code}: run time exceeded")
+                return
+            text = ANSWERS[n % len(ANSWERS)]
+            t0 = time.perf_counter()
+            c.predict(code, text, api_name="/send")
+            latencies.append((time.perf_counter() - t0) * 1000)
+            sent[code] = sent.get(code, 0) + 1
+            if is_done(code):
+                return
+    except Exception as e:  # counted, not raised: the run reports every error
+        errors.append(f"{code}: {e!r}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", default="10,50,100")
+    ap.add_argument("--max-seconds", type=float, default=600)
+    a = ap.parse_args()
+    for n in [int(x) for x in a.n.split(",")]:
+        with tempfile.TemporaryDirectory() as d:
+            data = Path(d) / "data"
+            svc = Services(load_settings(data_dir=data, backend="none"))
+            deb = Debriefs(svc)
+            codes = [deb.open(deb.create_pair(senior="Retail director", junior="Social media associate",
+                                              topic=f"TikTok discovery {i}").id, "senior") for i in range(n)]
+            proc, url = start_app(data)
+            lat, errors, sent = [], [], {}
+            deadline = time.monotonic() + a.max_seconds
+            done = {c: False for c in codes}
+
+            def is_done(code, _svc=svc):
+                with _svc.db.session() as s:
+                    return s.get(Debrief, code).status == "done"
+
+            threads = [threading.Thread(target=participant, args=(url, c, deadline, lat, errors, sent, is_done))
+                       for c in codes]
+            t0 = time.monotonic()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wall = time.monotonic() - t0
+            proc.terminate()
+            proc.wait(30)
+            complete = 0
+            with svc.db.session() as s:
+                for c in codes:
+                    d = s.get(Debrief, c)
+                    said = [t for t in d.turns if t.speaker == "participant"]
+                    replies_ok = all(d.turns[i + 1].speaker == "coach" for i, t in enumerate(d.turns[:-1])
+                                     if t.speaker == "participant")
+                    done[c] = d.status == "done"
+                    complete += len(said) == sent.get(c, 0) and replies_ok and d.turns[-1].speaker == "coach" and done[c]
+            svc.close()
+            p95 = sorted(lat)[int(0.95 * (len(lat) - 1))] if lat else float("nan")
+            print(f"N={n:3d}: errors {len(errors)}, turns {len(lat)}, turn latency p50 "
+                  f"{statistics.median(lat) if lat else float('nan'):.0f} ms p95 {p95:.0f} ms, "
+                  f"complete transcripts {complete}/{n}, wall {wall:.0f} s")
+            for e in errors[:5]:
+                print("   ", e[:200])
+
+
+if __name__ == "__main__":
+    main()
