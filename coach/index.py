@@ -23,7 +23,7 @@ from sqlalchemy.orm import joinedload
 
 from coach.embeddings import MiniLM, MiniLMEmbeddingFunction
 from coach.store.db import Database
-from coach.store.models import Debrief, Record
+from coach.store.models import Debrief, Pair, Record
 
 COLLECTION = "records"
 
@@ -112,20 +112,28 @@ class Index:
 
     def search(self, embeddings, n: int) -> list[dict[int, float]]:
         """Per query vector: {record id: cosine similarity} of its n nearest records."""
-        count = self.count()
-        if count == 0:
-            return [{} for _ in range(len(embeddings))]
-        res = self.collection.query(query_embeddings=embeddings, n_results=min(n, count), include=["distances"])
+        res = self.collection.query(query_embeddings=embeddings, n_results=n, include=["distances"])
         return [{int(i[1:]): 1.0 - d for i, d in zip(ids, dists)} for ids, dists in zip(res["ids"], res["distances"])]
 
     def hydrate(self, record_ids) -> dict[int, dict]:
-        """Text and context of records, from SQL (the system of record)."""
+        """Text and context of records, from SQL (the system of record). One plain SELECT:
+        this runs on every suggestion, so no ORM objects are built."""
         if not record_ids:
             return {}
-        with self.db.session() as s:
-            recs = s.scalars(select(Record).where(Record.id.in_(list(record_ids)))
-                             .options(joinedload(Record.debrief).joinedload(Debrief.pair))).all()
-            return {r.id: {"text": r.index_text, **record_metadata(r)} for r in recs}
+        q = (select(Record.id, Record.kind, Record.text, Record.before, Record.after, Record.theme, Record.depth,
+                    Debrief.id.label("debrief_id"), Debrief.role, Debrief.created_at, Pair.id.label("pair_id"),
+                    Pair.topic, Pair.senior, Pair.junior, Pair.programme)
+             .join(Debrief, Record.debrief_id == Debrief.id).join(Pair, Debrief.pair_id == Pair.id)
+             .where(Record.id.in_(list(record_ids))))
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        out = {}
+        for r in rows:
+            out[r["id"]] = {"text": Record.text_for_index(r["kind"], r["text"], r["before"], r["after"]), "record_id": r["id"], "debrief_id": r["debrief_id"], "pair_id": r["pair_id"],
+                            "programme": r["programme"], "role": r["role"], "kind": r["kind"], "topic": r["topic"],
+                            "senior": r["senior"], "junior": r["junior"], "theme": r["theme"], "depth": r["depth"],
+                            "created": int(r["created_at"].timestamp()) if r["created_at"] else 0}
+        return out
 
     def query(self, text: str, k: int = 20) -> list[dict]:
         [hits] = self.search(MiniLM.shared().embed([text]), k)

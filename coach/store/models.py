@@ -120,9 +120,12 @@ class Record(Base):
 
     @property
     def index_text(self) -> str:
-        if self.kind == "broken_assumption":
-            return f"Before: {self.before} After: {self.after}"
-        return self.text
+        return self.text_for_index(self.kind, self.text, self.before, self.after)
+
+    @staticmethod
+    def text_for_index(kind: str, text: str, before: str | None, after: str | None) -> str:
+        """What is embedded and shown as evidence: the item, or 'Before: ... After: ...'."""
+        return f"Before: {before} After: {after}" if kind == "broken_assumption" else text
 
 
 class ModelCall(Base):
