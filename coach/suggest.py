@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,10 +68,6 @@ def starter_topics(k: int, prompts_dir: Path | None = None) -> list[Suggestion]:
     data = yaml.safe_load(((prompts_dir or default_prompts_dir()) / "protocol" / "starter_topics.yaml").read_text())
     return [Suggestion(topic=t["topic"], why=f"Generic starter topic (no past debriefs in this programme yet): {t['why']}",
                        evidence=[], score=0.0, generic=True) for t in data["topics"][:k]]
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
 def retrieve(index, senior: str, junior: str, n: int = CANDIDATES) -> list[Evidence]:
@@ -240,10 +236,6 @@ def model_writer(gateway, prompts_dir: Path | None = None):
                           score=card.score, records=card.records, written_by="model")
 
     return write
-
-
-def count_by_topic(evidence: list[Evidence]) -> Counter:
-    return Counter(e.topic for e in evidence)
 
 
 # -- batches (facilitators) ----------------------------------------------------------------------

@@ -116,3 +116,47 @@ def local_model_server(tmp_path_factory):
 def run_cli(*args, env=None, cwd=None, timeout=120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "coach", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
+
+
+CHROMIUM = os.environ.get("COACH_TEST_CHROMIUM", "/usr/bin/chromium")
+
+
+def start_app(data_dir: Path, **env) -> tuple[subprocess.Popen, str]:
+    """`python app.py` as a user starts it, on a free port; its output goes to a log file (a
+    pipe nobody reads would fill up and stall the app)."""
+    port = free_port()
+    log = data_dir.parent / f"app-{port}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py")], cwd=data_dir.parent,
+            env={**os.environ, "COACH_DATA_DIR": str(data_dir), "GRADIO_SERVER_PORT": str(port),
+                 "GRADIO_SERVER_NAME": "127.0.0.1", **env},
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"app exited: {log.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.kill()
+    pytest.fail("app did not answer within 90 s")
+
+
+@pytest.fixture
+def browser():
+    if not Path(CHROMIUM).exists():
+        _require("chromium", "Debian's chromium package (scripts/test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                              args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield b
+        b.close()
+
+

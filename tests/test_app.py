@@ -5,53 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-import httpx
 import pytest
 
-from coach.local_server import free_port
-from tests.conftest import ROOT, _require
+from tests.conftest import start_app
 
 pytestmark = pytest.mark.slow
-CHROMIUM = os.environ.get("COACH_TEST_CHROMIUM", "/usr/bin/chromium")
-
-
-def start_app(data_dir: Path, **env) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py")], cwd=data_dir.parent,
-        env={**os.environ, "COACH_DATA_DIR": str(data_dir), "GRADIO_SERVER_PORT": str(port),
-             "GRADIO_SERVER_NAME": "127.0.0.1", **env},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"app exited: {proc.stdout.read()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    proc.kill()
-    pytest.fail("app did not answer within 90 s")
-
-
-@pytest.fixture
-def browser():
-    if not Path(CHROMIUM).exists():
-        _require("chromium", "Debian's chromium package (scripts/test installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                              args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield b
-        b.close()
 
 
 def llama_children(app_pid: int) -> list[int]:

@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from tests.test_app import browser, start_app  # noqa: F401  (fixture)
+from tests.conftest import start_app
 from tests.test_interview_browser import answer, bots, create_pair
 
 pytestmark = pytest.mark.slow

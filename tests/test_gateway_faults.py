@@ -5,7 +5,6 @@ Runs the real openai SDK against FakeModelServer (replies written in each test).
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from coach.config import load_settings
 from coach.store.db import Database
 from coach.store.models import Debrief, Turn
-from tests.test_app import browser, start_app  # noqa: F401  (fixture)
+from tests.conftest import start_app
 
 pytestmark = pytest.mark.slow
 

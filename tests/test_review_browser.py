@@ -11,7 +11,7 @@ import pytest
 from coach.config import load_settings
 from coach.debriefs import Debriefs
 from coach.services import Services
-from tests.test_app import browser, start_app  # noqa: F401  (fixture)
+from tests.conftest import start_app
 
 pytestmark = pytest.mark.slow
 

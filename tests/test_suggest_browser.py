@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import run_cli
-from tests.test_app import browser, start_app  # noqa: F401  (fixture)
+from tests.conftest import start_app
 from tests.test_suggest import CORPUS
 
 pytestmark = pytest.mark.slow

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from coach.extraction.records import Extraction, Item, LLMExtraction, Turn
-from coach.gateway import GatewayError, StructuredOutputError
+from coach.gateway import StructuredOutputError
 from coach.prompts import load_prompt
 
 
@@ -33,5 +33,3 @@ def extract_llm(turns: list[Turn], role: str, gateway, ex: Extraction, topic: st
     items += [Item(kind="action", text=i.text, quote=i.quote) for i in out.actions]
     return items, ex
 
-
-__all__ = ["GatewayError", "extract_llm", "format_transcript"]
