@@ -235,7 +235,10 @@ class Interview:
             return Step(self.p.closing, "closing", done=True)
         slot = self.p.slot(item["slot"])
         if "belief" in item:
-            text = slot.baseline_question.format(belief=first_sentence(self.baseline[item["belief"]], 240))
+            belief = first_sentence(self.baseline[item["belief"]], 240)
+            if not belief.endswith((".", "!", "?", "…")):
+                belief += "."
+            text = slot.baseline_question.format(belief=belief)
         else:
             text = slot.question
         return Step(text, "question", slot=slot.id)

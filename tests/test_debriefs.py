@@ -66,7 +66,7 @@ def test_open_starts_once_with_intro_and_first_question(debriefs, pair, svc):
 
 def test_answers_follow_the_protocol_and_baseline(debriefs, pair):
     did = debriefs.open(pair.id, "senior")
-    assert reply(debriefs.say(did, LEARNED)) == "Before the sessions you said: “Young people find shops on Google.”. Is that still what you think?"
+    assert reply(debriefs.say(did, LEARNED)) == "Before the sessions you said: “Young people find shops on Google.” Is that still what you think?"
     v = debriefs.view(did)
     assert v.progress[0] == ("What you learned", "done") and v.progress[1][1] == "current"
 

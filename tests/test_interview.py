@@ -113,7 +113,7 @@ def test_baseline_beliefs_are_asked_back_in_the_seniors_words():
     iv = Interview(Protocol.load("senior"), baseline=["Young people find shops on Google.", "Video is a fad."])
     ex = "I learned that TikTok is a search engine; she showed me her search for a café."
     state, steps = run(iv, [ex])
-    assert steps[-1].text == "Before the sessions you said: “Young people find shops on Google.”. Is that still what you think?"
+    assert steps[-1].text == "Before the sessions you said: “Young people find shops on Google.” Is that still what you think?"
     steps.append(iv.answer(state, "No.", 1))
     assert steps[-1].probe == "after" and "what do you think now" in steps[-1].text.lower()
     steps.append(iv.answer(state, "Now I know they search on TikTok first, she showed me.", 2))

@@ -73,7 +73,7 @@ def test_senior_debrief_end_to_end_with_reload(app, browser):
     page.get_by_text("Looking back over your sessions").wait_for()
     assert "concrete example" in answer(page, "I learned that TikTok is a search engine for young shoppers.")
     q = answer(page, "She showed me how she searches for a café near her flat, and every result was a video.")
-    assert q == "Before the sessions you said: “Young people find shops on Google.”. Is that still what you think?"
+    assert q == "Before the sessions you said: “Young people find shops on Google.” Is that still what you think?"
 
     page.reload()  # mid-interview: nothing lost, same point
     page.get_by_text("Is that still what you think?").wait_for()
