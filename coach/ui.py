@@ -102,7 +102,8 @@ def _summary_md(v: View) -> str:
 
 
 def _chat(v: View) -> list[dict]:
-    return [{"role": "assistant" if sp == "coach" else "user", "content": tx} for sp, tx in v.turns]
+    # The chatbot renders HTML (sanitised): escaping shows markup exactly as typed, as text.
+    return [{"role": "assistant" if sp == "coach" else "user", "content": html.escape(tx)} for sp, tx in v.turns]
 
 
 def build_app(svc: Services) -> gr.Blocks:
@@ -141,13 +142,13 @@ def build_app(svc: Services) -> gr.Blocks:
         v = debriefs.view(did)
         chat = _chat(v)
         if shown_user is not None:
-            chat.append({"role": "user", "content": shown_user})
+            chat.append({"role": "user", "content": html.escape(shown_user or "")})
         chat.append({"role": "assistant", "content": "…"})
         try:
             gen = gen_factory()
             first = True
             for text in gen:
-                chat[-1]["content"] = text
+                chat[-1]["content"] = html.escape(text)
                 if first:
                     first = False
                     yield gr.update(value=""), chat, gr.update(), ""  # stored: clear the box

@@ -142,3 +142,18 @@ def test_empty_message_gets_a_notice_and_loses_nothing(app, browser):
     page.get_by_role("button", name="Send").click()
     page.get_by_text("the limit is 6,000").wait_for()
     assert len(page.get_by_label("Your answer").input_value()) == 7000  # still in the box
+
+
+def test_markup_in_answers_is_shown_as_text_and_never_runs(app, browser):
+    url, data = app
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    links = create_pair(page, url)
+    page.goto(links["junior"])
+    page.get_by_text("What did you teach or show").wait_for()
+    odd = "<img src=x onerror=\"window.__xss=1\"><script>window.__xss=2</script> 漢字 🙂 **not bold**"
+    answer(page, odd)
+    assert page.evaluate("window.__xss") is None
+    assert odd in page.locator("#coach-chat").inner_text()  # exactly as typed, as text
+    page.get_by_role("button", name="End now").click()
+    page.locator("#coach-summary").get_by_text("Your summary").wait_for()
+    assert page.evaluate("window.__xss") is None
