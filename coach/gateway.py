@@ -236,7 +236,7 @@ class Gateway:
         chunk, which is what they stream.
         """
         t0 = time.perf_counter()
-        usage, chunks = None, 0
+        usage, chunks, finished = None, 0, False
         try:
             stream = self._call(lambda c: c.chat.completions.create(
                 model=self.model, messages=self._outgoing(messages), stream=True,
@@ -245,9 +245,15 @@ class Gateway:
                 for chunk in stream:
                     if chunk.usage:
                         usage = chunk.usage
+                    if chunk.choices and chunk.choices[0].finish_reason:
+                        finished = True
                     if chunk.choices and chunk.choices[0].delta and chunk.choices[0].delta.content:
                         chunks += 1
                         yield chunk.choices[0].delta.content
+            if not finished:
+                # a server that dies mid-answer just closes the connection: the SDK ends the
+                # stream quietly, so a missing finish_reason is the only sign of a cut answer
+                raise ModelUnavailable(f"The {self.backend.value} backend ({self.model}) stopped mid-answer.")
         except Exception as e:
             err = self._translate(e)
             self._log(purpose, prompt, t0, ok=False, error=str(err))

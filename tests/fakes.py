@@ -8,6 +8,7 @@ step is one of:
 - ``("status", 429)``         an HTTP error with that status
 - ``("sleep", 2.0)``          answer only after sleeping (to trigger client timeouts)
 - ``("drop", None)``          close the connection without answering
+- ``("cut", "some words")``   start streaming those words, then close the connection mid-stream
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class FakeModelServer:
                 if kind == "sleep":
                     time.sleep(arg)
                     arg = "late"
+                if kind == "cut":
+                    return self._stream(str(arg), cut=True)
                 if body.get("stream"):
                     return self._stream(str(arg))
                 self._json(200, _completion(str(arg)))
@@ -64,15 +67,25 @@ class FakeModelServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def _stream(self, text):
+            def _stream(self, text, cut=False):
                 self.send_response(200)
                 self.send_header("content-type", "text/event-stream")
                 self.send_header("connection", "close")
                 self.end_headers()
-                for word in text.split(" "):
+                words = text.split(" ")
+                for n, word in enumerate(words):
+                    last = n == len(words) - 1 and not cut
                     chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "fake-model",
-                             "choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}]}
+                             "choices": [{"index": 0, "delta": {"content": word + " "},
+                                          "finish_reason": "stop" if last else None}]}
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    self.wfile.flush()
+                if cut:  # the server dies mid-answer: no [DONE], connection gone
+                    self.wfile.write(b"data: {\"choices\": [")
+                    self.wfile.flush()
+                    self.connection.shutdown(2)
+                    self.close_connection = True
+                    return
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.close_connection = True
 

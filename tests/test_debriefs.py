@@ -175,6 +175,7 @@ def test_capable_model_phrases_the_question_in_context(model_debriefs):
     [("text", "You learned that AI is great. Well done")],   # no question: unfit, never shown last
     [("text", "What? Why? How?")],                           # several questions
     [("text", "NEXT QUESTION: What changed for you?")],      # echoes the prompt (seen from SmolLM2)
+    [("cut", "Thanks. Could you tell me about")],            # the model server dies mid-stream
 ])
 def test_unfit_or_failed_model_output_falls_back_to_the_protocol(model_debriefs, script):
     d, fake = model_debriefs(script)

@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from coach.gateway import (
-    Gateway, ModelRateLimited, ModelTimeout, ModelUnavailable, StructuredOutputError,
+    Gateway, GatewayError, ModelRateLimited, ModelTimeout, ModelUnavailable, StructuredOutputError,
     response_format_for,
 )
 from coach.local_server import LocalModelServer, LocalServerError
@@ -179,3 +179,14 @@ def test_local_models_and_opt_out_see_the_text_as_written(make_settings):
                           redact_external=False)
         Gateway(s).chat(PII, purpose="t")
     assert [r["messages"][0]["content"] for r in fake.requests] == [PII[0]["content"]] * 2
+
+
+def test_stream_cut_mid_answer_raises_after_the_partial_text(make_settings):
+    with FakeModelServer([("cut", "one two three four")]) as fake:
+        logs = []
+        parts = []
+        with pytest.raises((ModelUnavailable, GatewayError)):
+            for p in gateway(make_settings, fake, logs, max_retries=0).stream(MSG, purpose="t"):
+                parts.append(p)
+    assert "".join(parts).split() == ["one", "two", "three", "four"]  # what arrived before the cut
+    assert logs[-1].ok is False
