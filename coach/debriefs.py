@@ -158,7 +158,8 @@ class Debriefs:
                     progress=iv.progress(d.state), slots=[(sl.id, sl.label) for sl in iv.p.slots],
                     done=d.state["done"], summary=iv.summary(d.state), shared=d.shared,
                     confirmed=d.confirmed_at is not None,
-                    records=[{"kind": r.kind, "text": r.text, "before": r.before, "after": r.after, "quote": r.quote}
+                    records=[{"id": r.id, "kind": r.kind, "text": r.text, "before": r.before, "after": r.after,
+                              "quote": r.quote, "status": r.status}
                              for r in sorted(d.records, key=lambda r: (r.turn_index or 0, r.id))],
                 )
 
@@ -241,11 +242,17 @@ class Debriefs:
         yield from self._respond(debrief_id, lambda iv, st, idx: iv.correct(st, slot_id, text, idx),
                                  (text, {"correction_of": slot_id}))
 
-    def confirm(self, debrief_id: str, share: bool) -> None:
+    def confirm(self, debrief_id: str, share: bool, keep: list[int] | None = None) -> None:
+        """The participant's final word: share or not, and which summary items are right.
+        Items left out of ``keep`` are withdrawn: never reviewed, indexed or suggested."""
         with self._lock(debrief_id), self.svc.db.session() as s:
             d = self._get(s, debrief_id)
             if not d.state["done"]:
                 raise DebriefError("Please finish or end the interview first.")
+            if keep is not None:
+                for r in d.records:
+                    if r.id not in set(keep) and r.status == "pending":
+                        r.status = "withdrawn"
             d.shared = bool(share)
             d.confirmed_at = utcnow()
 

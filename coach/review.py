@@ -113,6 +113,8 @@ class Records:
             if r is None:
                 raise ReviewError("No such record.")
             self._shared(s, r.debrief_id)
+            if r.status == "withdrawn":
+                raise ReviewError("The participant removed this item from their summary; it cannot be reviewed.")
             if action == "edit":
                 for k in ("text", "before", "after"):
                     v = edits.get(k)

@@ -85,7 +85,7 @@ def _summary_md(v: View) -> str:
     lines = ["### Your summary", "This is what will be recorded, each with your own words as evidence. "
              "If something is wrong or missing, use “Correct an earlier answer” above: the summary is redone."]
     for kind, heading in KIND_HEADINGS:
-        items = [r for r in v.records if r["kind"] == kind]
+        items = [r for r in v.records if r["kind"] == kind and r["status"] != "withdrawn"]
         if items:
             lines.append(f"**{heading}**")
             for r in items:
@@ -99,6 +99,12 @@ def _summary_md(v: View) -> str:
         lines.append("\n**Confirmed.** " + ("You agreed to share this summary with your facilitators."
                                             if v.shared else "It stays private to you."))
     return "\n\n".join(lines)
+
+
+def _item_label(r: dict) -> str:
+    kind = {"learned": "Learned", "broken_assumption": "Changed view", "action": "Will do"}[r["kind"]]
+    main = f"{r['before']} → {r['after']}" if r["kind"] == "broken_assumption" else r["text"]
+    return f"{kind}: {main}"
 
 
 def _chat(v: View) -> list[dict]:
@@ -115,13 +121,17 @@ def build_app(svc: Services) -> gr.Blocks:
         """All debrief outputs for the current state (the store is the source of truth)."""
         if not did:
             return (gr.update(visible=True), gr.update(visible=False), [], "", gr.update(), "",
-                    gr.update(visible=False), "", gr.update(), gr.update(visible=True), notice)
+                    gr.update(visible=False), "", gr.update(), gr.update(choices=[], value=[]), gr.update(visible=True),
+                    notice)
         v = debriefs.view(did)
         slots = [(label, sid) for sid, label in v.slots]
         return (gr.update(visible=False), gr.update(visible=True), _chat(v), _progress_md(v),
                 gr.update(choices=slots, value=None), "",
                 gr.update(visible=v.done), _summary_md(v),
                 gr.update(interactive=not v.confirmed, value=v.shared),
+                gr.update(choices=[(_item_label(r), r["id"]) for r in v.records],
+                          value=[r["id"] for r in v.records if r["status"] != "withdrawn"],
+                          interactive=not v.confirmed, visible=bool(v.records)),
                 gr.update(visible=not v.done), notice)
 
     def open_code(code: str):
@@ -181,9 +191,9 @@ def build_app(svc: Services) -> gr.Blocks:
         for box, chat, _, notice in stream_reply(did, lambda: debriefs.correct(did, slot, text), text):
             yield box, chat, gr.update(), notice
 
-    def confirm(did, share):
+    def confirm(did, share, keep):
         try:
-            debriefs.confirm(did, share)
+            debriefs.confirm(did, share, keep=[int(k) for k in keep or []])
             return render(did)[1:]
         except DebriefError as e:
             return render(did, f"⚠️ {e}")[1:]  # with the notice
@@ -416,6 +426,8 @@ def build_app(svc: Services) -> gr.Blocks:
                         delete_btn = gr.Button("Delete my debrief", variant="stop")
                     with gr.Column(visible=False) as summary_col:
                         summary = gr.Markdown(elem_id="coach-summary")
+                        keep = gr.CheckboxGroup(label="Keep what is right: untick any item that is not", choices=[],
+                                                elem_id="coach-keep")
                         share = gr.Checkbox(label="I agree to share this summary with my programme's facilitators")
                         confirm_btn = gr.Button("Confirm summary", variant="primary")
                 notice = gr.Markdown(elem_classes="coach-notice")
@@ -508,7 +520,7 @@ def build_app(svc: Services) -> gr.Blocks:
                 reply = gr.Textbox(label="Model self-test", interactive=False)
 
         view_outputs = [chooser, chat_col, chatbot, progress, corr_slot, corr_text, summary_col, summary, share,
-                        answer_col, notice]
+                        keep, answer_col, notice]
         after_outputs = view_outputs[1:-1]
         set_url = ("(id) => { if (id) { const u = new URL(window.location);"
                    " u.searchParams.set('debrief', id); window.history.replaceState(null, '', u); } }")
@@ -524,7 +536,7 @@ def build_app(svc: Services) -> gr.Blocks:
         end_btn.click(end, inputs=did, outputs=stream_out).then(after, inputs=did, outputs=after_outputs)
         corr_btn.click(correct, inputs=[did, corr_slot, corr_text], outputs=[corr_text, chatbot, progress, notice]).then(
             after, inputs=did, outputs=after_outputs)
-        confirm_btn.click(confirm, inputs=[did, share], outputs=view_outputs[1:])
+        confirm_btn.click(confirm, inputs=[did, share, keep], outputs=view_outputs[1:])
         mine_btn.click(download_mine, inputs=did, outputs=mine_file)
         delete_btn.click(delete_mine, inputs=[did, sure], outputs=[did, *view_outputs])
         create_btn.click(create_pair, inputs=[programme, senior_name, senior, junior_name, junior, topic, sessions,

@@ -88,15 +88,24 @@ def test_senior_debrief_end_to_end_with_reload(app, browser):
     assert closing.startswith("Thank you, that's everything")
     page.locator("#coach-summary", has_text="I'll ask each store manager").wait_for()  # the summary
     assert not page.get_by_label("Your answer").is_visible()  # finished: no more answers
+    boxes = page.locator("#coach-keep label", has_text="Will do:")
+    for i in range(boxes.count()):  # "that's not what I meant": untick every action
+        boxes.nth(i).locator("input").uncheck()
     page.get_by_label("I agree to share this summary").check()
     page.get_by_role("button", name="Confirm summary").click()
     page.get_by_text("You agreed to share this summary").wait_for()
+    assert page.locator("#coach-summary").get_by_text("What you will do").count() == 0  # withdrawn
 
     code = links["senior"].split("debrief=")[1]
     turns, shared, status = stored_turns(data, code)
     said = [t for sp, t in turns if sp == "participant"]
     assert len(said) == 5 and said[0] == "I learned that TikTok is a search engine for young shoppers."
     assert shared is True and status == "done"
+    db = Database(load_settings(data_dir=data).sqlalchemy_url)
+    with db.session() as s:
+        kinds = {(r.kind, r.status) for r in s.get(Debrief, code).records}
+    db.dispose()
+    assert ("action", "withdrawn") in kinds and ("learned", "pending") in kinds
 
 
 def test_junior_debrief_end_to_end(app, browser):

@@ -115,3 +115,21 @@ def test_pair_synthesis_shows_overlap_and_gaps(svc, pair):
     syn = pair_synthesis(svc, p.id)
     assert any("TikTok before Google" in o["taught"] and "TikTok before Google" in o["learned"] for o in syn["overlap"])
     assert any("watch time" in t for t in syn["taught_not_learned"])
+
+
+def test_items_the_participant_unticks_are_withdrawn_never_reviewed_or_indexed(svc, pair):
+    d, p = pair
+    did = d.open(p.id, "senior")
+    run(d, did, SENIOR)
+    recs = Records(svc).for_debrief(did)
+    keep = [r["id"] for r in recs if r["kind"] != "action"]
+    withdrawn = [r["id"] for r in recs if r["kind"] == "action"]
+    d.confirm(did, share=True, keep=keep)
+    status = {r["id"]: r["status"] for r in Records(svc).for_debrief(did)}
+    assert {status[i] for i in withdrawn} == {"withdrawn"} and {status[i] for i in keep} == {"pending"}
+    with pytest.raises(ReviewError, match="removed this item"):
+        Records(svc).review(withdrawn[0], "approve", "Fran")
+    for i in keep:
+        Records(svc).review(i, "approve", "Fran")
+    assert svc.index.count() == len(keep)
+    assert all(r["kind"] != "action" for r in Records(svc).approved())
