@@ -19,7 +19,7 @@ import json
 import re
 import time
 from urllib.parse import urlparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import openai
@@ -79,7 +79,6 @@ class CallLog:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     error: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def response_format_for(schema: type[BaseModel], mode: str) -> dict:

@@ -8,7 +8,8 @@ One question per turn. After each answer the rules may ask a follow-up (at most
 
 - ``vague``: a very short answer, or a short one made only of generic words;
 - ``example``: the question needs a concrete example and the answer has none;
-- ``before``: a change of mind is mentioned without the earlier belief;
+- ``before``: the beliefs answer does not say what the participant believed before (as when a
+  change of mind is mentioned without the earlier belief);
 - ``after``: an earlier belief is stated without what the participant thinks now;
 - ``contradiction``: the answer denies what the participant affirmed earlier.
 
@@ -92,10 +93,6 @@ EXAMPLE = re.compile(
     r"last (week|month|time|session)|yesterday|in (the|our|one) (first|second|third|fourth|last|\w+) "
     r"session|(she|he|they) (showed|show|walked|took|pulled|opened|open)|showed me|show me|"
     r"we (looked at|opened|watched|built)|i (watched|saw|opened|searched for|posted))\b|\d", re.I)
-CHANGE = re.compile(
-    r"\b(changed my mind|change(d)? my view|i now (think|see|believe|know|realise|realize)|now i (think|see|"
-    r"believe|know|realise|realize)|i realised|i realized|turns out|turned out|no longer|not anymore|"
-    r"i was wrong|see (it )?differently|completely different|opened my eyes)\b", re.I)
 BEFORE = re.compile(
     r"\b(i (used to|had|always|once) (think|thought|believe|believed|assume|assumed)|i thought|i assumed|"
     r"i believed|i was (sure|convinced|certain|thinking)|i expected|my assumption|i had assumed|"
@@ -149,10 +146,6 @@ def has_time(text: str) -> bool:
 
 def has_example(text: str) -> bool:
     return bool(EXAMPLE.search(text))
-
-
-def mentions_change(text: str) -> bool:
-    return bool(CHANGE.search(text))
 
 
 def states_before(text: str) -> bool:

@@ -63,10 +63,6 @@ class LocalModelServer:
     def is_alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
-
     def ensure_running(self) -> str:
         """Start the server if needed (restarting it if it died); return its base URL."""
         with self._lock:

@@ -8,7 +8,7 @@ of something the coach suggested produces no record.
 from __future__ import annotations
 
 from coach.extraction.records import Item, Turn, ground, normalise
-from coach.extraction.text import BEFORE_CUE, DENIAL, HEDGE, INJECTION, REJECT_START, SUGGESTION, sentences
+from coach.extraction.text import DENIAL, INJECTION, REJECT_START, SUGGESTION, hedged, sentences
 
 
 def rejected_spans(turns: list[Turn]) -> list[tuple[int, str]]:
@@ -31,7 +31,7 @@ def refuse_reason(item: Item, turns: list[Turn], rejected: list[tuple[int, str]]
     q = normalise(item.quote)
     if INJECTION.search(q):
         return "injection"
-    if HEDGE.search(q) and not (item.kind == "broken_assumption" and BEFORE_CUE.search(q)):
+    if hedged(q, belief=item.kind == "broken_assumption"):
         return "hedge"
     for turn, sent in rejected:
         if item.turn_index == turn and (q in sent or sent in q):

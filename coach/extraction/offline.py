@@ -18,9 +18,9 @@ import re
 from coach.extraction.records import Item, Turn
 from coach.extraction.sentence_model import probabilities
 from coach.extraction.text import (
-    ACTION_CUE, AFTER_CUE, ASIDE, BEFORE_CUE, CORRECTION, DENIAL, EXAMPLE_START, HEDGE, INJECTION, LEARN_CUE,
+    AFTER_CUE, ASIDE, BEFORE_CUE, CORRECTION, DENIAL, INJECTION,
     REJECT_START, STRONG_AFTER, SUGGESTION, SURPRISE_SPLIT, Sentence, clean_after, clean_before, sentences,
-    strip_lead_in,
+    hedged, strip_lead_in,
 )
 
 CONTEXTS = [  # (context, pattern on the coach's question); first match wins
@@ -30,15 +30,13 @@ CONTEXTS = [  # (context, pattern on the coach's question); first match wins
     ("beliefs", re.compile(r"\b(believe|believed|see differently|assum|and now|think now|what do you think)\w*", re.I)),
     ("action", re.compile(r"\b(do differently|will you do|actually do|plan to do|first (concrete )?step|"
                           r"what will you|record what you actually plan)\b", re.I)),
-    ("gained", re.compile(r"\b(gain|gained|got out of it|what did you get)\b", re.I)),
     ("taught", re.compile(r"\b(teach|taught|show your|showed)\b", re.I)),
     ("struggle", re.compile(r"\b(struggle|push back|pushed back)\b", re.I)),
     ("surprise", re.compile(r"\bsurpris", re.I)),
     ("sessions", re.compile(r"\bsessions themselves|how did the sessions|keep and one you'?d change\b", re.I)),
     ("learned", re.compile(r"\b(learn|learned|learnt|new to you|take away|takeaway|stood out)\b", re.I)),
 ]
-SLOT_CONTEXT = {"learned": "learned", "beliefs": "beliefs", "action": "action", "gained": "gained",
-                "taught": "taught", "struggle": "struggle", "surprise": "surprise", "sessions": "sessions"}
+SLOTS = frozenset({"learned", "beliefs", "action", "gained", "taught", "struggle", "surprise", "sessions"})
 
 
 def context_of(coach: Turn | None, previous: str) -> str:
@@ -46,21 +44,17 @@ def context_of(coach: Turn | None, previous: str) -> str:
     if coach is None:
         return "other"
     meta = coach.meta or {}
-    if meta.get("slot") in SLOT_CONTEXT and meta.get("probe") != "example":
-        return SLOT_CONTEXT[meta["slot"]]
+    if meta.get("slot") in SLOTS and meta.get("probe") != "example":
+        return meta["slot"]  # live interviews record what each question was about
     for name, pattern in CONTEXTS:
         if pattern.search(coach.text):
-            if name == "example":
-                return "example"
             return name
     # "Can you say a bit more?" and the like continue the previous question
     return previous if previous not in ("suggestion",) else "other"
 
 
 def _usable(s: Sentence, ctx: str = "") -> bool:
-    """Hedged beliefs stay ("I suppose I thought X"): the hedge is about the old view."""
-    hedged = HEDGE.search(s.text) and not (ctx == "beliefs" and BEFORE_CUE.search(s.text))
-    return not (hedged or INJECTION.search(s.text)) and len(s.text.split()) >= 3
+    return not (hedged(s.text, belief=ctx == "beliefs") or INJECTION.search(s.text)) and len(s.text.split()) >= 3
 
 
 def _item(kind: str, s: Sentence, **kw) -> Item:
@@ -142,12 +136,8 @@ def extract_offline(turns: list[Turn], role: str = "senior") -> list[Item]:
     items = _beliefs(turns, us, role)
     in_beliefs = {it.quote for it in items}
     probs = probabilities([s for s, _ in us], [c for _, c in us])
-    if probs is None:  # weights not shipped: rules only
-        for turn in sorted({s.turn for s, _ in us}):
-            group = [(s, c) for s, c in us if s.turn == turn and s.text not in in_beliefs]
-            if group:
-                items += _from_turn(group[0][1], [s for s, _ in group], role, None)
-        return _dedupe(items)
+    if probs is None:
+        return _dedupe(items)  # no usable sentence
     for (s, ctx), pl, pa in zip(us, probs["learned"], probs["action"]):
         if s.text in in_beliefs or DENIAL.search(s.text) or _is_header(s.text) or ASIDE.search(s.text):
             continue
@@ -160,42 +150,6 @@ def extract_offline(turns: list[Turn], role: str = "senior") -> list[Item]:
 
 def _is_header(text: str) -> bool:
     return bool(re.fullmatch(r"\W*(two|three|a few|several) things\W*(really\W*)?", text, re.I))
-
-
-def _from_turn(ctx: str, sents: list[Sentence], role: str, pending=None) -> list[Item]:
-    """Rules-only fallback, used when the classifier's weights are not shipped."""
-    out: list[Item] = []
-    # explicit before/after pairs count wherever they appear
-    for k, s in enumerate(sents):
-        pair = _split_belief(s)
-        if pair:
-            out.append(_item("broken_assumption", s, text="", before=strip_lead_in(pair[0]), after=pair[1]))
-        elif ctx == "beliefs" and BEFORE_CUE.search(s.text):
-            after = next((x for x in sents[k + 1:] if AFTER_CUE.search(x.text) or not BEFORE_CUE.search(x.text)), None)
-            if after is not None:
-                out.append(_item("broken_assumption", s, text="", before=strip_lead_in(s.text), after=after.text))
-    used = {o.quote for o in out}
-    rest = [s for s in sents if s.text not in used and not DENIAL.search(s.text)]
-
-    if ctx in ("learned", "gained"):
-        for k, s in enumerate(rest):
-            first = k == 0 and not EXAMPLE_START.search(s.text)
-            if first or LEARN_CUE.search(s.text) or CORRECTION.search(s.text):
-                out.append(_item("learned", s))
-    elif ctx == "action":
-        cued = [s for s in rest if ACTION_CUE.search(s.text)]
-        for s in cued or rest[:1]:
-            if not re.fullmatch(r"\W*(two|three|a few) things\W*", s.text, re.I):
-                out.append(_item("action", s))
-    elif ctx in ("learned_cue_only", "other", "surprise", "struggle", "taught", "example", "sessions"):
-        for s in rest:
-            if ctx != "taught" and re.search(r"\bwhat i (learned|learnt|took)|\bi (learned|learnt|realised|realized)\b", s.text, re.I):
-                out.append(_item("learned", s))
-            elif ctx in ("example", "learned_cue_only") and CORRECTION.search(s.text):
-                out.append(_item("learned", s))
-            elif ctx not in ("taught", "struggle") and re.search(r"\b(i'?ll|i will|we'?ll|we will)\b", s.text, re.I):
-                out.append(_item("action", s))
-    return out
 
 
 def _dedupe(items: list[Item]) -> list[Item]:

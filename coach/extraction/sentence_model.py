@@ -46,10 +46,12 @@ def _weights() -> dict[str, tuple[np.ndarray, float]] | None:
 
 
 def probabilities(sents: list[Sentence], contexts: list[str]) -> dict[str, np.ndarray] | None:
-    """P(label) per sentence for each label, or None if the weights are not shipped."""
-    w = _weights()
-    if w is None or not sents:
+    """P(label) per sentence for each label (None for no sentences)."""
+    if not sents:
         return None
+    w = _weights()
+    if w is None:
+        raise RuntimeError(f"{WEIGHTS} is missing: it ships with coach (rebuild: python evals/extraction/train.py)")
     x = features(sents, contexts)
     return {k: 1 / (1 + np.exp(-(x @ wk + bk))) for k, (wk, bk) in w.items()}
 

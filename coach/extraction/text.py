@@ -78,7 +78,12 @@ STRONG_AFTER = re.compile(r"^\s*(but|now i|now,? i|in (practice|fact|reality)|(i
 ASIDE = re.compile(
     r"^\W*(look|well|honestly|so)?[, ]*(i'?ve (been|run|worked|managed|done)\b|i remember\b|my (father|mother|dad|mum|kids|"
     r"children)\b|it'?s a long story|i'?ll tell you|i have to say|i should say|to be fair)", re.I)
-EXAMPLE_START = rx(r"for example", r"for instance", r"once", r"last (week|month|quarter)", r"in the (first|second|third|fourth|last) session")
+
+
+def hedged(text: str, belief: bool = False) -> bool:
+    """A hedge makes a sentence no learning or action. In a stated belief ("I suppose I thought
+    X") the hedge is about the old view, so the belief still counts."""
+    return bool(HEDGE.search(text)) and not (belief and BEFORE_CUE.search(text))
 
 LEAD_IN = re.compile(
     r"^\s*(and|also|so|well|honestly|actually|okay|ok|yes|yeah|first|second|two things)[,:]?\s+|"
