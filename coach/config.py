@@ -81,6 +81,11 @@ class Settings(BaseSettings):
 
     redact_external: bool = Field(True, description="Replace e-mail addresses and phone numbers with placeholders in text sent to a model that is not on this machine (OpenAI, or a compatible server on another host).")
 
+    session_idle_minutes: int = Field(120, ge=1, description="A sign-in ends after this many minutes without activity.")
+    session_max_hours: int = Field(12, ge=1, description="A sign-in ends this many hours after it began, active or not.")
+    invitation_days: int = Field(7, ge=1, description="Days an invitation link stays valid (each link works once).")
+    cookie_secure: bool = Field(False, description="Mark the sign-in cookie `Secure` (send it over HTTPS only). Turn on behind an HTTPS proxy.")
+
     prompts_dir: Path | None = Field(None, description="Folder of prompt files. Default: the `prompts/` shipped with coach.")
 
     @field_validator("data_dir", "gguf_path", "prompts_dir", mode="after")

@@ -95,9 +95,12 @@ class Debriefs:
             s.add(pair)
         return pair
 
-    def pairs(self) -> list[Pair]:
+    def pairs(self, programme: str | None = None) -> list[Pair]:
         with self.svc.db.session() as s:
-            return list(s.scalars(select(Pair).order_by(Pair.created_at.desc())))
+            q = select(Pair).order_by(Pair.created_at.desc())
+            if programme is not None:
+                q = q.where(Pair.programme == programme)
+            return list(s.scalars(q))
 
     # -- interviews -------------------------------------------------------------------------
 
@@ -123,8 +126,9 @@ class Debriefs:
         s.flush()
         return t
 
-    def open(self, pair_id: str, role: str) -> str:
-        """The live debrief of this pair and role (created, with its first question, if new)."""
+    def open(self, pair_id: str, role: str, participant_id: int | None = None) -> str:
+        """The live debrief of this pair and role (created, with its first question, if new),
+        owned by the participant account ``participant_id`` when given."""
         if role not in ROLES:
             raise DebriefError(f"Role must be one of {ROLES}.")
         with self.svc.db.session() as s:
@@ -134,9 +138,11 @@ class Debriefs:
             existing = s.scalar(select(Debrief).where(Debrief.pair_id == pair_id, Debrief.role == role,
                                                       Debrief.source == "interview"))
             if existing:
+                if participant_id is not None:
+                    existing.participant_id = participant_id
                 return existing.id
             d = Debrief(id="d-" + secrets.token_urlsafe(12), pair_id=pair_id, role=role, status="open",
-                        shared=False, source="interview")
+                        shared=False, source="interview", participant_id=participant_id)
             s.add(d)
             s.flush()
             iv = self._interview(s, d)

@@ -1,7 +1,8 @@
 """The Gradio app. ``python app.py`` and ``python -m coach serve`` both call :func:`main`.
 
-Participants reach their own debrief through a private link (``/?debrief=<code>``) that the
-facilitator gets when creating the pair; the link is also how a reloaded page resumes.
+Everyone signs in (see :mod:`coach.web`); what each role sees and may do is decided per request
+from the signed-in account. A participant's debrief can be opened as ``/?debrief=<id>`` (that is
+also how a reloaded page resumes), but only by the participant who owns it.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 from datetime import date
 from pathlib import Path
 
 import gradio as gr
 from sqlalchemy import select
 
+from coach.accounts import AccessDenied, AccountError, Accounts, Actor
 from coach.debriefs import DebriefError, Debriefs, View
 from coach.gateway import GatewayError
 from coach.interview import baseline_questions
@@ -55,10 +58,11 @@ from what earlier pairs discovered.
   You can skip a question, correct an answer, stop early, and come back later from the same point.
 * **Who sees what:** your answers are saved the moment you send them and are visible only to you.
   At the end you see a summary in your own words, can correct it, and decide whether to share it
-  with your programme's facilitators. Nothing is shared unless you agree.
+  with your programme's facilitators (and, without your name, as evidence for later pairs).
+  Nothing is shared unless you agree, and every time a facilitator opens what you shared is logged.
 * **Runs on this machine:** with no API key configured, coach uses only models installed here.
 
-To start, open the private link your facilitator sent you, or paste its code in the **Debrief** tab.
+Your debrief is in the **Debrief** tab.
 """
 
 STATUS_WORD = {"done": "done", "current": "now", "skipped": "skipped", "partial": "in part", "todo": "to do"}
@@ -112,17 +116,38 @@ def _chat(v: View) -> list[dict]:
     return [{"role": "assistant" if sp == "coach" else "user", "content": html.escape(tx)} for sp, tx in v.turns]
 
 
-def build_app(svc: Services) -> gr.Blocks:
+def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
+    """The Gradio Blocks. Every handler resolves the signed-in :class:`Actor` from the request
+    and checks what that role may do: hiding a tab is layout, the checks are the security."""
     debriefs = Debriefs(svc)
+    records = Records(svc)
+    accounts = accounts or Accounts.from_services(svc)
+
+    def who(request: gr.Request | None, *roles: str) -> Actor:
+        actor = accounts.actor(getattr(request, "username", None))
+        if actor is None:
+            raise AccessDenied("Please sign in again.")
+        return actor.require(*roles) if roles else actor
+
+    def mine(request, did) -> Actor:
+        actor = who(request, "participant")
+        accounts.debrief_owner_check(actor, did)
+        return actor
 
     # -- debrief handlers ------------------------------------------------------------------
 
-    def render(did: str | None, notice: str = ""):
+    def debrief_choices(actor: Actor):
+        return [(f"{topic} ({role}, {'finished' if status == 'done' else 'in progress'})", d)
+                for d, role, topic, status in accounts.own_debriefs(actor)]
+
+    def render(did: str | None, notice: str = "", actor: Actor | None = None):
         """All debrief outputs for the current state (the store is the source of truth)."""
         if not did:
+            choices = debrief_choices(actor) if actor else []
             return (gr.update(visible=True), gr.update(visible=False), [], "", gr.update(), "",
                     gr.update(visible=False), "", gr.update(), gr.update(choices=[], value=[]), gr.update(visible=True),
-                    notice)
+                    notice or ("" if choices or not actor else "You have no debrief yet: your facilitator adds you to a pair."),
+                    gr.update(choices=choices, value=None))
         v = debriefs.view(did)
         slots = [(label, sid) for sid, label in v.slots]
         return (gr.update(visible=False), gr.update(visible=True), _chat(v), _progress_md(v),
@@ -132,20 +157,39 @@ def build_app(svc: Services) -> gr.Blocks:
                 gr.update(choices=[(_item_label(r), r["id"]) for r in v.records],
                           value=[r["id"] for r in v.records if r["status"] != "withdrawn"],
                           interactive=not v.confirmed, visible=bool(v.records)),
-                gr.update(visible=not v.done), notice)
+                gr.update(visible=not v.done), notice, gr.update())
 
-    def open_code(code: str):
-        code = (code or "").strip().split("debrief=")[-1].strip()
+    def open_debrief(did: str | None, request: gr.Request):
         try:
-            return (code, *render(code))
-        except DebriefError as e:
-            return (None, *render(None, f"⚠️ {e}"))
+            actor = who(request, "participant")
+            if not did:
+                return (None, *render(None, "Please choose a debrief.", actor))
+            accounts.debrief_owner_check(actor, did)
+            return (did, *render(did, actor=actor))
+        except (AccessDenied, DebriefError) as e:
+            return (None, *render(None, f"⚠️ {e}", accounts.actor(getattr(request, "username", None))))
+
+    def role_tabs(actor: Actor):
+        """Which tabs this role sees (handlers check again: this is only the layout)."""
+        r = actor.role
+        return [gr.Tab(visible=r == "participant"), gr.Tab(visible=r == "facilitator"),
+                gr.Tab(visible=r in ("participant", "facilitator")), gr.Tab(visible=r == "facilitator"),
+                gr.Tab(visible=r == "admin"), gr.Tab(visible=r == "admin")]
 
     def on_load(request: gr.Request):
-        code = request.query_params.get("debrief") if request else None
-        if code:
-            return open_code(code)
-        return (None, *render(None))
+        actor = who(request)
+        head = (f"Signed in as **{_esc(actor.name)}** ({actor.role}"
+                + (f", programme “{_esc(actor.programme)}”" if actor.programme else "") + ")")
+        tabs_vis = role_tabs(actor)
+        if actor.role != "participant":
+            return (head, *tabs_vis, None, *render(None))
+        wanted = request.query_params.get("debrief") if request else None
+        own = accounts.own_debriefs(actor)
+        if not wanted and len(own) == 1:
+            wanted = own[0][0]
+        if wanted:
+            return (head, *tabs_vis, *open_debrief(wanted, request))
+        return (head, *tabs_vis, None, *render(None, actor=actor))
 
     def stream_reply(did, gen_factory, shown_user: str | None):
         """Yield chat updates while the coach's reply is produced; errors become a calm notice."""
@@ -169,77 +213,114 @@ def build_app(svc: Services) -> gr.Blocks:
             yield gr.update(), _chat(v), gr.update(), f"⚠️ {e}"
             return
 
-    def after(did):
-        return render(did)[1:-1]  # all but the chooser and the notice (which may hold an error)
-
-    def send(did, text):
+    def guarded(request, did):
+        """None when the participant may act on ``did``, else the notice to show."""
         if not did:
-            yield gr.update(), [], gr.update(), "⚠️ Please open your debrief first."
+            return "⚠️ Please open your debrief first."
+        try:
+            mine(request, did)
+        except AccessDenied as e:
+            return f"⚠️ {e}"
+        return None
+
+    def after(did, request: gr.Request):
+        if guarded(request, did):
+            return tuple(gr.update() for _ in range(10))
+        return render(did)[1:-2]  # all but the chooser, the notice (which may hold an error) and the list
+
+    def send(did, text, request: gr.Request):
+        if (denied := guarded(request, did)):
+            yield gr.update(), gr.update(), gr.update(), denied
             return
         yield from stream_reply(did, lambda: debriefs.say(did, text), text)
 
-    def skip(did):
+    def skip(did, request: gr.Request):
+        if (denied := guarded(request, did)):
+            yield gr.update(), gr.update(), gr.update(), denied
+            return
         yield from stream_reply(did, lambda: debriefs.skip(did), "(skipped this question)")
 
-    def end(did):
+    def end(did, request: gr.Request):
+        if (denied := guarded(request, did)):
+            yield gr.update(), gr.update(), gr.update(), denied
+            return
         yield from stream_reply(did, lambda: debriefs.end(did), "(ended the interview here)")
 
-    def correct(did, slot, text):
+    def correct(did, slot, text, request: gr.Request):
+        if (denied := guarded(request, did)):
+            yield gr.update(), gr.update(), gr.update(), denied
+            return
         if not slot:
             yield gr.update(), gr.update(), gr.update(), "⚠️ Please choose which answer you are correcting."
             return
         for box, chat, _, notice in stream_reply(did, lambda: debriefs.correct(did, slot, text), text):
             yield box, chat, gr.update(), notice
 
-    def confirm(did, share, keep):
+    def confirm(did, share, keep, request: gr.Request):
+        if (denied := guarded(request, did)):
+            return (*(gr.update() for _ in range(10)), denied)
         try:
             debriefs.confirm(did, share, keep=[int(k) for k in keep or []])
-            return render(did)[1:]
+            return render(did)[1:-1]
         except DebriefError as e:
-            return render(did, f"⚠️ {e}")[1:]  # with the notice
+            return render(did, f"⚠️ {e}")[1:-1]  # with the notice
 
-    def download_mine(did):
-        if not did:
-            return None
-        path = svc.settings.data_dir / "exports" / f"my-debrief-{did}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(debriefs.export_data(did), ensure_ascii=False, indent=2), encoding="utf-8")
+    def download_mine(request: gr.Request):
+        """Everything stored about the signed-in participant: account and every debrief."""
+        actor = who(request, "participant")
+        data = {"account": {"username": actor.username, "name": actor.display_name, "role": actor.role},
+                "debriefs": [debriefs.export_data(d) for d, *_ in accounts.own_debriefs(actor)]}
+        folder = Path(tempfile.mkdtemp(prefix="coach-export-"))  # never kept in the data dir
+        path = folder / "my-coach-data.json"
+        path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
         return str(path)
 
-    def delete_mine(did, sure):
-        if not did:
-            return (None, *render(None))
+    def delete_mine(did, sure, request: gr.Request):
+        if (denied := guarded(request, did)):
+            return (did, *render(None, denied, accounts.actor(getattr(request, "username", None))))
+        actor = who(request)
         if not sure:
             return (did, *render(did, "⚠️ Tick the box to confirm that you want to delete everything."))
         debriefs.delete(did)
-        return (None, *render(None, "Your debrief and everything recorded from it have been deleted."))
+        return (None, *render(None, "Your debrief and everything recorded from it have been deleted.", actor))
 
-    # -- pair handlers ---------------------------------------------------------------------
+    # -- pair handlers (facilitator) -------------------------------------------------------
 
-    def create_pair(programme, senior_name, senior, junior_name, junior, topic, sessions, start, end_,
-                    b1, b2, b3, request: gr.Request):
+    def create_pair(senior_user, senior_name, senior, junior_user, junior_name, junior, topic, sessions, start,
+                    end_, b1, b2, b3, request: gr.Request):
         try:
+            actor = who(request, "facilitator")
+            if not (senior_user or "").strip() or not (junior_user or "").strip():
+                raise DebriefError("Please give each participant a sign-in name (their e-mail address works).")
+            if senior_user.strip().lower() == junior_user.strip().lower():
+                raise DebriefError("The senior and the junior need different sign-in names.")
+            people = {"senior": accounts.participant(senior_user, senior_name, actor),
+                      "junior": accounts.participant(junior_user, junior_name, actor)}
             pair = debriefs.create_pair(
-                programme=programme or "default", senior_name=senior_name, senior=senior,
+                programme=actor.programme, senior_name=senior_name, senior=senior,
                 junior_name=junior_name, junior=junior, topic=topic,
                 sessions=int(sessions) if sessions else None,
                 start_date=_date(start), end_date=_date(end_), baseline=[b1, b2, b3])
-        except (DebriefError, ValueError) as e:
+        except (AccessDenied, AccountError, DebriefError, ValueError) as e:
             return f"⚠️ {e}"
-        base = f"{request.request.url.scheme}://{request.headers.get('host')}/" if request else "/"
-        links = {r: f"{base}?debrief={debriefs.open(pair.id, r)}" for r in ("senior", "junior")}
-        return (f"**Pair created** for “{pair.topic}”. Send each person their own private link "
-                f"(anyone with a link can open that debrief):\n\n"
-                f"* Senior ({pair.senior_name or pair.senior}): `{links['senior']}`\n"
-                f"* Junior ({pair.junior_name or pair.junior}): `{links['junior']}`")
+        base = f"{request.request.url.scheme}://{request.headers.get('host')}" if request else ""
+        lines = [f"**Pair created** for “{_esc(pair.topic)}” in programme “{_esc(pair.programme)}”."]
+        for role, (user, token) in people.items():
+            debriefs.open(pair.id, role, participant_id=user.id)
+            label = f"{role.capitalize()} ({_esc(user.display_name or user.username)}, sign-in name `{_esc(user.username)}`)"
+            if token:
+                lines.append(f"* {label}: send them this single-use invitation link to choose a password "
+                             f"(valid {svc.settings.invitation_days} days): `{base}/auth/invite/{token}`")
+            else:
+                lines.append(f"* {label}: already has an account; the debrief is waiting when they sign in.")
+        return "\n".join(lines)
 
     # -- facilitator review handlers --------------------------------------------------------
 
-    records = Records(svc)
-
-    def queue_choices():
-        return [(f"{q['topic']} · {q['role']} · {q['pending']} to review · {q['approved']} approved", q["id"])
-                for q in records.queue()]
+    def queue_choices(request: gr.Request):
+        actor = who(request, "facilitator")
+        return gr.update(choices=[(f"{q['topic']} · {q['role']} · {q['pending']} to review · {q['approved']} approved",
+                                   q["id"]) for q in records.queue(actor.programme)])
 
     def transcript_html(did: str, quote: str | None, turn: int | None) -> str:
         rows = []
@@ -248,8 +329,8 @@ def build_app(svc: Services) -> gr.Blocks:
             if quote and idx == turn:
                 q = _esc(quote)
                 body = body.replace(q, f"<mark>{q}</mark>", 1)
-            who = "Coach" if speaker == "coach" else "Participant"
-            rows.append(f'<p class="turn {speaker}"><b>{who}:</b> {body}</p>')
+            who_ = "Coach" if speaker == "coach" else "Participant"
+            rows.append(f'<p class="turn {speaker}"><b>{who_}:</b> {body}</p>')
         return '<div id="review-transcript">' + "".join(rows) + "</div>"
 
     def item_table(did: str) -> list[list]:
@@ -271,47 +352,82 @@ def build_app(svc: Services) -> gr.Blocks:
         lines += [f"* learned beyond what was taught: “{_esc(x)}”" for x in syn["learned_not_taught"]]
         return "\n".join(lines)
 
-    def open_review(did):
+    def reviewable(request, did) -> Actor:
+        actor = who(request, "facilitator")
+        accounts.programme_check(actor, did)
+        return actor
+
+    def open_review(did, request: gr.Request):
         if not did:
             return "", [], gr.update(choices=[], value=None), "", "", "", "", ""
         try:
+            actor = reviewable(request, did)
             rows = item_table(did)
+            html_ = transcript_html(did, None, None)
+            accounts.log(actor, "review.open", f"debrief:{did}", f"{len(rows)} records and the transcript")
             choices = [(f"#{r[0]} {r[1]}: {str(r[2])[:60]}", r[0]) for r in rows]
-            return (transcript_html(did, None, None), rows, gr.update(choices=choices, value=None), "", "", "", "",
-                    synthesis_md(did))
-        except ReviewError as e:
-            return f"⚠️ {e}", [], gr.update(choices=[]), "", "", "", "", ""
+            return html_, rows, gr.update(choices=choices, value=None), "", "", "", "", synthesis_md(did)
+        except (AccessDenied, ReviewError) as e:
+            return f"⚠️ {_esc(str(e))}", [], gr.update(choices=[]), "", "", "", "", ""
 
-    def pick_item(did, rid):
+    def pick_item(did, rid, request: gr.Request):
         if not did or rid is None:
             return gr.update(), "", "", ""
+        try:
+            reviewable(request, did)
+        except AccessDenied as e:
+            return f"⚠️ {_esc(str(e))}", "", "", ""
         r = next((x for x in records.for_debrief(did) if x["id"] == rid), None)
         if r is None:
             return gr.update(), "", "", ""
         return transcript_html(did, r["quote"], r["turn_index"]), r["text"] or "", r["before"] or "", r["after"] or ""
 
-    def do_review(action, did, rid, reviewer, text, before, after):
-        if rid is None:
+    def do_review(action, did, rid, text, before, after, request: gr.Request):
+        if rid is None or not did:
             return gr.update(), "⚠️ Choose an item first."
         try:
-            row = records.review(int(rid), action, reviewer, text=text, before=before, after=after)
-        except ReviewError as e:
-            return gr.update(), f"⚠️ {e}"
+            actor = reviewable(request, did)
+            if int(rid) not in {r["id"] for r in records.for_debrief(did)}:
+                raise ReviewError("That item is not part of this debrief.")
+            row = records.review(int(rid), action, actor.name, text=text, before=before, after=after)
+            accounts.log(actor, f"review.{action}", f"record:{row['id']}", f"debrief:{did}")
+        except (AccessDenied, ReviewError) as e:
+            return gr.update(), f"⚠️ {_esc(str(e))}"
         return item_table(did), f"Item #{row['id']} {row['status']} by {_esc(row['reviewed_by'])}."
 
-    def export(fmt):
-        return str(records.export(svc.settings.data_dir / "exports", fmt))
+    def review_handler(action: str):
+        def review_item(did, rid, text, before, after, request: gr.Request):
+            return do_review(action, did, rid, text, before, after, request)
 
-    def dashboard():
+        return review_item
+
+    def export_handler(fmt: str):
+        def export_records(request: gr.Request):
+            return export(fmt, request)
+
+        return export_records
+
+    def export(fmt, request: gr.Request):
+        actor = who(request, "facilitator")
+        folder = Path(tempfile.mkdtemp(prefix="coach-export-"))
+        path = records.export(folder, fmt, programme=actor.programme)
+        accounts.log(actor, f"export.{fmt}", f"programme:{actor.programme}", "approved records")
+        return str(path)
+
+    def dashboard(request: gr.Request):
         import pandas as pd
 
-        d = records.dashboard()
+        actor = who(request, "facilitator")
+        d = records.dashboard(actor.programme)
+        accounts.log(actor, "dashboard", f"programme:{actor.programme}", "aggregates and frequent broken assumptions")
         td = pd.DataFrame(d["theme_depth"] or [{"theme": "none yet", "depth": "awareness", "items": 0}])
         return td, pd.DataFrame(d["assumptions"] or [{"belief before": "none yet", "debriefs": 0}]), pd.DataFrame(d["progress"])
 
-    def reextract(progress=gr.Progress()):
+    def reextract(request: gr.Request, progress=gr.Progress()):
+        actor = who(request, "facilitator")
         progress(0, desc="Re-extracting")
-        n = records.reextract(None, progress=lambda done, total: progress(done / max(total, 1), desc=f"{done}/{total} debriefs"))
+        n = records.reextract(actor.programme, progress=lambda done, total: progress(done / max(total, 1),
+                                                                                   desc=f"{done}/{total} debriefs"))
         return f"Re-extracted: {n} new pending items."
 
     # -- topic suggestion handlers ---------------------------------------------------------
@@ -332,52 +448,117 @@ def build_app(svc: Services) -> gr.Blocks:
                        f"<small>Evidence: past debriefs {ev}</small>\n\n</div>")
         return "\n\n".join(out)
 
-    def topic_ideas(senior, junior, k):
+    def topic_ideas(senior, junior, k, request: gr.Request):
         try:
-            return cards_md(suggest(svc.index, senior, junior, k=int(k or 5), writer=writer()))
-        except ValueError as e:
-            return f"⚠️ {e}"
+            actor = who(request, "participant", "facilitator")
+            cards = suggest(svc.index, senior, junior, k=int(k or 5), writer=writer())
+        except (AccessDenied, ValueError) as e:
+            return f"⚠️ {_esc(str(e))}"
+        shown = sorted({e for c in cards for e in c.evidence})
+        if shown:
+            accounts.log(actor, "suggest", "debriefs:" + ",".join(shown), "shared, approved records as evidence")
+        return cards_md(cards)
 
-    def senior_surprises(senior):
+    def senior_surprises(senior, request: gr.Request):
+        try:
+            actor = who(request, "participant", "facilitator")
+        except AccessDenied as e:
+            return f"⚠️ {e}"
         if not (senior or "").strip():
             return "⚠️ Describe the senior's role first."
         found = surprises(svc.index, senior, k=5)
         if not found:
             return "No earlier senior in a similar role has shared a changed view yet."
+        accounts.log(actor, "surprises", "debriefs:" + ",".join(sorted({f["evidence"][0] for f in found})),
+                     "shared, approved broken assumptions")
         return "\n".join(f"* {_esc(f['finding'])} <small>(topic: {_esc(f['topic'])}; evidence `{f['evidence'][0]}`)</small>"
                          for f in found)
 
-    def pair_choices():
-        return [(f"{p.topic} · {p.senior} / {p.junior}", p.id) for p in debriefs.pairs()]
+    def pair_choices(request: gr.Request):
+        actor = who(request, "facilitator")
+        return gr.update(choices=[(f"{p.topic} · {p.senior} / {p.junior}", p.id) for p in debriefs.pairs(actor.programme)])
 
-    def similar(pair_id):
-        if not pair_id:
-            return "⚠️ Choose a pair."
-        p = next((x for x in debriefs.pairs() if x.id == pair_id), None)
+    def similar(pair_id, request: gr.Request):
+        try:
+            actor = who(request, "facilitator")
+        except AccessDenied as e:
+            return f"⚠️ {e}"
+        p = next((x for x in debriefs.pairs(actor.programme) if x.id == pair_id), None)
+        if p is None:
+            return "⚠️ Choose a pair of your programme."
         with svc.db.session() as s:
             own = set(s.scalars(select(Debrief.id).where(Debrief.pair_id == pair_id)))
         rows = [r for r in similar_pairs(svc.index, p.senior, p.junior, p.topic, k=8) if r["debrief"] not in own][:5]
         if not rows:
             return "No similar past pairs have shared their debriefs yet."
+        accounts.log(actor, "similar_pairs", "debriefs:" + ",".join(r["debrief"] for r in rows), f"for pair:{pair_id}")
         return "\n".join(f"* {_esc(r['topic'])} <small>({r['role']} debrief `{r['debrief']}`, similarity {r['similarity']:.2f})</small>"
                          for r in rows)
 
-    def batch(file):
+    def batch(file, request: gr.Request):
+        try:
+            actor = who(request, "facilitator")
+        except AccessDenied as e:
+            return None, f"⚠️ {e}"
         if file is None:
             return None, "⚠️ Upload a CSV with columns senior, junior (and optionally k)."
         try:
-            out = batch_suggest(svc.index, Path(file), svc.settings.data_dir / "exports", writer=writer())
+            out = batch_suggest(svc.index, Path(file), Path(tempfile.mkdtemp(prefix="coach-batch-")), writer=writer())
         except BatchError as e:
             return None, f"⚠️ {e}"
+        accounts.log(actor, "suggest.batch", f"file:{Path(file).name}", "shared, approved records as evidence")
         return str(out), f"Done: {out.name}"
+
+    # -- admin handlers --------------------------------------------------------------------
+
+    def users_table(request: gr.Request):
+        who(request, "admin")
+        return [[u.id, u.username, u.display_name or "", u.role, u.programme or "",
+                 "active" if u.active and u.password_hash else ("invited" if u.active else "closed")]
+                for u in accounts.users()]
+
+    def add_facilitator(username, name, programme, request: gr.Request):
+        try:
+            actor = who(request, "admin")
+            u = accounts.create_user(username, "facilitator", programme=programme, display_name=name, created_by=actor)
+            token = accounts.invite(u.id, actor)
+        except (AccessDenied, AccountError) as e:
+            return f"⚠️ {_esc(str(e))}", gr.update()
+        base = f"{request.request.url.scheme}://{request.headers.get('host')}"
+        accounts.log(actor, "user.create", f"user:{u.username}", f"facilitator of {u.programme}")
+        return (f"Facilitator **{_esc(u.username)}** created for programme “{_esc(u.programme)}”. Send them this "
+                f"single-use invitation link (valid {svc.settings.invitation_days} days): "
+                f"`{base}/auth/invite/{token}`"), users_table(request)
+
+    def set_active(user_id, active: bool, request: gr.Request):
+        try:
+            actor = who(request, "admin")
+            accounts.set_active(actor, int(user_id), active)
+        except (AccessDenied, AccountError, TypeError, ValueError) as e:
+            return f"⚠️ {_esc(str(e))}", gr.update()
+        accounts.log(actor, "user.open" if active else "user.close", f"user:{int(user_id)}")
+        return ("Account reopened." if active else "Account closed and signed out."), users_table(request)
+
+    def active_handler(active: bool):
+        def set_account(user_id, request: gr.Request):
+            return set_active(user_id, active, request)
+
+        return set_account
+
+    def access_rows(request: gr.Request):
+        who(request, "admin")
+        return [[a.at.strftime("%Y-%m-%d %H:%M:%S"), a.username, a.role, a.action, a.target, a.detail or ""]
+                for a in accounts.access_log(500)]
 
     # -- system handlers -------------------------------------------------------------------
 
-    def status_json() -> str:
+    def status_json(request: gr.Request) -> str:
+        who(request, "admin")
         return json.dumps(svc.status(), indent=2, default=str)
 
-    def check_model():
+    def check_model(request: gr.Request):
         """Stream a one-line self-test reply from the configured backend."""
+        who(request, "admin")
         if not svc.gateway.available:
             yield "No model backend is configured (COACH_BACKEND=none)."
             return
@@ -394,17 +575,18 @@ def build_app(svc: Services) -> gr.Blocks:
 
     # -- layout ----------------------------------------------------------------------------
 
-    with gr.Blocks(title="coach — reverse-mentoring debriefs") as app:
+    with gr.Blocks(title="coach — reverse-mentoring debriefs", delete_cache=(600, 600)) as app:
         did = gr.Textbox(visible="hidden", elem_id="debrief-id")
+        with gr.Row(elem_classes="coach-account"):
+            signed_in = gr.Markdown(elem_id="signed-in")
+            gr.Button("Sign out", link="/auth/logout", size="sm", scale=0, elem_id="sign-out")
         with gr.Tabs(selected="welcome") as tabs:
             with gr.Tab("Welcome", id="welcome"):
                 gr.Markdown(WELCOME)
-            with gr.Tab("Debrief", id="debrief"):
+            with gr.Tab("Debrief", id="debrief", visible=False) as debrief_tab:
                 with gr.Column(visible=True) as chooser:
-                    gr.Markdown("Open your debrief with the private link your facilitator sent you, "
-                                "or paste the link or its code here.")
-                    code = gr.Textbox(label="Debrief link or code", max_lines=1)
-                    open_btn = gr.Button("Open my debrief", variant="primary")
+                    mine_list = gr.Dropdown(label="Your debriefs", choices=[], elem_id="my-debriefs")
+                    open_btn = gr.Button("Open", variant="primary")
                 with gr.Column(visible=False) as chat_col:
                     progress = gr.Markdown(elem_classes="coach-progress")
                     chatbot = gr.Chatbot(label="Debrief", height=460, elem_id="coach-chat", render_markdown=False,
@@ -420,38 +602,41 @@ def build_app(svc: Services) -> gr.Blocks:
                         corr_text = gr.Textbox(label="Your correction", lines=2)
                         corr_btn = gr.Button("Save correction")
                     with gr.Accordion("Your data: download or delete", open=False):
-                        mine_btn = gr.Button("Download everything stored about this debrief (JSON)")
+                        mine_btn = gr.Button("Download everything stored about you (JSON)")
                         mine_file = gr.File(label="Your data")
                         sure = gr.Checkbox(label="I understand: deleting removes my answers and records for good")
-                        delete_btn = gr.Button("Delete my debrief", variant="stop")
+                        delete_btn = gr.Button("Delete this debrief", variant="stop")
                     with gr.Column(visible=False) as summary_col:
                         summary = gr.Markdown(elem_id="coach-summary")
                         keep = gr.CheckboxGroup(label="Keep what is right: untick any item that is not", choices=[],
                                                 elem_id="coach-keep")
-                        share = gr.Checkbox(label="I agree to share this summary with my programme's facilitators")
+                        share = gr.Checkbox(label="I agree to share this summary with my programme's facilitators, "
+                                                  "and, without my name, as evidence for later pairs' topic ideas")
                         confirm_btn = gr.Button("Confirm summary", variant="primary")
                 notice = gr.Markdown(elem_classes="coach-notice")
-            with gr.Tab("New pair", id="pairs"):
-                gr.Markdown("For facilitators: create a pair, then send each person their private debrief link.")
+            with gr.Tab("New pair", id="pairs", visible=False) as pairs_tab:
+                gr.Markdown("Create a pair of your programme. Each person gets a sign-in name; new people get a "
+                            "single-use invitation link to choose a password. Each sees only their own debrief.")
                 with gr.Row():
-                    programme = gr.Textbox(label="Programme", value="default")
                     topic = gr.Textbox(label="Topic the junior knows better")
+                    sessions = gr.Number(label="Planned sessions", value=4, precision=0, minimum=1, maximum=50)
                 with gr.Row():
+                    senior_user = gr.Textbox(label="Senior's sign-in name (e.g. e-mail)")
                     senior_name = gr.Textbox(label="Senior's name")
                     senior = gr.Textbox(label="Senior's role", placeholder="e.g. Retail operations director")
                 with gr.Row():
+                    junior_user = gr.Textbox(label="Junior's sign-in name (e.g. e-mail)")
                     junior_name = gr.Textbox(label="Junior's name")
                     junior = gr.Textbox(label="Junior's role and strengths", placeholder="e.g. Social media associate")
                 with gr.Row():
-                    sessions = gr.Number(label="Planned sessions", value=4, precision=0, minimum=1, maximum=50)
                     start = gr.Textbox(label="First session (YYYY-MM-DD)")
                     end_date = gr.Textbox(label="Last session (YYYY-MM-DD)")
                 gr.Markdown("**Senior's starting beliefs** (optional; best answered by the senior before the "
                             "first session; the debrief will come back to them):")
                 baseline = [gr.Textbox(label=q, lines=1) for q in baseline_questions(svc.settings.prompts_dir)]
                 create_btn = gr.Button("Create pair", variant="primary")
-                created = gr.Markdown()
-            with gr.Tab("Topic ideas", id="topics"):
+                created = gr.Markdown(elem_id="pair-created")
+            with gr.Tab("Topic ideas", id="topics", visible=False) as topics_tab:
                 gr.Markdown("Topics for a new pair, from what earlier pairs discovered, with the debriefs "
                             "that support each one. Only debriefs whose participants agreed to share are used, "
                             "and no one is named.")
@@ -465,20 +650,22 @@ def build_app(svc: Services) -> gr.Blocks:
                     t_btn = gr.Button("Suggest topics", variant="primary")
                     s_btn = gr.Button("What surprised similar seniors?")
                 t_out = gr.Markdown(elem_id="topic-cards")
-                with gr.Accordion("Facilitators: similar past pairs", open=False):
+                with gr.Accordion("Facilitators: similar past pairs", open=False, visible=False) as sp_acc:
                     with gr.Row():
                         sp_pair = gr.Dropdown(label="Pair", choices=[], scale=4)
                         sp_refresh = gr.Button("Refresh pairs", scale=1)
                     sp_btn = gr.Button("Show similar past pairs")
                     sp_out = gr.Markdown()
-                with gr.Accordion("Facilitators: suggestions for a batch of new pairs (CSV in, CSV out)", open=False):
+                with gr.Accordion("Facilitators: suggestions for a batch of new pairs (CSV in, CSV out)", open=False,
+                                  visible=False) as b_acc:
                     b_in = gr.File(label="CSV with columns senior, junior (optional: k)", file_types=[".csv"])
                     b_btn = gr.Button("Suggest for every pair")
                     b_out = gr.File(label="Suggestions")
                     b_note = gr.Markdown()
-            with gr.Tab("Review", id="review"):
-                gr.Markdown("For facilitators: debriefs whose participant agreed to share. Check each item "
-                            "against the participant's words, then approve, edit or reject it.")
+            with gr.Tab("Review", id="review", visible=False) as review_tab:
+                gr.Markdown("Debriefs of your programme whose participant agreed to share. Check each item "
+                            "against the participant's words, then approve, edit or reject it. "
+                            "Each opening and each decision is recorded in the access log.")
                 with gr.Row():
                     queue = gr.Dropdown(label="Shared debriefs", choices=[], scale=4)
                     refresh_q = gr.Button("Refresh queue", scale=1)
@@ -489,7 +676,6 @@ def build_app(svc: Services) -> gr.Blocks:
                         transcript = gr.HTML(label="Transcript")
                     with gr.Column(scale=2):
                         item_pick = gr.Dropdown(label="Item", choices=[])
-                        reviewer = gr.Textbox(label="Your name (recorded with each review)")
                         item_text = gr.Textbox(label="Text (learned / action)")
                         item_before = gr.Textbox(label="Before (broken assumption)")
                         item_after = gr.Textbox(label="After (broken assumption)")
@@ -510,25 +696,50 @@ def build_app(svc: Services) -> gr.Blocks:
                     export_file = gr.File(label="Export")
                     reextract_btn = gr.Button("Re-extract all finished debriefs")
                     reextract_note = gr.Markdown()
-            with gr.Tab("System", id="system"):
+            with gr.Tab("People", id="people", visible=False) as people_tab:
+                gr.Markdown("Accounts. Admins create facilitators (one programme each); facilitators invite "
+                            "participants when they create a pair. Admins do not see debriefs.")
+                users_df = gr.Dataframe(headers=["id", "sign-in name", "name", "role", "programme", "state"],
+                                        label="Accounts", interactive=False)
+                with gr.Row():
+                    f_user = gr.Textbox(label="Facilitator's sign-in name (e.g. e-mail)")
+                    f_name = gr.Textbox(label="Name")
+                    f_prog = gr.Textbox(label="Programme they run")
+                f_btn = gr.Button("Create facilitator", variant="primary")
+                f_note = gr.Markdown(elem_id="facilitator-created")
+                with gr.Row():
+                    u_id = gr.Number(label="Account id", precision=0)
+                    close_btn = gr.Button("Close account", variant="stop")
+                    reopen_btn = gr.Button("Reopen account")
+                with gr.Accordion("Access log: who opened someone else's debrief content, and when", open=False):
+                    log_btn = gr.Button("Refresh access log")
+                    log_df = gr.Dataframe(headers=["at (UTC)", "who", "role", "action", "what", "detail"],
+                                          interactive=False, wrap=True)
+            with gr.Tab("System", id="system", visible=False) as system_tab:
                 gr.Markdown("Configuration and health of this installation (for administrators).",
                             elem_classes="coach-note")
-                status = gr.Code(label="Status", language="json", value=status_json)
+                status = gr.Code(label="Status", language="json")
                 with gr.Row():
                     refresh = gr.Button("Refresh")
                     check = gr.Button("Check the model")
                 reply = gr.Textbox(label="Model self-test", interactive=False)
 
         view_outputs = [chooser, chat_col, chatbot, progress, corr_slot, corr_text, summary_col, summary, share,
-                        keep, answer_col, notice]
-        after_outputs = view_outputs[1:-1]
+                        keep, answer_col, notice, mine_list]
+        after_outputs = view_outputs[1:-2]
         set_url = ("(id) => { if (id) { const u = new URL(window.location);"
                    " u.searchParams.set('debrief', id); window.history.replaceState(null, '', u); } }")
+        role_tab_list = [debrief_tab, pairs_tab, topics_tab, review_tab, people_tab, system_tab]
 
-        app.load(on_load, outputs=[did, *view_outputs]).then(
+        def role_extras(request: gr.Request):
+            actor = who(request)
+            fac = actor.role == "facilitator"
+            return gr.Accordion(visible=fac), gr.Accordion(visible=fac)
+
+        app.load(on_load, outputs=[signed_in, *role_tab_list, did, *view_outputs]).then(
+            role_extras, outputs=[sp_acc, b_acc]).then(
             lambda d: gr.Tabs(selected="debrief") if d else gr.Tabs(), inputs=did, outputs=tabs)
-        open_btn.click(open_code, inputs=code, outputs=[did, *view_outputs]).then(None, inputs=did, js=set_url)
-        code.submit(open_code, inputs=code, outputs=[did, *view_outputs]).then(None, inputs=did, js=set_url)
+        open_btn.click(open_debrief, inputs=mine_list, outputs=[did, *view_outputs]).then(None, inputs=did, js=set_url)
         stream_out = [msg, chatbot, progress, notice]
         for trigger in (send_btn.click, msg.submit):
             trigger(send, inputs=[did, msg], outputs=stream_out).then(after, inputs=did, outputs=after_outputs)
@@ -536,28 +747,33 @@ def build_app(svc: Services) -> gr.Blocks:
         end_btn.click(end, inputs=did, outputs=stream_out).then(after, inputs=did, outputs=after_outputs)
         corr_btn.click(correct, inputs=[did, corr_slot, corr_text], outputs=[corr_text, chatbot, progress, notice]).then(
             after, inputs=did, outputs=after_outputs)
-        confirm_btn.click(confirm, inputs=[did, share, keep], outputs=view_outputs[1:])
-        mine_btn.click(download_mine, inputs=did, outputs=mine_file)
+        confirm_btn.click(confirm, inputs=[did, share, keep], outputs=view_outputs[1:-1])
+        mine_btn.click(download_mine, outputs=mine_file)
         delete_btn.click(delete_mine, inputs=[did, sure], outputs=[did, *view_outputs])
-        create_btn.click(create_pair, inputs=[programme, senior_name, senior, junior_name, junior, topic, sessions,
-                                              start, end_date, *baseline], outputs=created)
+        create_btn.click(create_pair, inputs=[senior_user, senior_name, senior, junior_user, junior_name, junior, topic,
+                                              sessions, start, end_date, *baseline], outputs=created)
         review_outputs = [transcript, items_df, item_pick, item_text, item_before, item_after, review_note, synthesis]
-        refresh_q.click(lambda: gr.update(choices=queue_choices()), outputs=queue)
+        refresh_q.click(queue_choices, outputs=queue)
         queue.change(open_review, inputs=queue, outputs=review_outputs)
         item_pick.change(pick_item, inputs=[queue, item_pick], outputs=[transcript, item_text, item_before, item_after])
         for btn, action in ((approve_btn, "approve"), (edit_btn, "edit"), (reject_btn, "reject")):
-            btn.click(lambda *a, _act=action: do_review(_act, *a),
-                      inputs=[queue, item_pick, reviewer, item_text, item_before, item_after],
-                      outputs=[items_df, review_note])
+            btn.click(review_handler(action), inputs=[queue, item_pick, item_text, item_before, item_after],
+                      outputs=[items_df, review_note], api_name=f"review_{action}")
         dash_btn.click(dashboard, outputs=[theme_plot, assumptions_df, progress_plot])
-        csv_btn.click(lambda: export("csv"), outputs=export_file)
-        json_btn.click(lambda: export("json"), outputs=export_file)
+        csv_btn.click(export_handler("csv"), outputs=export_file, api_name="export_csv")
+        json_btn.click(export_handler("json"), outputs=export_file, api_name="export_json")
         reextract_btn.click(reextract, outputs=reextract_note)
         t_btn.click(topic_ideas, inputs=[t_senior, t_junior, t_k], outputs=t_out)
         s_btn.click(senior_surprises, inputs=t_senior, outputs=t_out)
         b_btn.click(batch, inputs=b_in, outputs=[b_out, b_note])
-        sp_refresh.click(lambda: gr.update(choices=pair_choices()), outputs=sp_pair)
+        sp_refresh.click(pair_choices, outputs=sp_pair)
         sp_btn.click(similar, inputs=sp_pair, outputs=sp_out)
+        people_tab.select(users_table, outputs=users_df)
+        f_btn.click(add_facilitator, inputs=[f_user, f_name, f_prog], outputs=[f_note, users_df])
+        close_btn.click(active_handler(False), inputs=u_id, outputs=[f_note, users_df], api_name="close_account")
+        reopen_btn.click(active_handler(True), inputs=u_id, outputs=[f_note, users_df], api_name="reopen_account")
+        log_btn.click(access_rows, outputs=log_df)
+        system_tab.select(status_json, outputs=status)
         refresh.click(status_json, outputs=status)
         check.click(check_model, outputs=reply).then(status_json, outputs=status)
     return app
@@ -574,20 +790,26 @@ def _date(text: str | None) -> date | None:
 
 
 def main(host: str | None = None, port: int | None = None) -> None:
+    from coach.web import build_server, first_admin_link, serve
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # SIGTERM ends the app like Ctrl-C does, so the local model server is stopped with it.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     svc = Services()
     svc.start_local_model_in_background()
-    app = build_app(svc)
+    accounts = Accounts.from_services(svc)
+    blocks = build_app(svc, accounts).queue(default_concurrency_limit=16)
+    host = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    port = port or int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
+    server = build_server(blocks, accounts, secure_cookie=svc.settings.cookie_secure, css=CSS,
+                          theme=gr.themes.Soft())
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    link = first_admin_link(accounts, f"http://{shown}:{port}")
+    if link:  # printed, never stored: only its hash is in the database
+        print(f"\n  No administrator has signed in yet. Open this single-use link to choose the\n"
+              f"  password of the account `admin`:\n\n    {link}\n", flush=True)
+    print(f"coach is running on http://{shown}:{port}", flush=True)
     try:
-        # Gradio reads GRADIO_SERVER_PORT itself when server_port is None.
-        app.queue(default_concurrency_limit=16).launch(
-            server_name=host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1",
-            server_port=port,
-            theme=gr.themes.Soft(),
-            css=CSS,
-            footer_links=[],
-        )
+        serve(server, host, port)
     finally:
         svc.close()

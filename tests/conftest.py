@@ -139,7 +139,7 @@ def start_app(data_dir: Path, **env) -> tuple[subprocess.Popen, str]:
         if proc.poll() is not None:
             pytest.fail(f"app exited: {log.read_text(errors='replace')[-3000:]}")
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
+            if httpx.get(f"{url}/auth/login", timeout=1).status_code == 200:
                 return proc, url
         except httpx.HTTPError:
             time.sleep(0.3)
@@ -160,3 +160,55 @@ def browser():
         b.close()
 
 
+
+
+# -- people: accounts for tests that sign in -----------------------------------------------
+
+PASSWORD = "correct horse 42"
+PROGRAMME = "Retail pilot"
+
+
+def seed_people(data_dir: Path, *extra: tuple[str, str, str | None]) -> dict[str, str]:
+    """An admin and a facilitator of PROGRAMME (plus ``extra`` (username, role, programme)
+    accounts), all with PASSWORD, created straight in the store the app uses."""
+    from coach.accounts import Accounts
+    from coach.store.db import Database
+
+    db = Database(load_settings(data_dir=data_dir).sqlalchemy_url)
+    acc = Accounts(db)
+    people = [("admin", "admin", None), ("fran@example.org", "facilitator", PROGRAMME), *extra]
+    for name, role, programme in people:
+        if acc.find(name) is None:
+            acc.create_user(name, role, password=PASSWORD, programme=programme, display_name=name.split("@")[0].title())
+    db.dispose()
+    return {role: name for name, role, _ in people[:2]}
+
+
+def session_cookie(url: str, username: str, password: str = PASSWORD) -> str:
+    r = httpx.post(f"{url}/auth/login", data={"username": username, "password": password, "next": "/"})
+    assert r.status_code == 303, r.text
+    return r.cookies["coach_session"]
+
+
+def api_client(url: str, username: str, password: str = PASSWORD):
+    """A gradio_client for ``username``, signed in through the sign-in form."""
+    from gradio_client import Client
+
+    return Client(url + "/", headers={"Cookie": f"coach_session={session_cookie(url, username, password)}"},
+                  verbose=False)
+
+
+def sign_in(page, url: str, username: str, password: str = PASSWORD) -> None:
+    page.goto(f"{url}/auth/login")
+    page.get_by_label("Sign-in name").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.locator("#signed-in", has_text="Signed in as").wait_for(timeout=30000)
+
+
+def accept_invitation(page, link: str, password: str = PASSWORD) -> None:
+    page.goto(link)
+    page.get_by_label("New password").fill(password)
+    page.get_by_label("The same password again").fill(password)
+    page.get_by_role("button", name="Set password and sign in").click()
+    page.locator("#signed-in", has_text="Signed in as").wait_for(timeout=30000)

@@ -7,7 +7,7 @@ import signal
 import pytest
 
 from tests.conftest import start_app
-from tests.test_interview_browser import answer, bots, create_pair
+from tests.test_interview_browser import answer, bots, create_pair, participant
 
 pytestmark = pytest.mark.slow
 
@@ -15,10 +15,9 @@ pytestmark = pytest.mark.slow
 def test_sigkill_mid_interview_then_restart_keeps_every_acknowledged_turn(tmp_path, browser):
     data = tmp_path / "data"
     proc, url = start_app(data, COACH_LOCAL_AUTOSTART="false")
-    page = browser.new_page(viewport={"width": 1100, "height": 900})
     try:
-        links = create_pair(page, url)
-        page.goto(links["senior"])
+        links = create_pair(browser, url, data)
+        page = participant(browser, links["senior"])
         page.get_by_text("Looking back over your sessions").wait_for()
         answer(page, "I learned that TikTok is a search engine for young shoppers.")
         last = answer(page, "She showed me how she searches for a café near her flat; every result was a video.")
@@ -27,7 +26,7 @@ def test_sigkill_mid_interview_then_restart_keeps_every_acknowledged_turn(tmp_pa
         proc.wait(30)
     proc, url2 = start_app(data, COACH_LOCAL_AUTOSTART="false")
     try:
-        page.goto(links["senior"].replace(url, url2))
+        page.goto(url2)  # the sign-in is stored server-side: it survives the restart too
         page.get_by_text("every result was a video").wait_for()
         assert page.get_by_text("I learned that TikTok is a search engine for young shoppers.").count() == 1
         assert bots(page).last.inner_text() == last  # the coach's acknowledged reply survived too

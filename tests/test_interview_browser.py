@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from coach.config import load_settings
 from coach.store.db import Database
-from coach.store.models import Debrief, Turn
-from tests.conftest import start_app
+from coach.store.models import Debrief, Turn, User
+from tests.conftest import accept_invitation, seed_people, sign_in, start_app
 
 pytestmark = pytest.mark.slow
 
@@ -39,19 +39,44 @@ def answer(page, text: str) -> str:
     return bots(page).last.inner_text()
 
 
-def create_pair(page, url) -> dict[str, str]:
-    page.goto(url)
+SENIOR, JUNIOR = "ann@example.org", "jo@example.org"
+
+
+def create_pair(browser, url, data) -> dict[str, str]:
+    """The facilitator creates a pair in the browser; returns each participant's invitation link."""
+    seed_people(data)
+    ctx = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = ctx.new_page()
+    sign_in(page, url, "fran@example.org")
     page.get_by_role("tab", name="New pair").click()
     page.get_by_label("Topic the junior knows better").fill("How Gen Z discovers stores on TikTok")
+    page.get_by_label("Senior's sign-in name").fill(SENIOR)
     page.get_by_label("Senior's name").fill("Ann")
     page.get_by_label("Senior's role").fill("Retail operations director")
+    page.get_by_label("Junior's sign-in name").fill(JUNIOR)
     page.get_by_label("Junior's role and strengths").fill("Social media associate")
     page.get_by_label("In a sentence, what do you currently believe about this topic?").fill(
         "Young people find shops on Google.")
     page.get_by_role("button", name="Create pair").click()
     page.get_by_text("Pair created").wait_for()
-    links = re.findall(r"http://[^<\s`]+\?debrief=[\w-]+", page.content())
+    links = re.findall(r"http://[^<\s`]+/auth/invite/[\w-]+", page.locator("#pair-created").inner_html())
+    ctx.close()
     return {"senior": links[0], "junior": links[1]}
+
+
+def participant(browser, link: str, width: int = 1100, height: int = 900):
+    """A participant's own browser: uses the invitation, lands in their debrief."""
+    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    accept_invitation(page, link)
+    return page
+
+
+def debrief_of(data, username: str) -> str:
+    db = Database(load_settings(data_dir=data).sqlalchemy_url)
+    with db.session() as s:
+        did = s.scalar(select(Debrief.id).join(User, User.id == Debrief.participant_id).where(User.username == username))
+    db.dispose()
+    return did
 
 
 def stored_turns(data, code):
@@ -66,10 +91,8 @@ def stored_turns(data, code):
 
 def test_senior_debrief_end_to_end_with_reload(app, browser):
     url, data = app
-    page = browser.new_page(viewport={"width": 1100, "height": 900})
-    links = create_pair(page, url)
-    page.set_viewport_size({"width": 390, "height": 844})  # the senior is on a phone
-    page.goto(links["senior"])
+    links = create_pair(browser, url, data)
+    page = participant(browser, links["senior"], 390, 844)  # the senior is on a phone
     page.get_by_text("Looking back over your sessions").wait_for()
     assert "concrete example" in answer(page, "I learned that TikTok is a search engine for young shoppers.")
     q = answer(page, "She showed me how she searches for a café near her flat, and every result was a video.")
@@ -96,7 +119,7 @@ def test_senior_debrief_end_to_end_with_reload(app, browser):
     page.get_by_text("You agreed to share this summary").wait_for()
     assert page.locator("#coach-summary").get_by_text("What you will do").count() == 0  # withdrawn
 
-    code = links["senior"].split("debrief=")[1]
+    code = debrief_of(data, SENIOR)
     turns, shared, status = stored_turns(data, code)
     said = [t for sp, t in turns if sp == "participant"]
     assert len(said) == 5 and said[0] == "I learned that TikTok is a search engine for young shoppers."
@@ -110,9 +133,8 @@ def test_senior_debrief_end_to_end_with_reload(app, browser):
 
 def test_junior_debrief_end_to_end(app, browser):
     url, data = app
-    page = browser.new_page(viewport={"width": 1100, "height": 900})
-    links = create_pair(page, url)
-    page.goto(links["junior"])
+    links = create_pair(browser, url, data)
+    page = participant(browser, links["junior"])
     page.get_by_text("What did you teach or show").wait_for()
     assert answer(page, "Good.").startswith("Could you say a bit more")  # vague probe
     assert answer(page, "I showed him how our TikTok analytics work, for example the watch-time graph of our last post.") \
@@ -133,7 +155,7 @@ def test_junior_debrief_end_to_end(app, browser):
     page.get_by_role("button", name="Confirm summary").click()  # without agreeing to share
     page.get_by_text("It stays private to you").wait_for()
 
-    turns, shared, status = stored_turns(data, links["junior"].split("debrief=")[1])
+    turns, shared, status = stored_turns(data, debrief_of(data, JUNIOR))
     said = [t for sp, t in turns if sp == "participant"]
     assert "(skipped this question)" in said and "Also: how hashtags work as search terms." in said
     assert shared is False and status == "done"
@@ -141,9 +163,8 @@ def test_junior_debrief_end_to_end(app, browser):
 
 def test_empty_message_gets_a_notice_and_loses_nothing(app, browser):
     url, data = app
-    page = browser.new_page()
-    links = create_pair(page, url)
-    page.goto(links["senior"])
+    links = create_pair(browser, url, data)
+    page = participant(browser, links["senior"])
     page.get_by_text("Looking back over your sessions").wait_for()
     page.get_by_role("button", name="Send").click()
     page.get_by_text("Please type an answer first").wait_for()
@@ -155,9 +176,8 @@ def test_empty_message_gets_a_notice_and_loses_nothing(app, browser):
 
 def test_markup_in_answers_is_shown_as_text_and_never_runs(app, browser):
     url, data = app
-    page = browser.new_page(viewport={"width": 1100, "height": 900})
-    links = create_pair(page, url)
-    page.goto(links["junior"])
+    links = create_pair(browser, url, data)
+    page = participant(browser, links["junior"])
     page.get_by_text("What did you teach or show").wait_for()
     odd = "<img src=x onerror=\"window.__xss=1\"><script>window.__xss=2</script> 漢字 🙂 **not bold**"
     answer(page, odd)

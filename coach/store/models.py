@@ -67,6 +67,8 @@ class Debrief(Base):
     source: Mapped[str] = mapped_column(String(16), default="interview")  # interview | ingest
     state: Mapped[dict | None] = mapped_column(JSON)  # coach.interview state, saved with each turn
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The participant account that owns this debrief (None for ingested past debriefs).
+    participant_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     pair: Mapped[Pair] = relationship(back_populates="debriefs")
@@ -126,6 +128,59 @@ class Record(Base):
     def text_for_index(kind: str, text: str, before: str | None, after: str | None) -> str:
         """What is embedded and shown as evidence: the item, or 'Before: ... After: ...'."""
         return f"Before: {before} After: {after}" if kind == "broken_assumption" else text
+
+
+class User(Base):
+    """A signed-in person: participant, facilitator (of one programme) or admin."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(200), unique=True)  # lower-cased; often an e-mail
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))  # participant | facilitator | admin
+    programme: Mapped[str | None] = mapped_column(String(200))  # a facilitator's programme
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # None until the invitation is used
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Invitation(Base):
+    """A single-use link to set a password; only the token's SHA-256 is stored."""
+
+    __tablename__ = "invitations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_by: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SignInSession(Base):
+    """A signed-in browser; the cookie holds the token, the table only its SHA-256."""
+
+    __tablename__ = "sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AccessLog(Base):
+    """Who read or changed someone else's debrief content, and when."""
+
+    __tablename__ = "access_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    username: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64))  # e.g. review.open, review.approve, export, suggest
+    target: Mapped[str] = mapped_column(Text)  # e.g. "debrief:ab12", "records:3,4,9"
+    detail: Mapped[str | None] = mapped_column(Text)
 
 
 class ModelCall(Base):

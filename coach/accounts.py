@@ -1,0 +1,280 @@
+"""Accounts, sign-in sessions, invitations, and the access log.
+
+Roles: a **participant** sees only their own debriefs; a **facilitator** runs one programme
+(creates its pairs and invites its participants, reviews what participants agreed to share);
+an **admin** creates facilitators and looks after the installation, but reads no debrief.
+
+Passwords are stored as argon2id hashes. Invitation links and session cookies are random
+tokens of which only the SHA-256 is stored, so a copy of the database opens no account.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+
+from coach.store.db import Database
+from coach.store.models import AccessLog, Debrief, Invitation, Pair, SignInSession, User, utcnow
+
+ROLES = ("participant", "facilitator", "admin")
+MIN_PASSWORD = 10
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{1,199}$")
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Verifying against this keeps an unknown username as slow as a wrong password.
+_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+class AccessDenied(PermissionError):
+    """The signed-in person may not do this; the message is safe to show them."""
+
+
+class AccountError(ValueError):
+    """A request about accounts that cannot be done as asked (shown to the user)."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The signed-in person making a request."""
+
+    id: int
+    username: str
+    role: str
+    programme: str | None = None
+    display_name: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.username
+
+    def require(self, *roles: str) -> "Actor":
+        if self.role not in roles:
+            raise AccessDenied("Your account cannot do this.")
+        return self
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)  # SQLite drops the zone
+
+
+def normalise_username(username: str) -> str:
+    name = (username or "").strip().lower()
+    if not USERNAME.match(name):
+        raise AccountError("A sign-in name is 2-200 characters: letters, digits and . _ @ + - "
+                           "(an e-mail address works).")
+    return name
+
+
+def check_password(password: str) -> str:
+    if len(password or "") < MIN_PASSWORD:
+        raise AccountError(f"Please choose a password of at least {MIN_PASSWORD} characters.")
+    if len(password) > 1024:
+        raise AccountError("That password is too long (at most 1024 characters).")
+    return password
+
+
+class Accounts:
+    def __init__(self, db: Database, *, idle_minutes: int = 120, max_hours: int = 12, invitation_days: int = 7):
+        self.db = db
+        self.idle = timedelta(minutes=idle_minutes)
+        self.max_age = timedelta(hours=max_hours)
+        self.invitation_age = timedelta(days=invitation_days)
+
+    @classmethod
+    def from_services(cls, svc) -> "Accounts":
+        s = svc.settings
+        return cls(svc.db, idle_minutes=s.session_idle_minutes, max_hours=s.session_max_hours,
+                   invitation_days=s.invitation_days)
+
+    # -- users and invitations -------------------------------------------------------------
+
+    def create_user(self, username: str, role: str, *, password: str | None = None, programme: str | None = None,
+                    display_name: str | None = None, created_by: Actor | None = None) -> User:
+        if role not in ROLES:
+            raise AccountError(f"Unknown role {role!r}; one of {', '.join(ROLES)}.")
+        if role == "facilitator" and not (programme or "").strip():
+            raise AccountError("A facilitator needs the programme they run.")
+        name = normalise_username(username)
+        with self.db.session() as s:
+            if s.scalar(select(User.id).where(User.username == name)) is not None:
+                raise AccountError(f"The sign-in name “{name}” is already taken.")
+            u = User(username=name, role=role, programme=(programme or "").strip() or None,
+                     display_name=(display_name or "").strip() or None,
+                     password_hash=_hasher.hash(check_password(password)) if password else None,
+                     created_by=created_by.id if created_by else None, active=True)
+            s.add(u)
+            s.flush()
+            return u
+
+    def invite(self, user_id: int, created_by: Actor | None = None) -> str:
+        """A single-use token to set the user's password (older unused ones stop working)."""
+        token = secrets.token_urlsafe(32)
+        with self.db.session() as s:
+            s.execute(delete(Invitation).where(Invitation.user_id == user_id, Invitation.used_at.is_(None)))
+            s.add(Invitation(token_hash=_token_hash(token), user_id=user_id,
+                             created_by=created_by.id if created_by else None,
+                             expires_at=utcnow() + self.invitation_age))
+        return token
+
+    def invitation_user(self, token: str) -> User | None:
+        """The user an unused, unexpired invitation is for."""
+        with self.db.session() as s:
+            inv = s.scalar(select(Invitation).where(Invitation.token_hash == _token_hash(token or "")))
+            if inv is None or inv.used_at is not None or _aware(inv.expires_at) < utcnow():
+                return None
+            u = s.get(User, inv.user_id)
+            return u if u is not None and u.active else None
+
+    def accept(self, token: str, password: str) -> User:
+        """Use an invitation: set the password. The link cannot be used again."""
+        check_password(password)
+        with self.db.session() as s:
+            inv = s.scalar(select(Invitation).where(Invitation.token_hash == _token_hash(token or ""))
+                           .with_for_update())
+            if inv is None or inv.used_at is not None or _aware(inv.expires_at) < utcnow():
+                raise AccountError("This invitation link has been used or has expired. "
+                                   "Please ask your facilitator for a new one.")
+            u = s.get(User, inv.user_id)
+            if u is None or not u.active:
+                raise AccountError("This account has been closed.")
+            inv.used_at = utcnow()
+            u.password_hash = _hasher.hash(password)
+            s.execute(delete(SignInSession).where(SignInSession.user_id == u.id))
+            return u
+
+    def participant(self, username: str, display_name: str | None, created_by: Actor) -> tuple[User, str | None]:
+        """The participant account for ``username`` (created if new) and, when it has no password
+        yet, a fresh invitation token for it."""
+        u = self.find(username)
+        if u is None:
+            u = self.create_user(username, "participant", display_name=display_name, created_by=created_by)
+        elif u.role != "participant":
+            raise AccountError(f"“{u.username}” has a {u.role} account; use another sign-in name for them as a participant.")
+        elif not u.active:
+            raise AccountError(f"The account “{u.username}” has been closed.")
+        return u, (None if u.password_hash else self.invite(u.id, created_by))
+
+    def find(self, username: str) -> User | None:
+        with self.db.session() as s:
+            return s.scalar(select(User).where(User.username == (username or "").strip().lower()))
+
+    def users(self, programme: str | None = None) -> list[User]:
+        with self.db.session() as s:
+            q = select(User).order_by(User.role, User.username)
+            if programme is not None:
+                q = q.where(User.programme == programme)
+            return list(s.scalars(q))
+
+    def set_active(self, actor: Actor, user_id: int, active: bool) -> None:
+        actor.require("admin")
+        if user_id == actor.id and not active:
+            raise AccountError("You cannot close your own account.")
+        with self.db.session() as s:
+            u = s.get(User, user_id)
+            if u is None:
+                raise AccountError("No such account.")
+            u.active = active
+            if not active:
+                s.execute(delete(SignInSession).where(SignInSession.user_id == user_id))
+
+    def has_admin(self) -> bool:
+        with self.db.session() as s:
+            return s.scalar(select(User.id).where(User.role == "admin", User.active.is_(True)).limit(1)) is not None
+
+    # -- sign-in sessions ------------------------------------------------------------------
+
+    def sign_in(self, username: str, password: str) -> str | None:
+        """A new session token, or None. Unknown names cost as much time as wrong passwords."""
+        u = self.find(username)
+        try:
+            _hasher.verify(u.password_hash if u and u.password_hash else _DUMMY_HASH, password or "")
+        except (VerificationError, InvalidHashError):
+            return None
+        if u is None or not u.password_hash or not u.active:
+            return None
+        token = secrets.token_urlsafe(32)
+        now = utcnow()
+        with self.db.session() as s:
+            if _hasher.check_needs_rehash(u.password_hash):
+                s.get(User, u.id).password_hash = _hasher.hash(password)
+            s.add(SignInSession(token_hash=_token_hash(token), user_id=u.id, created_at=now, last_seen=now,
+                                expires_at=now + self.max_age))
+        return token
+
+    def session_actor(self, token: str | None) -> Actor | None:
+        """Who holds this session token; None once it is unknown, idle too long or too old."""
+        if not token:
+            return None
+        now = utcnow()
+        with self.db.session() as s:
+            sess = s.get(SignInSession, _token_hash(token))
+            if sess is None:
+                return None
+            if _aware(sess.expires_at) < now or _aware(sess.last_seen) + self.idle < now:
+                s.delete(sess)
+                return None
+            u = s.get(User, sess.user_id)
+            if u is None or not u.active:
+                return None
+            if now - _aware(sess.last_seen) > timedelta(seconds=30):  # fewer writes, same idle limit
+                sess.last_seen = now
+            return Actor(u.id, u.username, u.role, u.programme, u.display_name)
+
+    def sign_out(self, token: str | None) -> None:
+        if token:
+            with self.db.session() as s:
+                s.execute(delete(SignInSession).where(SignInSession.token_hash == _token_hash(token)))
+
+    def actor(self, username: str | None) -> Actor | None:
+        u = self.find(username) if username else None
+        if u is None or not u.active:
+            return None
+        return Actor(u.id, u.username, u.role, u.programme, u.display_name)
+
+    # -- who may see what ------------------------------------------------------------------
+
+    def debrief_owner_check(self, actor: Actor, debrief_id: str) -> None:
+        """A participant may act only on their own debrief."""
+        with self.db.session() as s:
+            owner = s.scalar(select(Debrief.participant_id).where(Debrief.id == debrief_id))
+        if actor.role != "participant" or owner is None or owner != actor.id:
+            raise AccessDenied("This debrief is not yours.")  # same words whether or not it exists
+
+    def own_debriefs(self, actor: Actor) -> list[tuple[str, str, str, str]]:
+        """(debrief id, role, topic, status) of the participant's debriefs, newest first."""
+        with self.db.session() as s:
+            rows = s.execute(select(Debrief.id, Debrief.role, Pair.topic, Debrief.status)
+                             .join(Pair, Pair.id == Debrief.pair_id)
+                             .where(Debrief.participant_id == actor.id)
+                             .order_by(Debrief.created_at.desc())).all()
+        return [tuple(r) for r in rows]
+
+    def programme_check(self, actor: Actor, debrief_id: str) -> None:
+        """A facilitator may review only debriefs of their own programme."""
+        actor.require("facilitator")
+        with self.db.session() as s:
+            prog = s.scalar(select(Pair.programme).join(Debrief, Debrief.pair_id == Pair.id)
+                            .where(Debrief.id == debrief_id))
+        if prog is None or prog != actor.programme:
+            raise AccessDenied("This debrief is not in your programme.")
+
+    # -- access log ------------------------------------------------------------------------
+
+    def log(self, actor: Actor, action: str, target: str, detail: str | None = None) -> None:
+        with self.db.session() as s:
+            s.add(AccessLog(user_id=actor.id, username=actor.username, role=actor.role, action=action,
+                            target=target, detail=detail))
+
+    def access_log(self, limit: int = 200) -> list[AccessLog]:
+        with self.db.session() as s:
+            return list(s.scalars(select(AccessLog).order_by(AccessLog.id.desc()).limit(limit)))

@@ -1,0 +1,217 @@
+"""The web server: sign-in pages and a gate in front of everything, with the Gradio app inside.
+
+Every path except the sign-in pages (``/auth/...``) needs a valid session cookie: the Gradio
+page, its config, its API and queue, uploaded and generated files. Anonymous requests get 401
+(a browser asking for a page is sent to the sign-in form instead). Gradio itself is mounted
+with an ``auth_dependency`` too, so its handlers see ``request.username``.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import threading
+import time
+from collections import defaultdict, deque
+from urllib.parse import quote
+
+import gradio as gr
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+
+from coach.accounts import AccountError, Accounts, Actor
+
+log = logging.getLogger("coach")
+
+COOKIE = "coach_session"
+PUBLIC_PREFIX = "/auth/"
+MAX_FAILURES, FAILURE_WINDOW = 5, 15 * 60  # per sign-in name: then wait out the window
+
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>coach: {title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; background: #f5f5f7; margin: 0; }}
+main {{ max-width: 380px; margin: 12vh auto; background: #fff; padding: 2em; border-radius: 10px;
+        box-shadow: 0 1px 4px rgba(0,0,0,.12); }}
+h1 {{ font-size: 1.4em; margin-top: 0; }} label {{ display: block; margin: 1em 0 .3em; }}
+input {{ width: 100%; box-sizing: border-box; padding: .6em; font-size: 1em; }}
+button {{ margin-top: 1.4em; width: 100%; padding: .7em; font-size: 1em; background: #4f46e5; color: #fff;
+          border: 0; border-radius: 6px; cursor: pointer; }}
+.error {{ color: #b91c1c; }} .note {{ color: #555; font-size: .9em; }}
+</style></head><body><main><h1>{title}</h1>{body}</main></body></html>"""
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(PAGE.format(title=html.escape(title), body=body), status_code=status,
+                        headers={"Cache-Control": "no-store"})
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: an open redirect would make a convincing phishing link."""
+    target = target or "/"
+    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
+
+
+class Throttle:
+    """At most MAX_FAILURES failed sign-ins per name per window (in memory, per process)."""
+
+    def __init__(self):
+        self._fails: dict[str, deque] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def blocked(self, name: str) -> bool:
+        with self._lock:
+            q = self._fails[name]
+            while q and q[0] < time.monotonic() - FAILURE_WINDOW:
+                q.popleft()
+            return len(q) >= MAX_FAILURES
+
+    def fail(self, name: str) -> None:
+        with self._lock:
+            self._fails[name].append(time.monotonic())
+
+    def clear(self, name: str) -> None:
+        with self._lock:
+            self._fails.pop(name, None)
+
+
+class Gate:
+    """ASGI middleware: resolves the session cookie to an :class:`Actor` or refuses the request."""
+
+    def __init__(self, app, accounts: Accounts):
+        self.app = app
+        self.accounts = accounts
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket") or scope["path"].startswith(PUBLIC_PREFIX):
+            return await self.app(scope, receive, send)
+        request = Request(scope)
+        actor = self.accounts.session_actor(request.cookies.get(COOKIE))
+        if actor is None:
+            if scope["type"] == "websocket":
+                return await send({"type": "websocket.close", "code": 4401})
+            wants_page = request.method == "GET" and "text/html" in request.headers.get("accept", "")
+            if wants_page and not scope["path"].startswith("/gradio_api"):
+                nxt = scope["path"] + (f"?{scope['query_string'].decode()}" if scope["query_string"] else "")
+                response = RedirectResponse(f"/auth/login?next={quote(nxt)}", status_code=303)
+            else:
+                response = JSONResponse({"error": "Not signed in"}, status_code=401)
+            return await response(scope, receive, send)
+        scope.setdefault("state", {})["actor"] = actor
+        return await self.app(scope, receive, send)
+
+
+def _actor_of(request: Request) -> str | None:
+    actor = request.scope.get("state", {}).get("actor")
+    return actor.username if isinstance(actor, Actor) else None
+
+
+def build_server(blocks: gr.Blocks, accounts: Accounts, *, secure_cookie: bool = False, css: str = "",
+                 theme=None) -> FastAPI:
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    throttle = Throttle()
+
+    def set_cookie(resp, token: str):
+        resp.set_cookie(COOKIE, token, httponly=True, samesite="lax", secure=secure_cookie, path="/",
+                        max_age=int(accounts.max_age.total_seconds()))
+
+    def login_form(next_: str, error: str = "", name: str = "", status: int = 200) -> HTMLResponse:
+        err = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
+        return _page("Sign in", f"""{err}<form method="post" action="/auth/login">
+<input type="hidden" name="next" value="{html.escape(next_)}">
+<label for="username">Sign-in name</label><input id="username" name="username" autocomplete="username"
+ value="{html.escape(name)}" required autofocus>
+<label for="password">Password</label><input id="password" name="password" type="password"
+ autocomplete="current-password" required>
+<button type="submit">Sign in</button></form>
+<p class="note">New here? Use the invitation link you were sent to choose a password.</p>""", status)
+
+    @app.get("/auth/login")
+    def login_page(next: str = "/"):
+        return login_form(_safe_next(next))
+
+    @app.post("/auth/login")
+    def login(username: str = Form(""), password: str = Form(""), next: str = Form("/")):
+        name = (username or "").strip().lower()
+        if throttle.blocked(name):
+            return login_form(_safe_next(next), "Too many failed attempts. Please wait 15 minutes.", name, 429)
+        token = accounts.sign_in(name, password)
+        if token is None:
+            throttle.fail(name)
+            return login_form(_safe_next(next), "Wrong sign-in name or password.", name, 401)
+        throttle.clear(name)
+        resp = RedirectResponse(_safe_next(next), status_code=303)
+        set_cookie(resp, token)
+        return resp
+
+    @app.get("/auth/logout")
+    def logout(request: Request):
+        accounts.sign_out(request.cookies.get(COOKIE))
+        resp = RedirectResponse("/auth/login", status_code=303)
+        resp.delete_cookie(COOKIE, path="/")
+        return resp
+
+    def invite_form(token: str, username: str, error: str = "", status: int = 200) -> HTMLResponse:
+        err = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
+        return _page("Choose your password", f"""{err}
+<p>Your sign-in name is <b>{html.escape(username)}</b>.</p>
+<form method="post" action="/auth/invite/{html.escape(token)}">
+<label for="password">New password (at least 10 characters)</label>
+<input id="password" name="password" type="password" autocomplete="new-password" required minlength="10">
+<label for="password2">The same password again</label>
+<input id="password2" name="password2" type="password" autocomplete="new-password" required>
+<button type="submit">Set password and sign in</button></form>
+<p class="note">This link works once.</p>""", status)
+
+    def used_link() -> HTMLResponse:
+        return _page("Link not valid", "<p>This invitation link has been used or has expired. If you already "
+                     'chose a password, <a href="/auth/login">sign in</a>; otherwise ask your facilitator '
+                     "for a new link.</p>", 404)
+
+    @app.get("/auth/invite/{token}")
+    def invite_page(token: str):
+        u = accounts.invitation_user(token)
+        return invite_form(token, u.username) if u else used_link()
+
+    @app.post("/auth/invite/{token}")
+    def invite_accept(token: str, password: str = Form(""), password2: str = Form("")):
+        u = accounts.invitation_user(token)
+        if u is None:
+            return used_link()
+        if password != password2:
+            return invite_form(token, u.username, "The two passwords differ.", 400)
+        try:
+            accounts.accept(token, password)
+        except AccountError as e:
+            return invite_form(token, u.username, str(e), 400)
+        resp = RedirectResponse("/", status_code=303)
+        set_cookie(resp, accounts.sign_in(u.username, password))
+        return resp
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next):
+        resp = await call_next(request)
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "no-referrer")  # invitation tokens stay out of Referer
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        return resp
+
+    gr.mount_gradio_app(app, blocks, path="/", auth_dependency=_actor_of, footer_links=[], css=css, theme=theme)
+    app.add_middleware(Gate, accounts=accounts)
+    return app
+
+
+def first_admin_link(accounts: Accounts, base_url: str) -> str | None:
+    """On an installation without an admin, an invitation for the account ``admin``."""
+    if accounts.has_admin() and any(u.role == "admin" and u.password_hash for u in accounts.users()):
+        return None
+    u = accounts.find("admin") or accounts.create_user("admin", "admin", display_name="Administrator")
+    return f"{base_url}/auth/invite/{accounts.invite(u.id)}"
+
+
+def serve(app: FastAPI, host: str, port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_level=os.environ.get("COACH_LOG_LEVEL", "warning").lower(),
+                timeout_graceful_shutdown=5)
