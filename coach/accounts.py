@@ -152,17 +152,23 @@ class Accounts:
             s.execute(delete(SignInSession).where(SignInSession.user_id == u.id))
             return u
 
+    def check_participant(self, username: str) -> User | None:
+        """Raise if ``username`` cannot be a participant; the existing account, if any."""
+        u = self.find(normalise_username(username))
+        if u is not None and u.role != "participant":
+            raise AccountError(f"“{u.username}” has a {u.role} account; use another sign-in name for them as a participant.")
+        if u is not None and not u.active:
+            raise AccountError(f"The account “{u.username}” has been closed.")
+        return u
+
     def participant(self, username: str, display_name: str | None, created_by: Actor) -> tuple[User, str | None]:
         """The participant account for ``username`` (created if new) and, when it has no password
         yet, a fresh invitation token for it."""
-        u = self.find(username)
+        u = self.check_participant(username)
         if u is None:
-            u = self.create_user(username, "participant", display_name=display_name, created_by=created_by)
-        elif u.role != "participant":
-            raise AccountError(f"“{u.username}” has a {u.role} account; use another sign-in name for them as a participant.")
-        elif not u.active:
-            raise AccountError(f"The account “{u.username}” has been closed.")
-        return u, (None if u.password_hash else self.invite(u.id, created_by))
+            u = self.create_user(username, "participant", display_name=display_name,
+                                 created_by=created_by if created_by.id else None)
+        return u, (None if u.password_hash else self.invite(u.id, created_by if created_by.id else None))
 
     def find(self, username: str) -> User | None:
         with self.db.session() as s:

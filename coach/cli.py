@@ -1,7 +1,7 @@
 """``python -m coach``: the command-line tool.
 
-Subcommands: serve (the Gradio app), ingest (past debriefs), reindex (rebuild Chroma from SQL),
-status (configuration and health). Errors print one clear line to stderr and exit non-zero.
+Subcommands: serve (the Gradio app), pair and user (pairs and accounts), ingest (past debriefs),
+extract, suggest, reindex (rebuild Chroma from SQL), status (configuration and health). Errors print one clear line to stderr and exit non-zero.
 """
 
 from __future__ import annotations
@@ -107,6 +107,7 @@ def cmd_reindex(args) -> int:
 def cmd_pair(args) -> int:
     from datetime import date
 
+    from coach.accounts import Accounts, Actor
     from coach.debriefs import DebriefError, Debriefs
 
     svc = _services(args)
@@ -116,18 +117,53 @@ def cmd_pair(args) -> int:
                  "junior": p.junior, "sessions": p.sessions} for p in debriefs.pairs()]
         print(json.dumps(rows, indent=2))
         return 0
+    if not args.senior_user or not args.junior_user:
+        raise DebriefError("--senior-user and --junior-user (each participant's sign-in name) are required")
     try:
         start = date.fromisoformat(args.start) if args.start else None
         end = date.fromisoformat(args.end) if args.end else None
     except ValueError as e:
         raise DebriefError(f"dates must look like 2026-03-31 ({e})") from None
+    accounts = Accounts.from_services(svc)
+    operator = Actor(0, "cli", "admin")  # the shell user: whoever can run this can read the database
+    for name in (args.senior_user, args.junior_user):  # check both before writing anything
+        accounts.check_participant(name)
     pair = debriefs.create_pair(
         senior=args.senior, junior=args.junior, topic=args.topic, senior_name=args.senior_name,
         junior_name=args.junior_name, sessions=args.sessions, programme=args.programme,
         start_date=start, end_date=end, baseline=args.belief or [])
-    codes = {r: debriefs.open(pair.id, r) for r in ("senior", "junior")}
-    print(json.dumps({"pair": pair.id, "debrief_codes": codes,
-                      "links": {r: f"{args.base_url.rstrip('/')}/?debrief={c}" for r, c in codes.items()}}, indent=2))
+    people = {"senior": accounts.participant(args.senior_user, args.senior_name, operator),
+              "junior": accounts.participant(args.junior_user, args.junior_name, operator)}
+    base = args.base_url.rstrip("/")
+    out = {"pair": pair.id, "debriefs": {}, "invitations": {}}
+    for role, (user, token) in people.items():
+        out["debriefs"][role] = debriefs.open(pair.id, role, participant_id=user.id)
+        out["invitations"][role] = f"{base}/auth/invite/{token}" if token else None  # None: already has a password
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def cmd_user(args) -> int:
+    from coach.accounts import AccountError, Accounts
+
+    svc = _services(args)
+    accounts = Accounts.from_services(svc)
+    if args.action == "list":
+        print(json.dumps([{"id": u.id, "username": u.username, "role": u.role, "programme": u.programme,
+                           "state": "closed" if not u.active else ("active" if u.password_hash else "invited")}
+                          for u in accounts.users()], indent=2))
+        return 0
+    if not args.username:
+        raise AccountError(f"`user {args.action}` needs a sign-in name")
+    u = accounts.find(args.username)
+    if args.action == "add":
+        if u is not None:
+            raise AccountError(f"“{u.username}” exists; use `user invite` for a new link")
+        u = accounts.create_user(args.username, args.role, programme=args.programme, display_name=args.name)
+    elif u is None:
+        raise AccountError(f"no account “{args.username}”")
+    link = f"{args.base_url.rstrip('/')}/auth/invite/{accounts.invite(u.id)}"
+    print(json.dumps({"username": u.username, "role": u.role, "programme": u.programme, "invitation": link}, indent=2))
     return 0
 
 
@@ -180,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("reindex", cmd_reindex, "rebuild the semantic index from the SQL store")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
-    sp = add("pair", cmd_pair, "create a pair (prints its two private debrief links) or list pairs")
+    sp = add("pair", cmd_pair, "create a pair (prints the participants' invitation links) or list pairs")
     sp.add_argument("action", choices=["create", "list"])
     sp.add_argument("--senior", help="the senior's role or context, e.g. 'Retail operations director'")
     sp.add_argument("--junior", help="the junior's role and strengths")
@@ -194,6 +230,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--belief", action="append", help="a starting belief of the senior (up to 3, in order)")
     sp.add_argument("--base-url", default="http://127.0.0.1:7860", help="app address used in the printed links")
 
+    sp.add_argument("--senior-user", help="the senior's sign-in name (e.g. e-mail); created and invited if new")
+    sp.add_argument("--junior-user", help="the junior's sign-in name; created and invited if new")
+
+    sp = add("user", cmd_user, "add an account or print a new invitation link (prints the single-use link); list accounts")
+    sp.add_argument("action", choices=["add", "invite", "list"])
+    sp.add_argument("username", nargs="?", help="sign-in name, e.g. an e-mail address")
+    sp.add_argument("--role", choices=["participant", "facilitator", "admin"], default="facilitator")
+    sp.add_argument("--programme", help="the programme a facilitator runs")
+    sp.add_argument("--name", help="display name")
+    sp.add_argument("--base-url", default="http://127.0.0.1:7860", help="app address used in the printed link")
+
     sp = add("status", cmd_status, "print configuration, store and model status as JSON")
     sp.add_argument("--check-model", action="store_true", help="also make one streamed call to the model")
     return p
@@ -201,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from coach.accounts import AccountError
     from coach.config import ConfigError
     from coach.debrief_file import DebriefFileError
     from coach.debriefs import DebriefError
@@ -208,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.fn(args)
-    except (ConfigError, DebriefFileError, DebriefError, GatewayError) as e:
+    except (AccountError, ConfigError, DebriefFileError, DebriefError, GatewayError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

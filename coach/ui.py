@@ -294,13 +294,15 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
                 raise DebriefError("Please give each participant a sign-in name (their e-mail address works).")
             if senior_user.strip().lower() == junior_user.strip().lower():
                 raise DebriefError("The senior and the junior need different sign-in names.")
-            people = {"senior": accounts.participant(senior_user, senior_name, actor),
-                      "junior": accounts.participant(junior_user, junior_name, actor)}
+            for name in (senior_user, junior_user):  # check both before writing anything
+                accounts.check_participant(name)
             pair = debriefs.create_pair(
                 programme=actor.programme, senior_name=senior_name, senior=senior,
                 junior_name=junior_name, junior=junior, topic=topic,
                 sessions=int(sessions) if sessions else None,
                 start_date=_date(start), end_date=_date(end_), baseline=[b1, b2, b3])
+            people = {"senior": accounts.participant(senior_user, senior_name, actor),
+                      "junior": accounts.participant(junior_user, junior_name, actor)}
         except (AccessDenied, AccountError, DebriefError, ValueError) as e:
             return f"⚠️ {e}"
         base = f"{request.request.url.scheme}://{request.headers.get('host')}" if request else ""

@@ -174,7 +174,9 @@ def seed_people(data_dir: Path, *extra: tuple[str, str, str | None]) -> dict[str
     from coach.accounts import Accounts
     from coach.store.db import Database
 
-    db = Database(load_settings(data_dir=data_dir).sqlalchemy_url)
+    settings = load_settings(data_dir=data_dir)
+    settings.ensure_dirs()
+    db = Database(settings.sqlalchemy_url)
     acc = Accounts(db)
     people = [("admin", "admin", None), ("fran@example.org", "facilitator", PROGRAMME), *extra]
     for name, role, programme in people:

@@ -58,18 +58,38 @@ def test_invalid_configuration_is_reported(tmp_path):
 def test_pair_create_and_list(tmp_path):
     d = str(tmp_path / "store")
     r = run_cli("pair", "create", "--senior", "CFO", "--junior", "Analyst", "--topic", "AI tools",
+                "--senior-user", "cfo@example.org", "--junior-user", "ana@example.org",
                 "--sessions", "3", "--start", "2026-01-05", "--belief", "AI is hype", "--data-dir", d)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert set(out["debrief_codes"]) == {"senior", "junior"}
-    assert out["links"]["senior"].endswith("?debrief=" + out["debrief_codes"]["senior"])
+    assert set(out["debriefs"]) == {"senior", "junior"}
+    assert all("/auth/invite/" in link for link in out["invitations"].values())
     rows = json.loads(run_cli("pair", "list", "--data-dir", d).stdout)
     assert [(p["pair"], p["topic"], p["sessions"]) for p in rows] == [(out["pair"], "AI tools", 3)]
+    users = {u["username"]: u for u in json.loads(run_cli("user", "list", "--data-dir", d).stdout)}
+    assert users["cfo@example.org"]["role"] == "participant" and users["cfo@example.org"]["state"] == "invited"
+
+
+def test_user_add_prints_a_single_use_invitation_and_refuses_duplicates(tmp_path):
+    d = str(tmp_path / "store")
+    r = run_cli("user", "add", "Fay@Example.org", "--role", "facilitator", "--programme", "Pilot", "--data-dir", d)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["username"] == "fay@example.org" and "/auth/invite/" in out["invitation"]
+    again = run_cli("user", "add", "fay@example.org", "--role", "facilitator", "--programme", "Pilot", "--data-dir", d)
+    assert again.returncode == 2 and "exists" in again.stderr
+    r = run_cli("user", "add", "nobody", "--role", "facilitator", "--data-dir", d)  # no programme
+    assert r.returncode == 2 and "programme" in r.stderr
 
 
 def test_pair_create_rejects_missing_fields_and_bad_dates(tmp_path):
     d = str(tmp_path / "store")
-    r = run_cli("pair", "create", "--senior", "CFO", "--topic", "AI", "--data-dir", d)
+    who = ("--senior-user", "s@example.org", "--junior-user", "j@example.org")
+    r = run_cli("pair", "create", "--senior", "CFO", "--topic", "AI", *who, "--data-dir", d)
     assert r.returncode == 2 and "junior's role" in r.stderr
-    r = run_cli("pair", "create", "--senior", "CFO", "--junior", "A", "--topic", "AI", "--start", "5/1/26", "--data-dir", d)
+    r = run_cli("pair", "create", "--senior", "CFO", "--junior", "A", "--topic", "AI", "--start", "5/1/26", *who,
+                "--data-dir", d)
     assert r.returncode == 2 and "2026-03-31" in r.stderr
+    r = run_cli("pair", "create", "--senior", "CFO", "--junior", "A", "--topic", "AI", "--data-dir", d)
+    assert r.returncode == 2 and "--senior-user" in r.stderr
+    assert json.loads(run_cli("user", "list", "--data-dir", d).stdout) == []  # nothing half-written

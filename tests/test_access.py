@@ -1,0 +1,209 @@
+"""Role boundaries against the running app, through its own HTTP and Gradio API: anonymous
+requests to every route, a participant reaching for another's debrief, a facilitator of another
+programme, an admin reading debriefs, and the access log."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from gradio_client.exceptions import AppError
+from sqlalchemy import select
+from starlette.routing import Mount, Route, WebSocketRoute
+
+from coach.accounts import Accounts
+from coach.config import load_settings
+from coach.debriefs import Debriefs
+from coach.services import Services
+from coach.store.models import AccessLog, Debrief, Record, Turn
+from tests.conftest import PROGRAMME, api_client, seed_people, session_cookie, start_app
+
+pytestmark = pytest.mark.slow
+
+ANSWERS = [
+    "I learned that teenagers search TikTok before Google when they look for a shop.",
+    "She showed me how she searches for a café near her flat; every result was a video.",
+    "I thought our website was where young customers found us, but it turns out most never visit it.",
+    "I'll ask every store manager to post one short video a week, starting in March.",
+    "They worked well because she used our own stores as examples.",
+]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A running app with: Ann's finished, shared senior debrief in PROGRAMME; Bob's open one;
+    Oscar, facilitator of another programme; the admin."""
+    data = tmp_path_factory.mktemp("access") / "data"
+    seed_people(data, ("oscar@example.org", "facilitator", "Other programme"),
+                ("ann@example.org", "participant", None), ("bob@example.org", "participant", None),
+                ("carl@example.org", "participant", None))
+    svc = Services(load_settings(data_dir=data))
+    acc, d = Accounts(svc.db), Debriefs(svc)
+    pair = d.create_pair(senior="Retail operations director", junior="Social media associate",
+                         topic="How Gen Z discovers stores on TikTok", programme=PROGRAMME)
+    ann = d.open(pair.id, "senior", participant_id=acc.find("ann@example.org").id)
+    bob = d.open(pair.id, "junior", participant_id=acc.find("bob@example.org").id)
+    for a in ANSWERS:
+        for _ in d.say(ann, a):
+            pass
+    d.confirm(ann, share=True)
+    svc.close()
+    proc, url = start_app(data, COACH_LOCAL_AUTOSTART="false", COACH_BACKEND="none")
+    yield {"url": url, "data": data, "ann": ann, "bob": bob}
+    proc.terminate()
+    proc.wait(30)
+
+
+def db_rows(data, stmt):
+    svc = Services(load_settings(data_dir=data))
+    with svc.db.session() as s:
+        out = list(s.execute(stmt))
+    svc.close()
+    return out
+
+
+def every_route(make_settings):
+    """(path, methods) of every HTTP route the app serves, read from the app object itself."""
+    from coach.ui import build_app
+    from coach.web import build_server
+
+    svc = Services(make_settings())
+    server = build_server(build_app(svc), Accounts(svc.db))
+
+    def walk(routes, prefix=""):
+        for r in routes:
+            if isinstance(r, Mount):
+                yield from walk(r.routes, prefix + r.path)
+            elif hasattr(r, "original_router"):  # FastAPI's include_router (Gradio's API lives there)
+                yield from walk(r.original_router.routes, prefix + r.include_context.prefix)
+            elif isinstance(r, Route):
+                yield prefix + r.path, sorted(r.methods - {"HEAD"})
+            elif isinstance(r, WebSocketRoute):
+                yield prefix + r.path, ["WEBSOCKET"]
+
+    out = list(walk(server.routes))
+    svc.close()
+    return out
+
+
+def test_anonymous_requests_to_every_route_are_refused(world, make_settings):
+    url = world["url"]
+    routes = every_route(make_settings)
+    gradio = [p for p, _ in routes if p.startswith("/gradio_api")]
+    assert len(gradio) > 20 and "/config" in {p for p, _ in routes}  # the walk really saw Gradio's routes
+    checked = 0
+    for path, methods in routes:
+        concrete = re.sub(r"\{[^}]+\}", "x", path) or "/"
+        for method in methods:
+            if concrete.startswith("/auth/"):
+                continue  # the sign-in pages, checked below
+            if method == "WEBSOCKET":
+                continue  # the gate closes these too (no websocket client here); none are used by the UI
+            for headers in ({}, {"Accept": "text/html"}, {"Cookie": "coach_session=forged-or-expired"}):
+                r = httpx.request(method, url + concrete, headers=headers, timeout=10)
+                redirected = r.status_code == 303 and r.headers["location"].startswith("/auth/login")
+                assert r.status_code == 401 or redirected, (method, concrete, r.status_code)
+                assert "Gen Z" not in r.text and "TikTok" not in r.text
+                checked += 1
+    assert checked > 60
+    # the sign-in pages themselves hold nothing
+    assert httpx.get(url + "/auth/login").status_code == 200
+    assert httpx.get(url + "/auth/invite/not-a-token").status_code == 404
+    # Gradio's own client cannot even connect without signing in
+    from gradio_client import Client
+
+    with pytest.raises(Exception):
+        Client(url + "/", verbose=False)
+
+
+def test_wrong_passwords_are_refused_and_throttled(world):
+    url = world["url"]
+    for _ in range(5):
+        r = httpx.post(url + "/auth/login", data={"username": "carl@example.org", "password": "guess guess"})
+        assert r.status_code == 401 and "coach_session" not in r.cookies
+    r = httpx.post(url + "/auth/login", data={"username": "carl@example.org", "password": "correct horse 42"})
+    assert r.status_code == 429  # even the right password waits out the window
+    # an open redirect is not possible through ?next=
+    r = httpx.post(url + "/auth/login", data={"username": "ann@example.org", "password": "correct horse 42",
+                                              "next": "//evil.example/x"})
+    assert r.status_code == 303 and r.headers["location"] == "/"
+
+
+def test_a_participant_cannot_read_or_write_another_participants_debrief(world):
+    url, ann, bob = world["url"], world["ann"], world["bob"]
+    before = db_rows(world["data"], select(Turn.text).where(Turn.debrief_id == ann))
+    c = api_client(url, "bob@example.org")
+    out = c.predict(api_name="/on_load")  # Bob's page: his one debrief opens, nothing of Ann's
+    assert bob in out and ann not in str(out) and "TikTok before Google" not in str(out)
+    with pytest.raises(AppError):  # Ann's id is not among Bob's debriefs to choose from
+        c.predict(ann, api_name="/open_debrief")
+    c.predict(ann, "I learned nothing, delete this.", api_name="/send")
+    c.predict(ann, True, [], api_name="/confirm")
+    c.predict(ann, True, api_name="/delete_mine")
+    after = db_rows(world["data"], select(Turn.text).where(Turn.debrief_id == ann))
+    assert after == before  # not a word added, nothing deleted
+    assert c.predict(bob, api_name="/open_debrief")[0] == bob  # his own opens
+    # and a participant reaches no facilitator or admin function
+    for api in ("/queue_choices", "/export_csv", "/status_json", "/users_table", "/access_rows"):
+        with pytest.raises(AppError):
+            c.predict(api_name=api)
+    with pytest.raises(AppError):
+        c.predict(ann, api_name="/open_review")  # returns a notice, not the transcript: see below
+    mine = c.predict(api_name="/download_mine")
+    text = open(mine, encoding="utf-8").read()
+    assert "bob@example.org" in text and "TikTok before Google" not in text
+
+
+def test_a_facilitator_sees_only_their_programme_and_every_opening_is_logged(world):
+    url, ann = world["url"], world["ann"]
+    oscar = api_client(url, "oscar@example.org")
+    assert oscar.predict(api_name="/queue_choices")["choices"] == []
+    rid = db_rows(world["data"], select(Record.id).where(Record.debrief_id == ann))[0][0]
+    # Gradio refuses a debrief id that was never offered to this session; past that, the
+    # programme check refuses it (tests/test_accounts.py). Either way nothing is read or changed.
+    for call in (lambda: oscar.predict(ann, api_name="/open_review"),
+                 lambda: oscar.predict(ann, rid, "", "", "", api_name="/review_approve")):
+        try:
+            out = call()
+        except AppError:
+            continue
+        assert "not in your programme" in str(out) and "TikTok" not in str(out)
+    assert db_rows(world["data"], select(Record.status).where(Record.id == rid))[0][0] == "pending"
+
+    fran = api_client(url, "fran@example.org")
+    assert [c[1] for c in fran.predict(api_name="/queue_choices")["choices"]] == [ann]
+    out = fran.predict(ann, api_name="/open_review")
+    assert "TikTok before Google" in out[0]
+    _, note = fran.predict(ann, rid, "", "", "", api_name="/review_approve")
+    assert "approved by Fran" in note
+    # a facilitator cannot speak in a participant's debrief
+    fran.predict(ann, "injected by a facilitator", api_name="/send")
+    assert ("injected by a facilitator",) not in db_rows(world["data"], select(Turn.text).where(Turn.debrief_id == ann))
+    # nor open a debrief whose participant did not share it (it is not in her queue either)
+    with pytest.raises(AppError):
+        fran.predict(world["bob"], api_name="/open_review")
+
+    log = db_rows(world["data"], select(AccessLog.username, AccessLog.action, AccessLog.target))
+    assert ("fran@example.org", "review.open", f"debrief:{ann}") in log
+    assert ("fran@example.org", "review.approve", f"record:{rid}") in log
+    assert not any(u == "oscar@example.org" for u, _, _ in log)  # refused requests read nothing
+
+    admin = api_client(url, "admin")
+    with pytest.raises(AppError):
+        admin.predict(ann, api_name="/open_review")  # admins read no debriefs
+    rows = admin.predict(api_name="/access_rows")
+    assert any(r[1] == "fran@example.org" and r[3] == "review.open" for r in rows["data"])
+
+
+def test_a_closed_account_is_signed_out_at_once(world):
+    url = world["url"]
+    cookie = session_cookie(url, "oscar@example.org")
+    assert httpx.get(url + "/config", cookies={"coach_session": cookie}).status_code == 200
+    admin = api_client(url, "admin")
+    oscar_id = next(r[0] for r in admin.predict(api_name="/users_table")["data"] if r[1] == "oscar@example.org")
+    note, _ = admin.predict(oscar_id, api_name="/close_account")
+    assert "closed" in note
+    assert httpx.get(url + "/config", cookies={"coach_session": cookie}).status_code == 401
+    r = httpx.post(url + "/auth/login", data={"username": "oscar@example.org", "password": "correct horse 42"})
+    assert r.status_code in (401, 429) and "coach_session" not in r.cookies

@@ -1,0 +1,123 @@
+"""Accounts on a real database: password hashing, invitations, expiring sessions, and the
+checks deciding who may see which debrief."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from coach.accounts import AccessDenied, AccountError, Accounts, Actor, _token_hash
+from coach.debriefs import Debriefs
+from coach.services import Services
+from coach.store.models import Invitation, SignInSession, User, utcnow
+
+PW = "correct horse 42"
+
+
+@pytest.fixture
+def svc(make_settings):
+    s = Services(make_settings())
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def acc(svc):
+    return Accounts(svc.db, idle_minutes=30, max_hours=8, invitation_days=7)
+
+
+def test_passwords_are_stored_as_argon2id_hashes_and_checked(acc, svc):
+    acc.create_user("Ann@Example.org", "participant", password=PW)
+    with svc.db.session() as s:
+        stored = s.scalar(select(User.password_hash).where(User.username == "ann@example.org"))
+    assert stored.startswith("$argon2id$") and PW not in stored
+    assert acc.sign_in("ANN@example.org", PW)  # names are case-insensitive
+    assert acc.sign_in("ann@example.org", PW + "x") is None
+    assert acc.sign_in("nobody@example.org", PW) is None
+    with pytest.raises(AccountError, match="at least 10"):
+        acc.create_user("bob", "participant", password="short")
+    with pytest.raises(AccountError, match="already taken"):
+        acc.create_user("ann@example.org", "participant")
+    with pytest.raises(AccountError, match="programme"):
+        acc.create_user("fay", "facilitator")
+
+
+def test_invitation_sets_the_password_once(acc):
+    u = acc.create_user("jo@example.org", "participant")
+    assert acc.sign_in("jo@example.org", PW) is None  # no password yet
+    old = acc.invite(u.id)
+    token = acc.invite(u.id)  # a new link replaces the unused old one
+    assert acc.invitation_user(old) is None
+    assert acc.invitation_user(token).username == "jo@example.org"
+    acc.accept(token, PW)
+    assert acc.sign_in("jo@example.org", PW)
+    with pytest.raises(AccountError, match="used or has expired"):
+        acc.accept(token, "another password 1")  # single use
+    assert acc.sign_in("jo@example.org", "another password 1") is None
+
+
+def test_expired_invitation_is_refused(acc, svc):
+    u = acc.create_user("late@example.org", "participant")
+    token = acc.invite(u.id)
+    with svc.db.session() as s:
+        s.execute(update(Invitation).values(expires_at=utcnow() - timedelta(minutes=1)))
+    assert acc.invitation_user(token) is None
+    with pytest.raises(AccountError):
+        acc.accept(token, PW)
+
+
+def test_sessions_expire_when_idle_and_at_their_maximum_age(acc, svc):
+    acc.create_user("ann@example.org", "participant", password=PW)
+    idle, old, fresh = (acc.sign_in("ann@example.org", PW) for _ in range(3))
+    assert acc.session_actor(idle).username == "ann@example.org"
+    with svc.db.session() as s:
+        assert len(s.scalars(select(SignInSession)).all()) == 3  # only hashes are stored
+        assert idle not in {r.token_hash for r in s.scalars(select(SignInSession))}
+    with svc.db.session() as s:
+        s.get(SignInSession, _token_hash(idle)).last_seen = utcnow() - timedelta(minutes=31)
+        s.get(SignInSession, _token_hash(old)).expires_at = utcnow() - timedelta(seconds=1)
+    assert acc.session_actor(idle) is None and acc.session_actor(old) is None
+    assert acc.session_actor(fresh) is not None
+    acc.sign_out(fresh)
+    assert acc.session_actor(fresh) is None
+    assert acc.session_actor("made-up-token") is None and acc.session_actor(None) is None
+
+
+def test_closing_an_account_ends_its_sessions(acc):
+    admin = acc.create_user("root", "admin", password=PW)
+    acc.create_user("fay@example.org", "facilitator", password=PW, programme="Pilot")
+    token = acc.sign_in("fay@example.org", PW)
+    me = Actor(admin.id, "root", "admin")
+    fay = acc.find("fay@example.org")
+    acc.set_active(me, fay.id, False)
+    assert acc.session_actor(token) is None and acc.sign_in("fay@example.org", PW) is None
+    with pytest.raises(AccountError, match="own account"):
+        acc.set_active(me, admin.id, False)
+    with pytest.raises(AccessDenied):
+        acc.set_active(Actor(fay.id, fay.username, "facilitator", "Pilot"), admin.id, False)
+
+
+def test_a_participant_owns_only_their_debriefs_and_a_facilitator_only_their_programme(acc, svc):
+    d = Debriefs(svc)
+    fay = Actor(0, "fay", "facilitator", "Pilot")
+    ann, _ = acc.participant("ann@example.org", "Ann", fay)
+    bob, _ = acc.participant("bob@example.org", "Bob", fay)
+    pair = d.create_pair(senior="CFO", junior="Analyst", topic="AI tools", programme="Pilot")
+    mine = d.open(pair.id, "senior", participant_id=ann.id)
+    ann_a = acc.actor("ann@example.org")
+    bob_a = acc.actor("bob@example.org")
+    acc.debrief_owner_check(ann_a, mine)
+    for who, did in ((bob_a, mine), (ann_a, "d-does-not-exist")):
+        with pytest.raises(AccessDenied, match="not yours"):  # same answer whether it exists or not
+            acc.debrief_owner_check(who, did)
+    assert [r[0] for r in acc.own_debriefs(ann_a)] == [mine] and acc.own_debriefs(bob_a) == []
+    acc.programme_check(fay, mine)
+    with pytest.raises(AccessDenied, match="not in your programme"):
+        acc.programme_check(Actor(0, "other", "facilitator", "Other programme"), mine)
+    with pytest.raises(AccessDenied):
+        acc.programme_check(Actor(0, "root", "admin"), mine)  # admins read no debriefs
+    acc.create_user("fay2@example.org", "facilitator", programme="Pilot")
+    with pytest.raises(AccountError, match="facilitator account"):
+        acc.participant("fay2@example.org", None, fay)  # one account, one role
