@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
 
 import pytest
 
-from tests.conftest import start_app
+from tests.conftest import accept_invitation, start_app
 
 pytestmark = pytest.mark.slow
 
@@ -24,6 +25,11 @@ def test_fresh_start_serves_the_app_and_the_model(tmp_path, browser):
     try:
         page = browser.new_page(viewport={"width": 1100, "height": 800})
         page.goto(url)
+        page.get_by_role("button", name="Sign in").wait_for()  # nothing without signing in
+        # a fresh installation prints a single-use link for the first administrator
+        log = next((tmp_path).glob("app-*.log")).read_text()
+        link = re.search(r"http://\S+/auth/invite/[\w-]+", log).group(0)
+        accept_invitation(page, link.replace("http://127.0.0.1:7860", url))
         page.get_by_text("A debrief coach for reverse mentoring").wait_for(timeout=30000)
         if os.environ.get("COACH_TEST_SCREENSHOT"):
             page.screenshot(path=os.environ["COACH_TEST_SCREENSHOT"], full_page=True)

@@ -11,7 +11,7 @@ import pytest
 from coach.config import load_settings
 from coach.debriefs import Debriefs
 from coach.services import Services
-from tests.conftest import start_app
+from tests.conftest import PROGRAMME, seed_people, sign_in, start_app
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +22,7 @@ def finished_shared_debrief(data) -> str:
     svc = Services(load_settings(data_dir=data))
     d = Debriefs(svc)
     p = d.create_pair(senior="Retail operations director", junior="Social media associate",
-                      topic="How Gen Z discovers stores on TikTok")
+                      topic="How Gen Z discovers stores on TikTok", programme=PROGRAMME)
     did = d.open(p.id, "senior")
     for answer in [
         f"I learned that teenagers search TikTok before Google when they look for a shop. {XSS}",
@@ -43,14 +43,14 @@ def test_facilitator_approves_edits_rejects_and_exports(tmp_path, browser):
     proc, url = start_app(data, COACH_LOCAL_AUTOSTART="false")
     try:
         did = finished_shared_debrief(data)
+        seed_people(data)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(url)
+        sign_in(page, url, "fran@example.org")
         page.get_by_role("tab", name="Review").click()
         page.get_by_role("button", name="Refresh queue").click()
         page.get_by_label("Shared debriefs").click()
         page.get_by_role("option", name="How Gen Z discovers stores on TikTok").first.click()
         page.locator("#review-transcript").get_by_text("every result was a video").wait_for()
-        page.get_by_label("Your name (recorded with each review)").fill("Fran Facilitator")
 
         def pick(kind: str):
             page.get_by_label("Item", exact=True).click()
@@ -59,15 +59,15 @@ def test_facilitator_approves_edits_rejects_and_exports(tmp_path, browser):
         pick("Learned")
         page.locator("#review-transcript mark").wait_for()  # the quote is highlighted in the transcript
         page.get_by_role("button", name="Approve", exact=True).click()
-        page.get_by_text("approved by Fran Facilitator").wait_for()
+        page.get_by_text("approved by Fran").wait_for()
         pick("Broken assumption")
         page.locator("#review-transcript mark", has_text="I thought our website").wait_for()
         page.get_by_label("Before (broken assumption)").fill("Young customers find our stores through the website")
         page.get_by_role("button", name="Save edit and approve").click()
-        page.get_by_text("approved by Fran Facilitator").nth(0).wait_for()
+        page.get_by_text("approved by Fran").nth(0).wait_for()
         pick("Action")
         page.get_by_role("button", name="Reject").click()
-        page.get_by_text("rejected by Fran Facilitator").wait_for()
+        page.get_by_text("rejected by Fran").wait_for()
 
         page.get_by_text("Programme dashboard and export").click()
         with page.expect_download() as dl:
@@ -77,11 +77,19 @@ def test_facilitator_approves_edits_rejects_and_exports(tmp_path, browser):
         assert sorted(r["kind"] for r in rows) == ["broken_assumption", "learned"]  # the action was rejected
         [ba] = [r for r in rows if r["kind"] == "broken_assumption"]
         assert ba["before"] == "Young customers find our stores through the website"
-        assert {r["reviewed_by"] for r in rows} == {"Fran Facilitator"} and all(r["reviewed_at"] for r in rows)
+        assert {r["reviewed_by"] for r in rows} == {"Fran"} and all(r["reviewed_at"] for r in rows)
         assert all(r["debrief"] == did for r in rows)
         # the participant's markup was shown as text and never ran
         assert page.locator("#review-transcript").get_by_text('<img src=x onerror="window.__xss=1">').count() == 1
         assert page.evaluate("window.__xss") is None
+        # what the facilitator opened is in the access log, with who and when
+        svc = Services(load_settings(data_dir=data))
+        from coach.accounts import Accounts
+
+        log = [(a.username, a.action, a.target) for a in Accounts(svc.db).access_log()]
+        svc.close()
+        assert ("fran@example.org", "review.open", f"debrief:{did}") in log
+        assert ("fran@example.org", "export.json", f"programme:{PROGRAMME}") in log
     finally:
         proc.terminate()
         proc.wait(30)

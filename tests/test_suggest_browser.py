@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import run_cli
-from tests.conftest import start_app
+from tests.conftest import accept_invitation, seed_people, start_app
 from tests.test_suggest import CORPUS
 
 pytestmark = pytest.mark.slow
@@ -18,8 +20,12 @@ def test_junior_gets_topic_ideas_with_evidence(tmp_path, browser):
     assert run_cli("ingest", str(src), "--data-dir", str(data), "-q").returncode == 0
     proc, url = start_app(data, COACH_LOCAL_AUTOSTART="false")
     try:
+        seed_people(data)
+        invite = run_cli("user", "add", "jo@example.org", "--role", "participant", "--data-dir", str(data),
+                         "--base-url", url)
         page = browser.new_page(viewport={"width": 1100, "height": 900})
-        page.goto(url)
+        accept_invitation(page, json.loads(invite.stdout)["invitation"])  # a junior, signed in
+        assert page.get_by_role("tab", name="Review").count() == 0  # not a facilitator's tabs
         page.get_by_role("tab", name="Topic ideas").click()
         page.get_by_label("The senior: role and context").fill("Head of store operations at a fashion retailer")
         page.get_by_label("The junior: role and strengths").fill("Marketing assistant who runs the brand's TikTok")
