@@ -35,7 +35,7 @@ def app_once() -> float:
         try:
             while True:
                 try:
-                    if httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200:
+                    if httpx.get(f"http://127.0.0.1:{port}/auth/login", timeout=1).status_code == 200:
                         return time.perf_counter() - t0
                 except httpx.HTTPError:
                     pass

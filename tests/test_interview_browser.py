@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from coach.config import load_settings
 from coach.store.db import Database
-from coach.store.models import Debrief, Turn, User
+from coach.store.models import Debrief, SignInSession, Turn, User, utcnow
 from tests.conftest import accept_invitation, seed_people, sign_in, start_app
 
 pytestmark = pytest.mark.slow
@@ -186,3 +187,22 @@ def test_markup_in_answers_is_shown_as_text_and_never_runs(app, browser):
     page.get_by_role("button", name="End now").click()
     page.locator("#coach-summary").get_by_text("Your summary").wait_for()
     assert page.evaluate("window.__xss") is None
+
+
+def test_an_expired_session_refuses_the_message_and_keeps_it_in_the_box(app, browser):
+    url, data = app
+    links = create_pair(browser, url, data)
+    page = participant(browser, links["senior"])
+    page.get_by_text("Looking back over your sessions").wait_for()
+    db = Database(load_settings(data_dir=data).sqlalchemy_url)
+    with db.session() as s:  # the session runs out while the senior is typing
+        s.execute(update(SignInSession).values(last_seen=utcnow() - timedelta(days=1)))
+    db.dispose()
+    page.get_by_label("Your answer").fill("A long answer I would hate to type again.")
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_timeout(2000)
+    assert page.get_by_label("Your answer").input_value() == "A long answer I would hate to type again."
+    turns, _, _ = stored_turns(data, debrief_of(data, SENIOR))
+    assert [t for sp, t in turns if sp == "participant"] == []  # refused before anything was stored
+    page.goto(url)
+    page.get_by_role("button", name="Sign in").wait_for()  # back to the sign-in form

@@ -2,9 +2,9 @@
 
     python evals/load/run.py --n 10,50,100
 
-Starts the app (offline backend) on 127.0.0.1 with a fresh data dir, creates N pairs, and has N
-clients answer every question of their senior debrief at the same time, through the app's own
-Gradio API. Bounded: each client sends at most 12 messages, the whole run stops after
+Starts the app (offline backend) on 127.0.0.1 with a fresh data dir, creates N pairs and N
+participant accounts, and has N clients sign in and answer every question of their senior debrief
+at the same time, through the app's own Gradio API. Bounded: each client sends at most 12 messages, the whole run stops after
 --max-seconds. Reports errors, turn latency p50/p95 and whether every transcript in the store is
 complete (every message sent is stored, each followed by a coach reply).
 """
@@ -26,6 +26,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from coach.accounts import Accounts  # noqa: E402
 from coach.config import load_settings  # noqa: E402
 from coach.debriefs import Debriefs  # noqa: E402
 from coach.local_server import free_port  # noqa: E402
@@ -39,6 +40,7 @@ ANSWERS = [
     "They worked well because she used our own stores; I'd add a fifth session on ads.",
 ]
 MAX_MESSAGES = 12
+PASSWORD = "load test password"
 
 
 def start_app(data: Path) -> tuple[subprocess.Popen, str]:
@@ -47,10 +49,10 @@ def start_app(data: Path) -> tuple[subprocess.Popen, str]:
            "GRADIO_SERVER_NAME": "127.0.0.1", "COACH_BACKEND": "none"}
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env, cwd=data.parent,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
+    url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
+            if httpx.get(f"{url}/auth/login", timeout=1).status_code == 200:
                 return proc, url
         except httpx.HTTPError:
             time.sleep(0.2)
@@ -62,8 +64,9 @@ def participant(url: str, code: str, deadline: float, latencies: list, errors: l
     from gradio_client import Client
 
     try:
-        c = Client(url, verbose=False)
-        c.predict(code, api_name="/open_code")
+        r = httpx.post(f"{url}/auth/login", data={"username": f"p{code}@example.org", "password": PASSWORD}, timeout=60)
+        c = Client(url + "/", verbose=False, headers={"Cookie": f"coach_session={r.cookies['coach_session']}"})
+        c.predict(api_name="/on_load")  # signed in: the participant's one debrief opens
         n = 0
         for n in range(MAX_MESSAGES):
             if time.monotonic() > deadline:
@@ -89,9 +92,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as d:
             data = Path(d) / "data"
             svc = Services(load_settings(data_dir=data, backend="none"))
-            deb = Debriefs(svc)
-            codes = [deb.open(deb.create_pair(senior="Retail director", junior="Social media associate",
-                                              topic=f"TikTok discovery {i}").id, "senior") for i in range(n)]
+            deb, acc = Debriefs(svc), Accounts(svc.db)
+            codes = []
+            for i in range(n):
+                pair = deb.create_pair(senior="Retail director", junior="Social media associate",
+                                       topic=f"TikTok discovery {i}")
+                did = deb.open(pair.id, "senior")
+                user = acc.create_user(f"p{did}@example.org", "participant", password=PASSWORD)
+                codes.append(deb.open(pair.id, "senior", participant_id=user.id))
             proc, url = start_app(data)
             lat, errors, sent = [], [], {}
             deadline = time.monotonic() + a.max_seconds
