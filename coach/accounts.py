@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -25,6 +27,7 @@ from coach.store.models import AccessLog, Debrief, Invitation, Pair, SignInSessi
 
 ROLES = ("participant", "facilitator", "admin")
 MIN_PASSWORD = 10
+SESSION_CACHE_SECONDS = 5.0
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{1,199}$")
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verifying against this keeps an unknown username as slow as a wrong password.
@@ -84,11 +87,18 @@ def check_password(password: str) -> str:
 
 
 class Accounts:
-    def __init__(self, db: Database, *, idle_minutes: int = 120, max_hours: int = 12, invitation_days: int = 7):
+    def __init__(self, db: Database, *, idle_minutes: int = 120, max_hours: int = 12, invitation_days: int = 7,
+                 cache_seconds: float = SESSION_CACHE_SECONDS):
         self.db = db
+        self.cache_seconds = cache_seconds
         self.idle = timedelta(minutes=idle_minutes)
         self.max_age = timedelta(hours=max_hours)
         self.invitation_age = timedelta(days=invitation_days)
+        # token hash -> (actor, monotonic time checked): most requests skip the database. Sign-out
+        # and closing an account clear it at once in this process; other app processes sharing
+        # the database notice within ``cache_seconds``; an expiry may likewise land that late.
+        self._cache: dict[str, tuple[Actor, float]] = {}
+        self._cache_lock = threading.Lock()
 
     @classmethod
     def from_services(cls, svc) -> "Accounts":
@@ -150,6 +160,7 @@ class Accounts:
             inv.used_at = utcnow()
             u.password_hash = _hasher.hash(password)
             s.execute(delete(SignInSession).where(SignInSession.user_id == u.id))
+            self._forget(user_id=u.id)
             return u
 
     def check_participant(self, username: str) -> User | None:
@@ -190,6 +201,7 @@ class Accounts:
             if u is None:
                 raise AccountError("No such account.")
             u.active = active
+            self._forget(user_id=user_id)
             if not active:
                 s.execute(delete(SignInSession).where(SignInSession.user_id == user_id))
 
@@ -221,9 +233,25 @@ class Accounts:
         """Who holds this session token; None once it is unknown, idle too long or too old."""
         if not token:
             return None
+        h = _token_hash(token)
+        with self._cache_lock:
+            hit = self._cache.get(h)
+        if hit and time.monotonic() - hit[1] < self.cache_seconds:
+            return hit[0]
+        actor = self._session_actor_db(h)
+        with self._cache_lock:
+            if actor is None:
+                self._cache.pop(h, None)
+            else:
+                if len(self._cache) > 10_000:
+                    self._cache.clear()
+                self._cache[h] = (actor, time.monotonic())
+        return actor
+
+    def _session_actor_db(self, h: str) -> Actor | None:
         now = utcnow()
         with self.db.session() as s:
-            sess = s.get(SignInSession, _token_hash(token))
+            sess = s.get(SignInSession, h)
             if sess is None:
                 return None
             if _aware(sess.expires_at) < now or _aware(sess.last_seen) + self.idle < now:
@@ -232,12 +260,18 @@ class Accounts:
             u = s.get(User, sess.user_id)
             if u is None or not u.active:
                 return None
-            if now - _aware(sess.last_seen) > timedelta(seconds=30):  # fewer writes, same idle limit
+            if now - _aware(sess.last_seen) > timedelta(seconds=60):  # fewer writes, same idle limit
                 sess.last_seen = now
             return Actor(u.id, u.username, u.role, u.programme, u.display_name)
 
+    def _forget(self, user_id: int | None = None, h: str | None = None) -> None:
+        with self._cache_lock:
+            for k in [k for k, (a, _) in self._cache.items() if k == h or a.id == user_id]:
+                del self._cache[k]
+
     def sign_out(self, token: str | None) -> None:
         if token:
+            self._forget(h=_token_hash(token))
             with self.db.session() as s:
                 s.execute(delete(SignInSession).where(SignInSession.token_hash == _token_hash(token)))
 

@@ -19,6 +19,7 @@ from urllib.parse import quote
 import gradio as gr
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from coach.accounts import AccountError, Accounts, Actor
 
@@ -87,7 +88,8 @@ class Gate:
         if scope["type"] not in ("http", "websocket") or scope["path"].startswith(PUBLIC_PREFIX):
             return await self.app(scope, receive, send)
         request = Request(scope)
-        actor = self.accounts.session_actor(request.cookies.get(COOKIE))
+        # off the event loop: a database wait must never stall every other request
+        actor = await run_in_threadpool(self.accounts.session_actor, request.cookies.get(COOKIE))
         if actor is None:
             if scope["type"] == "websocket":
                 return await send({"type": "websocket.close", "code": 4401})

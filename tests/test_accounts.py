@@ -25,7 +25,7 @@ def svc(make_settings):
 
 @pytest.fixture
 def acc(svc):
-    return Accounts(svc.db, idle_minutes=30, max_hours=8, invitation_days=7)
+    return Accounts(svc.db, idle_minutes=30, max_hours=8, invitation_days=7, cache_seconds=0)
 
 
 def test_passwords_are_stored_as_argon2id_hashes_and_checked(acc, svc):
@@ -121,3 +121,12 @@ def test_a_participant_owns_only_their_debriefs_and_a_facilitator_only_their_pro
     acc.create_user("fay2@example.org", "facilitator", programme="Pilot")
     with pytest.raises(AccountError, match="facilitator account"):
         acc.participant("fay2@example.org", None, fay)  # one account, one role
+
+
+def test_sign_out_takes_effect_at_once_despite_the_session_cache(svc):
+    acc = Accounts(svc.db)  # the app's default: sessions cached for a few seconds
+    acc.create_user("ann@example.org", "participant", password=PW)
+    token = acc.sign_in("ann@example.org", PW)
+    assert acc.session_actor(token) is not None and acc.session_actor(token) is not None  # second from cache
+    acc.sign_out(token)
+    assert acc.session_actor(token) is None

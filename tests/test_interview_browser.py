@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from coach.accounts import SESSION_CACHE_SECONDS
 from coach.config import load_settings
 from coach.store.db import Database
 from coach.store.models import Debrief, SignInSession, Turn, User, utcnow
@@ -198,6 +199,7 @@ def test_an_expired_session_refuses_the_message_and_keeps_it_in_the_box(app, bro
     with db.session() as s:  # the session runs out while the senior is typing
         s.execute(update(SignInSession).values(last_seen=utcnow() - timedelta(days=1)))
     db.dispose()
+    page.wait_for_timeout(SESSION_CACHE_SECONDS * 1000 + 500)  # the app re-reads sessions this often
     page.get_by_label("Your answer").fill("A long answer I would hate to type again.")
     page.get_by_role("button", name="Send").click()
     page.wait_for_timeout(2000)
