@@ -11,6 +11,7 @@ tokens of which only the SHA-256 is stored, so a copy of the database opens no a
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import secrets
 import threading
@@ -29,9 +30,25 @@ ROLES = ("participant", "facilitator", "admin")
 MIN_PASSWORD = 10
 SESSION_CACHE_SECONDS = 5.0
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{1,199}$")
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters (~0.1 s, 64 MiB)
+# At most this many hashes at once, so a burst of sign-ins queues instead of starving the
+# interviews running beside it (measured with evals/load/run.py).
+_hashing = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) // 2))
 # Verifying against this keeps an unknown username as slow as a wrong password.
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+def _hash(password: str) -> str:
+    with _hashing:
+        return _hasher.hash(password)
+
+
+def _verify(stored: str, password: str) -> bool:
+    with _hashing:
+        try:
+            return _hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 class AccessDenied(PermissionError):
@@ -120,7 +137,7 @@ class Accounts:
                 raise AccountError(f"The sign-in name “{name}” is already taken.")
             u = User(username=name, role=role, programme=(programme or "").strip() or None,
                      display_name=(display_name or "").strip() or None,
-                     password_hash=_hasher.hash(check_password(password)) if password else None,
+                     password_hash=_hash(check_password(password)) if password else None,
                      created_by=created_by.id if created_by else None, active=True)
             s.add(u)
             s.flush()
@@ -158,7 +175,7 @@ class Accounts:
             if u is None or not u.active:
                 raise AccountError("This account has been closed.")
             inv.used_at = utcnow()
-            u.password_hash = _hasher.hash(password)
+            u.password_hash = _hash(password)
             s.execute(delete(SignInSession).where(SignInSession.user_id == u.id))
             self._forget(user_id=u.id)
             return u
@@ -205,6 +222,18 @@ class Accounts:
             if not active:
                 s.execute(delete(SignInSession).where(SignInSession.user_id == user_id))
 
+    def delete_user(self, user_id: int) -> None:
+        """Remove the account, its sessions and invitations (its debriefs are deleted first by
+        the caller, through :meth:`coach.debriefs.Debriefs.delete`). The access log keeps the
+        name: it records who read what, which must outlive the reader's account."""
+        self._forget(user_id=user_id)
+        with self.db.session() as s:
+            s.execute(delete(SignInSession).where(SignInSession.user_id == user_id))
+            s.execute(delete(Invitation).where(Invitation.user_id == user_id))
+            u = s.get(User, user_id)
+            if u is not None:
+                s.delete(u)
+
     def has_admin(self) -> bool:
         with self.db.session() as s:
             return s.scalar(select(User.id).where(User.role == "admin", User.active.is_(True)).limit(1)) is not None
@@ -214,17 +243,14 @@ class Accounts:
     def sign_in(self, username: str, password: str) -> str | None:
         """A new session token, or None. Unknown names cost as much time as wrong passwords."""
         u = self.find(username)
-        try:
-            _hasher.verify(u.password_hash if u and u.password_hash else _DUMMY_HASH, password or "")
-        except (VerificationError, InvalidHashError):
-            return None
-        if u is None or not u.password_hash or not u.active:
+        ok = _verify(u.password_hash if u and u.password_hash else _DUMMY_HASH, password or "")
+        if not ok or u is None or not u.password_hash or not u.active:
             return None
         token = secrets.token_urlsafe(32)
         now = utcnow()
         with self.db.session() as s:
             if _hasher.check_needs_rehash(u.password_hash):
-                s.get(User, u.id).password_hash = _hasher.hash(password)
+                s.get(User, u.id).password_hash = _hash(password)
             s.add(SignInSession(token_hash=_token_hash(token), user_id=u.id, created_at=now, last_seen=now,
                                 expires_at=now + self.max_age))
         return token

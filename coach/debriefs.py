@@ -280,15 +280,18 @@ class Debriefs:
                              "status": r.status} for r in d.records],
             }
 
-    def delete(self, debrief_id: str) -> None:
+    def delete(self, debrief_id: str, forget_name: bool = False) -> None:
         """Delete the debrief, its transcript, its records (SQL and the index) and, for the
-        senior, their starting beliefs. The pair itself stays for the other participant."""
+        senior, their starting beliefs; with ``forget_name`` also their name on the pair. The
+        pair itself stays for the other participant."""
         with self._lock(debrief_id):
             with self.svc.db.session() as s:
                 d = self._get(s, debrief_id)
                 record_ids = [r.id for r in d.records]
                 if d.role == "senior":
                     d.pair.baseline = []
+                if forget_name:
+                    setattr(d.pair, f"{d.role}_name", None)
                 s.delete(d)
             self.svc.index.delete(record_ids)
 

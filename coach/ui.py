@@ -13,7 +13,9 @@ import logging
 import os
 import signal
 import sys
+import shutil
 import tempfile
+import time
 from datetime import date
 from pathlib import Path
 
@@ -65,6 +67,7 @@ from what earlier pairs discovered.
 Your debrief is in the **Debrief** tab.
 """
 
+SCRATCH_MINUTES = 10  # downloads are kept this long (Gradio's copies too: Blocks(delete_cache=...))
 STATUS_WORD = {"done": "done", "current": "now", "skipped": "skipped", "partial": "in part", "todo": "to do"}
 
 
@@ -122,6 +125,18 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
     debriefs = Debriefs(svc)
     records = Records(svc)
     accounts = accounts or Accounts.from_services(svc)
+
+    scratch = svc.settings.data_dir / "exports" / "scratch"
+
+    def scratch_folder() -> Path:
+        """A new folder for one download. Gradio serves its own copy of the file, so ours are
+        removed after SCRATCH_MINUTES: exported debriefs do not pile up on disk."""
+        scratch.mkdir(parents=True, exist_ok=True)
+        cutoff = time.time() - SCRATCH_MINUTES * 60
+        for old in scratch.iterdir():
+            if old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
+        return Path(tempfile.mkdtemp(dir=scratch))
 
     def who(request: gr.Request | None, *roles: str) -> Actor:
         actor = accounts.actor(getattr(request, "username", None))
@@ -270,7 +285,7 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
         actor = who(request, "participant")
         data = {"account": {"username": actor.username, "name": actor.display_name, "role": actor.role},
                 "debriefs": [debriefs.export_data(d) for d, *_ in accounts.own_debriefs(actor)]}
-        folder = Path(tempfile.mkdtemp(prefix="coach-export-"))  # never kept in the data dir
+        folder = scratch_folder()
         path = folder / "my-coach-data.json"
         path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
         return str(path)
@@ -283,6 +298,16 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
             return (did, *render(did, "⚠️ Tick the box to confirm that you want to delete everything."))
         debriefs.delete(did)
         return (None, *render(None, "Your debrief and everything recorded from it have been deleted.", actor))
+
+    def delete_account(sure, request: gr.Request):
+        """Delete every debrief of the signed-in participant, their name on each pair, and the account."""
+        actor = who(request, "participant")
+        if not sure:
+            raise gr.Error("Tick the box to confirm that you want to delete your account and everything in it.")
+        for did_, *_ in accounts.own_debriefs(actor):
+            debriefs.delete(did_, forget_name=True)
+        accounts.delete_user(actor.id)
+        return "Your account and all your debriefs have been deleted."
 
     # -- pair handlers (facilitator) -------------------------------------------------------
 
@@ -411,7 +436,7 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
 
     def export(fmt, request: gr.Request):
         actor = who(request, "facilitator")
-        folder = Path(tempfile.mkdtemp(prefix="coach-export-"))
+        folder = scratch_folder()
         path = records.export(folder, fmt, programme=actor.programme)
         accounts.log(actor, f"export.{fmt}", f"programme:{actor.programme}", "approved records")
         return str(path)
@@ -505,7 +530,7 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
         if file is None:
             return None, "⚠️ Upload a CSV with columns senior, junior (and optionally k)."
         try:
-            out = batch_suggest(svc.index, Path(file), Path(tempfile.mkdtemp(prefix="coach-batch-")), writer=writer())
+            out = batch_suggest(svc.index, Path(file), scratch_folder(), writer=writer())
         except BatchError as e:
             return None, f"⚠️ {e}"
         accounts.log(actor, "suggest.batch", f"file:{Path(file).name}", "shared, approved records as evidence")
@@ -577,7 +602,7 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
 
     # -- layout ----------------------------------------------------------------------------
 
-    with gr.Blocks(title="coach — reverse-mentoring debriefs", delete_cache=(600, 600)) as app:
+    with gr.Blocks(title="coach — reverse-mentoring debriefs", delete_cache=(SCRATCH_MINUTES * 60, SCRATCH_MINUTES * 60)) as app:
         did = gr.Textbox(visible="hidden", elem_id="debrief-id")
         with gr.Row(elem_classes="coach-account"):
             signed_in = gr.Markdown(elem_id="signed-in")
@@ -608,6 +633,8 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
                         mine_file = gr.File(label="Your data")
                         sure = gr.Checkbox(label="I understand: deleting removes my answers and records for good")
                         delete_btn = gr.Button("Delete this debrief", variant="stop")
+                        sure_all = gr.Checkbox(label="I understand: this deletes my account and all my debriefs for good")
+                        delete_all_btn = gr.Button("Delete my account and all my data", variant="stop")
                     with gr.Column(visible=False) as summary_col:
                         summary = gr.Markdown(elem_id="coach-summary")
                         keep = gr.CheckboxGroup(label="Keep what is right: untick any item that is not", choices=[],
@@ -752,6 +779,8 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
         confirm_btn.click(confirm, inputs=[did, share, keep], outputs=view_outputs[1:-1])
         mine_btn.click(download_mine, outputs=mine_file)
         delete_btn.click(delete_mine, inputs=[did, sure], outputs=[did, *view_outputs])
+        delete_all_btn.click(delete_account, inputs=sure_all, outputs=notice).success(
+            None, js="() => { setTimeout(() => { window.location.href = '/auth/login'; }, 2500); }")
         create_btn.click(create_pair, inputs=[senior_user, senior_name, senior, junior_user, junior_name, junior, topic,
                                               sessions, start, end_date, *baseline], outputs=created)
         review_outputs = [transcript, items_df, item_pick, item_text, item_before, item_after, review_note, synthesis]

@@ -37,7 +37,7 @@ def world(tmp_path_factory):
     data = tmp_path_factory.mktemp("access") / "data"
     seed_people(data, ("oscar@example.org", "facilitator", "Other programme"),
                 ("ann@example.org", "participant", None), ("bob@example.org", "participant", None),
-                ("carl@example.org", "participant", None))
+                ("carl@example.org", "participant", None), ("dora@example.org", "participant", None))
     svc = Services(load_settings(data_dir=data))
     acc, d = Accounts(svc.db), Debriefs(svc)
     pair = d.create_pair(senior="Retail operations director", junior="Social media associate",
@@ -48,9 +48,14 @@ def world(tmp_path_factory):
         for _ in d.say(ann, a):
             pass
     d.confirm(ann, share=True)
+    pair2 = d.create_pair(senior="Head of finance", junior="Data analyst", topic="Spreadsheets to notebooks",
+                          programme=PROGRAMME, senior_name="Dora")
+    dora = d.open(pair2.id, "senior", participant_id=acc.find("dora@example.org").id)
+    for _ in d.say(dora, "I learned that notebooks keep every step of an analysis visible."):
+        pass
     svc.close()
     proc, url = start_app(data, COACH_LOCAL_AUTOSTART="false", COACH_BACKEND="none")
-    yield {"url": url, "data": data, "ann": ann, "bob": bob}
+    yield {"url": url, "data": data, "ann": ann, "bob": bob, "dora": dora}
     proc.terminate()
     proc.wait(30)
 
@@ -207,3 +212,21 @@ def test_a_closed_account_is_signed_out_at_once(world):
     assert httpx.get(url + "/config", cookies={"coach_session": cookie}).status_code == 401
     r = httpx.post(url + "/auth/login", data={"username": "oscar@example.org", "password": "correct horse 42"})
     assert r.status_code in (401, 429) and "coach_session" not in r.cookies
+
+
+def test_a_participant_deletes_their_account_and_everything_in_it(world):
+    url, dora = world["url"], world["dora"]
+    cookie = session_cookie(url, "dora@example.org")
+    from gradio_client import Client
+
+    c = Client(url + "/", headers={"Cookie": f"coach_session={cookie}"}, verbose=False)
+    with pytest.raises(AppError, match="Tick the box"):
+        c.predict(False, api_name="/delete_account")
+    assert "deleted" in c.predict(True, api_name="/delete_account")
+    assert httpx.get(url + "/config", cookies={"coach_session": cookie}).status_code == 401
+    assert db_rows(world["data"], select(Turn.id).where(Turn.debrief_id == dora)) == []
+    assert db_rows(world["data"], select(Debrief.id).where(Debrief.id == dora)) == []
+    from coach.store.models import Pair, User
+
+    assert db_rows(world["data"], select(User.id).where(User.username == "dora@example.org")) == []
+    assert db_rows(world["data"], select(Pair.senior_name).where(Pair.topic == "Spreadsheets to notebooks")) == [(None,)]
