@@ -208,3 +208,23 @@ def test_an_expired_session_refuses_the_message_and_keeps_it_in_the_box(app, bro
     assert [t for sp, t in turns if sp == "participant"] == []  # refused before anything was stored
     page.goto(url)
     page.get_by_role("button", name="Sign in").wait_for()  # back to the sign-in form
+
+
+def test_a_participant_deletes_their_account_from_the_browser(app, browser):
+    url, data = app
+    links = create_pair(browser, url, data)
+    page = participant(browser, links["junior"])
+    page.get_by_text("What did you teach or show").wait_for()
+    answer(page, "I showed him how our TikTok analytics work.")
+    did = debrief_of(data, JUNIOR)
+    page.get_by_text("Your data: download or delete").click()
+    page.get_by_label("I understand: this deletes my account").check()
+    page.get_by_role("button", name="Delete my account and all my data").click()
+    page.get_by_text("Your account and all your debriefs have been deleted").wait_for()
+    page.wait_for_url("**/auth/login", timeout=15000)  # and back to the sign-in form
+    db = Database(load_settings(data_dir=data).sqlalchemy_url)
+    with db.session() as s:
+        left = s.scalars(select(Turn.text).where(Turn.debrief_id == did)).all()
+        user = s.scalar(select(User.id).where(User.username == JUNIOR))
+    db.dispose()
+    assert left == [] and user is None
