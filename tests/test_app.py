@@ -40,6 +40,23 @@ def test_fresh_start_serves_the_app_and_the_model(tmp_path, browser):
             "el => el.value && !el.value.startsWith('Waiting')", arg=box.element_handle(), timeout=90000)
         assert "not available" not in box.input_value()
         assert (tmp_path / "fresh" / "coach.db").exists()
+
+        # the admin creates a facilitator, who uses the invitation and runs their programme
+        page.get_by_role("tab", name="People").click()
+        page.get_by_label("Facilitator's sign-in name").fill("fay@example.org")
+        page.get_by_label("Name", exact=True).fill("Fay")
+        page.get_by_label("Programme they run").fill("Pilot 2027")
+        page.get_by_role("button", name="Create facilitator").click()
+        note = page.locator("#facilitator-created")
+        note.get_by_text("single-use invitation link").wait_for()
+        fac_link = re.search(r"http://\S+/auth/invite/[\w-]+", note.inner_text()).group(0)
+        fay = browser.new_context(viewport={"width": 1100, "height": 800}).new_page()
+        accept_invitation(fay, fac_link)
+        fay.locator("#signed-in", has_text="programme “Pilot 2027”").wait_for()
+        assert fay.get_by_role("tab", name="New pair").is_visible()
+        assert fay.get_by_role("tab", name="System").count() == 0 or not fay.get_by_role("tab", name="System").is_visible()
+        fay.goto(fac_link)
+        fay.get_by_text("has been used or has expired").wait_for()  # single use
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
