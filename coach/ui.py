@@ -366,13 +366,14 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
                  r["status"], r["theme"], r["depth"], r["scope"], r["reviewed_by"] or ""]
                 for r in records.for_debrief(did)]
 
-    def synthesis_md(did: str) -> str:
+    def synthesis_md(did: str, actor: Actor) -> str:
         with svc.db.session() as s:
             pair_id = s.get(Debrief, did).pair_id
         try:
             syn = pair_synthesis(svc, pair_id)
         except ReviewError as e:
             return f"**Pair synthesis:** {e}"
+        accounts.log(actor, "review.synthesis", f"pair:{pair_id}", "both debriefs' taught points and learned items")
         lines = ["**Pair synthesis: what the junior taught against what the senior learned**"]
         lines += [f"* ✔ taught “{_esc(o['taught'])}” ⇄ learned “{_esc(o['learned'])}”" for o in syn["overlap"]]
         lines += [f"* taught, not mentioned as learned: “{_esc(t)}”" for t in syn["taught_not_learned"]]
@@ -393,7 +394,7 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
             html_ = transcript_html(did, None, None)
             accounts.log(actor, "review.open", f"debrief:{did}", f"{len(rows)} records and the transcript")
             choices = [(f"#{r[0]} {r[1]}: {str(r[2])[:60]}", r[0]) for r in rows]
-            return html_, rows, gr.update(choices=choices, value=None), "", "", "", "", synthesis_md(did)
+            return html_, rows, gr.update(choices=choices, value=None), "", "", "", "", synthesis_md(did, actor)
         except (AccessDenied, ReviewError) as e:
             return f"⚠️ {_esc(str(e))}", [], gr.update(choices=[]), "", "", "", "", ""
 
