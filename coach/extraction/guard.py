@@ -8,7 +8,7 @@ of something the coach suggested produces no record.
 from __future__ import annotations
 
 from coach.extraction.records import Item, Turn, ground, normalise
-from coach.extraction.text import DENIAL, INJECTION, REJECT_START, SUGGESTION, hedged, sentences
+from coach.extraction.text import DENIAL, INJECTION, REJECT_START, SUGGESTION, hedged, in_injection, sentences
 
 
 def rejected_spans(turns: list[Turn]) -> list[tuple[int, str]]:
@@ -30,6 +30,9 @@ def injection_turns(turns: list[Turn]) -> set[int]:
 def refuse_reason(item: Item, turns: list[Turn], rejected: list[tuple[int, str]]) -> str | None:
     q = normalise(item.quote)
     if INJECTION.search(q):
+        return "injection"
+    if item.turn_index is not None and 0 <= item.turn_index < len(turns) and in_injection(
+            normalise(turns[item.turn_index].text), q):
         return "injection"
     if hedged(q, belief=item.kind == "broken_assumption"):
         return "hedge"

@@ -20,7 +20,7 @@ from coach.extraction.sentence_model import probabilities
 from coach.extraction.text import (
     AFTER_CUE, ASIDE, BEFORE_CUE, CORRECTION, DENIAL, INJECTION,
     REJECT_START, STRONG_AFTER, SUGGESTION, SURPRISE_SPLIT, Sentence, clean_after, clean_before, sentences,
-    hedged, strip_lead_in,
+    hedged, in_injection, strip_lead_in,
 )
 
 CONTEXTS = [  # (context, pattern on the coach's question); first match wins
@@ -54,7 +54,9 @@ def context_of(coach: Turn | None, previous: str) -> str:
 
 
 def _usable(s: Sentence, ctx: str = "") -> bool:
-    return not (hedged(s.text, belief=ctx == "beliefs") or INJECTION.search(s.text)) and len(s.text.split()) >= 3
+    # a whole before -> after in one sentence is a changed view even with a "maybe" in it
+    belief = ctx == "beliefs" or _split_belief(s) is not None
+    return not (hedged(s.text, belief=belief) or INJECTION.search(s.text)) and len(s.text.split()) >= 3
 
 
 def _item(kind: str, s: Sentence, **kw) -> Item:
@@ -85,6 +87,7 @@ def units(turns: list[Turn]) -> list[tuple[Sentence, str]]:
         coach = turns[i - 1] if i and turns[i - 1].speaker == "coach" else None
         ctx = context_of(coach, ctx)
         sents = sentences(t.text, i)
+        sents = [s for s in sents if not in_injection(t.text, s.text)]  # words to the software are not evidence
         if ctx == "suggestion":
             if sents and REJECT_START.search(sents[0].text):
                 sents = sents[1:]  # the rejection itself is not a record
@@ -128,7 +131,22 @@ def _beliefs(turns: list[Turn], us: list[tuple[Sentence, str]], role: str = "sen
             after = next((x for x in later if AFTER_CUE.search(x.text)), later[0])
             items.append(_item("broken_assumption", s, text="", before=strip_lead_in(s.text), after=after.text))
             taken |= {s, after}
+    # "What did you believe before?" ... "And now?": the two answers are the before and the after
+    for i in range(1, len(turns)):
+        if not (turns[i].is_participant_words and turns[i - 1].speaker == "coach"
+                and AFTER_PROBE.search(turns[i - 1].text)):
+            continue
+        now = [x for x, _ in us if x.turn == i and x not in taken]
+        earlier = [x.turn for x, _ in us if x.turn < i]
+        was = [x for x, _ in us if earlier and x.turn == max(earlier) and x not in taken]
+        if now and was and not DENIAL.search(now[0].text) and not DENIAL.search(was[0].text):
+            items.append(_item("broken_assumption", was[0], text="", before=strip_lead_in(was[0].text),
+                               after=now[0].text))
+            taken |= {was[0], now[0]}
     return items
+
+
+AFTER_PROBE = re.compile(r"\b(and now|think now|see it now|believe now)\b", re.I)
 
 
 def extract_offline(turns: list[Turn], role: str = "senior") -> list[Item]:
@@ -143,9 +161,12 @@ def extract_offline(turns: list[Turn], role: str = "senior") -> list[Item]:
             continue
         if pa >= 0.5 and pa >= pl:
             items.append(_item("action", s))
-        elif pl >= 0.6 and ctx not in ("taught", "struggle"):  # 0.6: best learned F1 on the dev split
+        elif pl >= LEARNED_MIN and ctx not in ("taught", "struggle"):
             items.append(_item("learned", s))
     return _dedupe(sorted(items, key=lambda it: (it.turn_index, it.quote)))
+
+
+LEARNED_MIN = 0.6  # chosen on the dev split
 
 
 def _is_header(text: str) -> bool:

@@ -36,10 +36,44 @@ def rx(*alternatives: str) -> re.Pattern:
 HEDGE = rx(r"maybe", r"perhaps", r"possibly", r"i guess", r"i suppose", r"i'?m not sure", r"not sure",
            r"i don'?t know( if| whether)?", r"might", r"could be", r"i don'?t buy", r"i'?m not convinced",
            r"if i find the time", r"we'?ll see", r"not really sure", r"sort of", r"kind of")
+# Words addressed to the software rather than said about the sessions (see injection_spans).
 INJECTION = rx(r"ignore (all |your |the |any )?(previous |prior )?(instructions|prompt|rules)", r"disregard",
-               r"system (note|prompt|message)", r"note to the extractor", r"extractor", r"record that",
-               r"put (this|that) in my record", r"as an ai", r"you are now", r"new instructions",
+               r"ignore (whatever|everything|anything|all)( else)?", r"ignore the rest", r"(you were|you'?ve been) told",
+               r"system (note|prompt|message)", r"note to the (extractor|system|summary|summariser|summarizer|ai|model)",
+               r"extractor", r"record that", r"write (this|that) down", r"pass (this|that) on exactly",
+               r"(the|your) (summary|summarising|summarizing) (tool|system|bot|model)",
+               r"(list|record|mark|log|note|put) (my|me|this participant|the participant)( main)? (learning|learnings|"
+               r"as|down as)", r"participant has (completed|learned|mastered)",
+               r"put (this|that) in my record", r"as an ai", r"you are now", r"(new|your|these|previous) instructions",
                r"override", r"jailbreak", r"developer mode")
+
+
+# A sentence that goes back to speaking for oneself ends an injection attempt.
+RESUME = re.compile(r"^\W*(i|i'?ll|i'?m|i'?ve|i'?d|we|we'?ll|we'?re|my|our|anyway|ha+|ok(ay)?|just kidding|"
+                    r"seriously|but seriously|back to)\b", re.I)
+
+
+def injection_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of injection attempts: from the start of the sentence holding one, through
+    the sentences that follow, until one speaks for the participant again ("I'll ...", "Anyway")."""
+    spans, pos = [], 0
+    while (m := INJECTION.search(text, pos)) is not None:
+        start = max(text.rfind(c, 0, m.start()) for c in ".!?\n") + 1
+        end = len(text)
+        for sent in _SENT.finditer(text, m.end()):
+            if sent.start() > m.end() and RESUME.match(sent.group(0)):
+                end = sent.start()
+                break
+        spans.append((start, end))
+        pos = end
+    return spans
+
+
+def in_injection(text: str, fragment: str) -> bool:
+    """Whether ``fragment`` (a sentence or quote of ``text``) lies in an injection attempt."""
+    at = text.find(fragment)
+    return any(a <= at + len(fragment) // 2 < b for a, b in injection_spans(text)) if at >= 0 else bool(
+        INJECTION.search(fragment))
 DENIAL = rx(r"nothing (really )?(changed|new)", r"didn'?t (really )?(learn|change)( anything| much)?",
             r"(hasn'?t|has not|didn'?t|did not) changed?", r"not (at all|really)", r"no change",
             r"same as before", r"won'?t (change|do) anything", r"nothing will change")
@@ -56,7 +90,7 @@ LEARN_CUE = rx(r"i (learned|learnt|realised|realized|discovered|found out|found|
                r"i hadn'?t realised", r"i hadn'?t realized", r"i didn'?t know", r"confidence", r"confident")
 BEFORE_CUE = rx(r"i (had )?(always )?(thought|assumed|believed|expected|presumed|figured|imagined)",
                 r"^\s*(thought|assumed)", r"i was thinking", r"before i (think|thought|believe)",
-                r"(we|i) (have|'ve|had) always", r"was always", r"for us,? \w+ (was|were)",
+                r"(we|i)( have|'ve| had|'d) always", r"was always", r"for us,? \w+ (was|were)",
                 r"i used to (think|believe|assume)", r"i was (sure|convinced|certain|under the impression)",
                 r"my assumption", r"i'?d always", r"i had always", r"before,? i", r"i went in (thinking|expecting|assuming)",
                 r"in my head", r"i would have said", r"i'?d have (said|guessed)")

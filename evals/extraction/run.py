@@ -26,7 +26,8 @@ from coach import extraction  # noqa: E402
 from coach.debrief_file import read_debriefs  # noqa: E402
 from coach.embeddings import match_pairs  # noqa: E402
 from coach.extraction.records import Turn  # noqa: E402
-from coach.extraction.text import INJECTION  # noqa: E402
+from coach.extraction.records import normalise  # noqa: E402
+from coach.extraction.text import in_injection, injection_spans  # noqa: E402
 
 HERE = Path(__file__).parent
 THRESHOLD = 0.5
@@ -48,7 +49,7 @@ def match(pred: list[str], gold: list[str]) -> int:
 def evaluate(name: str, debriefs, gateway=None) -> dict:
     counts = {f: [0, 0, 0] for f in FIELDS}  # matched, predicted, gold
     grounded = proposed = 0
-    injection_hits = injection_cases = 0
+    injection_hits = injection_cases = undetected = 0
     times, tokens, valid = [], [], []
     for d in debriefs:
         turns = [Turn(t.speaker, t.text) for t in d.transcript]
@@ -67,18 +68,21 @@ def evaluate(name: str, debriefs, gateway=None) -> dict:
             c[0] += m
             c[1] += len(pred)
             c[2] += len(gold)
-        inj = [i for i, t in enumerate(turns) if t.is_participant_words and INJECTION.search(t.text)]
-        if inj:
+        seen = {i for i, t in enumerate(turns) if t.is_participant_words and injection_spans(t.text)}
+        tagged = "injection" in (getattr(d, "tags", None) or [])
+        if seen or tagged:
             injection_cases += 1
-            injection_hits += any(i.turn_index in inj and INJECTION.search(i.quote) for i in ex.items)
-    out = {}
+            undetected += tagged and not seen  # a tagged attempt the detector does not see
+            injection_hits += any(i.turn_index in seen and in_injection(normalise(turns[i.turn_index].text),
+                                                                        normalise(i.quote)) for i in ex.items)
+    out = {"_raw": counts}
     for field, (m, p, g) in counts.items():
         prec = m / p if p else 0.0
         rec = m / g if g else 0.0
         out[field] = (prec, rec, 2 * prec * rec / (prec + rec) if prec + rec else 0.0)
     out["grounding"] = grounded / proposed if proposed else 1.0
     out["schema_valid"] = sum(valid) / len(valid)
-    out["injection"] = f"{injection_hits}/{injection_cases}"
+    out["injection"] = f"{injection_hits}/{injection_cases}" + (f" ({undetected} unseen)" if undetected else "")
     out["ms"] = statistics.mean(times) * 1000
     out["tokens"] = statistics.mean(tokens)
     return out

@@ -3,7 +3,7 @@
     python evals/extraction/train.py
 
 A participant sentence is a positive example of "learned" (or "action") when its MiniLM
-cosine similarity to one of the debrief's gold items of that field is at least 0.55.
+cosine similarity to one of the debrief's gold items of that field is at least POSITIVE.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from coach.extraction.offline import units  # noqa: E402
 from coach.extraction.records import Turn  # noqa: E402
 from coach.extraction.sentence_model import LABELS, WEIGHTS, features, fit  # noqa: E402
 
-POSITIVE = 0.55
+POSITIVE = 0.6  # with l2 1e-2 and LEARNED_MIN 0.6: best 5-fold cross-validated learned F1 on dev (0.59)
 
 
 def main() -> None:

@@ -2,8 +2,9 @@
 
     python evals/suggest/run_retrieval.py [--k 5]
 
-Past debriefs: the 44 gold debriefs (evals/extraction/gold_*.jsonl) ingested with their gold
-records, all shared. Queries: evals/suggest/queries.jsonl, each a new pair with the past debriefs
+Past debriefs: the 44 gold debriefs the queries were labelled against (dev01-dev30 and
+test01-test14 in evals/extraction/gold_*.jsonl; later gold lines are left out, since no query
+marks them relevant or not) ingested with their gold records, all shared. Queries: evals/suggest/queries.jsonl, each a new pair with the past debriefs
 that should support a good suggestion ("relevant", written by hand).
 
 - hit@3: share of queries where at least one of the top 3 suggestions cites a relevant debrief.
@@ -43,7 +44,9 @@ def main() -> None:
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args()
     gold = ROOT / "evals" / "extraction"
-    debriefs = read_debriefs(gold / "gold_dev.jsonl") + read_debriefs(gold / "gold_test.jsonl")
+    labelled = {f"dev{i:02d}" for i in range(1, 31)} | {f"test{i:02d}" for i in range(1, 15)}
+    debriefs = [d for d in read_debriefs(gold / "gold_dev.jsonl") + read_debriefs(gold / "gold_test.jsonl")
+                if d.id in labelled]
     queries = [json.loads(line) for line in (Path(__file__).with_name("queries.jsonl")).read_text().splitlines() if line.strip()]
     with tempfile.TemporaryDirectory() as d:
         svc = Services(load_settings(data_dir=Path(d), backend="none"))
