@@ -5,16 +5,40 @@ Changing a table means adding a migration in ``coach/store/migrations/versions``
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timezone
 
 from sqlalchemy import (
-    JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint,
+    JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+class ParticipantText(TypeDecorator):
+    """Text exactly as a participant typed it, NUL characters included.
+
+    PostgreSQL refuses U+0000 in text columns, so there (only) it is escaped reversibly with a
+    private-use character: U+E000 -> U+E000 U+E000, U+0000 -> U+E000 "0". Same column type, so
+    no migration; SQLite stores the text unchanged."""
+
+    impl = Text
+    cache_ok = True
+    _ESC = "\ue000"
+    _UNESCAPE = re.compile("\ue000(.)", re.S)
+
+    def process_bind_param(self, value, dialect):
+        if value is None or dialect.name != "postgresql":
+            return value
+        return value.replace(self._ESC, self._ESC * 2).replace("\x00", self._ESC + "0")
+
+    def process_result_value(self, value, dialect):
+        if value is None or dialect.name != "postgresql" or self._ESC not in value:
+            return value
+        return self._UNESCAPE.sub(lambda m: "\x00" if m.group(1) == "0" else m.group(1), value)
 
 
 class Base(DeclarativeBase):
@@ -51,7 +75,7 @@ class BaselineBelief(Base):
     pair_id: Mapped[str] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), index=True)
     idx: Mapped[int] = mapped_column(Integer)
     question: Mapped[str] = mapped_column(Text)
-    answer: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(ParticipantText)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -89,7 +113,7 @@ class Turn(Base):
     debrief_id: Mapped[str] = mapped_column(ForeignKey("debriefs.id", ondelete="CASCADE"), index=True)
     idx: Mapped[int] = mapped_column(Integer)
     speaker: Mapped[str] = mapped_column(String(16))  # coach | participant
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(ParticipantText)
     meta: Mapped[dict | None] = mapped_column(JSON)  # e.g. {"slot": "learned", "probe": "example"}
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     debrief: Mapped[Debrief] = relationship(back_populates="turns")
@@ -102,10 +126,10 @@ class Record(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     debrief_id: Mapped[str] = mapped_column(ForeignKey("debriefs.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(32))  # learned | broken_assumption | action | gain
-    text: Mapped[str] = mapped_column(Text, default="")
-    before: Mapped[str | None] = mapped_column(Text)
-    after: Mapped[str | None] = mapped_column(Text)
-    quote: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(ParticipantText, default="")
+    before: Mapped[str | None] = mapped_column(ParticipantText)
+    after: Mapped[str | None] = mapped_column(ParticipantText)
+    quote: Mapped[str] = mapped_column(ParticipantText, default="")
     turn_index: Mapped[int | None] = mapped_column(Integer)
     theme: Mapped[str | None] = mapped_column(String(32))
     depth: Mapped[str | None] = mapped_column(String(32))
