@@ -43,6 +43,32 @@ button {{ margin-top: 1.4em; width: 100%; padding: .7em; font-size: 1em; backgro
 </style></head><body><main><h1>{title}</h1>{body}</main></body></html>"""
 
 
+# In the Gradio page: when a request is refused because the sign-in ended, say so (Gradio alone
+# shows a generic error) and keep the page, so unsent text stays in its box.
+EXPIRED_JS = """<script>
+(() => {
+  const show = () => {
+    if (document.getElementById("coach-expired")) return;
+    const d = document.createElement("div");
+    d.id = "coach-expired";
+    d.setAttribute("role", "alert");
+    d.style.cssText = "position:fixed;left:50%;top:16px;transform:translateX(-50%);z-index:10000;" +
+      "background:#fff7ed;border:1px solid #f59e0b;padding:12px 18px;border-radius:8px;max-width:90vw;font:15px system-ui";
+    const next = encodeURIComponent(location.pathname + location.search);
+    d.innerHTML = "Your sign-in has ended. Anything you typed but did not send is still in its box: " +
+      "copy it if you like, then <a href='/auth/login?next=" + next + "'>sign in again</a>.";
+    document.body.appendChild(d);
+  };
+  const fetch0 = window.fetch;
+  window.fetch = async (...args) => {
+    const r = await fetch0(...args);
+    if (r.status === 401) show();
+    return r;
+  };
+})();
+</script>"""
+
+
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(PAGE.format(title=html.escape(title), body=body), status_code=status,
                         headers={"Cache-Control": "no-store"})
@@ -199,7 +225,8 @@ def build_server(blocks: gr.Blocks, accounts: Accounts, *, secure_cookie: bool =
         resp.headers.setdefault("X-Frame-Options", "DENY")
         return resp
 
-    gr.mount_gradio_app(app, blocks, path="/", auth_dependency=_actor_of, footer_links=[], css=css, theme=theme)
+    gr.mount_gradio_app(app, blocks, path="/", auth_dependency=_actor_of, footer_links=[], css=css, theme=theme,
+                        head=EXPIRED_JS)
     app.add_middleware(Gate, accounts=accounts)
     return app
 

@@ -202,11 +202,11 @@ def test_an_expired_session_refuses_the_message_and_keeps_it_in_the_box(app, bro
     page.wait_for_timeout(SESSION_CACHE_SECONDS * 1000 + 500)  # the app re-reads sessions this often
     page.get_by_label("Your answer").fill("A long answer I would hate to type again.")
     page.get_by_role("button", name="Send").click()
-    page.wait_for_timeout(2000)
+    page.locator("#coach-expired", has_text="Your sign-in has ended").wait_for()  # said plainly
     assert page.get_by_label("Your answer").input_value() == "A long answer I would hate to type again."
     turns, _, _ = stored_turns(data, debrief_of(data, SENIOR))
     assert [t for sp, t in turns if sp == "participant"] == []  # refused before anything was stored
-    page.goto(url)
+    page.locator("#coach-expired").get_by_role("link", name="sign in again").click()
     page.get_by_role("button", name="Sign in").wait_for()  # back to the sign-in form
 
 
