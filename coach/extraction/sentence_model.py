@@ -9,6 +9,7 @@ time, no network). The test split is never used for fitting.
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,19 +21,27 @@ from coach.extraction.text import ACTION_CUE, BEFORE_CUE, HEDGE, LEARN_CUE, Sent
 CONTEXT_NAMES = ("learned", "gained", "example", "beliefs", "action", "taught", "struggle", "surprise",
                  "sessions", "other", "learned_cue_only")
 ENUMERATOR = __import__("re").compile(r"^\s*(first|second|third|also|and|another|the other thing|plus)\b", __import__("re").I)
+# An anecdote illustrating a point ("She showed me ...", "Tom ran ...") rather than the point itself.
+NARRATIVE = re.compile(r"^\W*(She|He|They|We|[A-Z][a-z]+) (showed|walked|typed|sent|asked|told|ran|rebuilt|opened|"
+                       r"pulled|played|took|made|gave|searched|had|did|put|used|brought|demonstrated|went|got|"
+                       r"started|spent|tried|found|built|set)\b")
+EXAMPLE_CUE = re.compile(r"\b(for example|for instance|once|last (week|month|year)|in (the )?(first|second|third|last) "
+                         r"session|one (day|time|moment)|at one point)\b", re.I)
 WEIGHTS = Path(__file__).with_name("sentence_model.json")
 LABELS = ("learned", "action")
 
 
 def features(sents: list[Sentence], contexts: list[str]) -> np.ndarray:
     if not sents:
-        return np.zeros((0, 384 + len(CONTEXT_NAMES) + 6), dtype=np.float32)
+        return np.zeros((0, 384 + len(CONTEXT_NAMES) + 10), dtype=np.float32)
     emb = MiniLM.shared().embed([s.text for s in sents])
     ctx = np.zeros((len(sents), len(CONTEXT_NAMES)), dtype=np.float32)
     for r, c in enumerate(contexts):
         ctx[r, CONTEXT_NAMES.index(c if c in CONTEXT_NAMES else "other")] = 1
     flags = np.array([[s.pos == 0, bool(LEARN_CUE.search(s.text)), bool(ACTION_CUE.search(s.text)),
-                       bool(BEFORE_CUE.search(s.text)), bool(ENUMERATOR.search(s.text)), bool(HEDGE.search(s.text))]
+                       bool(BEFORE_CUE.search(s.text)), bool(ENUMERATOR.search(s.text)), bool(HEDGE.search(s.text)),
+                       bool(NARRATIVE.search(s.text)), bool(re.search(r"\d", s.text)), bool(EXAMPLE_CUE.search(s.text)),
+                       min(len(s.text.split()), 40) / 40]
                       for s in sents], dtype=np.float32)
     return np.hstack([emb, ctx, flags])
 
