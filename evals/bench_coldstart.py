@@ -61,7 +61,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
-    for name, fn in (("app (python app.py -> HTTP 200)", app_once), ("local model server (spawn -> /v1/models 200)", server_once)):
+    for name, fn in (("app (python app.py -> sign-in page HTTP 200)", app_once), ("local model server (spawn -> /v1/models 200)", server_once)):
         times = [fn() for _ in range(a.runs)]
         print(f"{name}: median {statistics.median(times):.2f} s, max {max(times):.2f} s over {a.runs} runs")
 
