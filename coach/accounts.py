@@ -181,22 +181,34 @@ class Accounts:
             return u
 
     def check_participant(self, username: str) -> User | None:
-        """Raise if ``username`` cannot be a participant; the existing account, if any."""
+        """Raise if ``username`` cannot be a participant; the existing account, if any. The
+        message does not say why (another role, a closed account): facilitators learn nothing
+        about other accounts from it."""
         u = self.find(normalise_username(username))
-        if u is not None and u.role != "participant":
-            raise AccountError(f"“{u.username}” has a {u.role} account; use another sign-in name for them as a participant.")
-        if u is not None and not u.active:
-            raise AccountError(f"The account “{u.username}” has been closed.")
+        if u is not None and (u.role != "participant" or not u.active):
+            raise AccountError(f"“{u.username}” cannot be used as a participant's sign-in name; please choose another.")
         return u
 
     def participant(self, username: str, display_name: str | None, created_by: Actor) -> tuple[User, str | None]:
         """The participant account for ``username`` (created if new) and, when it has no password
-        yet, a fresh invitation token for it."""
+        yet and may be re-invited by ``created_by``, a fresh invitation token for it."""
         u = self.check_participant(username)
+        by = created_by if created_by.id else None  # the CLI operator has no account
         if u is None:
-            u = self.create_user(username, "participant", display_name=display_name,
-                                 created_by=created_by if created_by.id else None)
-        return u, (None if u.password_hash else self.invite(u.id, created_by if created_by.id else None))
+            u = self.create_user(username, "participant", display_name=display_name, created_by=by)
+        if u.password_hash or not self._may_reinvite(created_by, u.id):
+            return u, None
+        return u, self.invite(u.id, by)
+
+    def _may_reinvite(self, actor: Actor, user_id: int) -> bool:
+        """A new invitation replaces the old one, so whoever gets it can take the account: only
+        for someone all of whose debriefs are in the facilitator's programme (or an operator)."""
+        if actor.role == "admin":
+            return True
+        with self.db.session() as s:
+            programmes = set(s.scalars(select(Pair.programme).join(Debrief, Debrief.pair_id == Pair.id)
+                                       .where(Debrief.participant_id == user_id)))
+        return programmes <= {actor.programme}
 
     def find(self, username: str) -> User | None:
         with self.db.session() as s:

@@ -339,7 +339,8 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
                 lines.append(f"* {label}: send them this single-use invitation link to choose a password "
                              f"(valid {svc.settings.invitation_days} days): `{base}/auth/invite/{token}`")
             else:
-                lines.append(f"* {label}: already has an account; the debrief is waiting when they sign in.")
+                lines.append(f"* {label}: already has an account or an invitation; the debrief is waiting when "
+                             "they sign in.")
         return "\n".join(lines)
 
     # -- facilitator review handlers --------------------------------------------------------

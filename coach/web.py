@@ -13,8 +13,8 @@ import logging
 import os
 import threading
 import time
-from collections import defaultdict, deque
-from urllib.parse import quote
+from collections import deque
+from urllib.parse import quote, urlsplit
 
 import gradio as gr
 from fastapi import FastAPI, Form, Request
@@ -81,26 +81,43 @@ def _safe_next(target: str | None) -> str:
 
 
 class Throttle:
-    """At most MAX_FAILURES failed sign-ins per name per window (in memory, per process)."""
+    """At most MAX_FAILURES sign-in attempts per name per window that did not succeed (in memory,
+    per process). An attempt is counted before the password is checked, so a burst of parallel
+    guesses gets no more tries than a sequence; a success clears the count."""
+
+    MAX_NAMES = 10_000  # bounded memory whatever names are tried
 
     def __init__(self):
-        self._fails: dict[str, deque] = defaultdict(deque)
+        self._tries: dict[str, deque] = {}
         self._lock = threading.Lock()
 
-    def blocked(self, name: str) -> bool:
+    def attempt(self, name: str) -> bool:
+        """Count an attempt; False when the name has used up its tries for this window."""
+        now = time.monotonic()
         with self._lock:
-            q = self._fails[name]
-            while q and q[0] < time.monotonic() - FAILURE_WINDOW:
+            q = self._tries.get(name)
+            if q is None:
+                if len(self._tries) >= self.MAX_NAMES:
+                    self._tries.clear()
+                q = self._tries[name] = deque()
+            while q and q[0] < now - FAILURE_WINDOW:
                 q.popleft()
-            return len(q) >= MAX_FAILURES
-
-    def fail(self, name: str) -> None:
-        with self._lock:
-            self._fails[name].append(time.monotonic())
+            if len(q) >= MAX_FAILURES:
+                return False
+            q.append(now)
+            return True
 
     def clear(self, name: str) -> None:
         with self._lock:
-            self._fails.pop(name, None)
+            self._tries.pop(name, None)
+
+
+def _same_site(request: Request) -> bool:
+    """Refuse form posts from other sites (login CSRF): browsers send Origin with every POST."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None  # no header: not a browser form from another site
+    return urlsplit(origin).netloc == request.headers.get("host", "")
 
 
 class Gate:
@@ -160,13 +177,14 @@ def build_server(blocks: gr.Blocks, accounts: Accounts, *, secure_cookie: bool =
         return login_form(_safe_next(next))
 
     @app.post("/auth/login")
-    def login(username: str = Form(""), password: str = Form(""), next: str = Form("/")):
+    def login(request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("/")):
         name = (username or "").strip().lower()
-        if throttle.blocked(name):
+        if not _same_site(request):
+            return login_form("/", "Please sign in from this site's own page.", "", 403)
+        if not throttle.attempt(name):
             return login_form(_safe_next(next), "Too many failed attempts. Please wait 15 minutes.", name, 429)
         token = accounts.sign_in(name, password)
         if token is None:
-            throttle.fail(name)
             return login_form(_safe_next(next), "Wrong sign-in name or password.", name, 401)
         throttle.clear(name)
         resp = RedirectResponse(_safe_next(next), status_code=303)
@@ -203,7 +221,9 @@ def build_server(blocks: gr.Blocks, accounts: Accounts, *, secure_cookie: bool =
         return invite_form(token, u.username) if u else used_link()
 
     @app.post("/auth/invite/{token}")
-    def invite_accept(token: str, password: str = Form(""), password2: str = Form("")):
+    def invite_accept(request: Request, token: str, password: str = Form(""), password2: str = Form("")):
+        if not _same_site(request):
+            return _page("Link not valid", "<p>Please open the invitation link itself.</p>", 403)
         u = accounts.invitation_user(token)
         if u is None:
             return used_link()
@@ -221,7 +241,9 @@ def build_server(blocks: gr.Blocks, accounts: Accounts, *, secure_cookie: bool =
     async def headers(request: Request, call_next):
         resp = await call_next(request)
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Referrer-Policy", "no-referrer")  # invitation tokens stay out of Referer
+        # invitation tokens never reach other sites in Referer; same-site posts keep their Origin
+        # header (with no-referrer, browsers send "Origin: null", which the CSRF check refuses)
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
         resp.headers.setdefault("X-Frame-Options", "DENY")
         return resp
 

@@ -130,6 +130,13 @@ def test_wrong_passwords_are_refused_and_throttled(world):
         assert r.status_code == 401 and "coach_session" not in r.cookies
     r = httpx.post(url + "/auth/login", data={"username": "carl@example.org", "password": "correct horse 42"})
     assert r.status_code == 429  # even the right password waits out the window
+    # a sign-in form posted from another site is refused (login CSRF)
+    r = httpx.post(url + "/auth/login", data={"username": "ann@example.org", "password": "correct horse 42"},
+                   headers={"Origin": "http://evil.example"})
+    assert r.status_code == 403 and "coach_session" not in r.cookies
+    r = httpx.post(url + "/auth/login", data={"username": "ann@example.org", "password": "correct horse 42"},
+                   headers={"Origin": url})
+    assert r.status_code == 303 and "coach_session" in r.cookies
     # an open redirect is not possible through ?next=
     r = httpx.post(url + "/auth/login", data={"username": "ann@example.org", "password": "correct horse 42",
                                               "next": "//evil.example/x"})

@@ -119,8 +119,9 @@ def test_a_participant_owns_only_their_debriefs_and_a_facilitator_only_their_pro
     with pytest.raises(AccessDenied):
         acc.programme_check(Actor(0, "root", "admin"), mine)  # admins read no debriefs
     acc.create_user("fay2@example.org", "facilitator", programme="Pilot")
-    with pytest.raises(AccountError, match="facilitator account"):
+    with pytest.raises(AccountError, match="cannot be used") as e:
         acc.participant("fay2@example.org", None, fay)  # one account, one role
+    assert "facilitator" not in str(e.value)  # and the message does not say what the account is
 
 
 def test_sign_out_takes_effect_at_once_despite_the_session_cache(svc):
@@ -130,3 +131,27 @@ def test_sign_out_takes_effect_at_once_despite_the_session_cache(svc):
     assert acc.session_actor(token) is not None and acc.session_actor(token) is not None  # second from cache
     acc.sign_out(token)
     assert acc.session_actor(token) is None
+
+
+def test_a_facilitator_cannot_take_over_another_programmes_invited_participant(acc, svc):
+    d = Debriefs(svc)
+    amy = Actor(0, "amy", "facilitator", "Programme A")
+    ben = Actor(0, "ben", "facilitator", "Programme B")
+    user, token_a = acc.participant("pat@example.org", "Pat", amy)
+    pair = d.create_pair(senior="CFO", junior="Analyst", topic="Secret A topic", programme="Programme A")
+    d.open(pair.id, "senior", participant_id=user.id)
+    same, token_b = acc.participant("pat@example.org", "Pat", ben)  # Ben names the same person
+    assert same.id == user.id and token_b is None  # no new link for Ben ...
+    assert acc.invitation_user(token_a).id == user.id  # ... and Amy's link still works
+    _, again = acc.participant("pat@example.org", "Pat", amy)  # Amy may send a fresh one
+    assert again and acc.invitation_user(token_a) is None
+
+
+def test_sign_in_attempts_are_counted_before_the_password_is_checked():
+    from coach.web import MAX_FAILURES, Throttle
+
+    t = Throttle()
+    assert all(t.attempt("ann") for _ in range(MAX_FAILURES))
+    assert not t.attempt("ann") and t.attempt("bob")  # per name
+    t.clear("ann")
+    assert t.attempt("ann")
