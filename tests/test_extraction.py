@@ -214,3 +214,21 @@ def test_an_injection_in_the_middle_of_an_answer_records_nothing_of_it_but_keeps
     ex = extraction.run("llm", INJECTED_ANSWER, "senior", gateway=g)
     assert [i.text for i in ex.items] == ["Night shift uses a group chat"] and ex.refused == {"injection": 2}
     fake.__exit__()
+
+
+def test_a_baseline_belief_quoted_by_the_coach_and_turned_down_is_a_broken_assumption():
+    turns = [C("Before the sessions you said: “Our customers never use chat.” Is that still what you think?"),
+             P("Not really, no. Half of our under-25 customers would rather chat than call.")]
+    [ba] = [i for i in extraction.run("offline", turns).items if i.kind == "broken_assumption"]
+    assert (ba.before, ba.quote) == ("Our customers never use chat.", "Half of our under-25 customers would rather chat than call.")
+    kept = [C("Before the sessions you said: “Our customers never use chat.” Is that still what you think?"),
+            P("Yes, that still holds: they phone us.")]
+    assert not [i for i in extraction.run("offline", kept).items if i.kind == "broken_assumption"]
+
+
+def test_i_had_assumed_the_other_way_round_turns_the_point_before_it_into_a_changed_view():
+    turns = [C("Looking back over your sessions, what is one thing you learned that you didn't know before?"),
+             P("Our drivers plan their routes in a WhatsApp group, not in the depot system. "
+               "I'd assumed it was the other way round.")]
+    [ba] = [i for i in extraction.run("offline", turns).items if i.kind == "broken_assumption"]
+    assert ba.quote == "I'd assumed it was the other way round." and "WhatsApp group" in ba.after

@@ -131,6 +131,26 @@ def _beliefs(turns: list[Turn], us: list[tuple[Sentence, str]], role: str = "sen
             after = next((x for x in later if AFTER_CUE.search(x.text)), later[0])
             items.append(_item("broken_assumption", s, text="", before=strip_lead_in(s.text), after=after.text))
             taken |= {s, after}
+    # "Before the sessions you said: “X” Is that still what you think?" "No, ...": the coach quoted
+    # the before (the senior's own starting belief); the answer gives the after
+    for i in range(1, len(turns)):
+        m = BASELINE_Q.search(turns[i - 1].text) if turns[i - 1].speaker == "coach" else None
+        if not (m and turns[i].is_participant_words and NO_LONGER.search(turns[i].text)):
+            continue
+        now = [x for x, _ in us if x.turn == i and x not in taken and not DENIAL.search(x.text)
+               and not REJECT_START.search(x.text)]
+        if now:
+            items.append(_item("broken_assumption", now[0], text="", before=m.group(1).strip(), after=now[0].text))
+            taken.add(now[0])
+    # "X. I'd assumed it was the other way round." -> the before is X turned around
+    for k, (s, _) in enumerate(us):
+        if k and OPPOSITE.search(s.text) and BEFORE_CUE.search(s.text) and s not in taken:
+            prev = us[k - 1][0]
+            if prev.turn == s.turn and prev not in taken:
+                # quoted by the "I'd assumed ..." sentence, so the point itself can still be a learning
+                items.append(_item("broken_assumption", s, text="", before=f"The opposite of: {strip_lead_in(prev.text)}",
+                                   after=strip_lead_in(prev.text)))
+                taken |= {prev, s}
     # "What did you believe before?" ... "And now?": the two answers are the before and the after
     for i in range(1, len(turns)):
         if not (turns[i].is_participant_words and turns[i - 1].speaker == "coach"
@@ -147,6 +167,9 @@ def _beliefs(turns: list[Turn], us: list[tuple[Sentence, str]], role: str = "sen
 
 
 AFTER_PROBE = re.compile(r"\b(and now|think now|see it now|believe now)\b", re.I)
+OPPOSITE = re.compile(r"\b(the other way (round|around)|the opposite|otherwise)\b", re.I)
+BASELINE_Q = re.compile(r"you said:?\s*[“\"](.+?)[”\"]\s*is that still", re.I | re.S)
+NO_LONGER = re.compile(r"^\W*(no\b|not (really|any ?more|quite|at all|now)|i don'?t think so|nope)", re.I)
 
 
 def extract_offline(turns: list[Turn], role: str = "senior") -> list[Item]:

@@ -88,7 +88,7 @@ LEARN_CUE = rx(r"i (learned|learnt|realised|realized|discovered|found out|found|
                r"now i (know|understand|see)", r"it turns out", r"turns out", r"eye[- ]opener",
                r"the (big|main|key) (thing|lesson|takeaway)", r"lesson", r"takeaway", r"new to me",
                r"i hadn'?t realised", r"i hadn'?t realized", r"i didn'?t know", r"confidence", r"confident")
-BEFORE_CUE = rx(r"i (had )?(always )?(thought|assumed|believed|expected|presumed|figured|imagined)",
+BEFORE_CUE = rx(r"i( had|'d)? (always )?(thought|assumed|believed|expected|presumed|figured|imagined)",
                 r"^\s*(thought|assumed)", r"i was thinking", r"before i (think|thought|believe)",
                 r"(we|i)( have|'ve| had|'d) always", r"was always", r"for us,? \w+ (was|were)",
                 r"i used to (think|believe|assume)", r"i was (sure|convinced|certain|under the impression)",
