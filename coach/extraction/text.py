@@ -45,7 +45,12 @@ INJECTION = rx(r"ignore (all |your |the |any )?(previous |prior )?(instructions|
                r"(list|record|mark|log|note|put) (my|me|this participant|the participant)( main)? (learning|learnings|"
                r"as|down as)", r"participant has (completed|learned|mastered)",
                r"put (this|that) in my record", r"as an ai", r"you are now", r"(new|your|these|previous) instructions",
-               r"override", r"jailbreak", r"developer mode")
+               r"override", r"jailbreak", r"developer mode",
+               # speaking to the software: "to the AI writing this up: ...", "dear system, ..."
+               r"(to|for|dear|hey|attention) (the |whatever |any |this )?(ai|software|system|bot|chatbot|model|tool|"
+               r"computer|algorithm|assistant|summary|transcript)(?=[^.!?:;,]{0,40}[:,])",
+               r"mark (it|this|that|me|him|her|them|my \w+) (as )?(done|complete|completed|finished|passed)",
+               r"(has|have) (now )?completed all")
 
 
 # A sentence that goes back to speaking for oneself ends an injection attempt.
