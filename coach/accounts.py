@@ -69,6 +69,10 @@ class Actor:
     programme: str | None = None
     display_name: str | None = None
 
+    @classmethod
+    def of(cls, u: User) -> "Actor":
+        return cls(u.id, u.username, u.role, u.programme, u.display_name)
+
     @property
     def name(self) -> str:
         return self.display_name or self.username
@@ -214,12 +218,9 @@ class Accounts:
         with self.db.session() as s:
             return s.scalar(select(User).where(User.username == (username or "").strip().lower()))
 
-    def users(self, programme: str | None = None) -> list[User]:
+    def users(self) -> list[User]:
         with self.db.session() as s:
-            q = select(User).order_by(User.role, User.username)
-            if programme is not None:
-                q = q.where(User.programme == programme)
-            return list(s.scalars(q))
+            return list(s.scalars(select(User).order_by(User.role, User.username)))
 
     def set_active(self, actor: Actor, user_id: int, active: bool) -> None:
         actor.require("admin")
@@ -247,8 +248,10 @@ class Accounts:
                 s.delete(u)
 
     def has_admin(self) -> bool:
+        """Whether an active admin has chosen a password (one query: this runs at every start)."""
         with self.db.session() as s:
-            return s.scalar(select(User.id).where(User.role == "admin", User.active.is_(True)).limit(1)) is not None
+            return s.scalar(select(User.id).where(User.role == "admin", User.active.is_(True),
+                                                  User.password_hash.is_not(None)).limit(1)) is not None
 
     # -- sign-in sessions ------------------------------------------------------------------
 
@@ -300,7 +303,7 @@ class Accounts:
                 return None
             if now - _aware(sess.last_seen) > timedelta(seconds=60):  # fewer writes, same idle limit
                 sess.last_seen = now
-            return Actor(u.id, u.username, u.role, u.programme, u.display_name)
+            return Actor.of(u)
 
     def _forget(self, user_id: int | None = None, h: str | None = None) -> None:
         with self._cache_lock:
@@ -317,7 +320,7 @@ class Accounts:
         u = self.find(username) if username else None
         if u is None or not u.active:
             return None
-        return Actor(u.id, u.username, u.role, u.programme, u.display_name)
+        return Actor.of(u)
 
     # -- who may see what ------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from coach.extraction.sentence_model import probabilities
 from coach.extraction.text import (
     AFTER_CUE, ASIDE, BEFORE_CUE, CORRECTION, DENIAL, INJECTION,
     REJECT_START, STRONG_AFTER, SUGGESTION, SURPRISE_SPLIT, Sentence, clean_after, clean_before, sentences,
-    hedged, in_injection, strip_lead_in,
+    hedged, in_injection, injection_spans, strip_lead_in,
 )
 
 CONTEXTS = [  # (context, pattern on the coach's question); first match wins
@@ -87,7 +87,8 @@ def units(turns: list[Turn]) -> list[tuple[Sentence, str]]:
         coach = turns[i - 1] if i and turns[i - 1].speaker == "coach" else None
         ctx = context_of(coach, ctx)
         sents = sentences(t.text, i)
-        sents = [s for s in sents if not in_injection(t.text, s.text)]  # words to the software are not evidence
+        spans = injection_spans(t.text)  # words to the software are not evidence
+        sents = [s for s in sents if not (spans and in_injection(t.text, s.text, spans))]
         if ctx == "suggestion":
             if sents and REJECT_START.search(sents[0].text):
                 sents = sents[1:]  # the rejection itself is not a record

@@ -74,11 +74,14 @@ def injection_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def in_injection(text: str, fragment: str) -> bool:
-    """Whether ``fragment`` (a sentence or quote of ``text``) lies in an injection attempt."""
+def in_injection(text: str, fragment: str, spans: list[tuple[int, int]] | None = None) -> bool:
+    """Whether ``fragment`` (a sentence or quote of ``text``) lies in an injection attempt;
+    ``spans`` are ``injection_spans(text)`` when the caller already has them."""
     at = text.find(fragment)
-    return any(a <= at + len(fragment) // 2 < b for a, b in injection_spans(text)) if at >= 0 else bool(
-        INJECTION.search(fragment))
+    if at < 0:
+        return bool(INJECTION.search(fragment))
+    return any(a <= at + len(fragment) // 2 < b for a, b in (injection_spans(text) if spans is None else spans))
+
 DENIAL = rx(r"nothing (really )?(changed|new)", r"didn'?t (really )?(learn|change)( anything| much)?",
             r"(hasn'?t|has not|didn'?t|did not) changed?", r"not (at all|really)", r"no change",
             r"same as before", r"won'?t (change|do) anything", r"nothing will change")
