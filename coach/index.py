@@ -3,15 +3,15 @@
 Only records that may feed suggestions (approved, from a debrief whose participant agreed to
 share) are indexed, so queries need no consent ``where`` filter on the hot path.
 
-Chroma holds each record's vector and its metadata (pair, role, topic, date, theme, depth, the
-senior's function, the junior's strengths) but not its text: the text lives in SQL and results
+Chroma holds each record's vector and its facets (pair, role, topic, date, theme, depth, the
+senior's function, the junior's strengths; one JSON metadata value) but not its text: the text lives in SQL and results
 are filled in from there by id. Storing documents would make Chroma build a full-text index on
 every insert, which measured slower than embedding itself (evals/README.md).
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import json
 from pathlib import Path
 from typing import Callable, Iterable
 from urllib.parse import urlparse
@@ -19,7 +19,6 @@ from urllib.parse import urlparse
 import chromadb
 from chromadb.config import Settings as ChromaSettings
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from coach.embeddings import MiniLM, MiniLMEmbeddingFunction
 from coach.store.db import Database
@@ -40,29 +39,43 @@ def make_client(index_dir: Path, chroma_url: str | None):
     return chromadb.PersistentClient(path=str(index_dir), settings=settings)
 
 
-# What Chroma stores beside each vector: the facets the issue names, nothing the SQL lookup
-# already gives by id (each stored key costs insert time).
+# What Chroma stores beside each vector: the facets the issue names, packed as one JSON string
+# under FACETS. Chroma writes one SQLite row per metadata key, and eight keys doubled the cost of
+# a write (evals/README.md); nothing filters on them in Chroma (a `where` filter is ~50x slower
+# than the query itself, and SQL holds the same facets as columns), so one key loses nothing used.
 INDEX_KEYS = ("pair_id", "role", "topic", "senior", "junior", "theme", "depth", "created")
+FACETS = "facets"
+
+# The columns behind a record's index text and facets; one plain SELECT, no ORM objects, since
+# it runs for every suggestion (hydrate) and for every record indexed.
+_COLUMNS = (Record.id, Record.kind, Record.text, Record.before, Record.after, Record.theme, Record.depth,
+            Debrief.id.label("debrief_id"), Debrief.role, Debrief.created_at, Pair.id.label("pair_id"),
+            Pair.topic, Pair.senior, Pair.junior, Pair.programme)
 
 
-def record_metadata(rec: Record) -> dict:
-    """Everything about a record that suggestions use (from SQL)."""
-    d, p = rec.debrief, rec.debrief.pair
+def record_metadata(row) -> dict:
+    """Everything about a record that suggestions use, from a row of ``_COLUMNS``."""
     meta = {
-        "record_id": rec.id,
-        "debrief_id": d.id,
-        "pair_id": p.id,
-        "programme": p.programme,
-        "role": d.role,
-        "kind": rec.kind,
-        "topic": p.topic,
-        "senior": p.senior,
-        "junior": p.junior,
-        "theme": rec.theme,
-        "depth": rec.depth,
-        "created": int(d.created_at.timestamp()),
+        "text": Record.text_for_index(row["kind"], row["text"], row["before"], row["after"]),
+        "record_id": row["id"],
+        "debrief_id": row["debrief_id"],
+        "pair_id": row["pair_id"],
+        "programme": row["programme"],
+        "role": row["role"],
+        "kind": row["kind"],
+        "topic": row["topic"],
+        "senior": row["senior"],
+        "junior": row["junior"],
+        "theme": row["theme"],
+        "depth": row["depth"],
+        "created": int(row["created_at"].timestamp()) if row["created_at"] else 0,
     }
     return {k: v for k, v in meta.items() if v is not None}
+
+
+def facets(chroma_metadata: dict) -> dict:
+    """The facets stored with a vector in Chroma (inverse of what ``Index.upsert`` writes)."""
+    return json.loads(chroma_metadata[FACETS])
 
 
 class Index:
@@ -80,30 +93,31 @@ class Index:
     def count(self) -> int:
         return self.collection.count()
 
-    def upsert(self, records: Iterable[Record], batch: int = 256, embed_chunk: int = 2048) -> int:
-        """Embed and upsert records (caller ensures they are approved and shared).
+    def upsert(self, rows: Iterable, chunk: int = 1000, progress: Callable[[int], None] | None = None) -> int:
+        """Embed and upsert records, given as rows of ``_COLUMNS`` (caller ensures they are
+        approved and shared).
 
-        Texts are embedded in large chunks (the model sorts each chunk by length, so padding
-        stays small), and Chroma stores chunk n while chunk n+1 is being embedded."""
-        records = list(records)
-        with ThreadPoolExecutor(max_workers=1) as writer:
-            pending = None
-            for start in range(0, len(records), embed_chunk):
-                chunk = records[start : start + embed_chunk]
-                vectors = MiniLM.shared().embed([r.index_text for r in chunk])
-                metas = [{k: v for k, v in record_metadata(r).items() if k in INDEX_KEYS} for r in chunk]
-                ids = [f"r{r.id}" for r in chunk]
-                if pending is not None:
-                    pending.result()
-                pending = writer.submit(self._store, ids, vectors, metas, batch)
-            if pending is not None:
-                pending.result()
-        return len(records)
-
-    def _store(self, ids, vectors, metas, batch: int) -> None:
-        for i in range(0, len(ids), batch):
-            self.collection.upsert(ids=ids[i : i + batch], embeddings=vectors[i : i + batch],
-                                   metadatas=metas[i : i + batch])
+        Chunks are embedded side by side (MiniLM.embed_stream) while this thread stores the
+        finished ones; Chroma holds the GIL while it writes, so the model's threads keep working
+        only because they spend their time inside ONNX, which releases it. ``progress`` gets
+        the number of records stored so far after each chunk."""
+        metas = [record_metadata(r) for r in rows]
+        # a multiple of the model's threads, so none sits idle while the last chunks finish
+        threads = MiniLM.shared().threads
+        n_parts = threads * -(-len(metas) // (threads * chunk))
+        size = max(1, -(-len(metas) // max(n_parts, 1)))
+        parts = [metas[i : i + size] for i in range(0, len(metas), size)]
+        done = 0
+        vectors_per_part = MiniLM.shared().embed_stream([m["text"] for m in part] for part in parts)
+        for part, vectors in zip(parts, vectors_per_part):
+            self.collection.upsert(
+                ids=[f"r{m['record_id']}" for m in part], embeddings=vectors,
+                metadatas=[{FACETS: json.dumps({k: m[k] for k in INDEX_KEYS if k in m})} for m in part],
+            )
+            done += len(part)
+            if progress:
+                progress(done)
+        return len(metas)
 
     def delete(self, record_ids: Iterable[int]) -> None:
         ids = [f"r{i}" for i in record_ids]
@@ -116,24 +130,16 @@ class Index:
         return [{int(i[1:]): 1.0 - d for i, d in zip(ids, dists)} for ids, dists in zip(res["ids"], res["distances"])]
 
     def hydrate(self, record_ids) -> dict[int, dict]:
-        """Text and context of records, from SQL (the system of record). One plain SELECT:
-        this runs on every suggestion, so no ORM objects are built."""
+        """Text and context of records, from SQL (the system of record)."""
         if not record_ids:
             return {}
-        q = (select(Record.id, Record.kind, Record.text, Record.before, Record.after, Record.theme, Record.depth,
-                    Debrief.id.label("debrief_id"), Debrief.role, Debrief.created_at, Pair.id.label("pair_id"),
-                    Pair.topic, Pair.senior, Pair.junior, Pair.programme)
-             .join(Debrief, Record.debrief_id == Debrief.id).join(Pair, Debrief.pair_id == Pair.id)
-             .where(Record.id.in_(list(record_ids))))
-        with self.db.engine.connect() as conn:
-            rows = conn.execute(q).mappings().all()
-        out = {}
-        for r in rows:
-            out[r["id"]] = {"text": Record.text_for_index(r["kind"], r["text"], r["before"], r["after"]), "record_id": r["id"], "debrief_id": r["debrief_id"], "pair_id": r["pair_id"],
-                            "programme": r["programme"], "role": r["role"], "kind": r["kind"], "topic": r["topic"],
-                            "senior": r["senior"], "junior": r["junior"], "theme": r["theme"], "depth": r["depth"],
-                            "created": int(r["created_at"].timestamp()) if r["created_at"] else 0}
-        return out
+        return {r["id"]: record_metadata(r) for r in self._rows(Record.id.in_(list(record_ids)))}
+
+    def _rows(self, *where, db: Database | None = None) -> list:
+        q = (select(*_COLUMNS).join(Debrief, Record.debrief_id == Debrief.id).join(Pair, Debrief.pair_id == Pair.id)
+             .where(*where).order_by(Record.id))
+        with (db or self.db).engine.connect() as conn:
+            return conn.execute(q).mappings().all()
 
     def query(self, text: str, k: int = 20) -> list[dict]:
         [hits] = self.search(MiniLM.shared().embed([text]), k)
@@ -142,26 +148,13 @@ class Index:
                 for rid, sim in sorted(hits.items(), key=lambda kv: -kv[1]) if rid in info]
 
     def index_records(self, db: Database, record_ids: list[int] | None = None,
-                      progress: Callable[[int, int], None] | None = None, batch: int = 256) -> int:
+                      progress: Callable[[int, int], None] | None = None) -> int:
         """Embed and upsert suggestible records from SQL: the given ids, or all of them."""
-        q = (
-            select(Record)
-            .join(Record.debrief)
-            .where(Record.status == "approved", Debrief.shared.is_(True))
-            .options(joinedload(Record.debrief).joinedload(Debrief.pair))
-            .order_by(Record.id)
-        )
+        where = [Record.status == "approved", Debrief.shared.is_(True)]
         if record_ids is not None:
-            q = q.where(Record.id.in_(record_ids))
-        with db.session() as s:
-            recs = s.scalars(q).all()
-            total = len(recs)
-            step = 2048  # progress granularity; upsert pipelines within each step
-            for start in range(0, total, step):
-                self.upsert(recs[start : start + step], batch=batch)
-                if progress:
-                    progress(min(start + step, total), total)
-        return total
+            where.append(Record.id.in_(record_ids))
+        rows = self._rows(*where, db=db)
+        return self.upsert(rows, progress=(lambda done: progress(done, len(rows))) if progress else None)
 
     def rebuild(self, db: Database, progress: Callable[[int, int], None] | None = None) -> int:
         """Drop the collection and re-index every suggestible record from SQL."""

@@ -90,3 +90,32 @@ def test_reingest_replaces_index_entries(index, db):
     index.delete(removed)
     index.index_records(db, ids2)
     assert index.count() == 3
+
+
+def test_chroma_holds_each_records_facets(index, db):
+    """The facets the suggestions issue names are stored with each vector (packed in one key)."""
+    from coach.index import facets
+
+    ingest(db, read_debriefs(DATA / "two_debriefs.jsonl"))
+    progress = []
+    assert index.index_records(db, None, progress=lambda done, total: progress.append((done, total))) == 3
+    assert progress[-1] == (3, 3)
+    got = index.collection.get(include=["metadatas"])
+    assert len(got["ids"]) == 3
+    for meta in got["metadatas"]:
+        f = facets(meta)
+        assert set(f) >= {"pair_id", "role", "topic", "senior", "junior", "created"}
+        assert f["role"] == "senior" and f["topic"] == "How Gen Z discovers stores on TikTok"
+        assert f["senior"] == "Retail operations director" and f["junior"] == "Social media associate"
+        assert isinstance(f["created"], int) and f["created"] > 0
+
+
+def test_bulk_embedding_matches_one_call_in_order():
+    """embed_stream (chunks embedded side by side) returns each chunk's vectors, in order, equal to
+    embedding the texts in one call."""
+    m = MiniLM.shared()
+    texts = [f"{s} ({i})" for i in range(30) for s in SENTENCES]
+    chunks = [texts[:7], texts[7:8], [], texts[8:90], texts[90:]]
+    streamed = list(m.embed_stream(chunks))
+    assert [len(v) for v in streamed] == [len(c) for c in chunks]
+    assert np.allclose(np.concatenate([v for v in streamed if len(v)]), m.embed(texts), atol=1e-5)
