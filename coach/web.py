@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from urllib.parse import quote, urlsplit
 
 import gradio as gr
@@ -27,7 +27,8 @@ log = logging.getLogger("coach")
 
 COOKIE = "coach_session"
 PUBLIC_PREFIX = "/auth/"
-MAX_FAILURES, FAILURE_WINDOW = 5, 15 * 60  # per sign-in name: then wait out the window
+MAX_FAILURES, FAILURE_WINDOW = 5, 15 * 60  # per sign-in name and address: then wait out the window
+MAX_FAILURES_PER_NAME = 50  # per sign-in name from all addresses together (distributed guessing)
 
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>coach: {title}</title>
@@ -81,35 +82,49 @@ def _safe_next(target: str | None) -> str:
 
 
 class Throttle:
-    """At most MAX_FAILURES sign-in attempts per name per window that did not succeed (in memory,
-    per process). An attempt is counted before the password is checked, so a burst of parallel
-    guesses gets no more tries than a sequence; a success clears the count."""
+    """Sign-in attempts that did not succeed, per window (in memory, per process).
 
-    MAX_NAMES = 10_000  # bounded memory whatever names are tried
+    At most MAX_FAILURES per (name, client address), so guessing from one place cannot lock the
+    owner out from another, and MAX_FAILURES_PER_NAME per name from everywhere, which bounds
+    distributed guessing. An attempt is counted before the password is checked, so a burst of
+    parallel guesses gets no more tries than a sequence; a success clears the name's counts.
+    Memory is bounded by forgetting the least recently tried keys: flushing a given key out
+    takes MAX_KEYS fresh names, each paying a password check, i.e. longer than the window."""
+
+    MAX_KEYS = 50_000
 
     def __init__(self):
-        self._tries: dict[str, deque] = {}
+        self._tries: OrderedDict[tuple[str, str], deque] = OrderedDict()
         self._lock = threading.Lock()
 
-    def attempt(self, name: str) -> bool:
-        """Count an attempt; False when the name has used up its tries for this window."""
+    def _recent(self, key: tuple[str, str], now: float) -> deque:
+        q = self._tries.get(key)
+        if q is None:
+            q = self._tries[key] = deque()
+            if len(self._tries) > self.MAX_KEYS:
+                self._tries.popitem(last=False)
+        else:
+            self._tries.move_to_end(key)
+        while q and q[0] < now - FAILURE_WINDOW:
+            q.popleft()
+        return q
+
+    def attempt(self, name: str, address: str = "") -> bool:
+        """Count an attempt; False when the name (from this address, or at all) has used up its
+        tries for this window."""
         now = time.monotonic()
         with self._lock:
-            q = self._tries.get(name)
-            if q is None:
-                if len(self._tries) >= self.MAX_NAMES:
-                    self._tries.clear()
-                q = self._tries[name] = deque()
-            while q and q[0] < now - FAILURE_WINDOW:
-                q.popleft()
-            if len(q) >= MAX_FAILURES:
+            here, everywhere = self._recent((name, address), now), self._recent((name, "*"), now)
+            if len(here) >= MAX_FAILURES or len(everywhere) >= MAX_FAILURES_PER_NAME:
                 return False
-            q.append(now)
+            here.append(now)
+            everywhere.append(now)
             return True
 
-    def clear(self, name: str) -> None:
+    def clear(self, name: str, address: str = "") -> None:
         with self._lock:
-            self._tries.pop(name, None)
+            self._tries.pop((name, address), None)
+            self._tries.pop((name, "*"), None)
 
 
 def _same_site(request: Request) -> bool:
@@ -181,12 +196,13 @@ def build_server(blocks: gr.Blocks, accounts: Accounts, *, secure_cookie: bool =
         name = (username or "").strip().lower()
         if not _same_site(request):
             return login_form("/", "Please sign in from this site's own page.", "", 403)
-        if not throttle.attempt(name):
+        address = request.client.host if request.client else ""  # a proxy's X-Forwarded-For, if trusted
+        if not throttle.attempt(name, address):
             return login_form(_safe_next(next), "Too many failed attempts. Please wait 15 minutes.", name, 429)
         token = accounts.sign_in(name, password)
         if token is None:
             return login_form(_safe_next(next), "Wrong sign-in name or password.", name, 401)
-        throttle.clear(name)
+        throttle.clear(name, address)
         resp = RedirectResponse(_safe_next(next), status_code=303)
         set_cookie(resp, token)
         return resp

@@ -130,6 +130,11 @@ def test_wrong_passwords_are_refused_and_throttled(world):
         assert r.status_code == 401 and "coach_session" not in r.cookies
     r = httpx.post(url + "/auth/login", data={"username": "carl@example.org", "password": "correct horse 42"})
     assert r.status_code == 429  # even the right password waits out the window
+    # ... from that address: the owner signing in from elsewhere is not locked out by someone
+    # else's guesses (the test server trusts X-Forwarded-For from 127.0.0.1, as behind a proxy)
+    r = httpx.post(url + "/auth/login", data={"username": "carl@example.org", "password": "correct horse 42"},
+                   headers={"X-Forwarded-For": "203.0.113.7"})
+    assert r.status_code == 303 and "coach_session" in r.cookies
     # a sign-in form posted from another site is refused (login CSRF)
     r = httpx.post(url + "/auth/login", data={"username": "ann@example.org", "password": "correct horse 42"},
                    headers={"Origin": "http://evil.example"})
@@ -250,3 +255,29 @@ def test_a_participant_deletes_their_account_and_everything_in_it(world):
 
     assert db_rows(world["data"], select(User.id).where(User.username == "dora@example.org")) == []
     assert db_rows(world["data"], select(Pair.senior_name).where(Pair.topic == "Spreadsheets to notebooks")) == [(None,)]
+
+
+def test_throttle_counts_per_name_and_address_and_per_name_overall():
+    from coach.web import MAX_FAILURES, MAX_FAILURES_PER_NAME, Throttle
+
+    t = Throttle()
+    assert all(t.attempt("ann", "10.0.0.1") for _ in range(MAX_FAILURES))
+    assert not t.attempt("ann", "10.0.0.1")
+    assert t.attempt("ann", "10.0.0.2") and t.attempt("bob", "10.0.0.1")
+    # guesses spread over many addresses still run into the per-name ceiling
+    used = MAX_FAILURES + 1
+    for i in range(MAX_FAILURES_PER_NAME - used):
+        assert t.attempt("ann", f"192.0.2.{i % 250}/{i}")
+    assert not t.attempt("ann", "198.51.100.1")
+    assert t.attempt("bob", "198.51.100.1")
+    t.clear("ann", "10.0.0.2")  # a successful sign-in clears the name's counts
+    assert t.attempt("ann", "198.51.100.1")
+    # spraying fresh names to flush the memory forgets the oldest keys only, never all at once
+    t = Throttle()
+    t.MAX_KEYS = 20
+    for _ in range(MAX_FAILURES):
+        t.attempt("admin", "10.0.0.9")
+    assert not t.attempt("admin", "10.0.0.9")
+    for i in range(8):
+        t.attempt(f"spray{i}", "10.0.0.9")
+    assert not t.attempt("admin", "10.0.0.9")
