@@ -121,7 +121,12 @@ def _beliefs(turns: list[Turn], us: list[tuple[Sentence, str]], role: str = "sen
         if ctx == "beliefs" and STRONG_AFTER.search(s.text) and k > 0 and s not in taken:
             prev, pctx = us[k - 1]
             if prev.turn == s.turn and prev not in taken and not BEFORE_CUE.search(s.text):
-                items.append(_item("broken_assumption", prev, text="", before=strip_lead_in(prev.text), after=s.text))
+                # "X. That's what I told the managers. Turns out ...": the belief is X
+                if BACKREF.search(prev.text) and k > 1 and us[k - 2][0].turn == s.turn and us[k - 2][0] not in taken:
+                    taken.add(prev)
+                    prev = us[k - 2][0]
+                items.append(_item("broken_assumption", prev, text="", before=strip_lead_in(prev.text),
+                                   after=_whole_after(s, us, k, taken)))
                 taken |= {prev, s}
                 continue
         if ctx != "beliefs" or not BEFORE_CUE.search(s.text) or DENIAL.search(s.text) or s in taken:
@@ -160,13 +165,32 @@ def _beliefs(turns: list[Turn], us: list[tuple[Sentence, str]], role: str = "sen
         now = [x for x, _ in us if x.turn == i and x not in taken]
         earlier = [x.turn for x, _ in us if x.turn < i]
         was = [x for x, _ in us if earlier and x.turn == max(earlier) and x not in taken]
+        # the stated belief if the earlier answer has one, else its first sentence that says something
+        was = sorted(was, key=lambda x: not BEFORE_CUE.search(x.text))
+        was = [x for x in was if len(x.text.split()) >= 3]
         if now and was and not DENIAL.search(now[0].text) and not DENIAL.search(was[0].text):
+            k = next(j for j, (x, _) in enumerate(us) if x is now[0])
             items.append(_item("broken_assumption", was[0], text="", before=strip_lead_in(was[0].text),
-                               after=now[0].text))
+                               after=_whole_after(now[0], us, k, taken)))
             taken |= {was[0], now[0]}
-    return items
+    # a belief the participant says they still hold did not break
+    return [it for it in items if not (STILL_HELD.search(it.after or "") or STILL_HELD.search(it.before or ""))]
 
 
+def _whole_after(s: Sentence, us: list[tuple[Sentence, str]], k: int, taken: set) -> str:
+    """The new view; a bare "Turns out you can." takes the sentence after it along."""
+    if len(clean_after(s.text).split()) < 4 and k + 1 < len(us):
+        nxt = us[k + 1][0]
+        if nxt.turn == s.turn and nxt not in taken and not BEFORE_CUE.search(nxt.text):
+            taken.add(nxt)
+            return f"{s.text} {nxt.text}"
+    return s.text
+
+
+BACKREF = re.compile(r"^\W*(that'?s|that is|which is|this is) (what|how) (i|we) (told|said|thought|believed|assumed|"
+                     r"used to|always|had|kept|'d|'ve)", re.I)
+STILL_HELD = re.compile(r"\b(i |we )?still (think|believe|hold|say|feel|stand by) (so|that|it|this)\b|\b(how|as|what) i "
+                        r"(had )?expected\b|\b(don'?t|do not) think (it|that|anything) (has |really )?changed", re.I)
 AFTER_PROBE = re.compile(r"\b(and now|think now|see it now|believe now)\b", re.I)
 OPPOSITE = re.compile(r"\b(the other way (round|around)|the opposite|otherwise)\b", re.I)
 BASELINE_Q = re.compile(r"you said:?\s*[“\"](.+?)[”\"]\s*is that still", re.I | re.S)
@@ -190,7 +214,7 @@ def extract_offline(turns: list[Turn], role: str = "senior") -> list[Item]:
     return _dedupe(sorted(items, key=lambda it: (it.turn_index, it.quote)))
 
 
-LEARNED_MIN = 0.6  # chosen on the dev split
+LEARNED_MIN = 0.65  # by cross-validation on dev (train.py --cv: F1 0.61 here, 0.62 at 0.7, within noise)
 
 
 def _is_header(text: str) -> bool:

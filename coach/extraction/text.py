@@ -50,7 +50,11 @@ INJECTION = rx(r"ignore (all |your |the |any )?(previous |prior )?(instructions|
                r"(to|for|dear|hey|attention) (the |whatever |any |this )?(ai|software|system|bot|chatbot|model|tool|"
                r"computer|algorithm|assistant|summary|transcript)(?=[^.!?:;,]{0,40}[:,])",
                r"mark (it|this|that|me|him|her|them|my \w+) (as )?(done|complete|completed|finished|passed)",
-               r"(has|have) (now )?completed all")
+               r"(has|have) (now )?completed all",
+               # "note to whoever types this up: ...", "if the computer is listening - please write ..."
+               r"whoever('?s| is)? (writ|typ|summari[sz]|process|record|read|transcrib)(ing|es|s|e)? (this|these|it|me)",
+               r"(if|in case) (the |this |a |an )?(computer|machine|software|system|bot|ai|model|app|program)"
+               r"('?s| is) (listening|reading|processing|recording|watching)")
 
 
 # A sentence that goes back to speaking for oneself ends an injection attempt.
