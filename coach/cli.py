@@ -33,15 +33,18 @@ def cmd_serve(args) -> int:
 
 def cmd_ingest(args) -> int:
     from coach.debrief_file import read_debriefs
-    from coach.ingest import ingest
+    from coach.ingest import ingest_and_index
 
     debriefs = read_debriefs(args.path)  # validates every line before anything is written
     svc = _services(args)
-    with tqdm(total=len(debriefs), desc="storing", unit="debrief", disable=args.quiet) as bar:
-        to_index, removed = ingest(svc.db, debriefs, programme=args.programme, progress=bar.update)
-    svc.index.delete(removed)
-    with tqdm(total=len(to_index), desc="indexing", unit="record", disable=args.quiet) as bar:
-        n = svc.index.index_records(svc.db, to_index, progress=lambda done, total: bar.update(done - bar.n))
+    with (tqdm(total=len(debriefs), desc="storing", unit="debrief", disable=args.quiet) as stored,
+          tqdm(desc="indexing", unit="record", disable=args.quiet) as indexed):
+        def index_progress(done: int, total: int) -> None:
+            indexed.total = total
+            indexed.update(done - indexed.n)
+
+        n = ingest_and_index(svc.db, svc.index, debriefs, programme=args.programme,
+                             store_progress=stored.update, index_progress=index_progress)
     print(f"ingested {len(debriefs)} debriefs, indexed {n} records", file=sys.stderr)
     return 0
 

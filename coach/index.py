@@ -17,6 +17,7 @@ from typing import Callable, Iterable
 from urllib.parse import urlparse
 
 import chromadb
+import numpy as np
 from chromadb.config import Settings as ChromaSettings
 from sqlalchemy import select
 
@@ -93,22 +94,30 @@ class Index:
     def count(self) -> int:
         return self.collection.count()
 
-    def upsert(self, rows: Iterable, chunk: int = 1000, progress: Callable[[int], None] | None = None) -> int:
+    def upsert(self, rows: Iterable, chunk: int = 1000, progress: Callable[[int], None] | None = None,
+               known: dict[str, np.ndarray] | None = None) -> int:
         """Embed and upsert records, given as rows of ``_COLUMNS`` (caller ensures they are
         approved and shared).
 
         Chunks are embedded side by side (MiniLM.embed_stream) while this thread stores the
         finished ones; Chroma holds the GIL while it writes, so the model's threads keep working
         only because they spend their time inside ONNX, which releases it. ``progress`` gets
-        the number of records stored so far after each chunk."""
+        the number of records stored so far after each chunk. ``known`` maps texts already
+        embedded (by ``coach.ingest.ingest_and_index``) to their vectors."""
         metas = [record_metadata(r) for r in rows]
+        if known is not None:
+            missing = list(dict.fromkeys(m["text"] for m in metas if m["text"] not in known))
+            known = {**known, **dict(zip(missing, MiniLM.shared().embed(missing)))}
         # a multiple of the model's threads, so none sits idle while the last chunks finish
         threads = MiniLM.shared().threads
         n_parts = threads * -(-len(metas) // (threads * chunk))
         size = max(1, -(-len(metas) // max(n_parts, 1)))
         parts = [metas[i : i + size] for i in range(0, len(metas), size)]
         done = 0
-        vectors_per_part = MiniLM.shared().embed_stream([m["text"] for m in part] for part in parts)
+        if known is not None:
+            vectors_per_part = (np.stack([known[m["text"]] for m in part]) for part in parts)
+        else:
+            vectors_per_part = MiniLM.shared().embed_stream([m["text"] for m in part] for part in parts)
         for part, vectors in zip(parts, vectors_per_part):
             self.collection.upsert(
                 ids=[f"r{m['record_id']}" for m in part], embeddings=vectors,
@@ -148,13 +157,14 @@ class Index:
                 for rid, sim in sorted(hits.items(), key=lambda kv: -kv[1]) if rid in info]
 
     def index_records(self, db: Database, record_ids: list[int] | None = None,
-                      progress: Callable[[int, int], None] | None = None) -> int:
+                      progress: Callable[[int, int], None] | None = None,
+                      known: dict[str, np.ndarray] | None = None) -> int:
         """Embed and upsert suggestible records from SQL: the given ids, or all of them."""
         where = [Record.status == "approved", Debrief.shared.is_(True)]
         if record_ids is not None:
             where.append(Record.id.in_(record_ids))
         rows = self._rows(*where, db=db)
-        return self.upsert(rows, progress=(lambda done: progress(done, len(rows))) if progress else None)
+        return self.upsert(rows, progress=(lambda done: progress(done, len(rows))) if progress else None, known=known)
 
     def rebuild(self, db: Database, progress: Callable[[int, int], None] | None = None) -> int:
         """Drop the collection and re-index every suggestible record from SQL."""

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Callable
 
 from sqlalchemy import delete, select
 
 from coach.debrief_file import FileDebrief
 from coach.store.db import Database
 from coach.store.models import Debrief, Pair, Record, Turn
+
+if TYPE_CHECKING:
+    from coach.index import Index
 
 
 def pair_id_for(d: FileDebrief) -> str:
@@ -63,3 +67,24 @@ def ingest(
             if progress:
                 progress(1)
     return to_index, removed
+
+
+def ingest_and_index(
+    db: Database, index: "Index", debriefs: list[FileDebrief], *, programme: str = "default",
+    store_progress: Callable[[int], None] | None = None,
+    index_progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Store debriefs and index their shared records; returns the number of records indexed.
+
+    The records' texts are known from the file, so they are embedded while the SQL rows are
+    written: the model's threads spend their time inside ONNX (which releases the GIL), the ORM
+    in Python, so the two overlap instead of adding up."""
+    from coach.embeddings import MiniLM
+
+    texts = list(dict.fromkeys(r.index_text for d in debriefs if d.shared for r in _records_from_expected(d)))
+    with ThreadPoolExecutor(max_workers=1) as ex:
+        embedding = ex.submit(MiniLM.shared().embed, texts)
+        to_index, removed = ingest(db, debriefs, programme=programme, progress=store_progress)
+        known = dict(zip(texts, embedding.result()))
+    index.delete(removed)
+    return index.index_records(db, to_index, progress=index_progress, known=known)

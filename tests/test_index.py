@@ -119,3 +119,17 @@ def test_bulk_embedding_matches_one_call_in_order():
     streamed = list(m.embed_stream(chunks))
     assert [len(v) for v in streamed] == [len(c) for c in chunks]
     assert np.allclose(np.concatenate([v for v in streamed if len(v)]), m.embed(texts), atol=1e-5)
+
+
+def test_ingest_embeds_while_storing_and_indexes_the_same_vectors(index, db):
+    """coach ingest's path (texts embedded while SQL rows are written) stores the vectors the
+    model gives for each record's index text, once per record."""
+    from coach.ingest import ingest_and_index
+
+    debriefs = read_debriefs(DATA / "two_debriefs.jsonl")
+    assert ingest_and_index(db, index, debriefs) == 3  # d02 is not shared
+    assert ingest_and_index(db, index, debriefs) == 3 and index.count() == 3  # again: replaced, no duplicates
+    got = index.collection.get(include=["embeddings"])
+    info = index.hydrate([int(i[1:]) for i in got["ids"]])
+    expected = MiniLM.shared().embed([info[int(i[1:])]["text"] for i in got["ids"]])
+    assert np.allclose(np.array(got["embeddings"]), expected, atol=1e-5)
