@@ -17,8 +17,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Iterator
 
