@@ -146,7 +146,7 @@ class Index:
 
     def _rows(self, *where, db: Database | None = None) -> list:
         q = (select(*_COLUMNS).join(Debrief, Record.debrief_id == Debrief.id).join(Pair, Debrief.pair_id == Pair.id)
-             .where(*where).order_by(Record.id))
+             .where(*where))
         with (db or self.db).engine.connect() as conn:
             return conn.execute(q).mappings().all()
 

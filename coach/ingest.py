@@ -69,6 +69,11 @@ def ingest(
     return to_index, removed
 
 
+def index_texts(debriefs: list[FileDebrief]) -> list[str]:
+    """What indexing these debriefs embeds: the index text of each record of a shared debrief."""
+    return [r.index_text for d in debriefs if d.shared for r in _records_from_expected(d)]
+
+
 def ingest_and_index(
     db: Database, index: "Index", debriefs: list[FileDebrief], *, programme: str = "default",
     store_progress: Callable[[int], None] | None = None,
@@ -81,7 +86,7 @@ def ingest_and_index(
     in Python, so the two overlap instead of adding up."""
     from coach.embeddings import MiniLM
 
-    texts = list(dict.fromkeys(r.index_text for d in debriefs if d.shared for r in _records_from_expected(d)))
+    texts = list(dict.fromkeys(index_texts(debriefs)))
     with ThreadPoolExecutor(max_workers=1) as ex:
         embedding = ex.submit(MiniLM.shared().embed, texts)
         to_index, removed = ingest(db, debriefs, programme=programme, progress=store_progress)

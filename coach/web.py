@@ -89,7 +89,8 @@ class Throttle:
     distributed guessing. An attempt is counted before the password is checked, so a burst of
     parallel guesses gets no more tries than a sequence; a success clears the name's counts.
     Memory is bounded by forgetting the least recently tried keys: flushing a given key out
-    takes MAX_KEYS fresh names, each paying a password check, i.e. longer than the window."""
+    takes MAX_KEYS / 2 fresh names (an attempt keeps two keys), each paying a password check,
+    which takes longer than the window."""
 
     MAX_KEYS = 50_000
 

@@ -29,8 +29,7 @@ from coach.config import load_settings  # noqa: E402
 from coach.embeddings import MiniLM, model_files  # noqa: E402
 from coach.services import Services  # noqa: E402
 from coach.debrief_file import FileDebrief  # noqa: E402
-from coach.ingest import ingest_and_index  # noqa: E402
-from coach.store.models import Record  # noqa: E402
+from coach.ingest import index_texts, ingest_and_index  # noqa: E402
 from coach.suggest import suggest  # noqa: E402
 
 SUBJECTS = ["young customers", "our stores", "the sales team", "new recruits", "patients", "students", "suppliers",
@@ -70,14 +69,6 @@ def synth_debrief(rng: random.Random, i: int, n_records: int = 5) -> FileDebrief
         "transcript": [{"speaker": "coach", "text": "What did you learn?"}, {"speaker": "participant", "text": said}],
         "expected": {"learned": learned, "broken_assumptions": assumptions, "actions": actions},
     })
-
-
-def index_texts(debriefs: list[FileDebrief]) -> list[str]:
-    """What ingest embeds for these debriefs (Record.text_for_index of each expected item)."""
-    return [Record.text_for_index("learned", t, None, None) for d in debriefs for t in d.expected.learned] + \
-           [Record.text_for_index("broken_assumption", "", a.before, a.after) for d in debriefs
-            for a in d.expected.broken_assumptions] + \
-           [Record.text_for_index("action", t, None, None) for d in debriefs for t in d.expected.actions]
 
 
 def raw_rate(m: MiniLM, texts: list[str]) -> float:
