@@ -18,7 +18,7 @@ import importlib.util
 import os
 import threading
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -91,16 +91,22 @@ class MiniLM:
         """Unit vectors for texts, the batches spread over the threads."""
         return self._embed(texts, parallel=self._pool is not None)
 
+    def submit(self, texts: list[str]) -> Future:
+        """Embed a chunk of texts on one of the model's threads (batch by batch); the future's
+        result is their vectors. For bulk work: the caller does other work meanwhile."""
+        if self._pool is None:
+            done: Future = Future()
+            done.set_result(self._embed(texts, parallel=False))
+            return done
+        return self._pool.submit(self._embed, texts, False)
+
     def embed_stream(self, chunks: Iterable[list[str]]) -> Iterator[np.ndarray]:
         """Vectors for each chunk of texts, in order, several chunks embedded at once (one per
-        thread, each batch-by-batch). For bulk indexing: the caller stores chunk n while later
-        chunks are still being embedded."""
-        if self._pool is None:
-            yield from (self._embed(c, parallel=False) for c in chunks)
-            return
+        thread). For bulk indexing: the caller stores chunk n while later chunks are still
+        being embedded."""
         in_flight: deque = deque()
         for chunk in chunks:
-            in_flight.append(self._pool.submit(self._embed, chunk, False))
+            in_flight.append(self.submit(chunk))
             if len(in_flight) > self.threads:
                 yield in_flight.popleft().result()
         while in_flight:

@@ -17,7 +17,6 @@ from typing import Callable, Iterable
 from urllib.parse import urlparse
 
 import chromadb
-import numpy as np
 from chromadb.config import Settings as ChromaSettings
 from sqlalchemy import select
 
@@ -57,7 +56,7 @@ _COLUMNS = (Record.id, Record.kind, Record.text, Record.before, Record.after, Re
 def record_metadata(row) -> dict:
     """Everything about a record that suggestions use, from a row of ``_COLUMNS``."""
     meta = {
-        "text": Record.text_for_index(row["kind"], row["text"], row["before"], row["after"]),
+        "text": index_text(row),
         "record_id": row["id"],
         "debrief_id": row["debrief_id"],
         "pair_id": row["pair_id"],
@@ -72,6 +71,21 @@ def record_metadata(row) -> dict:
         "created": int(row["created_at"].timestamp()) if row["created_at"] else 0,
     }
     return {k: v for k, v in meta.items() if v is not None}
+
+
+def index_text(row) -> str:
+    """What is embedded for a row of ``_COLUMNS``."""
+    return Record.text_for_index(row["kind"], row["text"], row["before"], row["after"])
+
+
+def split_evenly(items: list, size: int, workers: int) -> list[list]:
+    """Parts of about ``size`` items, their number a multiple of ``workers`` so that none of the
+    model's threads sits idle while the last parts are embedded."""
+    if not items:
+        return []
+    n_parts = workers * -(-len(items) // (workers * size))
+    step = -(-len(items) // n_parts)
+    return [items[i : i + step] for i in range(0, len(items), step)]
 
 
 def facets(chroma_metadata: dict) -> dict:
@@ -94,39 +108,33 @@ class Index:
     def count(self) -> int:
         return self.collection.count()
 
-    def upsert(self, rows: Iterable, chunk: int = 1000, progress: Callable[[int], None] | None = None,
-               known: dict[str, np.ndarray] | None = None) -> int:
+    def upsert(self, rows: Iterable, chunk: int = 1000, progress: Callable[[int], None] | None = None) -> int:
         """Embed and upsert records, given as rows of ``_COLUMNS`` (caller ensures they are
         approved and shared).
 
         Chunks are embedded side by side (MiniLM.embed_stream) while this thread stores the
         finished ones; Chroma holds the GIL while it writes, so the model's threads keep working
         only because they spend their time inside ONNX, which releases it. ``progress`` gets
-        the number of records stored so far after each chunk. ``known`` maps texts already
-        embedded (by ``coach.ingest.ingest_and_index``) to their vectors."""
-        metas = [record_metadata(r) for r in rows]
-        if known is not None:
-            missing = list(dict.fromkeys(m["text"] for m in metas if m["text"] not in known))
-            known = {**known, **dict(zip(missing, MiniLM.shared().embed(missing)))}
-        # a multiple of the model's threads, so none sits idle while the last chunks finish
-        threads = MiniLM.shared().threads
-        n_parts = threads * -(-len(metas) // (threads * chunk))
-        size = max(1, -(-len(metas) // max(n_parts, 1)))
-        parts = [metas[i : i + size] for i in range(0, len(metas), size)]
+        the number of records stored so far after each chunk."""
+        rows = list(rows)
+        parts = split_evenly(rows, chunk, MiniLM.shared().threads)
         done = 0
-        if known is not None:
-            vectors_per_part = (np.stack([known[m["text"]] for m in part]) for part in parts)
-        else:
-            vectors_per_part = MiniLM.shared().embed_stream([m["text"] for m in part] for part in parts)
-        for part, vectors in zip(parts, vectors_per_part):
-            self.collection.upsert(
-                ids=[f"r{m['record_id']}" for m in part], embeddings=vectors,
-                metadatas=[{FACETS: json.dumps({k: m[k] for k in INDEX_KEYS if k in m})} for m in part],
-            )
+        for part, vectors in zip(parts, MiniLM.shared().embed_stream([index_text(r) for r in part] for part in parts)):
+            self.write(part, vectors)
             done += len(part)
             if progress:
                 progress(done)
-        return len(metas)
+        return len(rows)
+
+    def write(self, rows: list, vectors) -> None:
+        """Store already-embedded records (rows of ``_COLUMNS``, vectors in the same order)."""
+        if not rows:
+            return
+        metas = [record_metadata(r) for r in rows]
+        self.collection.upsert(
+            ids=[f"r{m['record_id']}" for m in metas], embeddings=vectors,
+            metadatas=[{FACETS: json.dumps({k: m[k] for k in INDEX_KEYS if k in m})} for m in metas],
+        )
 
     def delete(self, record_ids: Iterable[int]) -> None:
         ids = [f"r{i}" for i in record_ids]
@@ -157,14 +165,13 @@ class Index:
                 for rid, sim in sorted(hits.items(), key=lambda kv: -kv[1]) if rid in info]
 
     def index_records(self, db: Database, record_ids: list[int] | None = None,
-                      progress: Callable[[int, int], None] | None = None,
-                      known: dict[str, np.ndarray] | None = None) -> int:
+                      progress: Callable[[int, int], None] | None = None) -> int:
         """Embed and upsert suggestible records from SQL: the given ids, or all of them."""
         where = [Record.status == "approved", Debrief.shared.is_(True)]
         if record_ids is not None:
             where.append(Record.id.in_(record_ids))
         rows = self._rows(*where, db=db)
-        return self.upsert(rows, progress=(lambda done: progress(done, len(rows))) if progress else None, known=known)
+        return self.upsert(rows, progress=(lambda done: progress(done, len(rows))) if progress else None)
 
     def rebuild(self, db: Database, progress: Callable[[int, int], None] | None = None) -> int:
         """Drop the collection and re-index every suggestible record from SQL."""

@@ -7,7 +7,7 @@ import pytest
 
 from coach.debrief_file import read_debriefs
 from coach.embeddings import MiniLM, model_files
-from coach.index import Index
+from coach.index import Index, facets
 from coach.ingest import ingest
 from coach.store.db import Database
 from tests.conftest import DATA
@@ -94,7 +94,6 @@ def test_reingest_replaces_index_entries(index, db):
 
 def test_chroma_holds_each_records_facets(index, db):
     """The facets the suggestions issue names are stored with each vector (packed in one key)."""
-    from coach.index import facets
 
     ingest(db, read_debriefs(DATA / "two_debriefs.jsonl"))
     progress = []
@@ -133,3 +132,93 @@ def test_ingest_embeds_while_storing_and_indexes_the_same_vectors(index, db):
     info = index.hydrate([int(i[1:]) for i in got["ids"]])
     expected = MiniLM.shared().embed([info[int(i[1:])]["text"] for i in got["ids"]])
     assert np.allclose(np.array(got["embeddings"]), expected, atol=1e-5)
+
+
+def _many_debriefs(n: int, tag: str = "") -> list:
+    """n debriefs of 5 records each (every 7th not shared), texts distinct."""
+    from coach.debrief_file import FileDebrief
+
+    out = []
+    for i in range(n):
+        out.append(FileDebrief.model_validate({
+            "id": f"m{i}", "role": "senior" if i % 2 else "junior", "shared": i % 7 != 3,
+            "pair": {"senior": f"Director {i % 9}", "junior": f"Analyst {i % 4}", "topic": f"Topic {i % 11}"},
+            "transcript": [{"speaker": "coach", "text": "What did you learn?"},
+                           {"speaker": "participant", "text": f"Debrief {i}{tag}: a few things."}],
+            "expected": {"learned": [f"Customers in region {i} compare prices on their phones{tag}",
+                                     f"Team {i} prefers short videos to manuals{tag}"],
+                         "broken_assumptions": [{"before": f"Store {i} thought email works{tag}",
+                                                 "after": f"Store {i} saw group chats work{tag}"}],
+                         "actions": [f"I'll try a livestream in branch {i}{tag}", f"Ask shop {i} for feedback{tag}"]},
+        }))
+    return out
+
+
+def _indexed(index) -> dict:
+    got = index.collection.get(include=["embeddings", "metadatas"])
+    return {i: (np.array(e), m) for i, e, m in zip(got["ids"], got["embeddings"], got["metadatas"])}
+
+
+def test_chunked_ingest_stores_what_a_rebuild_from_sql_would(index, db):
+    """coach ingest builds each chunk's index entries from the rows it writes; a rebuild reads
+    them back from SQL. Both must give the same ids, vectors and facets."""
+    from coach.ingest import ingest_and_index
+
+    debriefs = _many_debriefs(80)  # 400 records: several chunks on every thread
+    shared = sum(5 for d in debriefs if d.shared)
+    stored, progress = [], []
+    n = ingest_and_index(db, index, debriefs, store_progress=stored.append,
+                         index_progress=lambda done, total: progress.append((done, total)))
+    assert n == shared == index.count()
+    assert len(progress) >= 4 and progress[-1] == (shared, shared) and sum(stored) == len(debriefs)
+    by_ingest = _indexed(index)
+    assert index.rebuild(db) == shared
+    by_rebuild = _indexed(index)
+    assert by_ingest.keys() == by_rebuild.keys()
+    for rid, (vec, meta) in by_ingest.items():
+        assert np.allclose(vec, by_rebuild[rid][0], atol=1e-5)
+        assert facets(meta) == facets(by_rebuild[rid][1])
+
+
+def test_reingest_gives_new_record_ids_and_no_duplicates(index, db):
+    """Record ids are cited as evidence and in the access log: a re-ingested debrief's records
+    get fresh ids, never an id an earlier record had."""
+    from coach.ingest import ingest_and_index
+
+    debriefs = _many_debriefs(30)
+    ingest_and_index(db, index, debriefs)
+    first = set(index.collection.get()["ids"])
+    n = ingest_and_index(db, index, _many_debriefs(30, tag=" (revised)"))
+    second = _indexed(index)
+    assert n == len(first) == len(second) and first.isdisjoint(second)
+    texts = {m["text"] for m in index.hydrate([int(i[1:]) for i in second]).values()}
+    assert all("(revised)" in t for t in texts)
+    with db.engine.connect() as c:
+        assert c.exec_driver_sql("SELECT count(*) FROM records").scalar() == 30 * 5
+        assert c.exec_driver_sql("SELECT count(*) FROM turns").scalar() == 30 * 2
+
+
+def test_a_failing_chunk_leaves_whole_chunks_stored_and_indexed(tmp_path, db):
+    """A database error part-way (a real one: a SQLite trigger refuses one debrief) stops the
+    ingest; what was committed is indexed, nothing else is in Chroma, and running the file
+    again completes it without duplicates."""
+    from sqlalchemy.exc import IntegrityError
+
+    from coach.ingest import ingest_and_index
+
+    index = Index(tmp_path / "index", None, db)
+    debriefs = _many_debriefs(80)
+    with db.engine.begin() as c:
+        c.exec_driver_sql("CREATE TRIGGER refuse BEFORE INSERT ON debriefs WHEN NEW.id = 'm70' "
+                          "BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END")
+    with pytest.raises(IntegrityError, match="refused by test trigger"):
+        ingest_and_index(db, index, debriefs)
+    with db.engine.connect() as c:
+        stored = [r[0] for r in c.exec_driver_sql("SELECT id FROM debriefs")]
+        approved = {f"r{r[0]}" for r in c.exec_driver_sql(
+            "SELECT r.id FROM records r JOIN debriefs d ON d.id = r.debrief_id WHERE d.shared AND r.status = 'approved'")}
+    assert 0 < len(stored) < 70 and set(stored) == {d.id for d in debriefs[: len(stored)]}  # whole chunks, in order
+    assert set(index.collection.get()["ids"]) == approved  # indexed = committed, nothing more
+    with db.engine.begin() as c:
+        c.exec_driver_sql("DROP TRIGGER refuse")
+    assert ingest_and_index(db, index, debriefs) == index.count() == sum(5 for d in debriefs if d.shared)

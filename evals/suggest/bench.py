@@ -38,14 +38,20 @@ TOOLS = ["TikTok", "Discord", "AI assistants", "dashboards", "short videos", "gr
          "screen readers", "password managers", "podcasts", "livestreams", "Reddit threads", "notebooks", "BNPL apps"]
 VERBS = ["discover", "compare", "trust", "ignore", "share", "search for", "complain about", "learn about", "pay for"]
 OBJECTS = ["products", "shifts", "job offers", "prices", "reviews", "safety rules", "opening hours", "new features"]
+PLACES = ["Leeds", "Lyon", "Porto", "Gdansk", "Austin", "Pune", "Osaka", "Nairobi", "Lima", "Graz", "Cork", "Bergen",
+          "Turin", "Malmo", "Quebec", "Perth", "Seville", "Utrecht", "Brno", "Tampere", "Dundee", "Leipzig",
+          "Bilbao", "Ghent", "Krakow", "Adelaide", "Halifax", "Cluj", "Aarhus", "Basel"]
 TOPICS = [f"{t} for {s}" for t in TOOLS for s in SUBJECTS]
 ROLES = ["Retail director", "CFO", "Head of HR", "Operations director", "Chief nurse", "Head of marketing",
          "Plant manager", "Head of customer service", "CIO", "Managing partner"]
 
 
 def synth(rng: random.Random) -> str:
-    return (f"{rng.choice(SUBJECTS).capitalize()} {rng.choice(VERBS)} {rng.choice(OBJECTS)} "
-            f"on {rng.choice(TOOLS)} {rng.choice(['every day', 'before buying', 'at night', 'in groups', 'first'])}.")
+    """A record-like sentence; ~40M combinations, so 100k draws are practically all distinct (as
+    real records are: ingest embeds every record, duplicates or not)."""
+    return (f"{rng.choice(SUBJECTS).capitalize()} in {rng.choice(PLACES)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} "
+            f"on {rng.choice(TOOLS)} {rng.choice(['every day', 'before buying', 'at night', 'in groups', 'first'])}, "
+            f"about {rng.randint(2, 20)} times a week.")
 
 
 def pct(xs, q):
