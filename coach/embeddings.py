@@ -60,7 +60,7 @@ class MiniLM:
     _shared: "MiniLM | None" = None
     _shared_lock = threading.Lock()
 
-    def __init__(self, batch_size: int = 32, threads: int | None = None):
+    def __init__(self, batch_size: int = 16, threads: int | None = None):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 

@@ -94,7 +94,6 @@ def test_reingest_replaces_index_entries(index, db):
 
 def test_chroma_holds_each_records_facets(index, db):
     """The facets the suggestions issue names are stored with each vector (packed in one key)."""
-
     ingest(db, read_debriefs(DATA / "two_debriefs.jsonl"))
     progress = []
     assert index.index_records(db, None, progress=lambda done, total: progress.append((done, total))) == 3

@@ -6,7 +6,7 @@ import sqlite3
 import threading
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from coach.debrief_file import read_debriefs
 from coach.ingest import ingest
@@ -122,3 +122,43 @@ def test_sqlite_concurrent_writers_do_not_fail(tmp_path):
         t.join()
     assert errors == []
     assert db.token_usage()["calls"] == 320
+
+
+def test_record_ids_are_never_reused(db):
+    """Ids are cited as evidence and in the access log: deleting the newest record must not
+    hand its id to the next one (SQLite AUTOINCREMENT; PostgreSQL sequences)."""
+    ingest(db, read_debriefs(DATA / "two_debriefs.jsonl"))
+    with db.session() as s:
+        top = s.scalar(select(func.max(Record.id)))
+        s.execute(delete(Record).where(Record.id == top))
+    with db.session() as s:
+        r = Record(debrief_id="d01", kind="learned", text="A later item")
+        s.add(r)
+        s.flush()
+        assert r.id > top
+
+
+def test_upgrade_to_never_reused_record_ids_keeps_records(empty_url):
+    from sqlalchemy import create_engine, text
+
+    eng = create_engine(empty_url)
+    migrate(eng, "0003")
+    with eng.begin() as c:
+        c.execute(text("INSERT INTO pairs (id, programme, senior, junior, topic, extra, created_at) "
+                       "VALUES ('p1', 'default', 'CFO', 'Analyst', 'AI tools', '{}', CURRENT_TIMESTAMP)"))
+        c.execute(text("INSERT INTO debriefs (id, pair_id, role, status, shared, source, created_at, updated_at) "
+                       "VALUES ('d1', 'p1', 'senior', 'done', true, 'interview', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        for t in ("first", "second"):
+            c.execute(text("INSERT INTO records (debrief_id, kind, text, quote, extractor, status, created_at) "
+                           "VALUES ('d1', 'learned', :t, :t, 'offline', 'approved', CURRENT_TIMESTAMP)"), {"t": t})
+    eng.dispose()
+    db = Database(empty_url)  # upgrades to head on start
+    with db.session() as s:
+        assert [(r.id, r.text) for r in s.scalars(select(Record).order_by(Record.id))] == [(1, "first"), (2, "second")]
+        s.execute(delete(Record).where(Record.id == 2))
+    with db.session() as s:
+        r = Record(debrief_id="d1", kind="learned", text="third")
+        s.add(r)
+        s.flush()
+        assert r.id == 3
+    db.dispose()

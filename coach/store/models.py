@@ -123,6 +123,7 @@ class Record(Base):
     """An extracted item (learned, broken assumption, action, gain) grounded in a quote."""
 
     __tablename__ = "records"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are cited as evidence: never reused
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     debrief_id: Mapped[str] = mapped_column(ForeignKey("debriefs.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(32))  # learned | broken_assumption | action | gain
