@@ -39,15 +39,23 @@ def empty_url(request, tmp_path):
     return f"sqlite:///{tmp_path / 'old.db'}" if request.param == "sqlite" else request.getfixturevalue("fresh_postgres")
 
 
-def test_upgrade_from_the_first_schema_keeps_data(empty_url):
+def old_schema_with_a_pair(url: str, revision: str, *statements: tuple[str, dict]) -> None:
+    """A database left at an older schema revision, holding pair 'p1' and whatever else the
+    given SQL statements insert."""
     from sqlalchemy import create_engine, text
 
-    eng = create_engine(empty_url)
-    migrate(eng, "0001")
+    eng = create_engine(url)
+    migrate(eng, revision)
     with eng.begin() as c:
         c.execute(text("INSERT INTO pairs (id, programme, senior, junior, topic, extra, created_at) "
                        "VALUES ('p1', 'default', 'CFO', 'Analyst', 'AI tools', '{}', CURRENT_TIMESTAMP)"))
+        for sql, params in statements:
+            c.execute(text(sql), params)
     eng.dispose()
+
+
+def test_upgrade_from_the_first_schema_keeps_data(empty_url):
+    old_schema_with_a_pair(empty_url, "0001")
     db = Database(empty_url)  # upgrades to head on start
     with db.session() as s:
         p = s.get(Pair, "p1")
@@ -139,19 +147,13 @@ def test_record_ids_are_never_reused(db):
 
 
 def test_upgrade_to_never_reused_record_ids_keeps_records(empty_url):
-    from sqlalchemy import create_engine, text
-
-    eng = create_engine(empty_url)
-    migrate(eng, "0003")
-    with eng.begin() as c:
-        c.execute(text("INSERT INTO pairs (id, programme, senior, junior, topic, extra, created_at) "
-                       "VALUES ('p1', 'default', 'CFO', 'Analyst', 'AI tools', '{}', CURRENT_TIMESTAMP)"))
-        c.execute(text("INSERT INTO debriefs (id, pair_id, role, status, shared, source, created_at, updated_at) "
-                       "VALUES ('d1', 'p1', 'senior', 'done', true, 'interview', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
-        for t in ("first", "second"):
-            c.execute(text("INSERT INTO records (debrief_id, kind, text, quote, extractor, status, created_at) "
-                           "VALUES ('d1', 'learned', :t, :t, 'offline', 'approved', CURRENT_TIMESTAMP)"), {"t": t})
-    eng.dispose()
+    record = ("INSERT INTO records (debrief_id, kind, text, quote, extractor, status, created_at) "
+              "VALUES ('d1', 'learned', :t, :t, 'offline', 'approved', CURRENT_TIMESTAMP)")
+    old_schema_with_a_pair(
+        empty_url, "0003",
+        ("INSERT INTO debriefs (id, pair_id, role, status, shared, source, created_at, updated_at) "
+         "VALUES ('d1', 'p1', 'senior', 'done', true, 'interview', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)", {}),
+        (record, {"t": "first"}), (record, {"t": "second"}))
     db = Database(empty_url)  # upgrades to head on start
     with db.session() as s:
         assert [(r.id, r.text) for r in s.scalars(select(Record).order_by(Record.id))] == [(1, "first"), (2, "second")]
