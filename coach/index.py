@@ -12,8 +12,6 @@ every insert, which measured slower than embedding itself (evals/README.md).
 from __future__ import annotations
 
 import json
-import os
-import time
 from pathlib import Path
 from typing import Callable, Iterable
 from urllib.parse import urlparse
@@ -27,8 +25,6 @@ from coach.store.db import Database
 from coach.store.models import Debrief, Pair, Record
 
 COLLECTION = "records"
-WRITE_MARKER = "last-write"  # in the index directory: touched after every write (embedded index)
-NO_SUCH_ID = "catch-up"  # record ids are "r<n>"
 
 
 def make_client(index_dir: Path, chroma_url: str | None):
@@ -103,34 +99,6 @@ class Index:
         self.client = make_client(index_dir, chroma_url)
         self.embedder = MiniLMEmbeddingFunction()
         self.collection = self._collection()
-        # Another process may write the same embedded index (`coach ingest` while the app runs).
-        # Chroma's other processes see it in SQLite at once, but their in-memory HNSW only
-        # applies the shared log on their next write; this file says when to make one.
-        self._marker = None if chroma_url else index_dir / WRITE_MARKER
-        self._seen = self._marker_state()
-
-    def _marker_state(self):
-        try:
-            st = os.stat(self._marker)
-        except (FileNotFoundError, TypeError):
-            return None
-        return st.st_mtime_ns, st.st_size
-
-    def _wrote(self) -> None:
-        """Tell other processes on this index directory that it changed."""
-        if self._marker is not None:
-            self._marker.write_text(f"{os.getpid()} {time.time_ns()}\n")
-            self._seen = self._marker_state()
-
-    def _catch_up(self) -> None:
-        """If another process wrote since we last looked (one stat call), reopen the collection
-        (it may have been rebuilt) and make a no-op write, which applies the shared log."""
-        state = self._marker_state() if self._marker is not None else None
-        if state == self._seen:
-            return
-        self._seen = state
-        self.collection = self._collection()
-        self.collection.delete(ids=[NO_SUCH_ID])
 
     def _collection(self):
         return self.client.get_or_create_collection(
@@ -138,7 +106,6 @@ class Index:
         )
 
     def count(self) -> int:
-        self._catch_up()
         return self.collection.count()
 
     def upsert(self, rows: Iterable, chunk: int = 1000, progress: Callable[[int], None] | None = None) -> int:
@@ -168,17 +135,14 @@ class Index:
             ids=[f"r{m['record_id']}" for m in metas], embeddings=vectors,
             metadatas=[{FACETS: json.dumps({k: m[k] for k in INDEX_KEYS if k in m})} for m in metas],
         )
-        self._wrote()
 
     def delete(self, record_ids: Iterable[int]) -> None:
         ids = [f"r{i}" for i in record_ids]
         if ids:
             self.collection.delete(ids=ids)
-            self._wrote()
 
     def search(self, embeddings, n: int) -> list[dict[int, float]]:
         """Per query vector: {record id: cosine similarity} of its n nearest records."""
-        self._catch_up()
         res = self.collection.query(query_embeddings=embeddings, n_results=n, include=["distances"])
         return [{int(i[1:]): 1.0 - d for i, d in zip(ids, dists)} for ids, dists in zip(res["ids"], res["distances"])]
 
@@ -216,5 +180,4 @@ class Index:
         except Exception:  # absent collection: nothing to drop
             pass
         self.collection = self._collection()
-        self._wrote()  # the collection was replaced: other processes must reopen it
         return self.index_records(db, None, progress)

@@ -221,29 +221,3 @@ def test_a_failing_chunk_leaves_whole_chunks_stored_and_indexed(tmp_path, db):
     with db.engine.begin() as c:
         c.exec_driver_sql("DROP TRIGGER refuse")
     assert ingest_and_index(db, index, debriefs) == index.count() == sum(5 for d in debriefs if d.shared)
-
-
-def test_the_app_sees_what_another_process_ingests_or_rebuilds(make_settings, tmp_path):
-    """`coach ingest` and `coach reindex` run as their own processes while the app holds the
-    same embedded index open: the app's next query sees their records without a restart."""
-    import json
-
-    from coach.services import Services
-    from tests.conftest import run_cli
-
-    settings = make_settings(backend="none")
-    app = Services(settings)  # the running app's view of the data dir
-    assert app.index.query("TikTok", k=5) == []
-    path = tmp_path / "past.jsonl"
-    path.write_text("\n".join(json.dumps(d.model_dump()) for d in _many_debriefs(4)), encoding="utf-8")
-    shared = sum(5 for d in _many_debriefs(4) if d.shared)
-
-    done = run_cli("ingest", str(path), "--data-dir", str(settings.data_dir), "-q")
-    assert done.returncode == 0, done.stderr
-    hits = app.index.query("customers compare prices on their phones", k=50)
-    assert len(hits) == shared == app.index.count()
-
-    done = run_cli("reindex", "--data-dir", str(settings.data_dir), "-q")  # drops and recreates the collection
-    assert done.returncode == 0, done.stderr
-    assert len(app.index.query("customers compare prices on their phones", k=50)) == shared
-    app.close()
