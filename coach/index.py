@@ -20,6 +20,7 @@ import chromadb
 from chromadb.config import Settings as ChromaSettings
 from sqlalchemy import select
 
+from coach import index_lock
 from coach.embeddings import MiniLM, MiniLMEmbeddingFunction
 from coach.store.db import Database
 from coach.store.models import Debrief, Pair, Record
@@ -96,6 +97,7 @@ def facets(chroma_metadata: dict) -> dict:
 class Index:
     def __init__(self, index_dir: Path, chroma_url: str | None = None, db: Database | None = None):
         self.db = db
+        self._lock = None if chroma_url else index_lock.hold(index_dir)  # embedded: one process only
         self.client = make_client(index_dir, chroma_url)
         self.embedder = MiniLMEmbeddingFunction()
         self.collection = self._collection()
@@ -104,6 +106,13 @@ class Index:
         return self.client.get_or_create_collection(
             COLLECTION, embedding_function=self.embedder, configuration={"hnsw": {"space": "cosine"}}
         )
+
+    def close(self) -> None:
+        """Let another process open the embedded index (this process keeps it while any other
+        holder, e.g. the app, still does)."""
+        if self._lock is not None:
+            index_lock.release(self._lock)
+            self._lock = None
 
     def count(self) -> int:
         return self.collection.count()

@@ -79,6 +79,8 @@ class Services:
         return info
 
     def close(self) -> None:
+        if "index" in self.__dict__:
+            self.index.close()
         if "gateway" in self.__dict__ and self.gateway.local_server:
             self.gateway.local_server.stop()
         self.db.dispose()

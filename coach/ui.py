@@ -22,6 +22,7 @@ from pathlib import Path
 import gradio as gr
 from sqlalchemy import select
 
+from coach import index_lock
 from coach.accounts import AccessDenied, AccountError, Accounts, Actor
 from coach.debriefs import DebriefError, Debriefs, View
 from coach.gateway import GatewayError
@@ -829,6 +830,12 @@ def main(host: str | None = None, port: int | None = None) -> None:
     # SIGTERM ends the app like Ctrl-C does, so the local model server is stopped with it.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     svc = Services()
+    if not svc.settings.chroma_url:  # the embedded index is this process's while the app runs
+        try:
+            index_lock.hold(svc.settings.index_dir)
+        except index_lock.IndexInUse as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
     svc.start_local_model_in_background()
     accounts = Accounts.from_services(svc)
     blocks = build_app(svc, accounts).queue(default_concurrency_limit=16)

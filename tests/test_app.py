@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import accept_invitation, start_app
+from tests.conftest import accept_invitation, run_cli, start_app
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +40,9 @@ def test_fresh_start_serves_the_app_and_the_model(tmp_path, browser):
             "el => el.value && !el.value.startsWith('Waiting')", arg=box.element_handle(), timeout=90000)
         assert "not available" not in box.input_value()
         assert (tmp_path / "fresh" / "coach.db").exists()
+        # the running app holds the embedded index: a command on the same data dir is refused
+        busy = run_cli("reindex", "--data-dir", str(tmp_path / "fresh"), "-q")
+        assert busy.returncode == 2 and "in use by process" in busy.stderr and "app.py" in busy.stderr
 
         # the admin creates a facilitator, who uses the invitation and runs their programme
         page.get_by_role("tab", name="People").click()

@@ -221,3 +221,28 @@ def test_a_failing_chunk_leaves_whole_chunks_stored_and_indexed(tmp_path, db):
     with db.engine.begin() as c:
         c.exec_driver_sql("DROP TRIGGER refuse")
     assert ingest_and_index(db, index, debriefs) == index.count() == sum(5 for d in debriefs if d.shared)
+
+
+def test_a_second_process_gets_a_clear_error_not_a_damaged_index(tmp_path):
+    """Chroma's embedded index takes one process at a time: while the app holds it, `coach
+    ingest` refuses before writing anything, and works once the app is gone."""
+    from coach import index_lock
+    from tests.conftest import run_cli
+
+    data = tmp_path / "data"
+    app = index_lock.hold(data / "index")  # what the app takes at start
+    r = run_cli("ingest", str(DATA / "two_debriefs.jsonl"), "--data-dir", str(data), "-q")
+    assert r.returncode == 2
+    assert "in use by process" in r.stderr and "COACH_CHROMA_URL" in r.stderr
+    with Database(f"sqlite:///{data / 'coach.db'}").engine.connect() as c:
+        assert c.exec_driver_sql("SELECT count(*) FROM debriefs").scalar() == 0  # nothing half-done
+    index_lock.release(app)
+    r = run_cli("ingest", str(DATA / "two_debriefs.jsonl"), "--data-dir", str(data), "-q")
+    assert r.returncode == 0, r.stderr
+
+
+def test_one_process_may_open_its_index_several_times(tmp_path, db):
+    first, second = Index(tmp_path / "index", None, db), Index(tmp_path / "index", None, db)
+    first.close()
+    assert second.count() == 0  # still open and usable
+    second.close()

@@ -2,7 +2,8 @@
 
 A record's id is cited as evidence on topic cards and in the access log; plain SQLite rowids
 hand the id of the newest deleted record to the next insert. PostgreSQL sequences never reuse
-ids, so only SQLite's table is rebuilt (data kept).
+ids, so only SQLite's table is rebuilt (data kept). From here on SQLite counts from the highest
+id present at the upgrade: an id deleted before it, above that, can still come round once.
 
 Revision ID: 0004
 Revises: 0003

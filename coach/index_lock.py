@@ -1,0 +1,75 @@
+"""One process at a time on an embedded Chroma index.
+
+Chroma's embedded (persistent) index is not safe for two processes: a second one does not see
+the first one's writes (its queries can fail outright), and two writers damage the HNSW files.
+So the app takes this lock when it starts and every command that opens the index takes it too;
+the second process gets a clear error instead. A Chroma server (``COACH_CHROMA_URL``) has no
+such limit and needs no lock. The kernel drops the lock when its process exits, however it ends.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock (one process at a time is then up to the operator)
+    fcntl = None
+
+LOCK_FILE = "in-use.lock"
+
+
+class IndexInUse(RuntimeError):
+    pass
+
+
+_held: dict[str, list] = {}  # resolved index dir -> [open lock file, holders in this process]
+_guard = threading.Lock()
+
+
+def hold(index_dir: Path) -> str:
+    """Take the index directory's lock, or share it if this process already holds it.
+    Returns the key for :func:`release`; raises :class:`IndexInUse` if another process holds it."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    key = str(index_dir.resolve())
+    with _guard:
+        if key in _held:
+            _held[key][1] += 1
+            return key
+        f = open(index_dir / LOCK_FILE, "a+", encoding="utf-8")
+        if fcntl is not None:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.seek(0)
+                who = f.read().strip() or "another process"
+                f.close()
+                raise IndexInUse(
+                    f"the index in {index_dir} is in use by {who}. Its embedded Chroma index serves one "
+                    "process at a time: stop the app before running ingest, reindex or suggest on the same "
+                    "data dir, or run a Chroma server (`chroma run --path DIR`) and set COACH_CHROMA_URL "
+                    "for the app and the commands."
+                ) from None
+        command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:2]]) if sys.argv else "python"
+        f.seek(0)
+        f.truncate()
+        f.write(f"process {os.getpid()} ({command})\n")
+        f.flush()
+        _held[key] = [f, 1]
+        return key
+
+
+def release(key: str) -> None:
+    with _guard:
+        entry = _held.get(key)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] == 0:
+            if fcntl is not None:
+                fcntl.flock(entry[0], fcntl.LOCK_UN)
+            entry[0].close()
+            del _held[key]
