@@ -12,6 +12,7 @@ every insert, which measured slower than embedding itself (evals/README.md).
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 from urllib.parse import urlparse
@@ -69,9 +70,16 @@ def record_metadata(row) -> dict:
         "junior": row["junior"],
         "theme": row["theme"],
         "depth": row["depth"],
-        "created": int(row["created_at"].timestamp()) if row["created_at"] else 0,
+        "created": _epoch(row["created_at"]),
     }
     return {k: v for k, v in meta.items() if v is not None}
+
+
+def _epoch(when: datetime | None) -> int:
+    # SQLite hands back naive datetimes; coach writes them in UTC, whatever the server's zone
+    if when is None:
+        return 0
+    return int((when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp())
 
 
 def index_text(row) -> str:

@@ -129,7 +129,7 @@ def _chunks(plans: list[Plan], size: int) -> list[list[Plan]]:
 
 
 def _chunks_by_records(plans: list[Plan], size: int, workers: int) -> list[list[Plan]]:
-    """Runs of debriefs with about ``size`` records each, their number a multiple of
+    """Runs of debriefs with about ``size`` records each, their number aimed at a multiple of
     ``workers`` so that no model thread sits idle while the last ones are embedded."""
     weight = [max(1, len(rows)) for _, rows in plans]  # a debrief without records still costs SQL
     if not plans:
@@ -176,8 +176,10 @@ def ingest_and_index(
     embedded on the model's threads while this thread writes the chunk's SQL rows and commits
     them, then stores the vectors in Chroma: the model keeps both cores busy and the writes
     fit in between. Chroma is written only after the commit, so it never points at a record
-    id that a failed transaction could hand out again. A failure part-way leaves whole chunks
-    stored and indexed; ingesting the same file again replaces them."""
+    id that a failed transaction could hand out again. A database failure part-way leaves
+    whole chunks stored and indexed, and ingesting the same file again completes it; if
+    Chroma fails (or the process dies) after a commit, that chunk is stored but not indexed
+    until ``coach reindex``."""
     from coach.embeddings import MiniLM
 
     model = MiniLM.shared()

@@ -153,15 +153,38 @@ def _many_debriefs(n: int, tag: str = "") -> list:
     return out
 
 
+@pytest.fixture
+def new_york_time():
+    """The process's local time zone is not UTC for the test."""
+    import os
+    import time
+
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "America/New_York"
+    time.tzset()
+    yield
+    if before is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
+
+
 def _indexed(index) -> dict:
     got = index.collection.get(include=["embeddings", "metadatas"])
     return {i: (np.array(e), m) for i, e, m in zip(got["ids"], got["embeddings"], got["metadatas"])}
 
 
-def test_chunked_ingest_stores_what_a_rebuild_from_sql_would(index, db):
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_chunked_ingest_stores_what_a_rebuild_from_sql_would(index, db, store, request, new_york_time):
     """coach ingest builds each chunk's index entries from the rows it writes; a rebuild reads
-    them back from SQL. Both must give the same ids, vectors and facets."""
+    them back from SQL. Both must give the same ids, vectors and facets, on either database and
+    whatever the server's time zone."""
     from coach.ingest import ingest_and_index
+
+    if store == "postgresql":
+        db = Database(request.getfixturevalue("fresh_postgres"))
+        request.addfinalizer(db.dispose)
 
     debriefs = _many_debriefs(80)  # 400 records: several chunks on every thread
     shared = sum(5 for d in debriefs if d.shared)
