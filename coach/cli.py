@@ -33,7 +33,7 @@ def cmd_serve(args) -> int:
 
 def cmd_ingest(args) -> int:
     from coach.debrief_file import read_debriefs
-    from coach.ingest import ingest_and_index
+    from coach.ingest import extractor_for, ingest_and_index
 
     debriefs = read_debriefs(args.path)  # validates every line before anything is written
     svc = _services(args)
@@ -43,7 +43,7 @@ def cmd_ingest(args) -> int:
             indexed.total = total
             indexed.update(done - indexed.n)
 
-        n = ingest_and_index(svc.db, svc.index, debriefs, programme=args.programme,
+        n = ingest_and_index(svc.db, svc.index, debriefs, programme=args.programme, extract=extractor_for(svc),
                              store_progress=stored.update, index_progress=index_progress)
     print(f"ingested {len(debriefs)} debriefs, indexed {n} records", file=sys.stderr)
     return 0

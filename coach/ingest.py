@@ -20,6 +20,7 @@ from coach.store.db import Database
 from coach.store.models import Debrief, Pair, Record, Turn
 
 if TYPE_CHECKING:
+    from coach.extraction.records import Extraction
     from coach.index import Index
 
 # Debriefs per SQL statement batch: keeps each IN (...) list far below SQLite's variable limit.
@@ -32,28 +33,70 @@ def pair_id_for(d: FileDebrief) -> str:
     return "p-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def _record_rows(d: FileDebrief) -> list[dict]:
-    """The records a debrief file line brings (its ``expected`` items), approved if shared."""
+Extract = Callable[[FileDebrief], "Extraction"]
+
+# Every record row carries every column, so one executemany covers rows from either source.
+_BLANK = dict(text="", before=None, after=None, quote="", turn_index=None, theme=None, depth=None, scope=None,
+              model=None, prompt_id=None, prompt_hash=None)
+
+
+def offline_extract(d: FileDebrief) -> "Extraction":
+    """The offline extractor over a file line's transcript (grounded, guarded, classified)."""
+    from coach import extraction
+    from coach.extraction.records import Turn as XTurn
+
+    return extraction.run("offline", [XTurn(t.speaker, t.text) for t in d.transcript], d.role, topic=d.pair.topic)
+
+
+def extractor_for(svc) -> Extract:
+    """The installation's default extractor (shared/contracts.md: ingest extracts the lines that
+    carry no ``expected`` records); a model failure falls back to the offline one."""
+    from coach import extraction
+    from coach.extraction.records import Turn as XTurn
+
+    name = extraction.default_extractor(svc.settings)
+    if name == "offline":
+        return offline_extract
+
+    def extract(d: FileDebrief) -> "Extraction":
+        try:
+            return extraction.run(name, [XTurn(t.speaker, t.text) for t in d.transcript], d.role,
+                                  topic=d.pair.topic, gateway=svc.gateway)
+        except Exception:  # an unreachable model must not stop an ingest
+            return offline_extract(d)
+
+    return extract
+
+
+def _record_rows(d: FileDebrief, extract: Extract | None = None) -> list[dict]:
+    """A file line's records: its ``expected`` items, or what the extractor finds in its
+    transcript; approved if the participant shared the debrief."""
     exp = d.expected
     if exp is None:
-        return []
-    rows = [dict(kind="learned", text=t, before=None, after=None) for t in exp.learned]
-    rows += [dict(kind="broken_assumption", text=f"{b.before} -> {b.after}", before=b.before, after=b.after)
-             for b in exp.broken_assumptions]
-    rows += [dict(kind="action", text=t, before=None, after=None) for t in exp.actions]
+        ex = (extract or offline_extract)(d)
+        rows = [dict(_BLANK, kind=i.kind, text=i.text or "", before=i.before, after=i.after, quote=i.quote,
+                     turn_index=i.turn_index, theme=i.theme, depth=i.depth, scope=i.scope, extractor=ex.extractor,
+                     model=ex.model, prompt_id=ex.prompt_id, prompt_hash=ex.prompt_hash) for i in ex.items]
+    else:
+        rows = [dict(_BLANK, kind="learned", text=t) for t in exp.learned]
+        rows += [dict(_BLANK, kind="broken_assumption", text=f"{b.before} -> {b.after}", before=b.before, after=b.after)
+                 for b in exp.broken_assumptions]
+        rows += [dict(_BLANK, kind="action", text=t) for t in exp.actions]
+        for r in rows:
+            r["extractor"] = "ingest"
     status = "approved" if d.shared else "pending"
     for r in rows:
-        r.update(extractor="ingest", status=status)
+        r["status"] = status
     return rows
 
 
 Plan = tuple[FileDebrief, list[dict]]
 
 
-def _plan(debriefs: list[FileDebrief]) -> list[Plan]:
+def _plan(debriefs: list[FileDebrief], extract: Extract | None = None) -> list[Plan]:
     # a debrief id given twice: the later line wins, as it would in two separate ingests
     last = {d.id: d for d in debriefs}
-    return [(d, _record_rows(d)) for d in last.values()]
+    return [(d, _record_rows(d, extract)) for d in last.values()]
 
 
 def _indexed_texts(plans: list[Plan]) -> list[str]:
@@ -117,8 +160,7 @@ def _store(conn: Connection, plans: list[Plan], programme: str) -> tuple[list[di
         if d.shared:
             pid = pair_of[d.id]
             context = dict(debrief_id=d.id, role=d.role, created_at=now, pair_id=pid, topic=d.pair.topic,
-                           senior=d.pair.senior, junior=d.pair.junior, programme=programme_of[pid],
-                           theme=None, depth=None)
+                           senior=d.pair.senior, junior=d.pair.junior, programme=programme_of[pid])
             to_index += [dict(r, id=record_ids[k + j], **context) for j, r in enumerate(rows)]
         k += len(rows)
     return to_index, removed
@@ -148,14 +190,14 @@ def _chunks_by_records(plans: list[Plan], size: int, workers: int) -> list[list[
 
 def ingest(
     db: Database, debriefs: list[FileDebrief], *, programme: str = "default",
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, extract: Extract | None = None,
 ) -> tuple[list[int], list[int]]:
     """Replace-or-insert every debrief in one transaction (SQL only; see ``ingest_and_index``).
 
     Returns (record ids to index, record ids removed from the index)."""
     to_index, removed = [], []
     with db.engine.begin() as conn:
-        for chunk in _chunks(_plan(debriefs), STORE_CHUNK):
+        for chunk in _chunks(_plan(debriefs, extract), STORE_CHUNK):
             rows, gone = _store(conn, chunk, programme)
             to_index += [r["id"] for r in rows]
             removed += gone
@@ -166,7 +208,7 @@ def ingest(
 
 def ingest_and_index(
     db: Database, index: "Index", debriefs: list[FileDebrief], *, programme: str = "default",
-    chunk_records: int = 1000,
+    chunk_records: int = 1000, extract: Extract | None = None,
     store_progress: Callable[[int], None] | None = None,
     index_progress: Callable[[int, int], None] | None = None,
 ) -> int:
@@ -183,7 +225,7 @@ def ingest_and_index(
     from coach.embeddings import MiniLM
 
     model = MiniLM.shared()
-    plans = _plan(debriefs)
+    plans = _plan(debriefs, extract)
     total = sum(len(rows) for d, rows in plans if d.shared)
     # Small files too get several chunks per thread: the last chunk's SQL and Chroma writes
     # cannot overlap with any embedding, so it should be short.

@@ -93,3 +93,30 @@ def test_pair_create_rejects_missing_fields_and_bad_dates(tmp_path):
     r = run_cli("pair", "create", "--senior", "CFO", "--junior", "A", "--topic", "AI", "--data-dir", d)
     assert r.returncode == 2 and "--senior-user" in r.stderr
     assert json.loads(run_cli("user", "list", "--data-dir", d).stdout) == []  # nothing half-written
+
+
+def test_ingest_extracts_lines_without_expected_records(tmp_path):
+    """shared/contracts.md: ingest uses `expected` when present and extracts otherwise; the
+    extracted records are grounded in the line's participant turns and feed suggestions."""
+    from sqlalchemy import select
+
+    from coach.store.db import Database
+    from coach.store.models import Record, Turn
+
+    line = json.loads((DATA / "two_debriefs.jsonl").read_text().splitlines()[0])
+    del line["expected"]
+    src = tmp_path / "unlabelled.jsonl"
+    src.write_text(json.dumps(line) + "\n")
+    d = tmp_path / "store"
+    r = run_cli("ingest", str(src), "--data-dir", str(d), "-q")
+    assert r.returncode == 0, r.stderr
+    db = Database(f"sqlite:///{d / 'coach.db'}")
+    with db.session() as s:
+        records = list(s.scalars(select(Record)))
+        said = " ".join(t.text for t in s.scalars(select(Turn).where(Turn.speaker == "participant")))
+    db.dispose()
+    kinds = {x.kind for x in records}
+    assert {"learned", "broken_assumption", "action"} <= kinds
+    assert all(x.extractor == "offline" and x.status == "approved" and x.quote in said for x in records)
+    assert all(x.theme for x in records)  # classified like live debriefs
+    assert f"indexed {len(records)} records" in r.stderr
