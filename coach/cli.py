@@ -33,7 +33,8 @@ def cmd_serve(args) -> int:
 
 def cmd_ingest(args) -> int:
     from coach.debrief_file import read_debriefs
-    from coach.ingest import extractor_for, ingest_and_index
+    from coach.index_lock import IndexInUse, request_sync
+    from coach.ingest import extractor_for, ingest, ingest_and_index
 
     debriefs = read_debriefs(args.path)  # validates every line before anything is written
     svc = _services(args)
@@ -43,7 +44,16 @@ def cmd_ingest(args) -> int:
             indexed.total = total
             indexed.update(done - indexed.n)
 
-        n = ingest_and_index(svc.db, svc.index, debriefs, programme=args.programme, extract=extractor_for(svc),
+        try:
+            index = svc.index
+        except IndexInUse as busy:  # the app holds the embedded index: store here, it indexes
+            to_index, _ = ingest(svc.db, debriefs, programme=args.programme, extract=extractor_for(svc),
+                                 progress=stored.update)
+            request_sync(svc.settings.index_dir)
+            print(f"ingested {len(debriefs)} debriefs; {len(to_index)} records will be indexed by {busy.holder}",
+                  file=sys.stderr)
+            return 0
+        n = ingest_and_index(svc.db, index, debriefs, programme=args.programme, extract=extractor_for(svc),
                              store_progress=stored.update, index_progress=index_progress)
     print(f"ingested {len(debriefs)} debriefs, indexed {n} records", file=sys.stderr)
     return 0
@@ -94,6 +104,8 @@ def cmd_suggest(args) -> int:
 
 
 def cmd_reindex(args) -> int:
+    from coach.index_lock import IndexInUse, request_sync
+
     svc = _services(args)
     bar = tqdm(desc="reindexing", unit="record", disable=args.quiet)
 
@@ -101,7 +113,15 @@ def cmd_reindex(args) -> int:
         bar.total = total
         bar.update(done - bar.n)
 
-    n = svc.index.rebuild(svc.db, progress=progress)
+    try:
+        index = svc.index
+    except IndexInUse as busy:
+        request_sync(svc.settings.index_dir)
+        bar.close()
+        print(f"{busy.holder} holds the index: it brings it in line with SQL on its next query. To rebuild "
+              "it from scratch, stop that process and run reindex again.", file=sys.stderr)
+        return 0
+    n = index.rebuild(svc.db, progress=progress)
     bar.close()
     print(f"reindexed {n} records", file=sys.stderr)
     return 0

@@ -12,6 +12,7 @@ every insert, which measured slower than embedding itself (evals/README.md).
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
@@ -53,6 +54,10 @@ FACETS = "facets"
 _COLUMNS = (Record.id, Record.kind, Record.text, Record.before, Record.after, Record.theme, Record.depth,
             Debrief.id.label("debrief_id"), Debrief.role, Debrief.created_at, Pair.id.label("pair_id"),
             Pair.topic, Pair.senior, Pair.junior, Pair.programme)
+
+
+# What may feed suggestions: approved records of debriefs whose participant agreed to share.
+SUGGESTIBLE = (Record.status == "approved", Debrief.shared.is_(True))
 
 
 def record_metadata(row) -> dict:
@@ -106,9 +111,12 @@ class Index:
     def __init__(self, index_dir: Path, chroma_url: str | None = None, db: Database | None = None):
         self.db = db
         self._lock = None if chroma_url else index_lock.hold(index_dir)  # embedded: one process only
+        self.index_dir = index_dir
         self.client = make_client(index_dir, chroma_url)
         self.embedder = MiniLMEmbeddingFunction()
         self.collection = self._collection()
+        self._sync_lock = threading.Lock()
+        self._sync_seen = index_lock.sync_state(index_dir) if self._lock else None
 
     def _collection(self):
         return self.client.get_or_create_collection(
@@ -123,7 +131,30 @@ class Index:
             self._lock = None
 
     def count(self) -> int:
+        self._maybe_sync()
         return self.collection.count()
+
+    def _maybe_sync(self) -> None:
+        """Catch up with SQL if a command changed it while this process held the index
+        (``coach ingest`` while the app runs stores the rows and leaves the indexing here)."""
+        if self._lock is None or self.db is None or index_lock.sync_state(self.index_dir) == self._sync_seen:
+            return
+        with self._sync_lock:
+            state = index_lock.sync_state(self.index_dir)
+            if state != self._sync_seen:
+                self.sync(self.db)
+                self._sync_seen = state
+
+    def sync(self, db: Database) -> tuple[int, int]:
+        """Bring the index in line with SQL: add the suggestible records it lacks, drop the
+        ones it should not hold. Returns (added, removed)."""
+        want = {r["id"] for r in self._rows(*SUGGESTIBLE, db=db, columns=(Record.id,))}
+        have = {int(i[1:]) for i in self.collection.get(include=[])["ids"] if i.startswith("r")}
+        gone, missing = sorted(have - want), sorted(want - have)
+        self.delete(gone)
+        step = 10_000  # ids per IN (...): far below the databases' bound-parameter limits
+        added = sum(self.index_records(db, missing[i : i + step]) for i in range(0, len(missing), step))
+        return added, len(gone)
 
     def upsert(self, rows: Iterable, chunk: int = 1000, progress: Callable[[int], None] | None = None) -> int:
         """Embed and upsert records, given as rows of ``_COLUMNS`` (caller ensures they are
@@ -160,6 +191,7 @@ class Index:
 
     def search(self, embeddings, n: int) -> list[dict[int, float]]:
         """Per query vector: {record id: cosine similarity} of its n nearest records."""
+        self._maybe_sync()
         res = self.collection.query(query_embeddings=embeddings, n_results=n, include=["distances"])
         return [{int(i[1:]): 1.0 - d for i, d in zip(ids, dists)} for ids, dists in zip(res["ids"], res["distances"])]
 
@@ -167,11 +199,13 @@ class Index:
         """Text and context of records, from SQL (the system of record)."""
         if not record_ids:
             return {}
-        return {r["id"]: record_metadata(r) for r in self._rows(Record.id.in_(list(record_ids)))}
+        # Only what may be suggested, even if the index held something else for a moment (a
+        # review changing a record's status while a sync runs): consent is checked here too.
+        return {r["id"]: record_metadata(r) for r in self._rows(Record.id.in_(list(record_ids)), *SUGGESTIBLE)}
 
-    def _rows(self, *where, db: Database | None = None) -> list:
-        q = (select(*_COLUMNS).join(Debrief, Record.debrief_id == Debrief.id).join(Pair, Debrief.pair_id == Pair.id)
-             .where(*where))
+    def _rows(self, *where, db: Database | None = None, columns=_COLUMNS) -> list:
+        q = (select(*columns).select_from(Record).join(Debrief, Record.debrief_id == Debrief.id)
+             .join(Pair, Debrief.pair_id == Pair.id).where(*where))
         with (db or self.db).engine.connect() as conn:
             return conn.execute(q).mappings().all()
 
@@ -184,7 +218,7 @@ class Index:
     def index_records(self, db: Database, record_ids: list[int] | None = None,
                       progress: Callable[[int, int], None] | None = None) -> int:
         """Embed and upsert suggestible records from SQL: the given ids, or all of them."""
-        where = [Record.status == "approved", Debrief.shared.is_(True)]
+        where = list(SUGGESTIBLE)
         if record_ids is not None:
             where.append(Record.id.in_(record_ids))
         rows = self._rows(*where, db=db)

@@ -2,9 +2,11 @@
 
 Chroma's embedded (persistent) index is not safe for two processes: a second one does not see
 the first one's writes (its queries can fail outright), and two writers damage the HNSW files.
-So the app takes this lock when it starts and every command that opens the index takes it too;
-the second process gets a clear error instead. A Chroma server (``COACH_CHROMA_URL``) has no
-such limit and needs no lock. The kernel drops the lock when its process exits, however it ends.
+So the app takes this lock when it starts and every command that opens the index takes it too.
+A command that finds it taken either asks the holder to catch up with SQL (``coach ingest`` and
+``coach reindex``: :func:`request_sync`) or stops with a clear error. A Chroma server
+(``COACH_CHROMA_URL``) has no such limit and needs no lock. The kernel drops the lock when its
+process exits, however it ends.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 
 try:
@@ -20,10 +23,18 @@ except ImportError:  # not POSIX: no lock (one process at a time is then up to t
     fcntl = None
 
 LOCK_FILE = "in-use.lock"
+SYNC_FILE = "sync-requested"  # touched by a command that changed SQL while another process held the index
 
 
 class IndexInUse(RuntimeError):
-    pass
+    def __init__(self, index_dir: Path, holder: str):
+        self.holder = holder
+        super().__init__(
+            f"the index in {index_dir} is in use by {holder}. Its embedded Chroma index serves one process "
+            "at a time: stop the app before running suggest on the same data dir (ingest and reindex leave "
+            "the indexing to it), or run a Chroma server (`chroma run --path DIR`) and set COACH_CHROMA_URL "
+            "for the app and the commands."
+        )
 
 
 _held: dict[str, list] = {}  # resolved index dir -> [open lock file, holders in this process]
@@ -47,12 +58,7 @@ def hold(index_dir: Path) -> str:
                 f.seek(0)
                 who = f.read().strip() or "another process"
                 f.close()
-                raise IndexInUse(
-                    f"the index in {index_dir} is in use by {who}. Its embedded Chroma index serves one "
-                    "process at a time: stop the app before running ingest, reindex or suggest on the same "
-                    "data dir, or run a Chroma server (`chroma run --path DIR`) and set COACH_CHROMA_URL "
-                    "for the app and the commands."
-                ) from None
+                raise IndexInUse(index_dir, who) from None
         command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:2]]) if sys.argv else "python"
         f.seek(0)
         f.truncate()
@@ -73,3 +79,16 @@ def release(key: str) -> None:
                 fcntl.flock(entry[0], fcntl.LOCK_UN)
             entry[0].close()
             del _held[key]
+
+
+def request_sync(index_dir: Path) -> None:
+    """Ask the process holding the index to bring it in line with SQL (on its next query)."""
+    (index_dir / SYNC_FILE).write_text(f"{os.getpid()} {time.time_ns()}\n", encoding="utf-8")
+
+
+def sync_state(index_dir: Path):
+    """Changes whenever :func:`request_sync` is called (content differs every time)."""
+    try:
+        return (index_dir / SYNC_FILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None

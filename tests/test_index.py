@@ -246,26 +246,63 @@ def test_a_failing_chunk_leaves_whole_chunks_stored_and_indexed(tmp_path, db):
     assert ingest_and_index(db, index, debriefs) == index.count() == sum(5 for d in debriefs if d.shared)
 
 
-def test_a_second_process_gets_a_clear_error_not_a_damaged_index(tmp_path):
-    """Chroma's embedded index takes one process at a time: while the app holds it, `coach
-    ingest` refuses before writing anything, and works once the app is gone."""
-    from coach import index_lock
-    from tests.conftest import run_cli
-
-    data = tmp_path / "data"
-    app = index_lock.hold(data / "index")  # what the app takes at start
-    r = run_cli("ingest", str(DATA / "two_debriefs.jsonl"), "--data-dir", str(data), "-q")
-    assert r.returncode == 2
-    assert "in use by process" in r.stderr and "COACH_CHROMA_URL" in r.stderr
-    with Database(f"sqlite:///{data / 'coach.db'}").engine.connect() as c:
-        assert c.exec_driver_sql("SELECT count(*) FROM debriefs").scalar() == 0  # nothing half-done
-    index_lock.release(app)
-    r = run_cli("ingest", str(DATA / "two_debriefs.jsonl"), "--data-dir", str(data), "-q")
-    assert r.returncode == 0, r.stderr
-
-
 def test_one_process_may_open_its_index_several_times(tmp_path, db):
     first, second = Index(tmp_path / "index", None, db), Index(tmp_path / "index", None, db)
     first.close()
     assert second.count() == 0  # still open and usable
     second.close()
+
+
+def test_ingest_while_the_app_runs_leaves_the_indexing_to_the_app(make_settings, tmp_path):
+    """The app holds the embedded index; `coach ingest` (another process) stores the debriefs in
+    SQL and asks the app to catch up, which it does on its next query: new records appear,
+    replaced ones go. `coach reindex` asks the same. `coach suggest` is refused clearly."""
+    import json
+
+    from coach.services import Services
+    from tests.conftest import run_cli
+
+    settings = make_settings(backend="none")
+    app = Services(settings)
+    assert app.index.count() == 0  # the app has the index open (and its lock)
+    data = str(settings.data_dir)
+
+    def ingest_file(debriefs) -> str:
+        path = tmp_path / "past.jsonl"
+        path.write_text("\n".join(json.dumps(d.model_dump()) for d in debriefs), encoding="utf-8")
+        r = run_cli("ingest", str(path), "--data-dir", data, "-q")
+        assert r.returncode == 0, r.stderr
+        return r.stderr
+
+    said = ingest_file(_many_debriefs(4))
+    shared = sum(5 for d in _many_debriefs(4) if d.shared)
+    assert f"{shared} records will be indexed by process" in said
+    hits = app.index.query("customers compare prices on their phones", k=50)
+    assert len(hits) == shared == app.index.count()
+
+    ingest_file(_many_debriefs(4, tag=" (revised)"))  # replaces every record
+    texts = [h["text"] for h in app.index.query("customers compare prices on their phones", k=50)]
+    assert len(texts) == shared == app.index.count() and all("(revised)" in t for t in texts)
+
+    app.index.collection.delete(ids=app.index.collection.get()["ids"][:3])  # entries lost somehow
+    r = run_cli("reindex", "--data-dir", data, "-q")
+    assert r.returncode == 0 and "brings it in line with SQL" in r.stderr
+    assert app.index.count() == shared
+
+    r = run_cli("suggest", "--senior", "CFO", "--junior", "Analyst", "--json", "--data-dir", data)
+    assert r.returncode == 2 and "in use by process" in r.stderr and "COACH_CHROMA_URL" in r.stderr
+    app.close()
+
+
+def test_suggestions_never_show_a_record_that_is_no_longer_approved(index, db):
+    """Consent is checked when results are filled in from SQL too, not only by what is indexed."""
+    from sqlalchemy import update
+
+    from coach.store.models import Record
+
+    to_index, _ = ingest(db, read_debriefs(DATA / "two_debriefs.jsonl"))
+    index.index_records(db, to_index)
+    with db.session() as s:  # rejected in SQL, its vector not (yet) deleted
+        s.execute(update(Record).where(Record.id == to_index[0]).values(status="rejected"))
+    ids = {int(h["id"][1:]) for h in index.query("TikTok", k=10)}
+    assert to_index[0] not in ids and ids == set(to_index[1:])
