@@ -12,6 +12,7 @@ every insert, which measured slower than embedding itself (evals/README.md).
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +27,8 @@ from coach import index_lock
 from coach.embeddings import MiniLM, MiniLMEmbeddingFunction
 from coach.store.db import Database
 from coach.store.models import Debrief, Pair, Record
+
+log = logging.getLogger("coach.index")
 
 COLLECTION = "records"
 
@@ -116,6 +119,7 @@ class Index:
         self.embedder = MiniLMEmbeddingFunction()
         self.collection = self._collection()
         self._sync_lock = threading.Lock()
+        self._syncing = False
         self._sync_seen = index_lock.sync_state(index_dir) if self._lock else None
 
     def _collection(self):
@@ -136,14 +140,26 @@ class Index:
 
     def _maybe_sync(self) -> None:
         """Catch up with SQL if a command changed it while this process held the index
-        (``coach ingest`` while the app runs stores the rows and leaves the indexing here)."""
-        if self._lock is None or self.db is None or index_lock.sync_state(self.index_dir) == self._sync_seen:
+        (``coach ingest`` while the app runs stores the rows and leaves the indexing here).
+        It runs in the background: a large ingest takes minutes to embed, and queries go on
+        meanwhile with what is indexed so far."""
+        if self._lock is None or self.db is None:
             return
+        state = index_lock.sync_state(self.index_dir)
         with self._sync_lock:
-            state = index_lock.sync_state(self.index_dir)
-            if state != self._sync_seen:
-                self.sync(self.db)
-                self._sync_seen = state
+            if state == self._sync_seen or self._syncing:
+                return
+            self._syncing = True
+        threading.Thread(target=self._sync_in_background, args=(state,), name="index-sync", daemon=True).start()
+
+    def _sync_in_background(self, state) -> None:
+        try:
+            self.sync(self.db)
+            self._sync_seen = state  # a request made during the sync differs: the next query syncs again
+        except Exception:
+            log.exception("could not bring the index in line with SQL; the next query tries again")
+        finally:
+            self._syncing = False
 
     def sync(self, db: Database) -> tuple[int, int]:
         """Bring the index in line with SQL: add the suggestible records it lacks, drop the

@@ -258,6 +258,7 @@ def test_ingest_while_the_app_runs_leaves_the_indexing_to_the_app(make_settings,
     SQL and asks the app to catch up, which it does on its next query: new records appear,
     replaced ones go. `coach reindex` asks the same. `coach suggest` is refused clearly."""
     import json
+    import time
 
     from coach.services import Services
     from tests.conftest import run_cli
@@ -274,20 +275,30 @@ def test_ingest_while_the_app_runs_leaves_the_indexing_to_the_app(make_settings,
         assert r.returncode == 0, r.stderr
         return r.stderr
 
+    def caught_up(check) -> bool:
+        """The app syncs in the background after the next query; wait for it (at most 60 s)."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            app.index.query("customers", k=1)  # a query notices the request
+            if not app.index._syncing and check():
+                return True
+            time.sleep(0.2)
+        return False
+
     said = ingest_file(_many_debriefs(4))
     shared = sum(5 for d in _many_debriefs(4) if d.shared)
     assert f"{shared} records will be indexed by process" in said
-    hits = app.index.query("customers compare prices on their phones", k=50)
-    assert len(hits) == shared == app.index.count()
+    assert caught_up(lambda: app.index.count() == shared)
+    assert len(app.index.query("customers compare prices on their phones", k=50)) == shared
 
     ingest_file(_many_debriefs(4, tag=" (revised)"))  # replaces every record
-    texts = [h["text"] for h in app.index.query("customers compare prices on their phones", k=50)]
-    assert len(texts) == shared == app.index.count() and all("(revised)" in t for t in texts)
+    assert caught_up(lambda: all("(revised)" in h["text"] for h in app.index.query("customers", k=50)))
+    assert app.index.count() == shared
 
     app.index.collection.delete(ids=app.index.collection.get()["ids"][:3])  # entries lost somehow
     r = run_cli("reindex", "--data-dir", data, "-q")
     assert r.returncode == 0 and "brings it in line with SQL" in r.stderr
-    assert app.index.count() == shared
+    assert caught_up(lambda: app.index.count() == shared)
 
     r = run_cli("suggest", "--senior", "CFO", "--junior", "Analyst", "--json", "--data-dir", data)
     assert r.returncode == 2 and "in use by process" in r.stderr and "COACH_CHROMA_URL" in r.stderr
