@@ -120,7 +120,7 @@ class Index:
         self.collection = self._collection()
         self._sync_lock = threading.Lock()
         self._syncing = False
-        self._sync_seen = index_lock.sync_state(index_dir) if self._lock else None
+        self._sync_seen = index_lock.synced_state(index_dir) if self._lock else None
 
     def _collection(self):
         return self.client.get_or_create_collection(
@@ -155,6 +155,7 @@ class Index:
     def _sync_in_background(self, state) -> None:
         try:
             self.sync(self.db)
+            index_lock.mark_synced(self.index_dir, state)
             self._sync_seen = state  # a request made during the sync differs: the next query syncs again
         except Exception:
             log.exception("could not bring the index in line with SQL; the next query tries again")

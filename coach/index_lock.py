@@ -24,6 +24,7 @@ except ImportError:  # not POSIX: no lock (one process at a time is then up to t
 
 LOCK_FILE = "in-use.lock"
 SYNC_FILE = "sync-requested"  # touched by a command that changed SQL while another process held the index
+SYNCED_FILE = "sync-done"  # the request the index was last brought in line with
 
 
 class IndexInUse(RuntimeError):
@@ -92,3 +93,17 @@ def sync_state(index_dir: Path):
         return (index_dir / SYNC_FILE).read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+
+
+def synced_state(index_dir: Path):
+    """The :func:`sync_state` the index was last synced to (kept across restarts, so a request
+    left by a process that stopped before syncing is honoured by the next one)."""
+    try:
+        return (index_dir / SYNCED_FILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+def mark_synced(index_dir: Path, state) -> None:
+    if state is not None:
+        (index_dir / SYNCED_FILE).write_text(state, encoding="utf-8")

@@ -302,6 +302,12 @@ def test_ingest_while_the_app_runs_leaves_the_indexing_to_the_app(make_settings,
 
     r = run_cli("suggest", "--senior", "CFO", "--junior", "Analyst", "--json", "--data-dir", data)
     assert r.returncode == 2 and "in use by process" in r.stderr and "COACH_CHROMA_URL" in r.stderr
+
+    # the app stops before it catches up with an ingest: the next start does it
+    ingest_file(_many_debriefs(6))
+    app.close()
+    app = Services(settings)
+    assert caught_up(lambda: app.index.count() == sum(5 for d in _many_debriefs(6) if d.shared))
     app.close()
 
 
