@@ -47,11 +47,13 @@ def cmd_ingest(args) -> int:
         try:
             index = svc.index
         except IndexInUse as busy:  # the app holds the embedded index: store here, it indexes
+            if not busy.by_app:
+                raise
             to_index, _ = ingest(svc.db, debriefs, programme=args.programme, extract=extractor_for(svc),
                                  progress=stored.update)
             request_sync(svc.settings.index_dir)
-            print(f"ingested {len(debriefs)} debriefs; {len(to_index)} records will be indexed by {busy.holder}",
-                  file=sys.stderr)
+            print(f"ingested {len(debriefs)} debriefs; {len(to_index)} records will be indexed by {busy.holder} "
+                  "on its next query", file=sys.stderr)
             return 0
         n = ingest_and_index(svc.db, index, debriefs, programme=args.programme, extract=extractor_for(svc),
                              store_progress=stored.update, index_progress=index_progress)
@@ -82,6 +84,7 @@ def cmd_extract(args) -> int:
 
 
 def cmd_suggest(args) -> int:
+    from coach.index_lock import IndexInUse
     from coach.suggest import model_writer, suggest
 
     svc = _services(args)
@@ -90,7 +93,15 @@ def cmd_suggest(args) -> int:
         return 2
     writer = model_writer(svc.gateway, svc.settings.prompts_dir) if svc.settings.step_uses_model("suggestions") else None
     try:
-        cards = suggest(svc.index, args.senior, args.junior, k=args.k, writer=writer)
+        index = svc.index
+    except IndexInUse as busy:  # the app holds it: read it without writing (no catch-up either)
+        if not busy.by_app:
+            raise
+        from coach.index import Index
+
+        index = Index(svc.settings.index_dir, None, svc.db, read_only=True)
+    try:
+        cards = suggest(index, args.senior, args.junior, k=args.k, writer=writer)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -116,6 +127,8 @@ def cmd_reindex(args) -> int:
     try:
         index = svc.index
     except IndexInUse as busy:
+        if not busy.by_app:
+            raise
         request_sync(svc.settings.index_dir)
         bar.close()
         print(f"{busy.holder} holds the index: it brings it in line with SQL on its next query. To rebuild "

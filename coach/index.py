@@ -111,15 +111,29 @@ def facets(chroma_metadata: dict) -> dict:
 
 
 class Index:
-    def __init__(self, index_dir: Path, chroma_url: str | None = None, db: Database | None = None):
+    """The records' vectors. On the embedded index, only one process may open it for writing
+    (coach.index_lock): the app with ``background_sync`` (it catches up with commands that
+    changed SQL meanwhile, in a thread), or a command; ``read_only`` opens it without the lock,
+    for a query while the app holds it, and never writes."""
+
+    def __init__(self, index_dir: Path, chroma_url: str | None = None, db: Database | None = None, *,
+                 background_sync: bool = False, read_only: bool = False):
         self.db = db
-        self._lock = None if chroma_url else index_lock.hold(index_dir)  # embedded: one process only
         self.index_dir = index_dir
-        self.client = make_client(index_dir, chroma_url)
-        self.embedder = MiniLMEmbeddingFunction()
-        self.collection = self._collection()
+        self.read_only = read_only
+        self.background_sync = background_sync
+        embedded_writer = not (chroma_url or read_only)
+        self._lock = index_lock.hold(index_dir, "app" if background_sync else "command") if embedded_writer else None
+        try:
+            self.client = make_client(index_dir, chroma_url)
+            self.embedder = MiniLMEmbeddingFunction()
+            self.collection = self._collection()
+        except BaseException:
+            self.close()
+            raise
         self._sync_lock = threading.Lock()
-        self._syncing = False
+        self._sync_thread: threading.Thread | None = None
+        self._closing = threading.Event()
         self._sync_seen = index_lock.synced_state(index_dir) if self._lock else None
 
     def _collection(self):
@@ -128,50 +142,72 @@ class Index:
         )
 
     def close(self) -> None:
-        """Let another process open the embedded index (this process keeps it while any other
-        holder, e.g. the app, still does)."""
+        """Finish with the index: stop a catch-up between chunks, then let another process open
+        it (this process keeps it while any other holder, e.g. the app, still does)."""
+        closing = getattr(self, "_closing", None)
+        if closing is not None:
+            closing.set()
+        thread = getattr(self, "_sync_thread", None)
+        if thread is not None:
+            thread.join(timeout=120)
         if self._lock is not None:
             index_lock.release(self._lock)
             self._lock = None
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise RuntimeError("this index was opened read-only (another process holds it)")
 
     def count(self) -> int:
         self._maybe_sync()
         return self.collection.count()
 
     def _maybe_sync(self) -> None:
-        """Catch up with SQL if a command changed it while this process held the index
-        (``coach ingest`` while the app runs stores the rows and leaves the indexing here).
-        It runs in the background: a large ingest takes minutes to embed, and queries go on
-        meanwhile with what is indexed so far."""
+        """Catch up with SQL if a command changed it while another process held the index
+        (``coach ingest`` while the app runs stores the rows and leaves the indexing to the app).
+        The app does it in a thread (a large ingest takes minutes to embed; queries go on with
+        what is indexed meanwhile); a command, before it answers."""
         if self._lock is None or self.db is None:
             return
         state = index_lock.sync_state(self.index_dir)
         with self._sync_lock:
-            if state == self._sync_seen or self._syncing:
+            if state == self._sync_seen or (self._sync_thread is not None and self._sync_thread.is_alive()):
                 return
-            self._syncing = True
-        threading.Thread(target=self._sync_in_background, args=(state,), name="index-sync", daemon=True).start()
+            if not self.background_sync:
+                self._sync_to(state)
+                return
+            self._sync_thread = threading.Thread(target=self._sync_to, args=(state,), name="index-sync", daemon=True)
+            self._sync_thread.start()
 
-    def _sync_in_background(self, state) -> None:
+    def _sync_to(self, state) -> None:
         try:
-            self.sync(self.db)
-            index_lock.mark_synced(self.index_dir, state)
-            self._sync_seen = state  # a request made during the sync differs: the next query syncs again
+            if self.sync(self.db):
+                index_lock.mark_synced(self.index_dir, state)
+                self._sync_seen = state  # a request made during the sync differs: the next query syncs again
         except Exception:
+            if not self.background_sync:
+                raise
             log.exception("could not bring the index in line with SQL; the next query tries again")
-        finally:
-            self._syncing = False
 
-    def sync(self, db: Database) -> tuple[int, int]:
+    def sync(self, db: Database, step: int = 2000) -> bool:
         """Bring the index in line with SQL: add the suggestible records it lacks, drop the
-        ones it should not hold. Returns (added, removed)."""
-        want = {r["id"] for r in self._rows(*SUGGESTIBLE, db=db, columns=(Record.id,))}
+        ones it should not hold. False if stopped part-way by :meth:`close`.
+
+        Safe beside the app's own writes: what Chroma holds is read before what SQL allows (a
+        record approved meanwhile is in both), and each added batch is checked against SQL
+        again once stored (a record rejected or erased meanwhile is taken out again)."""
         have = {int(i[1:]) for i in self.collection.get(include=[])["ids"] if i.startswith("r")}
-        gone, missing = sorted(have - want), sorted(want - have)
-        self.delete(gone)
-        step = 10_000  # ids per IN (...): far below the databases' bound-parameter limits
-        added = sum(self.index_records(db, missing[i : i + step]) for i in range(0, len(missing), step))
-        return added, len(gone)
+        want = {r["id"] for r in self._rows(*SUGGESTIBLE, db=db, columns=(Record.id,))}
+        self.delete(sorted(have - want))
+        missing = sorted(want - have)
+        for i in range(0, len(missing), step):  # ids per IN (...): far below the bound-parameter limits
+            if self._closing.is_set():
+                return False
+            ids = missing[i : i + step]
+            self.index_records(db, ids)
+            still = {r["id"] for r in self._rows(Record.id.in_(ids), *SUGGESTIBLE, db=db, columns=(Record.id,))}
+            self.delete(sorted(set(ids) - still))
+        return True
 
     def upsert(self, rows: Iterable, chunk: int = 1000, progress: Callable[[int], None] | None = None) -> int:
         """Embed and upsert records, given as rows of ``_COLUMNS`` (caller ensures they are
@@ -193,6 +229,7 @@ class Index:
 
     def write(self, rows: list, vectors) -> None:
         """Store already-embedded records (rows of ``_COLUMNS``, vectors in the same order)."""
+        self._writable()
         if not rows:
             return
         metas = [record_metadata(r) for r in rows]
@@ -203,6 +240,7 @@ class Index:
 
     def delete(self, record_ids: Iterable[int]) -> None:
         ids = [f"r{i}" for i in record_ids]
+        self._writable()
         if ids:
             self.collection.delete(ids=ids)
 
@@ -248,4 +286,8 @@ class Index:
         except Exception:  # absent collection: nothing to drop
             pass
         self.collection = self._collection()
-        return self.index_records(db, None, progress)
+        n = self.index_records(db, None, progress)
+        if self._lock is not None:  # everything in SQL is in: no catch-up left to do
+            index_lock.mark_synced(self.index_dir, index_lock.sync_state(self.index_dir))
+            self._sync_seen = index_lock.synced_state(self.index_dir)
+        return n

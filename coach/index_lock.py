@@ -30,10 +30,12 @@ SYNCED_FILE = "sync-done"  # the request the index was last brought in line with
 class IndexInUse(RuntimeError):
     def __init__(self, index_dir: Path, holder: str):
         self.holder = holder
+        self.by_app = holder.startswith("the app")
+        then = ("`coach ingest` and `coach reindex` leave the indexing to the app" if self.by_app
+                else "wait for that command to finish")
         super().__init__(
-            f"the index in {index_dir} is in use by {holder}. Its embedded Chroma index serves one process "
-            "at a time: stop the app before running suggest on the same data dir (ingest and reindex leave "
-            "the indexing to it), or run a Chroma server (`chroma run --path DIR`) and set COACH_CHROMA_URL "
+            f"the index in {index_dir} is in use by {holder}. Chroma's embedded index serves one process "
+            f"at a time: {then}; or run a Chroma server (`chroma run --path DIR`) and set COACH_CHROMA_URL "
             "for the app and the commands."
         )
 
@@ -42,28 +44,44 @@ _held: dict[str, list] = {}  # resolved index dir -> [open lock file, holders in
 _guard = threading.Lock()
 
 
-def hold(index_dir: Path) -> str:
+def _who(role: str) -> str:
+    if role == "app":
+        return f"the app (process {os.getpid()})"
+    args = sys.argv[1:2] if sys.argv else []
+    program = "python -m coach" if sys.argv and sys.argv[0].endswith("__main__.py") else Path(sys.argv[0]).name
+    return f"a command (process {os.getpid()}: {' '.join([program, *args])})"
+
+
+def hold(index_dir: Path, role: str = "command", wait: bool = False) -> str:
     """Take the index directory's lock, or share it if this process already holds it.
-    Returns the key for :func:`release`; raises :class:`IndexInUse` if another process holds it."""
+
+    ``role`` ("app" or "command") is recorded for whoever finds it taken. Returns the key for
+    :func:`release`. If another process holds it: wait for it (``wait``, said on stderr) or
+    raise :class:`IndexInUse`."""
     index_dir.mkdir(parents=True, exist_ok=True)
     key = str(index_dir.resolve())
     with _guard:
         if key in _held:
             _held[key][1] += 1
             return key
-        f = open(index_dir / LOCK_FILE, "a+", encoding="utf-8")
+        try:
+            f = open(index_dir / LOCK_FILE, "a+", encoding="utf-8")
+        except OSError as e:
+            raise IndexInUse(index_dir, f"nobody this process can see ({e.strerror} on {LOCK_FILE})") from None
         if fcntl is not None:
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 f.seek(0)
                 who = f.read().strip() or "another process"
-                f.close()
-                raise IndexInUse(index_dir, who) from None
-        command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:2]]) if sys.argv else "python"
+                if not wait:
+                    f.close()
+                    raise IndexInUse(index_dir, who) from None
+                print(f"waiting for {who} to finish with the index in {index_dir} ...", file=sys.stderr, flush=True)
+                fcntl.flock(f, fcntl.LOCK_EX)
         f.seek(0)
         f.truncate()
-        f.write(f"process {os.getpid()} ({command})\n")
+        f.write(_who(role) + "\n")
         f.flush()
         _held[key] = [f, 1]
         return key

@@ -18,7 +18,8 @@ log = logging.getLogger("coach")
 
 
 class Services:
-    def __init__(self, settings: Settings | None = None):
+    def __init__(self, settings: Settings | None = None, *, app: bool = False):
+        self.app = app  # the long-running app: holds the embedded index and catches up in the background
         self.settings = settings or load_settings()
         self.settings.ensure_dirs()
         self.db = Database(self.settings.sqlalchemy_url)
@@ -27,7 +28,7 @@ class Services:
     def index(self):
         from coach.index import Index  # imports chromadb + onnxruntime: only when needed
 
-        return Index(self.settings.index_dir, self.settings.chroma_url, self.db)
+        return Index(self.settings.index_dir, self.settings.chroma_url, self.db, background_sync=self.app)
 
     @cached_property
     def gateway(self) -> Gateway:

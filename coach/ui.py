@@ -829,13 +829,9 @@ def main(host: str | None = None, port: int | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # SIGTERM ends the app like Ctrl-C does, so the local model server is stopped with it.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    svc = Services()
+    svc = Services(app=True)
     if not svc.settings.chroma_url:  # the embedded index is this process's while the app runs
-        try:
-            index_lock.hold(svc.settings.index_dir)
-        except index_lock.IndexInUse as e:
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(2)
+        index_lock.hold(svc.settings.index_dir, "app", wait=True)  # after a command still using it
     svc.start_local_model_in_background()
     accounts = Accounts.from_services(svc)
     blocks = build_app(svc, accounts).queue(default_concurrency_limit=16)
