@@ -122,6 +122,9 @@ class Index:
         self.index_dir = index_dir
         self.read_only = read_only
         self.background_sync = background_sync
+        self._sync_lock = threading.Lock()
+        self._sync_thread: threading.Thread | None = None
+        self._closing = threading.Event()
         embedded_writer = not (chroma_url or read_only)
         self._lock = index_lock.hold(index_dir, "app" if background_sync else "command") if embedded_writer else None
         try:
@@ -131,9 +134,6 @@ class Index:
         except BaseException:
             self.close()
             raise
-        self._sync_lock = threading.Lock()
-        self._sync_thread: threading.Thread | None = None
-        self._closing = threading.Event()
         self._sync_seen = index_lock.synced_state(index_dir) if self._lock else None
 
     def _collection(self):
@@ -144,12 +144,9 @@ class Index:
     def close(self) -> None:
         """Finish with the index: stop a catch-up between chunks, then let another process open
         it (this process keeps it while any other holder, e.g. the app, still does)."""
-        closing = getattr(self, "_closing", None)
-        if closing is not None:
-            closing.set()
-        thread = getattr(self, "_sync_thread", None)
-        if thread is not None:
-            thread.join(timeout=120)
+        self._closing.set()
+        if self._sync_thread is not None:
+            self._sync_thread.join(timeout=120)
         if self._lock is not None:
             index_lock.release(self._lock)
             self._lock = None
@@ -288,6 +285,7 @@ class Index:
         self.collection = self._collection()
         n = self.index_records(db, None, progress)
         if self._lock is not None:  # everything in SQL is in: no catch-up left to do
-            index_lock.mark_synced(self.index_dir, index_lock.sync_state(self.index_dir))
-            self._sync_seen = index_lock.synced_state(self.index_dir)
+            state = index_lock.sync_state(self.index_dir)
+            index_lock.mark_synced(self.index_dir, state)
+            self._sync_seen = state
         return n
