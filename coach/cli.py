@@ -289,11 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     from coach.debrief_file import DebriefFileError
     from coach.debriefs import DebriefError
     from coach.gateway import GatewayError
-    from coach.index_lock import IndexInUse
+    from coach.index_lock import IndexInUse, IndexLockError
 
     try:
         return args.fn(args)
-    except (AccountError, ConfigError, DebriefFileError, DebriefError, GatewayError, IndexInUse) as e:
+    except (AccountError, ConfigError, DebriefFileError, DebriefError, GatewayError, IndexInUse, IndexLockError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

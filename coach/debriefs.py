@@ -251,16 +251,21 @@ class Debriefs:
     def confirm(self, debrief_id: str, share: bool, keep: list[int] | None = None) -> None:
         """The participant's final word: share or not, and which summary items are right.
         Items left out of ``keep`` are withdrawn: never reviewed, indexed or suggested."""
-        with self._lock(debrief_id), self.svc.db.session() as s:
-            d = self._get(s, debrief_id)
-            if not d.state["done"]:
-                raise DebriefError("Please finish or end the interview first.")
-            if keep is not None:
-                for r in d.records:
-                    if r.id not in set(keep) and r.status == "pending":
-                        r.status = "withdrawn"
-            d.shared = bool(share)
-            d.confirmed_at = utcnow()
+        with self._lock(debrief_id):
+            with self.svc.db.session() as s:
+                d = self._get(s, debrief_id)
+                if not d.state["done"]:
+                    raise DebriefError("Please finish or end the interview first.")
+                if keep is not None:
+                    for r in d.records:
+                        if r.id not in set(keep) and r.status == "pending":
+                            r.status = "withdrawn"
+                unshared = [r.id for r in d.records if r.status == "approved"] if d.shared and not share else []
+                d.shared = bool(share)
+                d.confirmed_at = utcnow()
+            if unshared:  # sharing withdrawn after a review: its approved items stop feeding suggestions
+                with self.svc.index.following_sql():
+                    self.svc.index.delete(unshared)
 
     # -- the participant's own data ----------------------------------------------------------
 
@@ -284,7 +289,7 @@ class Debriefs:
         """Delete the debrief, its transcript, its records (SQL and the index) and, for the
         senior, their starting beliefs; with ``forget_name`` also their name on the pair. The
         pair itself stays for the other participant."""
-        with self._lock(debrief_id):
+        with self._lock(debrief_id), self.svc.index.following_sql():
             with self.svc.db.session() as s:
                 d = self._get(s, debrief_id)
                 record_ids = [r.id for r in d.records]
@@ -293,7 +298,7 @@ class Debriefs:
                 if forget_name:
                     setattr(d.pair, f"{d.role}_name", None)
                 s.delete(d)
-            self.svc.index.delete(record_ids)
+            self.svc.index.delete(record_ids)  # hydrate checks SQL, so a stale vector never surfaces
 
     # -- model phrasing ---------------------------------------------------------------------
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
@@ -122,9 +124,14 @@ class Index:
         self.index_dir = index_dir
         self.read_only = read_only
         self.background_sync = background_sync
-        self._sync_lock = threading.Lock()
+        self._sync_lock = threading.RLock()  # a command syncs while holding it
         self._sync_thread: threading.Thread | None = None
         self._closing = threading.Event()
+        # Changes committed to SQL whose Chroma write is under way, or failed: see following_sql
+        self._in_flight = 0
+        self._failures = self._failures_synced = 0
+        self._behind_marked = False
+        self._retry_at, self._retry_delay = 0.0, 0.0  # back-off after a failed catch-up in the app
         embedded_writer = not (chroma_url or read_only)
         self._lock = index_lock.hold(index_dir, "app" if background_sync else "command") if embedded_writer else None
         try:
@@ -135,6 +142,8 @@ class Index:
             self.close()
             raise
         self._sync_seen = index_lock.synced_state(index_dir) if self._lock else None
+        if self._lock and index_lock.is_behind(index_dir):  # the last holder died or failed mid-change
+            self._failures, self._behind_marked = 1, True
 
     def _collection(self):
         return self.client.get_or_create_collection(
@@ -168,7 +177,9 @@ class Index:
             return
         state = index_lock.sync_state(self.index_dir)
         with self._sync_lock:
-            if state == self._sync_seen or (self._sync_thread is not None and self._sync_thread.is_alive()):
+            if state == self._sync_seen and self._failures == self._failures_synced:
+                return
+            if (self._sync_thread is not None and self._sync_thread.is_alive()) or time.monotonic() < self._retry_at:
                 return
             if not self.background_sync:
                 self._sync_to(state)
@@ -177,14 +188,55 @@ class Index:
             self._sync_thread.start()
 
     def _sync_to(self, state) -> None:
+        failures = self._failures  # a write failing during the sync may commit after it reads SQL
         try:
             if self.sync(self.db):
                 index_lock.mark_synced(self.index_dir, state)
-                self._sync_seen = state  # a request made during the sync differs: the next query syncs again
-        except Exception:
+                with self._sync_lock:
+                    self._sync_seen = state  # a request made during the sync differs: the next query syncs again
+                    self._failures_synced = failures
+                    self._retry_at, self._retry_delay = 0.0, 0.0
+                    self._settle()
+        except Exception as e:
             if not self.background_sync:
                 raise
-            log.exception("could not bring the index in line with SQL; the next query tries again")
+            with self._sync_lock:  # back off, so a lasting fault is not retried (and logged) on every query
+                first = self._retry_delay == 0.0
+                self._retry_delay = min(300.0, max(5.0, self._retry_delay * 2))
+                self._retry_at = time.monotonic() + self._retry_delay
+            if first:
+                log.exception("could not bring the index in line with SQL; trying again in %.0f s", self._retry_delay)
+            else:
+                log.warning("the index is still not in line with SQL (%s); trying again in %.0f s", e, self._retry_delay)
+
+    @contextmanager
+    def following_sql(self):
+        """Wrap a change committed to SQL first and given to Chroma after (ingest, a review, a
+        deletion). If the Chroma step fails, or the process dies before it, the index is
+        marked as behind SQL (a file beside it) and the next query, or the next process to open
+        it, brings it in line. No-op on a Chroma server or a read-only index (no lock held)."""
+        if self._lock is None:
+            yield
+            return
+        with self._sync_lock:
+            self._in_flight += 1
+            self._settle()
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            with self._sync_lock:
+                self._in_flight -= 1
+                self._failures += not ok
+                self._settle()
+
+    def _settle(self) -> None:
+        """Keep the behind-SQL file in step (callers hold ``_sync_lock``)."""
+        behind = self._in_flight > 0 or self._failures != self._failures_synced
+        if behind != self._behind_marked:
+            index_lock.mark_behind(self.index_dir, behind)
+            self._behind_marked = behind
 
     def sync(self, db: Database, step: int = 2000) -> bool:
         """Bring the index in line with SQL: add the suggestible records it lacks, drop the
@@ -287,5 +339,7 @@ class Index:
         if self._lock is not None:  # everything in SQL is in: no catch-up left to do
             state = index_lock.sync_state(self.index_dir)
             index_lock.mark_synced(self.index_dir, state)
-            self._sync_seen = state
+            with self._sync_lock:
+                self._sync_seen, self._failures_synced = state, self._failures
+                self._settle()
         return n

@@ -25,6 +25,13 @@ except ImportError:  # not POSIX: no lock (one process at a time is then up to t
 LOCK_FILE = "in-use.lock"
 SYNC_FILE = "sync-requested"  # touched by a command that changed SQL while another process held the index
 SYNCED_FILE = "sync-done"  # the request the index was last brought in line with
+# Present while SQL has changes Chroma has not been given yet (or failed to take); only the lock
+# holder writes it, so the next holder knows to catch up after a crash or a failed Chroma write.
+BEHIND_FILE = "behind-sql"
+
+
+class IndexLockError(RuntimeError):
+    """The lock file itself cannot be used (permissions, a folder in its place...)."""
 
 
 class IndexInUse(RuntimeError):
@@ -67,7 +74,10 @@ def hold(index_dir: Path, role: str = "command", wait: bool = False) -> str:
         try:
             f = open(index_dir / LOCK_FILE, "a+", encoding="utf-8")
         except OSError as e:
-            raise IndexInUse(index_dir, f"nobody this process can see ({e.strerror} on {LOCK_FILE})") from None
+            raise IndexLockError(
+                f"cannot open the index's lock file {index_dir / LOCK_FILE}: {e.strerror}. The data dir must be "
+                "writable by the user running coach."
+            ) from None
         if fcntl is not None:
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -125,3 +135,16 @@ def synced_state(index_dir: Path):
 def mark_synced(index_dir: Path, state) -> None:
     if state is not None:
         (index_dir / SYNCED_FILE).write_text(state, encoding="utf-8")
+
+
+def mark_behind(index_dir: Path, behind: bool) -> None:
+    """Record whether SQL holds changes the index has not taken yet (see BEHIND_FILE)."""
+    path = index_dir / BEHIND_FILE
+    if behind:
+        path.write_text(f"{os.getpid()} {time.time_ns()}\n", encoding="utf-8")
+    else:
+        path.unlink(missing_ok=True)
+
+
+def is_behind(index_dir: Path) -> bool:
+    return (index_dir / BEHIND_FILE).exists()

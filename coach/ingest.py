@@ -223,8 +223,8 @@ def ingest_and_index(
     fit in between. Chroma is written only after the commit, so it never points at a record
     id that a failed transaction could hand out again. A database failure part-way leaves
     whole chunks stored and indexed, and ingesting the same file again completes it; if
-    Chroma fails (or the process dies) after a commit, that chunk is stored but not indexed
-    until ``coach reindex``."""
+    Chroma fails (or the process dies) after a commit, the index is marked as behind SQL and
+    its next query, or the next process to open it, indexes that chunk (Index.following_sql)."""
     from coach.embeddings import MiniLM
 
     model = MiniLM.shared()
@@ -245,16 +245,17 @@ def ingest_and_index(
     for _ in range(model.threads + 1):
         submit_next()
     indexed = 0
-    while queue:
-        chunk, vectors = queue.popleft()
-        with db.engine.begin() as conn:
-            rows, removed = _store(conn, chunk, programme)
-        if store_progress:
-            store_progress(len(chunk))
-        index.delete(removed)
-        index.write(rows, vectors.result())
-        submit_next()
-        indexed += len(rows)
-        if index_progress:
-            index_progress(indexed, total)
+    with index.following_sql():  # interrupted between a commit and its Chroma write: caught up later
+        while queue:
+            chunk, vectors = queue.popleft()
+            with db.engine.begin() as conn:
+                rows, removed = _store(conn, chunk, programme)
+            if store_progress:
+                store_progress(len(chunk))
+            index.delete(removed)
+            index.write(rows, vectors.result())
+            submit_next()
+            indexed += len(rows)
+            if index_progress:
+                index_progress(indexed, total)
     return indexed

@@ -108,26 +108,28 @@ class Records:
             raise ReviewError("Please enter your name as the reviewer.")
         if action not in ("approve", "reject", "edit"):
             raise ReviewError(f"Unknown review action {action!r}.")
-        with self.svc.db.session() as s:
-            r = s.get(Record, record_id)
-            if r is None:
-                raise ReviewError("No such record.")
-            self._shared(s, r.debrief_id)
-            if r.status == "withdrawn":
-                raise ReviewError("The participant removed this item from their summary; it cannot be reviewed.")
-            if action == "edit":
-                for k in ("text", "before", "after"):
-                    v = edits.get(k)
-                    if v is not None and v.strip():
-                        setattr(r, k, v.strip())
-            r.status = "rejected" if action == "reject" else "approved"
-            r.reviewed_by, r.reviewed_at = reviewer, utcnow()
-            row = record_row(r)
-        # keep the index in step with what may be suggested
-        if row["status"] == "approved":
-            self.svc.index.index_records(self.svc.db, [record_id])
-        else:
-            self.svc.index.delete([record_id])
+        # SQL first, then the index; a failure in between is caught up later (Index.following_sql)
+        with self.svc.index.following_sql():
+            with self.svc.db.session() as s:
+                r = s.get(Record, record_id)
+                if r is None:
+                    raise ReviewError("No such record.")
+                self._shared(s, r.debrief_id)
+                if r.status == "withdrawn":
+                    raise ReviewError("The participant removed this item from their summary; it cannot be reviewed.")
+                if action == "edit":
+                    for k in ("text", "before", "after"):
+                        v = edits.get(k)
+                        if v is not None and v.strip():
+                            setattr(r, k, v.strip())
+                r.status = "rejected" if action == "reject" else "approved"
+                r.reviewed_by, r.reviewed_at = reviewer, utcnow()
+                row = record_row(r)
+            # keep the index in step with what may be suggested
+            if row["status"] == "approved":
+                self.svc.index.index_records(self.svc.db, [record_id])
+            else:
+                self.svc.index.delete([record_id])
         return row
 
     # -- programme views -------------------------------------------------------------------

@@ -831,7 +831,10 @@ def main(host: str | None = None, port: int | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     svc = Services(app=True)
     if not svc.settings.chroma_url:  # the embedded index is this process's while the app runs
-        index_lock.hold(svc.settings.index_dir, "app", wait=True)  # after a command still using it
+        try:
+            index_lock.hold(svc.settings.index_dir, "app", wait=True)  # after a command still using it
+        except index_lock.IndexLockError as e:
+            sys.exit(f"error: {e}")
     svc.start_local_model_in_background()
     accounts = Accounts.from_services(svc)
     blocks = build_app(svc, accounts).queue(default_concurrency_limit=16)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -360,3 +362,119 @@ def test_suggestions_never_show_a_record_that_is_no_longer_approved(index, db):
         s.execute(update(Record).where(Record.id == to_index[0]).values(status="rejected"))
     ids = {int(h["id"][1:]) for h in index.query("TikTok", k=10)}
     assert to_index[0] not in ids and ids == set(to_index[1:])
+
+
+def _suggestible_ids(db) -> set[str]:
+    with db.engine.connect() as c:
+        return {f"r{r[0]}" for r in c.exec_driver_sql(
+            "SELECT r.id FROM records r JOIN debriefs d ON d.id = r.debrief_id WHERE d.shared AND r.status = 'approved'")}
+
+
+def test_a_failed_chroma_write_is_caught_up_before_the_next_answer(tmp_path, db, monkeypatch):
+    """Chroma refuses a chunk after its rows were committed (the fault is injected into a real
+    Chroma write): the index is marked as behind SQL, and the next query brings it in line."""
+    from coach import index_lock
+    from coach.ingest import ingest_and_index
+
+    index = Index(tmp_path / "index", None, db)
+    real_write, calls = index.write, []
+
+    def write_failing_once(rows, vectors):
+        calls.append(len(rows))
+        if len(calls) == 2:
+            raise RuntimeError("chroma write failed (injected by the test)")
+        real_write(rows, vectors)
+
+    monkeypatch.setattr(index, "write", write_failing_once)
+    with pytest.raises(RuntimeError, match="injected"):
+        ingest_and_index(db, index, _many_debriefs(80), chunk_records=100)
+    assert index_lock.is_behind(tmp_path / "index")
+    stored = _suggestible_ids(db)
+    assert 0 < len(index.collection.get(include=[])["ids"]) < len(stored)  # the failed chunk is missing
+    assert index.count() == len(stored)  # the query caught up first
+    assert set(index.collection.get(include=[])["ids"]) == stored
+    assert not index_lock.is_behind(tmp_path / "index")
+    index.close()
+
+
+def test_a_process_that_dies_mid_ingest_leaves_the_catch_up_to_the_next(tmp_path):
+    """A real process death (os._exit) between a chunk's commit and its Chroma write: the next
+    process to open the index indexes what SQL holds."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from coach import index_lock
+
+    db_url = f"sqlite:///{tmp_path / 'coach.db'}"
+    script = textwrap.dedent(f"""
+        import os
+        from coach.index import Index
+        from coach.ingest import ingest_and_index
+        from coach.store.db import Database
+        from tests.test_index import _many_debriefs
+        db = Database({db_url!r})
+        index = Index(__import__("pathlib").Path({str(tmp_path / "index")!r}), None, db)
+        real, calls = index.write, []
+        def write(rows, vectors):
+            calls.append(1)
+            if len(calls) == 3:
+                os._exit(17)  # after the third chunk's commit, before Chroma gets it
+            real(rows, vectors)
+        index.write = write
+        ingest_and_index(db, index, _many_debriefs(60), chunk_records=50)
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                       cwd=str(Path(__file__).resolve().parents[1]))
+    assert r.returncode == 17, r.stderr
+    assert index_lock.is_behind(tmp_path / "index")
+    db = Database(db_url)
+    index = Index(tmp_path / "index", None, db)
+    stored = _suggestible_ids(db)
+    assert len(index.collection.get(include=[])["ids"]) < len(stored)
+    assert index.count() == len(stored) and set(index.collection.get(include=[])["ids"]) == stored
+    assert not index_lock.is_behind(tmp_path / "index")
+    index.close()
+
+
+def test_the_app_backs_off_while_its_catch_up_keeps_failing(tmp_path, db, monkeypatch, caplog):
+    """A catch-up that fails in the app's background thread is retried after 5 s, then 10 s...,
+    not on every query, and logged in full once; a success resets the back-off."""
+    from coach import index_lock
+
+    index = Index(tmp_path / "index", None, db, background_sync=True)
+    real_sync, calls = index.sync, []
+
+    def broken_sync(db_):
+        calls.append(1)
+        raise RuntimeError("database unreachable (injected by the test)")
+
+    def query_and_wait():
+        index.count()
+        if index._sync_thread is not None:
+            index._sync_thread.join(timeout=30)
+
+    monkeypatch.setattr(index, "sync", broken_sync)
+    index_lock.request_sync(tmp_path / "index")
+    for _ in range(5):
+        query_and_wait()
+    assert len(calls) == 1 and index._retry_delay == 5.0
+    index._retry_at = 0.0  # as if 5 s had passed
+    query_and_wait()
+    assert len(calls) == 2 and index._retry_delay == 10.0
+    assert sum(bool("trying again in" in r.getMessage() and r.exc_info) for r in caplog.records) == 1  # one traceback
+
+    monkeypatch.setattr(index, "sync", real_sync)
+    index._retry_at = 0.0
+    query_and_wait()
+    assert index._retry_delay == 0.0 and index_lock.synced_state(tmp_path / "index") == index_lock.sync_state(tmp_path / "index")
+    index.close()
+
+
+def test_an_unusable_lock_file_gets_its_own_clear_error(tmp_path):
+    from tests.conftest import run_cli
+
+    (tmp_path / "data" / "index" / "in-use.lock").mkdir(parents=True)  # a folder where the lock file goes
+    r = run_cli("ingest", str(DATA / "two_debriefs.jsonl"), "--data-dir", str(tmp_path / "data"), "-q")
+    assert r.returncode == 2, r.stderr
+    assert "cannot open the index's lock file" in r.stderr and "Traceback" not in r.stderr
