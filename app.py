@@ -1,6 +1,10 @@
-"""Start coach on its embedded defaults: `python app.py` (see README.md)."""
+"""Start coach on its embedded defaults: `python app.py` (see README.md).
 
-from coach.ui import main
+Takes the options of `python -m coach serve` (`--host`, `--port`, `--data-dir`; `--help`)."""
+
+import sys
+
+from coach.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(["serve", *sys.argv[1:]]))

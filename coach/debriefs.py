@@ -249,8 +249,10 @@ class Debriefs:
                                  (text, {"correction_of": slot_id}))
 
     def confirm(self, debrief_id: str, share: bool, keep: list[int] | None = None) -> None:
-        """The participant's final word: share or not, and which summary items are right.
-        Items left out of ``keep`` are withdrawn: never reviewed, indexed or suggested."""
+        """The participant's word: share or not, and which summary items are right. Items left
+        out of ``keep`` are withdrawn: never reviewed, indexed or suggested. Sharing can be
+        changed later (call again, ``keep`` None): consent given can be taken back, and the
+        other way round."""
         with self._lock(debrief_id):
             with self.svc.db.session() as s:
                 d = self._get(s, debrief_id)
@@ -260,12 +262,16 @@ class Debriefs:
                     for r in d.records:
                         if r.id not in set(keep) and r.status == "pending":
                             r.status = "withdrawn"
-                unshared = [r.id for r in d.records if r.status == "approved"] if d.shared and not share else []
+                # a changed mind after a review: approved items stop, or start again, feeding suggestions
+                approved = [r.id for r in d.records if r.status == "approved"] if d.shared != bool(share) else []
                 d.shared = bool(share)
-                d.confirmed_at = utcnow()
-            if unshared:  # sharing withdrawn after a review: its approved items stop feeding suggestions
+                d.confirmed_at = d.confirmed_at or utcnow()
+            if approved:
                 with self.svc.index.following_sql():
-                    self.svc.index.delete(unshared)
+                    if share:
+                        self.svc.index.index_records(self.svc.db, approved)
+                    else:
+                        self.svc.index.delete(approved)
 
     # -- the participant's own data ----------------------------------------------------------
 

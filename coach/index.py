@@ -209,6 +209,14 @@ class Index:
             else:
                 log.warning("the index is still not in line with SQL (%s); trying again in %.0f s", e, self._retry_delay)
 
+    def catching_up(self) -> bool:
+        """Whether a catch-up with SQL is running or due: answers may miss records just added."""
+        thread = self._sync_thread
+        if thread is not None and thread.is_alive():
+            return True
+        return self._lock is not None and (index_lock.sync_state(self.index_dir) != self._sync_seen
+                                           or self._failures != self._failures_synced)
+
     @contextmanager
     def following_sql(self):
         """Wrap a change committed to SQL first and given to Chroma after (ingest, a review, a

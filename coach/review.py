@@ -203,8 +203,9 @@ def pair_synthesis(svc: Services, pair_id: str) -> dict:
     """Line up what the junior says they taught against what the senior says they learned.
 
     Taught points are the junior's sentences answering the "what did you teach" question; learned
-    points are the senior's extracted learned items and broken assumptions (any review status:
-    this view is for the facilitator of a pair whose both sides shared). Returns overlap and gaps.
+    points are the senior's extracted learned items and broken assumptions (pending or approved:
+    this view is for the facilitator of a pair whose both sides shared; never what a reviewer
+    rejected or the senior withdrew from their summary). Returns overlap and gaps.
     """
     from coach.embeddings import match_pairs
     from coach.extraction.offline import units
@@ -220,7 +221,8 @@ def pair_synthesis(svc: Services, pair_id: str) -> dict:
                         if jturns[i].is_participant_words and (jturns[i - 1].meta or {}).get("slot") == "taught"}
         taught = [sent.text for sent, _ in units(jturns) if sent.turn in taught_turns]
         learned = [r.text if r.kind == "learned" else f"{r.before} → {r.after}"
-                   for r in sides["senior"].records if r.kind in ("learned", "broken_assumption") and r.status != "rejected"]
+                   for r in sides["senior"].records if r.kind in ("learned", "broken_assumption")
+                   and r.status not in ("rejected", "withdrawn")]
     if not taught or not learned:
         return {"overlap": [], "taught_not_learned": taught, "learned_not_taught": learned}
     pairs = match_pairs(taught, learned, SYNTHESIS_MATCH)

@@ -105,7 +105,9 @@ def _summary_md(v: View) -> str:
             lines += [f"> {_esc(a)}" for a in answers]
     if v.confirmed:
         lines.append("\n**Confirmed.** " + ("You agreed to share this summary with your facilitators."
-                                            if v.shared else "It stays private to you."))
+                                            if v.shared else "It stays private to you.")
+                     + " You can change this at any time: tick or untick the box below and press "
+                       "“Confirm summary” again.")
     return "\n\n".join(lines)
 
 
@@ -169,7 +171,7 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
         return (gr.update(visible=False), gr.update(visible=True), _chat(v), _progress_md(v),
                 gr.update(choices=slots, value=None), "",
                 gr.update(visible=v.done), _summary_md(v),
-                gr.update(interactive=not v.confirmed, value=v.shared),
+                gr.update(value=v.shared),  # sharing can be changed after confirming too
                 gr.update(choices=[(_item_label(r), r["id"]) for r in v.records],
                           value=[r["id"] for r in v.records if r["status"] != "withdrawn"],
                           interactive=not v.confirmed, visible=bool(v.records)),
@@ -276,7 +278,8 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
         if (denied := guarded(request, did)):
             return (*(gr.update() for _ in range(10)), denied)
         try:
-            debriefs.confirm(did, share, keep=[int(k) for k in keep or []])
+            confirmed = debriefs.view(did).confirmed  # then only the sharing choice changes
+            debriefs.confirm(did, share, keep=None if confirmed else [int(k) for k in keep or []])
             return render(did)[1:-1]
         except DebriefError as e:
             return render(did, f"⚠️ {e}")[1:-1]  # with the notice
@@ -362,11 +365,15 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
             rows.append(f'<p class="turn {speaker}"><b>{who_}:</b> {body}</p>')
         return '<div id="review-transcript">' + "".join(rows) + "</div>"
 
+    def reviewable_items(did: str) -> list[dict]:
+        # what the participant withdrew from their summary is not shown to facilitators
+        return [r for r in records.for_debrief(did) if r["status"] != "withdrawn"]
+
     def item_table(did: str) -> list[list]:
         return [[r["id"], KIND_LABEL[r["kind"]],
                  f"{r['before']} → {r['after']}" if r["kind"] == "broken_assumption" else r["text"],
                  r["status"], r["theme"], r["depth"], r["scope"], r["reviewed_by"] or ""]
-                for r in records.for_debrief(did)]
+                for r in reviewable_items(did)]
 
     def synthesis_md(did: str, actor: Actor) -> str:
         with svc.db.session() as s:
@@ -407,7 +414,7 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
             reviewable(request, did)
         except AccessDenied as e:
             return f"⚠️ {_esc(str(e))}", "", "", ""
-        r = next((x for x in records.for_debrief(did) if x["id"] == rid), None)
+        r = next((x for x in reviewable_items(did) if x["id"] == rid), None)
         if r is None:
             return gr.update(), "", "", ""
         return transcript_html(did, r["quote"], r["turn_index"]), r["text"] or "", r["before"] or "", r["after"] or ""
@@ -417,7 +424,7 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
             return gr.update(), "⚠️ Choose an item first."
         try:
             actor = reviewable(request, did)
-            if int(rid) not in {r["id"] for r in records.for_debrief(did)}:
+            if int(rid) not in {r["id"] for r in reviewable_items(did)}:
                 raise ReviewError("That item is not part of this debrief.")
             row = records.review(int(rid), action, actor.name, text=text, before=before, after=after)
             accounts.log(actor, f"review.{action}", f"record:{row['id']}", f"debrief:{did}")
@@ -466,12 +473,17 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
         return model_writer(svc.gateway, svc.settings.prompts_dir) if svc.settings.step_uses_model("suggestions") else None
 
     def cards_md(cards) -> str:
+        catching_up = svc.index.catching_up()
+        later = ("Debriefs added a moment ago are still being indexed: ask again in a minute to draw on them."
+                 if catching_up else "")
         if not cards:
-            return "No suggestions yet."
+            return "No suggestions yet. " + later
         out = []
         if cards[0].generic:
-            out.append("_No past debriefs have been shared in this programme yet: these are **generic starter "
-                       "topics**, not evidence from earlier pairs._")
+            out.append("_No shared past debriefs are in the index yet: these are **generic starter topics**, "
+                       f"not evidence from earlier pairs._ {later}")
+        elif later:
+            out.append(f"_{later}_")
         for n, c in enumerate(cards, 1):
             ev = ", ".join(f"`{e}`" for e in c.evidence) or "none (generic)"
             out.append(f'<div class="topic-card">\n\n**{n}. {_esc(c.topic)}**\n\n{_esc(c.why)}\n\n'
@@ -507,6 +519,17 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
     def pair_choices(request: gr.Request):
         actor = who(request, "facilitator")
         return gr.update(choices=[(f"{p.topic} · {p.senior} / {p.junior}", p.id) for p in debriefs.pairs(actor.programme)])
+
+    def facilitator_only(handler, n_outputs: int):
+        """For a tab's select event, which every role with the tab fires: others get no change."""
+        def on_select(request: gr.Request):
+            try:
+                who(request, "facilitator")
+            except AccessDenied:
+                return gr.update() if n_outputs == 1 else tuple(gr.update() for _ in range(n_outputs))
+            return handler(request)
+
+        return on_select
 
     def similar(pair_id, request: gr.Request):
         try:
@@ -794,6 +817,9 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
             btn.click(review_handler(action), inputs=[queue, item_pick, item_text, item_before, item_after],
                       outputs=[items_df, review_note], api_name=f"review_{action}")
         dash_btn.click(dashboard, outputs=[theme_plot, assumptions_df, progress_plot])
+        review_tab.select(facilitator_only(queue_choices, 1), outputs=queue).then(
+            facilitator_only(dashboard, 3), outputs=[theme_plot, assumptions_df, progress_plot])
+        topics_tab.select(facilitator_only(pair_choices, 1), outputs=sp_pair)
         csv_btn.click(export_handler("csv"), outputs=export_file, api_name="export_csv")
         json_btn.click(export_handler("json"), outputs=export_file, api_name="export_json")
         reextract_btn.click(reextract, outputs=reextract_note)

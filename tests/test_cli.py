@@ -15,6 +15,18 @@ def test_help_lists_subcommands():
         assert cmd in r.stdout
 
 
+def test_app_py_takes_the_serve_options_and_help_starts_nothing(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, str(root / "app.py"), "--help"], capture_output=True, text=True, timeout=60,
+                       env={**__import__("os").environ, "COACH_DATA_DIR": str(tmp_path / "data")})
+    assert r.returncode == 0 and "--port" in r.stdout and "--data-dir" in r.stdout
+    assert not (tmp_path / "data").exists()  # no store created, no server started
+
+
 def test_ingest_then_reindex_then_status(tmp_path):
     d = str(tmp_path / "store")
     r = run_cli("ingest", str(DATA / "two_debriefs.jsonl"), "--data-dir", d)

@@ -292,7 +292,9 @@ def test_ingest_while_the_app_runs_leaves_the_indexing_to_the_app(make_settings,
     said = ingest_file(_many_debriefs(4))
     shared = sum(5 for d in _many_debriefs(4) if d.shared)
     assert f"{shared} records will be indexed by the app (process" in said
+    assert app.index.catching_up()  # topic ideas say new debriefs are on their way
     assert caught_up(lambda: app.index.count() == shared)
+    assert not app.index.catching_up()
     assert len(app.index.query("customers compare prices on their phones", k=50)) == shared
 
     ingest_file(_many_debriefs(4, tag=" (revised)"))  # replaces every record

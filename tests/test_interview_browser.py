@@ -162,6 +162,12 @@ def test_junior_debrief_end_to_end(app, browser):
     assert "(skipped this question)" in said and "Also: how hashtags work as search terms." in said
     assert shared is False and status == "done"
 
+    # a changed mind after confirming: sharing can still be given (and taken back)
+    page.get_by_label("I agree to share this summary").check()
+    page.get_by_role("button", name="Confirm summary").click()
+    page.get_by_text("You agreed to share this summary").wait_for()
+    assert stored_turns(data, debrief_of(data, JUNIOR))[1] is True
+
 
 def test_empty_message_gets_a_notice_and_loses_nothing(app, browser):
     url, data = app

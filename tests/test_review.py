@@ -133,3 +133,20 @@ def test_items_the_participant_unticks_are_withdrawn_never_reviewed_or_indexed(s
         Records(svc).review(i, "approve", "Fran")
     assert svc.index.count() == len(keep)
     assert all(r["kind"] != "action" for r in Records(svc).approved())
+
+
+def test_sharing_can_be_taken_back_and_given_again_after_a_review(svc, pair):
+    """Consent changes after approval: the approved items leave the index, and come back."""
+    d, p = pair
+    did = d.open(p.id, "senior")
+    run(d, did, SENIOR)
+    d.confirm(did, share=True)
+    for r in Records(svc).for_debrief(did):
+        Records(svc).review(r["id"], "approve", "Fran")
+    approved = len(Records(svc).for_debrief(did))
+    assert svc.index.count() == approved > 0
+    d.confirm(did, share=False)
+    assert svc.index.count() == 0 and not Records(svc).queue()
+    assert Records(svc).approved() == []  # exports draw on shared debriefs only
+    d.confirm(did, share=True)
+    assert svc.index.count() == approved and len(Records(svc).approved()) == approved
