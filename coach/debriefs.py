@@ -70,6 +70,10 @@ class Debriefs:
         self._locks_guard = threading.Lock()
         self._protocols = {r: Protocol.load(r, svc.settings.prompts_dir) for r in ROLES}
 
+    def protocol(self, role: str) -> Protocol:
+        """The interview protocol of a role (its questions and slots)."""
+        return self._protocols[role]
+
     # -- pairs ------------------------------------------------------------------------------
 
     def create_pair(
@@ -241,12 +245,14 @@ class Debriefs:
     def end(self, debrief_id: str) -> Iterator[str]:
         yield from self._respond(debrief_id, lambda iv, st, idx: iv.end(st, idx), END)
 
-    def correct(self, debrief_id: str, slot_id: str, text: str) -> Iterator[str]:
+    def correct(self, debrief_id: str, slot_id: str, text: str, replace: bool = True) -> Iterator[str]:
+        """A correction of an earlier answer: it ``replace``s what was said there (the earlier
+        words stay in the transcript, but no record comes from them), or adds to it."""
         text = check_message(text)
         if slot_id not in {sl.id for sl in self._protocols["senior"].slots + self._protocols["junior"].slots}:
             raise DebriefError("Please choose which answer you are correcting.")
-        yield from self._respond(debrief_id, lambda iv, st, idx: iv.correct(st, slot_id, text, idx),
-                                 (text, {"correction_of": slot_id}))
+        yield from self._respond(debrief_id, lambda iv, st, idx: iv.correct(st, slot_id, text, idx, replace),
+                                 (text, {"correction_of": slot_id, "replaces": bool(replace)}))
 
     def confirm(self, debrief_id: str, share: bool, keep: list[int] | None = None) -> None:
         """The participant's word: share or not, and which summary items are right. Items left

@@ -315,12 +315,14 @@ class Interview:
         state["ended_early"] = self.current(state) is not None
         return Step(self.p.closing, "closing", done=True)
 
-    def correct(self, state: dict, slot_id: str, text: str, turn_idx: int) -> Step:
-        """A correction of an earlier answer: recorded against that slot; the interview goes on."""
+    def correct(self, state: dict, slot_id: str, text: str, turn_idx: int, replace: bool = True) -> Step:
+        """A correction of an earlier answer: recorded against that slot, replacing what was
+        said there or adding to it; the interview goes on."""
         self.p.slot(slot_id)  # KeyError on an unknown slot
         state["processed"] = turn_idx
         state["answers"].setdefault(slot_id, []).append(turn_idx)
-        state.setdefault("texts", {}).setdefault(slot_id, []).append(text)
+        texts = state.setdefault("texts", {})
+        texts[slot_id] = [text] if replace else [*texts.get(slot_id, []), text]
         state.setdefault("corrections", []).append(turn_idx)
         if not is_vague(text, frozenset(state.get("topic_words", ()))):
             state["status"][slot_id] = "done"

@@ -89,10 +89,11 @@ class Records:
                             "pending": c["pending"], "approved": c["approved"], "rejected": c["rejected"]})
             return out
 
-    def transcript(self, debrief_id: str) -> list[tuple[int, str, str]]:
+    def transcript(self, debrief_id: str) -> list[tuple[int, str, str, dict]]:
+        """(index, speaker, text, meta) of each turn of a shared debrief."""
         with self.svc.db.session() as s:
             d = self._shared(s, debrief_id)
-            return [(t.idx, t.speaker, t.text) for t in d.turns]
+            return [(t.idx, t.speaker, t.text, dict(t.meta or {})) for t in d.turns]
 
     @staticmethod
     def _shared(s, debrief_id: str) -> Debrief:

@@ -111,6 +111,10 @@ def _summary_md(v: View) -> str:
     return "\n\n".join(lines)
 
 
+CORRECTION_REPLACES = "replaces what I said there"
+CORRECTION_ADDS = "adds to what I said there"
+
+
 def _item_label(r: dict) -> str:
     kind = {"learned": "Learned", "broken_assumption": "Changed view", "action": "Will do"}[r["kind"]]
     main = f"{r['before']} → {r['after']}" if r["kind"] == "broken_assumption" else r["text"]
@@ -264,15 +268,27 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
             return
         yield from stream_reply(did, lambda: debriefs.end(did), "(ended the interview here)")
 
-    def correct(did, slot, text, request: gr.Request):
+    def correct(did, slot, text, mode, request: gr.Request):
         if (denied := guarded(request, did)):
             yield gr.update(), gr.update(), gr.update(), denied
             return
         if not slot:
             yield gr.update(), gr.update(), gr.update(), "⚠️ Please choose which answer you are correcting."
             return
-        for box, chat, _, notice in stream_reply(did, lambda: debriefs.correct(did, slot, text), text):
+        replace = mode != CORRECTION_ADDS
+        for box, chat, _, notice in stream_reply(did, lambda: debriefs.correct(did, slot, text, replace=replace), text):
             yield box, chat, gr.update(), notice
+
+    def said_before(did, slot, request: gr.Request) -> str:
+        """What the participant's answer to that question is now, so they see what they correct."""
+        if not slot or guarded(request, did):
+            return ""
+        v = debriefs.view(did)
+        label = dict(v.slots).get(slot)
+        answers = dict(v.summary).get(label) or []
+        if not answers:
+            return "_You have not answered this question yet._"
+        return "You said: " + " ".join(f"“{_esc(a)}”" for a in answers)
 
     def confirm(did, share, keep, request: gr.Request):
         if (denied := guarded(request, did)):
@@ -356,12 +372,16 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
 
     def transcript_html(did: str, quote: str | None, turn: int | None) -> str:
         rows = []
-        for idx, speaker, text in records.transcript(did):
+        slots = {sl.id: sl.label for role in ("senior", "junior") for sl in debriefs.protocol(role).slots}
+        for idx, speaker, text, meta in records.transcript(did):
             body = _esc(text)
             if quote and idx == turn:
                 q = _esc(quote)
                 body = body.replace(q, f"<mark>{q}</mark>", 1)
             who_ = "Coach" if speaker == "coach" else "Participant"
+            if meta.get("correction_of"):  # said later, about an earlier question
+                how = "replacing" if meta.get("replaces") else "adding to"
+                who_ += f" (correction, {how} the answer on “{_esc(slots.get(meta['correction_of'], meta['correction_of']))}”)"
             rows.append(f'<p class="turn {speaker}"><b>{who_}:</b> {body}</p>')
         return '<div id="review-transcript">' + "".join(rows) + "</div>"
 
@@ -652,7 +672,10 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
                             end_btn = gr.Button("End now")
                     with gr.Accordion("Correct an earlier answer", open=False):
                         corr_slot = gr.Dropdown(label="Which answer", choices=[])
+                        corr_said = gr.Markdown(elem_id="correction-said")
                         corr_text = gr.Textbox(label="Your correction", lines=2)
+                        corr_mode = gr.Radio([CORRECTION_REPLACES, CORRECTION_ADDS], value=CORRECTION_REPLACES,
+                                             label="This correction", elem_id="correction-mode")
                         corr_btn = gr.Button("Save correction")
                     with gr.Accordion("Your data: download or delete", open=False):
                         mine_btn = gr.Button("Download everything stored about you (JSON)")
@@ -800,8 +823,9 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
             trigger(send, inputs=[did, msg], outputs=stream_out).then(after, inputs=did, outputs=after_outputs)
         skip_btn.click(skip, inputs=did, outputs=stream_out).then(after, inputs=did, outputs=after_outputs)
         end_btn.click(end, inputs=did, outputs=stream_out).then(after, inputs=did, outputs=after_outputs)
-        corr_btn.click(correct, inputs=[did, corr_slot, corr_text], outputs=[corr_text, chatbot, progress, notice]).then(
-            after, inputs=did, outputs=after_outputs)
+        corr_btn.click(correct, inputs=[did, corr_slot, corr_text, corr_mode],
+                       outputs=[corr_text, chatbot, progress, notice]).then(after, inputs=did, outputs=after_outputs)
+        corr_slot.change(said_before, inputs=[did, corr_slot], outputs=corr_said)
         confirm_btn.click(confirm, inputs=[did, share, keep], outputs=view_outputs[1:-1])
         mine_btn.click(download_mine, outputs=mine_file)
         delete_btn.click(delete_mine, inputs=[did, sure], outputs=[did, *view_outputs])

@@ -150,3 +150,30 @@ def test_sharing_can_be_taken_back_and_given_again_after_a_review(svc, pair):
     assert Records(svc).approved() == []  # exports draw on shared debriefs only
     d.confirm(did, share=True)
     assert svc.index.count() == approved and len(Records(svc).approved()) == approved
+
+
+def test_a_correction_replaces_the_earlier_answer_or_adds_to_it(svc, pair):
+    """The helper's case: junk answered to "what will you do differently", then corrected. A
+    replacing correction leaves the junk in the transcript but out of the records and the
+    summary; an adding one keeps both. A correction counts for the question it corrects, not
+    for the one asked just before it."""
+    d, p = pair
+    did = d.open(p.id, "senior")
+    run(d, did, SENIOR[:3] + ["I'll rewrite the whole intranet in Klingon by Friday."])
+    for _ in d.correct(did, "action", "I'll ask every store manager to post one short video a week."):
+        pass
+    run(d, did, [SENIOR[4]])
+    texts = [r["text"] for r in Records(svc).for_debrief(did) if r["kind"] == "action"]
+    assert texts == ["I'll ask every store manager to post one short video a week."]
+    v = d.view(did)
+    assert dict(v.summary)["What you'll do differently"] == ["I'll ask every store manager to post one short video a week."]
+    assert "Klingon" in " ".join(t for _, t in v.turns)  # never lost: still in the transcript
+
+    did2 = d.open(d.create_pair(senior="CFO", junior="Analyst", topic="Dashboards").id, "senior")
+    run(d, did2, SENIOR[:3] + ["I'll ask every store manager to post one short video a week."])
+    for _ in d.correct(did2, "action", "I'll also book a monthly session with her on analytics.", replace=False):
+        pass
+    run(d, did2, [SENIOR[4]])
+    actions = {r["text"] for r in Records(svc).for_debrief(did2) if r["kind"] == "action"}
+    assert actions == {"I'll ask every store manager to post one short video a week.",
+                       "I'll also book a monthly session with her on analytics."}

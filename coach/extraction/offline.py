@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from coach.extraction.records import Item, Turn
+from coach.extraction.records import Item, Turn, superseded_turns
 from coach.extraction.sentence_model import probabilities
 from coach.extraction.text import (
     AFTER_CUE, ASIDE, BEFORE_CUE, CORRECTION, DENIAL, INJECTION,
@@ -81,11 +81,14 @@ def units(turns: list[Turn]) -> list[tuple[Sentence, str]]:
     """Every usable participant sentence with the context of the question it answers."""
     out: list[tuple[Sentence, str]] = []
     ctx = "other"
+    replaced = superseded_turns(turns)
     for i, t in enumerate(turns):
-        if not t.is_participant_words:
+        if not t.is_participant_words or i in replaced:
             continue
         coach = turns[i - 1] if i and turns[i - 1].speaker == "coach" else None
-        ctx = context_of(coach, ctx)
+        corrects = (t.meta or {}).get("correction_of")
+        # a correction answers the question it corrects, not the one the coach had just asked
+        ctx = corrects if corrects in SLOTS else context_of(coach, ctx)
         sents = sentences(t.text, i)
         spans = injection_spans(t.text)  # words to the software are not evidence
         sents = [s for s in sents if not (spans and in_injection(t.text, s.text, spans))]
@@ -206,6 +209,8 @@ def extract_offline(turns: list[Turn], role: str = "senior") -> list[Item]:
         return _dedupe(items)  # no usable sentence
     for (s, ctx), pl, pa in zip(us, probs["learned"], probs["action"]):
         if s.text in in_beliefs or DENIAL.search(s.text) or _is_header(s.text) or ASIDE.search(s.text):
+            continue
+        if ctx == "sessions":  # feedback on the sessions' format ("keep the café, change the time"), not a record
             continue
         if pa >= 0.5 and pa >= pl:
             items.append(_item("action", s))

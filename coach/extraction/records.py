@@ -51,6 +51,25 @@ class Turn:
         return self.speaker == "participant" and not (self.meta or {}).get("command")
 
 
+def superseded_turns(turns: list[Turn]) -> set[int]:
+    """Participant turns that a later correction replaced ("Correct an earlier answer", with
+    ``replaces``): their words stay in the transcript, but no record comes from them."""
+    slot_of: dict[int, str] = {}  # participant turn -> the protocol slot it answered
+    out: set[int] = set()
+    for i, t in enumerate(turns):
+        if not t.is_participant_words:
+            continue
+        meta = t.meta or {}
+        slot = meta.get("correction_of")
+        if slot and meta.get("replaces"):
+            out |= {j for j, s in slot_of.items() if s == slot}
+        elif not slot and i and turns[i - 1].speaker == "coach":
+            slot = (turns[i - 1].meta or {}).get("slot")
+        if slot:
+            slot_of[i] = slot
+    return out
+
+
 @dataclass
 class Extraction:
     items: list[Item] = field(default_factory=list)
