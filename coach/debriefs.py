@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from coach.gateway import GatewayError
-from coach.interview import Interview, Protocol, Step, baseline_questions
+from coach.interview import Interview, Protocol, Step, baseline_questions, baseline_returns
 from coach.prompts import load_prompt
 from coach.services import Services
 from coach.store.models import BaselineBelief, Debrief, Pair, Turn, utcnow
@@ -113,7 +113,8 @@ class Debriefs:
             return self._locks.setdefault(debrief_id, threading.Lock())
 
     def _interview(self, s: Session, d: Debrief) -> Interview:
-        baseline = [b.answer for b in d.pair.baseline] if d.role == "senior" else []
+        returns = baseline_returns(self.svc.settings.prompts_dir)
+        baseline = [(b.answer, returns.get(b.question)) for b in d.pair.baseline] if d.role == "senior" else []
         return Interview(self._protocols[d.role], baseline, topic=d.pair.topic)
 
     def _get(self, s: Session, debrief_id: str) -> Debrief:

@@ -48,6 +48,7 @@ class Protocol:
     closing: str
     max_probes: int
     slots: tuple[Slot, ...]
+    closing_early: str = ""  # when the participant ends before the last question
 
     def slot(self, slot_id: str) -> Slot:
         for s in self.slots:
@@ -66,12 +67,24 @@ class Protocol:
             for s in data["slots"]
         )
         return cls(role=data["role"], intro=data["intro"].strip(), closing=data["closing"].strip(),
+                   closing_early=(data.get("closing_early") or data["closing"]).strip(),
                    max_probes=int(data.get("max_probes", 2)), slots=slots)
 
 
-def baseline_questions(prompts_dir: Path | None = None) -> list[str]:
+def _baseline_entries(prompts_dir: Path | None) -> list[dict]:
     path = (prompts_dir or default_prompts_dir()) / "protocol" / "baseline.yaml"
-    return list(yaml.safe_load(path.read_text(encoding="utf-8"))["questions"])
+    entries = yaml.safe_load(path.read_text(encoding="utf-8"))["questions"]
+    return [e if isinstance(e, dict) else {"ask": e} for e in entries]
+
+
+def baseline_questions(prompts_dir: Path | None = None) -> list[str]:
+    """The starting questions put to the senior when a pair is created."""
+    return [e["ask"] for e in _baseline_entries(prompts_dir)]
+
+
+def baseline_returns(prompts_dir: Path | None = None) -> dict[str, str]:
+    """Starting question -> how the debrief returns to its answer, where it has its own way."""
+    return {e["ask"]: e["then"] for e in _baseline_entries(prompts_dir) if e.get("then")}
 
 
 # -- probe rules -------------------------------------------------------------------------------
@@ -187,9 +200,14 @@ class Step:
 
 
 class Interview:
-    def __init__(self, protocol: Protocol, baseline: list[str] | None = None, topic: str = ""):
+    def __init__(self, protocol: Protocol, baseline: list | None = None, topic: str = ""):
+        """``baseline``: the senior's starting answers, each a string or (answer, how to return
+        to it: a template with ``{belief}``, or None for the beliefs question's own)."""
         self.p = protocol
-        self.baseline = [b for b in (baseline or []) if b and b.strip()]
+        pairs = [b if isinstance(b, tuple) else (b, None) for b in (baseline or [])]
+        pairs = [(a, then) for a, then in pairs if a and a.strip()]
+        self.baseline = [a for a, _ in pairs]
+        self.baseline_then = [then for _, then in pairs]
         self.topic = topic
 
     # state ------------------------------------------------------------------------------
@@ -231,7 +249,7 @@ class Interview:
             belief = first_sentence(self.baseline[item["belief"]], 240)
             if not belief.endswith((".", "!", "?", "…")):
                 belief += "."
-            text = slot.baseline_question.format(belief=belief)
+            text = (self.baseline_then[item["belief"]] or slot.baseline_question).format(belief=belief)
         else:
             text = slot.question
         return Step(text, "question", slot=slot.id)
@@ -313,7 +331,7 @@ class Interview:
             state["processed"] = turn_idx
         state["done"] = True
         state["ended_early"] = self.current(state) is not None
-        return Step(self.p.closing, "closing", done=True)
+        return Step(self.p.closing_early if state["ended_early"] else self.p.closing, "closing", done=True)
 
     def correct(self, state: dict, slot_id: str, text: str, turn_idx: int, replace: bool = True) -> Step:
         """A correction of an earlier answer: recorded against that slot, replacing what was

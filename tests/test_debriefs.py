@@ -98,7 +98,8 @@ def test_resume_after_restart_continues_from_the_same_point(make_settings, pair,
     v = again.view(did)
     assert v.turns == before.turns and v.progress == before.progress
     nxt = reply(again.say(did, "No. Now I know they search on TikTok first; she showed me."))
-    assert "Video is hard." in nxt
+    # the third starting answer was an expectation, not a belief: it is returned to as one
+    assert nxt == "Before the sessions you expected this to be the hardest part: “Video is hard.” How did that turn out?"
     svc2.close()
 
 

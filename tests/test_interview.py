@@ -141,6 +141,7 @@ def test_end_early_closes_with_a_summary(senior):
     state, _ = run(senior, ["I learned that TikTok is a search engine; she showed me her café search."])
     step = senior.end(state)
     assert step.done and state["ended_early"] and step.kind == "closing"
+    assert step.text.startswith("Thank you, we'll stop here.")  # not "that's everything I wanted to ask"
     assert senior.summary(state) == [("What you learned", ["I learned that TikTok is a search engine; she showed me her café search."])]
 
 
@@ -184,7 +185,7 @@ def test_state_round_trips_through_json_and_resumes(senior):
 
 def test_coach_never_puts_words_in_the_participants_mouth(senior):
     """Every coach message is protocol text, or protocol text around the participant's own words."""
-    protocol_texts = {senior.p.intro, senior.p.closing}
+    protocol_texts = {senior.p.intro, senior.p.closing, senior.p.closing_early}
     for s in senior.p.slots:
         protocol_texts |= {s.question, *s.probes.values()}
     answers = ["Good.", "I learned TikTok is search.", "ok", "I changed my mind.", "not sure",
