@@ -174,7 +174,7 @@ class Accounts:
                            .with_for_update())
             if inv is None or inv.used_at is not None or _aware(inv.expires_at) < utcnow():
                 raise AccountError("This invitation link has been used or has expired. "
-                                   "Please ask your facilitator for a new one.")
+                                   "Please ask whoever sent it (your facilitator or administrator) for a new one.")
             u = s.get(User, inv.user_id)
             if u is None or not u.active:
                 raise AccountError("This account has been closed.")
@@ -234,6 +234,20 @@ class Accounts:
             self._forget(user_id=user_id)
             if not active:
                 s.execute(delete(SignInSession).where(SignInSession.user_id == user_id))
+
+    def reinvite(self, actor: Actor, user_id: int) -> tuple[str, str]:
+        """(username, token) of a new single-use link for an account whose link or password was
+        lost; earlier unused links stop working. Admins only (the link lets whoever has it choose
+        the password)."""
+        actor.require("admin")
+        with self.db.session() as s:
+            u = s.get(User, user_id)
+            if u is None:
+                raise AccountError("No such account.")
+            if not u.active:
+                raise AccountError(f"“{u.username}” is closed: reopen the account first.")
+            username = u.username
+        return username, self.invite(user_id, actor)
 
     def delete_user(self, user_id: int) -> None:
         """Remove the account, its sessions and invitations (its debriefs are deleted first by

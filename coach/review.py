@@ -150,6 +150,9 @@ class Records:
 
     def export(self, folder: Path, fmt: str, programme: str | None = None) -> Path:
         rows = self.approved(programme)
+        for r in rows:  # every row reads on its own: a broken assumption's text is "before -> after"
+            if r["kind"] == "broken_assumption" and not r.get("text"):
+                r["text"] = f"{r['before']} -> {r['after']}"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"approved-records.{fmt}"
         if fmt == "json":
@@ -170,7 +173,9 @@ class Records:
         by_theme_depth = Counter((r["theme"] or "other", r["depth"] or "awareness") for r in rows)
         assumptions = Counter((r["before"] or "").strip().rstrip(".") for r in rows if r["kind"] == "broken_assumption")
         with self.svc.db.session() as s:
-            q = select(func.coalesce(func.count(Pair.id), 0))
+            # pairs run in the app (past debriefs loaded with `coach ingest` were never planned here)
+            ingested = select(Debrief.id).where(Debrief.pair_id == Pair.id, Debrief.source == "ingest").exists()
+            q = select(func.coalesce(func.count(Pair.id), 0)).where(~ingested)
             if programme:
                 q = q.where(Pair.programme == programme)
             planned = 2 * (s.scalar(q) or 0)

@@ -255,6 +255,9 @@ def batch_suggest(index, src: Path, out_dir: Path, writer=None, default_k: int =
     if not rows or not {"senior", "junior"} <= set(rows[0]):
         raise BatchError(f"{src.name}: needs a header row with the columns senior and junior")
     for n, r in enumerate(rows, start=2):
+        if None in r:  # csv puts values beyond the header's columns under None
+            raise BatchError(f"{src.name}:{n}: more values than columns; put double quotes around a value that "
+                             'contains a comma ("Nurse, 23, runs the ward\'s TikTok")')
         if not (r.get("senior") or "").strip() or not (r.get("junior") or "").strip():
             raise BatchError(f"{src.name}:{n}: senior and junior must both be filled in")
         if (r.get("k") or "").strip() and not r["k"].strip().isdigit():

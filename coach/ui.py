@@ -41,7 +41,8 @@ CSS = """
 .coach-progress li { display: inline-block; margin: 0 0.9em 0.3em 0; opacity: 0.7; }
 .coach-progress li.st-done, .coach-progress li.st-current { opacity: 1; }
 .coach-progress li.st-current { font-weight: 600; }
-.coach-notice { color: #b45309; }
+/* warnings stay in view at the bottom of the window, wherever the page is scrolled */
+.coach-notice { color: #b45309; position: sticky; bottom: 0; z-index: 5; background: var(--background-fill-primary); }
 .topic-card { border-left: 3px solid #818cf8; padding: 0.2em 0.9em; margin: 0.6em 0; }
 #review-transcript mark { background: #fde68a; padding: 0 2px; }
 #coach-chat button[aria-label="Clear"] { display: none !important; }  /* the store keeps every turn */
@@ -67,6 +68,31 @@ from what earlier pairs discovered.
 
 Your debrief is in the **Debrief** tab.
 """
+
+WELCOME_STAFF = {
+    "facilitator": """
+# coach
+**A debrief coach for reverse mentoring.** You run a programme: create its pairs, review what
+participants agreed to share, and help new pairs choose topics.
+
+* **New pair:** each person gets a sign-in name; new people get a single-use invitation link.
+  Optionally record the senior's starting beliefs: the debrief comes back to them.
+* **Review:** shared debriefs of your programme. Check each item against the participant's own
+  words (highlighted in the transcript), then approve, edit or reject it. The dashboard and the
+  export (CSV, JSON) draw on approved items only. Every opening and decision is in the access log.
+* **Topic ideas:** suggestions for a pair, with the earlier debriefs that support them; similar
+  past pairs; and suggestions for a whole batch of new pairs from a CSV file.
+""",
+    "admin": """
+# coach
+**A debrief coach for reverse mentoring.** As administrator you manage accounts and the
+installation; you see no debrief content.
+
+* **People:** create facilitators (one programme each) and send them their invitation link; close,
+  reopen or re-invite any account; read the access log of who opened someone else's debrief.
+* **System:** configuration, health, and a test of the model in use.
+""",
+}
 
 SCRATCH_MINUTES = 10  # downloads are kept this long (Gradio's copies too: Blocks(delete_cache=...))
 STATUS_WORD = {"done": "done", "current": "now", "skipped": "skipped", "partial": "in part", "todo": "to do"}
@@ -308,7 +334,7 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
         folder = scratch_folder()
         path = folder / "my-coach-data.json"
         path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
-        return str(path)
+        return gr.update(value=str(path), visible=True)
 
     def delete_mine(did, sure, request: gr.Request):
         if (denied := guarded(request, did)):
@@ -422,26 +448,30 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
             rows = item_table(did)
             html_ = transcript_html(did, None, None)
             accounts.log(actor, "review.open", f"debrief:{did}", f"{len(rows)} records and the transcript")
-            choices = [(f"#{r[0]} {r[1]}: {str(r[2])[:60]}", r[0]) for r in rows]
+            choices = item_choices(did)
             return html_, rows, gr.update(choices=choices, value=None), "", "", "", "", synthesis_md(did, actor)
         except (AccessDenied, ReviewError) as e:
             return f"⚠️ {_esc(str(e))}", [], gr.update(choices=[]), "", "", "", "", ""
 
     def pick_item(did, rid, request: gr.Request):
         if not did or rid is None:
-            return gr.update(), "", "", ""
+            return gr.update(), "", "", "", gr.update()
         try:
             reviewable(request, did)
         except AccessDenied as e:
-            return f"⚠️ {_esc(str(e))}", "", "", ""
+            return f"⚠️ {_esc(str(e))}", "", "", "", gr.update()
         r = next((x for x in reviewable_items(did) if x["id"] == rid), None)
         if r is None:
-            return gr.update(), "", "", ""
-        return transcript_html(did, r["quote"], r["turn_index"]), r["text"] or "", r["before"] or "", r["after"] or ""
+            return gr.update(), "", "", "", gr.update()
+        return (transcript_html(did, r["quote"], r["turn_index"]), r["text"] or "", r["before"] or "", r["after"] or "",
+                "")  # a notice about an earlier choice no longer applies
+
+    def item_choices(did: str) -> list[tuple[str, int]]:
+        return [(f"#{r[0]} {r[1]}: {str(r[2])[:60]}", r[0]) for r in item_table(did)]
 
     def do_review(action, did, rid, text, before, after, request: gr.Request):
         if rid is None or not did:
-            return gr.update(), "⚠️ Choose an item first."
+            return gr.update(), "⚠️ Choose an item first.", gr.update()
         try:
             actor = reviewable(request, did)
             if int(rid) not in {r["id"] for r in reviewable_items(did)}:
@@ -449,8 +479,9 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
             row = records.review(int(rid), action, actor.name, text=text, before=before, after=after)
             accounts.log(actor, f"review.{action}", f"record:{row['id']}", f"debrief:{did}")
         except (AccessDenied, ReviewError) as e:
-            return gr.update(), f"⚠️ {_esc(str(e))}"
-        return item_table(did), f"Item #{row['id']} {row['status']} by {_esc(row['reviewed_by'])}."
+            return gr.update(), f"⚠️ {_esc(str(e))}", gr.update()
+        return (item_table(did), f"Item #{row['id']} {row['status']} by {_esc(row['reviewed_by'])}.",
+                gr.update(choices=item_choices(did), value=int(rid)))  # an edit shows in the list too
 
     def review_handler(action: str):
         def review_item(did, rid, text, before, after, request: gr.Request):
@@ -612,6 +643,17 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
         accounts.log(actor, "user.open" if active else "user.close", f"user:{int(user_id)}")
         return ("Account reopened." if active else "Account closed and signed out."), users_table(request)
 
+    def reinvite(user_id, request: gr.Request):
+        try:
+            actor = who(request, "admin")
+            username, token = accounts.reinvite(actor, int(user_id))
+        except (AccessDenied, AccountError, TypeError, ValueError) as e:
+            return f"⚠️ {_esc(str(e))}"
+        accounts.log(actor, "user.invite", f"user:{username}", "new single-use invitation link")
+        base = f"{request.request.url.scheme}://{request.headers.get('host')}"
+        return (f"New single-use invitation link for **{_esc(username)}** (valid {svc.settings.invitation_days} days; "
+                f"earlier links no longer work): `{base}/auth/invite/{token}`")
+
     def active_handler(active: bool):
         def set_account(user_id, request: gr.Request):
             return set_active(user_id, active, request)
@@ -655,14 +697,14 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
             gr.Button("Sign out", link="/auth/logout", size="sm", scale=0, elem_id="sign-out")
         with gr.Tabs(selected="welcome") as tabs:
             with gr.Tab("Welcome", id="welcome"):
-                gr.Markdown(WELCOME)
+                welcome = gr.Markdown(WELCOME)
             with gr.Tab("Debrief", id="debrief", visible=False) as debrief_tab:
                 with gr.Column(visible=True) as chooser:
                     mine_list = gr.Dropdown(label="Your debriefs", choices=[], elem_id="my-debriefs")
                     open_btn = gr.Button("Open", variant="primary")
                 with gr.Column(visible=False) as chat_col:
                     progress = gr.Markdown(elem_classes="coach-progress")
-                    chatbot = gr.Chatbot(label="Debrief", height=460, elem_id="coach-chat", render_markdown=False,
+                    chatbot = gr.Chatbot(label="Debrief", show_label=False, height=460, elem_id="coach-chat", render_markdown=False,
                                          allow_tags=False, feedback_options=None, buttons=[])
                     with gr.Column() as answer_col:
                         msg = gr.Textbox(label="Your answer", placeholder="Type your answer…", lines=2, max_lines=8)
@@ -679,7 +721,7 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
                         corr_btn = gr.Button("Save correction")
                     with gr.Accordion("Your data: download or delete", open=False):
                         mine_btn = gr.Button("Download everything stored about you (JSON)")
-                        mine_file = gr.File(label="Your data")
+                        mine_file = gr.File(label="Your data", visible=False)
                         sure = gr.Checkbox(label="I understand: deleting removes my answers and records for good")
                         delete_btn = gr.Button("Delete this debrief", variant="stop")
                         sure_all = gr.Checkbox(label="I understand: this deletes my account and all my debriefs for good")
@@ -748,7 +790,8 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
                     queue = gr.Dropdown(label="Shared debriefs", choices=[], scale=4)
                     refresh_q = gr.Button("Refresh queue", scale=1)
                 items_df = gr.Dataframe(headers=["id", "kind", "item", "status", "theme", "depth", "scope", "reviewer"],
-                                        label="Items", interactive=False, wrap=True)
+                                        label="Items", interactive=False, wrap=True,
+                                        column_widths=["5%", "11%", "40%", "9%", "12%", "9%", "7%", "7%"])
                 with gr.Row():
                     with gr.Column(scale=3):
                         transcript = gr.HTML(label="Transcript")
@@ -787,6 +830,7 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
                 f_note = gr.Markdown(elem_id="facilitator-created")
                 with gr.Row():
                     u_id = gr.Number(label="Account id", precision=0)
+                    invite_btn = gr.Button("New invitation link")
                     close_btn = gr.Button("Close account", variant="stop")
                     reopen_btn = gr.Button("Reopen account")
                 with gr.Accordion("Access log: who opened someone else's debrief content, and when", open=False):
@@ -812,10 +856,10 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
         def role_extras(request: gr.Request):
             actor = who(request)
             fac = actor.role == "facilitator"
-            return gr.Accordion(visible=fac), gr.Accordion(visible=fac)
+            return gr.Accordion(visible=fac), gr.Accordion(visible=fac), WELCOME_STAFF.get(actor.role, WELCOME)
 
         app.load(on_load, outputs=[signed_in, *role_tab_list, did, *view_outputs]).then(
-            role_extras, outputs=[sp_acc, b_acc]).then(
+            role_extras, outputs=[sp_acc, b_acc, welcome]).then(
             lambda d: gr.Tabs(selected="debrief") if d else gr.Tabs(), inputs=did, outputs=tabs)
         open_btn.click(open_debrief, inputs=mine_list, outputs=[did, *view_outputs]).then(None, inputs=did, js=set_url)
         stream_out = [msg, chatbot, progress, notice]
@@ -836,10 +880,11 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
         review_outputs = [transcript, items_df, item_pick, item_text, item_before, item_after, review_note, synthesis]
         refresh_q.click(queue_choices, outputs=queue)
         queue.change(open_review, inputs=queue, outputs=review_outputs)
-        item_pick.change(pick_item, inputs=[queue, item_pick], outputs=[transcript, item_text, item_before, item_after])
+        item_pick.change(pick_item, inputs=[queue, item_pick],
+                         outputs=[transcript, item_text, item_before, item_after, review_note])
         for btn, action in ((approve_btn, "approve"), (edit_btn, "edit"), (reject_btn, "reject")):
             btn.click(review_handler(action), inputs=[queue, item_pick, item_text, item_before, item_after],
-                      outputs=[items_df, review_note], api_name=f"review_{action}")
+                      outputs=[items_df, review_note, item_pick], api_name=f"review_{action}")
         dash_btn.click(dashboard, outputs=[theme_plot, assumptions_df, progress_plot])
         review_tab.select(facilitator_only(queue_choices, 1), outputs=queue).then(
             facilitator_only(dashboard, 3), outputs=[theme_plot, assumptions_df, progress_plot])
@@ -854,6 +899,7 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
         sp_btn.click(similar, inputs=sp_pair, outputs=sp_out)
         people_tab.select(users_table, outputs=users_df)
         f_btn.click(add_facilitator, inputs=[f_user, f_name, f_prog], outputs=[f_note, users_df])
+        invite_btn.click(reinvite, inputs=u_id, outputs=f_note)
         close_btn.click(active_handler(False), inputs=u_id, outputs=[f_note, users_df], api_name="close_account")
         reopen_btn.click(active_handler(True), inputs=u_id, outputs=[f_note, users_df], api_name="reopen_account")
         log_btn.click(access_rows, outputs=log_df)

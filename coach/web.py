@@ -229,8 +229,8 @@ def build_server(blocks: gr.Blocks, accounts: Accounts, *, secure_cookie: bool =
 
     def used_link() -> HTMLResponse:
         return _page("Link not valid", "<p>This invitation link has been used or has expired. If you already "
-                     'chose a password, <a href="/auth/login">sign in</a>; otherwise ask your facilitator '
-                     "for a new link.</p>", 404)
+                     'chose a password, <a href="/auth/login">sign in</a>; otherwise ask whoever sent it '
+                     "(your facilitator or administrator) for a new link.</p>", 404)
 
     @app.get("/auth/invite/{token}")
     def invite_page(token: str):

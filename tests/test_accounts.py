@@ -28,6 +28,26 @@ def acc(svc):
     return Accounts(svc.db, idle_minutes=30, max_hours=8, invitation_days=7, cache_seconds=0)
 
 
+def test_an_admin_reissues_a_lost_link_or_password(acc):
+    from coach.accounts import AccessDenied, Actor
+
+    admin = Actor.of(acc.create_user("root-admin", "admin", password=PW))
+    fay = acc.create_user("fay@example.org", "facilitator", programme="north", password=PW)
+    session = acc.sign_in("fay@example.org", PW)
+    username, token = acc.reinvite(admin, fay.id)
+    assert username == "fay@example.org" and acc.invitation_user(token).username == "fay@example.org"
+    acc.accept(token, "a brand new passphrase")
+    assert acc.sign_in("fay@example.org", PW) is None and acc.sign_in("fay@example.org", "a brand new passphrase")
+    assert acc.session_actor(session) is None  # the old sign-in ended with the reset
+    with pytest.raises(AccessDenied):
+        acc.reinvite(Actor.of(fay), admin.id)  # facilitators cannot
+    acc.set_active(admin, fay.id, False)
+    with pytest.raises(AccountError, match="reopen the account first"):
+        acc.reinvite(admin, fay.id)
+    with pytest.raises(AccountError, match="No such account"):
+        acc.reinvite(admin, 9999)
+
+
 def test_passwords_are_stored_as_argon2id_hashes_and_checked(acc, svc):
     acc.create_user("Ann@Example.org", "participant", password=PW)
     with svc.db.session() as s:

@@ -88,12 +88,20 @@ def test_review_records_who_and_when_and_feeds_the_index(svc, pair, tmp_path):
     assert svc.index.count() == 2  # approved and shared: indexed; rejected: not
     rows = list(csv.DictReader(open(r.export(tmp_path, "csv"), encoding="utf-8")))
     assert sorted(row["kind"] for row in rows) == ["broken_assumption", "learned"]
+    [ba] = [row for row in rows if row["kind"] == "broken_assumption"]
+    assert ba["text"] == f"The website is how they find us -> {ba['after']}"  # an edited one reads on its own too
     data = json.loads(r.export(tmp_path, "json").read_text())
     assert {row["reviewed_by"] for row in data} == {"Fran"}
     dash = r.dashboard()
     assert sum(x["items"] for x in dash["theme_depth"]) == 2
     assert dash["assumptions"] == [{"belief before": "The website is how they find us", "debriefs": 1}]
     assert dash["progress"] == [{"debriefs": "planned", "count": 2}, {"debriefs": "done", "count": 1}]
+    from coach.debrief_file import read_debriefs
+    from coach.ingest import ingest
+    from tests.conftest import DATA
+
+    ingest(svc.db, read_debriefs(DATA / "two_debriefs.jsonl"))  # past debriefs: not planned in this programme
+    assert r.dashboard()["progress"] == dash["progress"]
     # re-extraction keeps reviewed items, replaces pending ones, and duplicates nothing
     before = r.for_debrief(did)
     pending = sum(x["status"] == "pending" for x in before)

@@ -50,6 +50,7 @@ def test_facilitator_approves_edits_rejects_and_exports(tmp_path, browser):
         seed_people(data)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         sign_in(page, url, "fran@example.org")
+        page.get_by_text("You run a programme").wait_for()  # the welcome speaks to facilitators
         page.get_by_role("tab", name="Review").click()  # the queue fills when the tab opens
         page.get_by_label("Shared debriefs").click()
         page.get_by_role("option", name="How Gen Z discovers stores on TikTok").first.click()
@@ -70,6 +71,8 @@ def test_facilitator_approves_edits_rejects_and_exports(tmp_path, browser):
         page.get_by_label("Before (broken assumption)").fill("Young customers find our stores through the website")
         page.get_by_role("button", name="Save edit and approve").click()
         page.get_by_text("approved by Fran").nth(0).wait_for()
+        page.get_by_label("Item", exact=True).click()  # the list shows the edited text
+        page.get_by_role("option", name=re.compile("Young customers find our stores through the website")).click()
         pick("Action")
         page.get_by_role("button", name="Reject").click()
         page.get_by_text("rejected by Fran").wait_for()

@@ -160,6 +160,9 @@ def test_batch_csv_in_csv_out(svc, tmp_path):
     with pytest.raises(BatchError, match="bad.csv:2"):
         batch_suggest(svc.index, bad, tmp_path / "out")
     assert not (tmp_path / "out" / "bad-suggestions.csv").exists()
+    bad.write_text("senior,junior\nCFO,Nurse, 23, runs the ward's TikTok\n")  # unquoted commas: not cut silently
+    with pytest.raises(BatchError, match="bad.csv:2: more values than columns"):
+        batch_suggest(svc.index, bad, tmp_path / "out")
     bad.write_text("who,what\nx,y\n")
     with pytest.raises(BatchError, match="columns senior and junior"):
         batch_suggest(svc.index, bad, tmp_path / "out")
