@@ -707,7 +707,9 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
                     chatbot = gr.Chatbot(label="Debrief", show_label=False, height=460, elem_id="coach-chat", render_markdown=False,
                                          allow_tags=False, feedback_options=None, buttons=[])
                     with gr.Column() as answer_col:
-                        msg = gr.Textbox(label="Your answer", placeholder="Type your answer…", lines=2, max_lines=8)
+                        # one line that grows: Enter sends, Shift+Enter starts a new line (Gradio's rule for lines=1)
+                        msg = gr.Textbox(label="Your answer", lines=1, max_lines=8,
+                                         placeholder="Type your answer… (Enter sends; Shift+Enter for a new line)")
                         with gr.Row():
                             send_btn = gr.Button("Send", variant="primary")
                             skip_btn = gr.Button("Skip question")

@@ -30,11 +30,14 @@ def bots(page):
     return page.locator('#coach-chat [data-testid="bot"]')
 
 
-def answer(page, text: str) -> str:
-    """Send an answer and return the coach's next message."""
+def answer(page, text: str, by_enter: bool = False) -> str:
+    """Send an answer (Send button, or the Enter key) and return the coach's next message."""
     n = bots(page).count()
     page.get_by_label("Your answer").fill(text)
-    page.get_by_role("button", name="Send").click()
+    if by_enter:
+        page.get_by_label("Your answer").press("Enter")
+    else:
+        page.get_by_role("button", name="Send").click()
     page.wait_for_function(
         "n => { const b = document.querySelectorAll('#coach-chat [data-testid=\"bot\"]');"
         " return b.length > n && !b[b.length - 1].innerText.trim().startsWith('…'); }", arg=n, timeout=20000)
@@ -138,7 +141,7 @@ def test_junior_debrief_end_to_end(app, browser):
     links = create_pair(browser, url, data)
     page = participant(browser, links["junior"])
     page.get_by_text("What did you teach or show").wait_for()
-    assert answer(page, "Good.").startswith("Could you say a bit more")  # vague probe
+    assert answer(page, "Good.", by_enter=True).startswith("Could you say a bit more")  # vague probe; Enter sends
     assert answer(page, "I showed him how our TikTok analytics work, for example the watch-time graph of our last post.") \
         .startswith("Where did your senior colleague struggle")
     page.get_by_role("button", name="Skip question").click()
