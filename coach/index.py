@@ -22,8 +22,9 @@ from typing import Callable, Iterable
 from urllib.parse import urlparse
 
 import chromadb
+import numpy as np
 from chromadb.config import Settings as ChromaSettings
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 
 from coach import index_lock
 from coach.embeddings import MiniLM, MiniLMEmbeddingFunction
@@ -285,11 +286,26 @@ class Index:
         return len(rows)
 
     def write(self, rows: list, vectors) -> None:
-        """Store already-embedded records (rows of ``_COLUMNS``, vectors in the same order)."""
+        """Store already-embedded records (rows of ``_COLUMNS``, vectors in the same order).
+
+        A record without a theme (an ingested past debrief's item: its theme needs a vector)
+        gets the nearest theme of the vector just computed, in SQL too, so the dashboard and
+        the facets have it without embedding anything twice."""
         self._writable()
         if not rows:
             return
         metas = [record_metadata(r) for r in rows]
+        missing = [k for k, m in enumerate(metas) if "theme" not in m]
+        if missing:
+            from coach.extraction.classify import themes_of
+
+            for k, theme in zip(missing, themes_of(np.asarray(vectors)[missing])):
+                metas[k]["theme"] = theme
+            if self.db is not None:
+                with self.db.engine.begin() as conn:
+                    conn.execute(update(Record).where(Record.id == bindparam("rid"), Record.theme.is_(None))
+                                 .values(theme=bindparam("t")),
+                                 [{"rid": metas[k]["record_id"], "t": metas[k]["theme"]} for k in missing])
         self.collection.upsert(
             ids=[f"r{m['record_id']}" for m in metas], embeddings=vectors,
             metadatas=[{FACETS: json.dumps({k: m[k] for k in INDEX_KEYS if k in m})} for m in metas],

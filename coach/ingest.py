@@ -85,8 +85,13 @@ def _record_rows(d: FileDebrief, extract: Extract | None = None) -> list[dict]:
         rows += [dict(_BLANK, kind="broken_assumption", text=f"{b.before} -> {b.after}", before=b.before, after=b.after)
                  for b in exp.broken_assumptions]
         rows += [dict(_BLANK, kind="action", text=t) for t in exp.actions]
+        from coach.extraction.classify import depth_and_scope
+
         for r in rows:
             r["extractor"] = "ingest"
+            # theme needs the item's vector: Index.write fills it in when the record is indexed
+            r["depth"], r["scope"] = depth_and_scope(r["kind"], f"{r['before']} {r['after']}"
+                                                     if r["kind"] == "broken_assumption" else r["text"])
     status = "approved" if d.shared else "pending"
     for r in rows:
         r["status"] = status

@@ -334,7 +334,7 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
         folder = scratch_folder()
         path = folder / "my-coach-data.json"
         path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
-        return gr.update(value=str(path), visible=True)
+        return str(path)
 
     def delete_mine(did, sure, request: gr.Request):
         if (denied := guarded(request, did)):
@@ -873,7 +873,7 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
                        outputs=[corr_text, chatbot, progress, notice]).then(after, inputs=did, outputs=after_outputs)
         corr_slot.change(said_before, inputs=[did, corr_slot], outputs=corr_said)
         confirm_btn.click(confirm, inputs=[did, share, keep], outputs=view_outputs[1:-1])
-        mine_btn.click(download_mine, outputs=mine_file)
+        mine_btn.click(lambda: gr.File(visible=True), outputs=mine_file).then(download_mine, outputs=mine_file)
         delete_btn.click(delete_mine, inputs=[did, sure], outputs=[did, *view_outputs])
         delete_all_btn.click(delete_account, inputs=sure_all, outputs=notice).success(
             None, js="() => { setTimeout(() => { window.location.href = '/auth/login'; }, 2500); }")

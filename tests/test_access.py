@@ -199,7 +199,7 @@ def test_a_facilitator_sees_only_their_programme_and_every_opening_is_logged(wor
     assert [c[1] for c in fran.predict(api_name="/queue_choices")["choices"]] == [ann]
     out = fran.predict(ann, api_name="/open_review")
     assert "TikTok before Google" in out[0]
-    _, note = fran.predict(ann, rid, "", "", "", api_name="/review_approve")
+    _, note, _ = fran.predict(ann, rid, "", "", "", api_name="/review_approve")
     assert "approved by Fran" in note
     # a facilitator cannot speak in a participant's debrief
     fran.predict(ann, "injected by a facilitator", api_name="/send")

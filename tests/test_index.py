@@ -104,10 +104,16 @@ def test_chroma_holds_each_records_facets(index, db):
     assert len(got["ids"]) == 3
     for meta in got["metadatas"]:
         f = facets(meta)
-        assert set(f) >= {"pair_id", "role", "topic", "senior", "junior", "created"}
+        # theme and depth too: an ingested item's depth comes with it, its theme from its vector
+        assert set(f) >= {"pair_id", "role", "topic", "senior", "junior", "created", "theme", "depth"}
         assert f["role"] == "senior" and f["topic"] == "How Gen Z discovers stores on TikTok"
         assert f["senior"] == "Retail operations director" and f["junior"] == "Social media associate"
         assert isinstance(f["created"], int) and f["created"] > 0
+    with db.engine.connect() as c:  # and SQL has the same themes (the dashboard counts by them)
+        sql = dict(c.exec_driver_sql("SELECT id, theme FROM records WHERE status = 'approved'").all())
+    assert {int(i[1:]): facets(m)["theme"] for i, m in zip(got["ids"], got["metadatas"])} == sql
+    assert set(sql.values()) <= {"technology and trends", "ways of working and culture", "customers and markets", "other"}
+    assert "technology and trends" in sql.values() or "customers and markets" in sql.values()  # TikTok items
 
 
 def test_bulk_embedding_matches_one_call_in_order():

@@ -39,19 +39,30 @@ def _theme_vectors():
     return names, v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def classify_items(items: list[Item]) -> list[Item]:
+def themes_of(vectors: np.ndarray) -> list[str]:
+    """The nearest theme of each unit vector (MiniLM), "other" if none is near."""
     names, protos = _theme_vectors()
+    sims = np.asarray(vectors, dtype=np.float32) @ protos.T
+    return [names[int(row.argmax())] if row.max() >= MIN_THEME_SIMILARITY else "other" for row in sims]
+
+
+def depth_and_scope(kind: str, text: str) -> tuple[str, str]:
+    """Depth from the item's kind and wording; scope from whom it concerns."""
+    if kind == "action":
+        depth = "changed behaviour"
+    elif kind == "broken_assumption" or UNDERSTAND.search(text):
+        depth = "understanding"
+    else:
+        depth = "awareness"
+    scope = "organisation" if ORG.search(text) else "team" if TEAM.search(text) else "personal"
+    return depth, scope
+
+
+def classify_items(items: list[Item]) -> list[Item]:
     texts = [it.text if it.kind != "broken_assumption" else f"{it.before} {it.after}" for it in items]
-    sims = MiniLM.shared().embed(texts) @ protos.T
+    themes = themes_of(MiniLM.shared().embed(texts))
     out = []
-    for it, row, text in zip(items, sims, texts):
-        theme = names[int(row.argmax())] if row.max() >= MIN_THEME_SIMILARITY else "other"
-        if it.kind == "action":
-            depth = "changed behaviour"
-        elif it.kind == "broken_assumption" or UNDERSTAND.search(text):
-            depth = "understanding"
-        else:
-            depth = "awareness"
-        scope = "organisation" if ORG.search(text) else "team" if TEAM.search(text) else "personal"
+    for it, theme, text in zip(items, themes, texts):
+        depth, scope = depth_and_scope(it.kind, text)
         out.append(it.model_copy(update={"theme": theme, "depth": depth, "scope": scope}))
     return out
