@@ -113,6 +113,18 @@ def _indexed_texts(plans: list[Plan]) -> list[str]:
             for d, rows in plans if d.shared for r in rows]
 
 
+def _set_themes(plans: list[Plan], vectors) -> None:
+    """Give records without a theme (an ingested item's) the nearest one of their index vector
+    (vectors in ``_indexed_texts`` order), so they are stored with it."""
+    from coach.extraction.classify import themes_of
+
+    rows = [r for d, recs in plans if d.shared for r in recs]
+    need = [k for k, r in enumerate(rows) if r["theme"] is None]
+    if need:
+        for k, theme in zip(need, themes_of(vectors[need])):
+            rows[k]["theme"] = theme
+
+
 def index_texts(debriefs: list[FileDebrief]) -> list[str]:
     """What indexing these debriefs embeds: the index text of each record of a shared debrief."""
     return _indexed_texts(_plan(debriefs))
@@ -222,10 +234,10 @@ def ingest_and_index(
 ) -> int:
     """Store debriefs and index their shared records; returns the number of records indexed.
 
-    The file is taken in chunks of about ``chunk_records`` records. Each chunk's texts are
-    embedded on the model's threads while this thread writes the chunk's SQL rows and commits
-    them, then stores the vectors in Chroma: the model keeps both cores busy and the writes
-    fit in between. Chroma is written only after the commit, so it never points at a record
+    The file is taken in chunks of about ``chunk_records`` records. The model's threads embed
+    the chunks' texts a few chunks ahead of this thread, which writes each chunk's SQL rows
+    (with the themes its vectors give) and commits them, then stores the vectors in Chroma: the
+    model keeps both cores busy and the writes fit in between. Chroma is written only after the commit, so it never points at a record
     id that a failed transaction could hand out again. A database failure part-way leaves
     whole chunks stored and indexed, and ingesting the same file again completes it; if
     Chroma fails (or the process dies) after a commit, the index is marked as behind SQL and
@@ -253,12 +265,16 @@ def ingest_and_index(
     with index.following_sql():  # interrupted between a commit and its Chroma write: caught up later
         while queue:
             chunk, vectors = queue.popleft()
+            # The model works ahead on later chunks, so waiting for this one's vectors before
+            # its SQL rows costs no overlap, and its rows are stored with their themes.
+            vectors = vectors.result()
+            _set_themes(chunk, vectors)
             with db.engine.begin() as conn:
                 rows, removed = _store(conn, chunk, programme)
             if store_progress:
                 store_progress(len(chunk))
             index.delete(removed)
-            index.write(rows, vectors.result())
+            index.write(rows, vectors)
             submit_next()
             indexed += len(rows)
             if index_progress:
