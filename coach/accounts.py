@@ -237,8 +237,9 @@ class Accounts:
 
     def reinvite(self, actor: Actor, user_id: int) -> tuple[str, str]:
         """(username, token) of a new single-use link for an account whose link or password was
-        lost; earlier unused links stop working. Admins only (the link lets whoever has it choose
-        the password)."""
+        lost; earlier unused links stop working. Admins only. The link lets whoever has it choose
+        the password, so a participant who has chosen one is not reset this way: that would let
+        an admin, who sees no debrief content, sign in as them."""
         actor.require("admin")
         with self.db.session() as s:
             u = s.get(User, user_id)
@@ -246,6 +247,9 @@ class Accounts:
                 raise AccountError("No such account.")
             if not u.active:
                 raise AccountError(f"“{u.username}” is closed: reopen the account first.")
+            if u.role == "participant" and u.password_hash:
+                raise AccountError(f"“{u.username}” has chosen a password; a participant's password is not reset by "
+                                   "an administrator, who would then be able to read their debrief.")
             username = u.username
         return username, self.invite(user_id, actor)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import secrets
 import threading
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
 from typing import Iterator
@@ -69,6 +70,7 @@ class Debriefs:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._protocols = {r: Protocol.load(r, svc.settings.prompts_dir) for r in ROLES}
+        self._baseline_returns = baseline_returns(svc.settings.prompts_dir)
 
     def protocol(self, role: str) -> Protocol:
         """The interview protocol of a role (its questions and slots)."""
@@ -113,8 +115,8 @@ class Debriefs:
             return self._locks.setdefault(debrief_id, threading.Lock())
 
     def _interview(self, s: Session, d: Debrief) -> Interview:
-        returns = baseline_returns(self.svc.settings.prompts_dir)
-        baseline = [(b.answer, returns.get(b.question)) for b in d.pair.baseline] if d.role == "senior" else []
+        baseline = ([(b.answer, self._baseline_returns.get(b.question)) for b in d.pair.baseline]
+                    if d.role == "senior" else [])
         return Interview(self._protocols[d.role], baseline, topic=d.pair.topic)
 
     def _get(self, s: Session, debrief_id: str) -> Debrief:
@@ -189,7 +191,7 @@ class Debriefs:
             elif meta.get("command") == "end":
                 step = iv.end(state, last.idx)
             elif "correction_of" in meta:
-                step = iv.correct(state, meta["correction_of"], last.text, last.idx)
+                step = iv.correct(state, meta["correction_of"], last.text, last.idx, meta.get("replaces", False))
             else:
                 step = iv.answer(state, last.text, last.idx)
             self._finish_step(s, d, state, step, step.text)
@@ -250,7 +252,9 @@ class Debriefs:
         """A correction of an earlier answer: it ``replace``s what was said there (the earlier
         words stay in the transcript, but no record comes from them), or adds to it."""
         text = check_message(text)
-        if slot_id not in {sl.id for sl in self._protocols["senior"].slots + self._protocols["junior"].slots}:
+        with self.svc.db.session() as s:
+            role = self._get(s, debrief_id).role
+        if slot_id not in {sl.id for sl in self._protocols[role].slots}:
             raise DebriefError("Please choose which answer you are correcting.")
         yield from self._respond(debrief_id, lambda iv, st, idx: iv.correct(st, slot_id, text, idx, replace),
                                  (text, {"correction_of": slot_id, "replaces": bool(replace)}))
@@ -260,7 +264,8 @@ class Debriefs:
         out of ``keep`` are withdrawn: never reviewed, indexed or suggested. Sharing can be
         changed later (call again, ``keep`` None): consent given can be taken back, and the
         other way round."""
-        with self._lock(debrief_id):
+        with self._lock(debrief_id), ExitStack() as stack:
+            change = None
             with self.svc.db.session() as s:
                 d = self._get(s, debrief_id)
                 if not d.state["done"]:
@@ -269,16 +274,20 @@ class Debriefs:
                     for r in d.records:
                         if r.id not in set(keep) and r.status == "pending":
                             r.status = "withdrawn"
-                # a changed mind after a review: approved items stop, or start again, feeding suggestions
-                approved = [r.id for r in d.records if r.status == "approved"] if d.shared != bool(share) else []
+                # A changed mind after a review: approved items stop, or start again, feeding
+                # suggestions. Withdrawn: every record id goes, in case a review just indexed one.
+                # (A first confirmation has nothing approved yet: the index is not touched.)
+                ids = [r.id for r in d.records]
+                if d.shared != bool(share) and (d.shared or any(r.status == "approved" for r in d.records)):
+                    change = stack.enter_context(self.svc.index.following_sql())  # before the commit
                 d.shared = bool(share)
                 d.confirmed_at = d.confirmed_at or utcnow()
-            if approved:
-                with self.svc.index.following_sql():
-                    if share:
-                        self.svc.index.index_records(self.svc.db, approved)
-                    else:
-                        self.svc.index.delete(approved)
+            if change is not None:
+                change.committed = True
+                if share:
+                    self.svc.index.index_records(self.svc.db, ids)  # only the approved ones are indexed
+                else:
+                    self.svc.index.delete(ids)
 
     # -- the participant's own data ----------------------------------------------------------
 
@@ -302,7 +311,7 @@ class Debriefs:
         """Delete the debrief, its transcript, its records (SQL and the index) and, for the
         senior, their starting beliefs; with ``forget_name`` also their name on the pair. The
         pair itself stays for the other participant."""
-        with self._lock(debrief_id), self.svc.index.following_sql():
+        with self._lock(debrief_id), self.svc.index.following_sql() as change:
             with self.svc.db.session() as s:
                 d = self._get(s, debrief_id)
                 record_ids = [r.id for r in d.records]
@@ -311,6 +320,7 @@ class Debriefs:
                 if forget_name:
                     setattr(d.pair, f"{d.role}_name", None)
                 s.delete(d)
+            change.committed = True
             self.svc.index.delete(record_ids)  # hydrate checks SQL, so a stale vector never surfaces
 
     # -- model phrasing ---------------------------------------------------------------------

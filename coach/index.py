@@ -18,6 +18,7 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable, Iterable
 from urllib.parse import urlparse
 
@@ -219,33 +220,40 @@ class Index:
                                            or self._failures != self._failures_synced)
 
     @contextmanager
-    def following_sql(self):
+    def following_sql(self, committed: bool = False):
         """Wrap a change committed to SQL first and given to Chroma after (ingest, a review, a
-        deletion). If the Chroma step fails, or the process dies before it, the index is
-        marked as behind SQL (a file beside it) and the next query, or the next process to open
-        it, brings it in line. No-op on a Chroma server or a read-only index (no lock held)."""
+        deletion). The caller sets ``change.committed = True`` once its SQL commit is done. If
+        the Chroma step then fails, or the process dies before it, the index is marked as behind
+        SQL (a file beside it) and the next query, or the next process to open it, brings it in
+        line; an error before the commit (a refused review) changed nothing and marks nothing.
+        No-op on a Chroma server or a read-only index (no lock held)."""
+        change = SimpleNamespace(committed=committed)
         if self._lock is None:
-            yield
+            yield change
             return
-        with self._sync_lock:
-            self._in_flight += 1
-            self._settle()
         ok = False
         try:
-            yield
+            with self._sync_lock:
+                self._in_flight += 1
+                self._settle()
+            yield change
             ok = True
         finally:
             with self._sync_lock:
                 self._in_flight -= 1
-                self._failures += not ok
+                self._failures += not ok and change.committed
                 self._settle()
 
     def _settle(self) -> None:
-        """Keep the behind-SQL file in step (callers hold ``_sync_lock``)."""
+        """Keep the behind-SQL file in step (callers hold ``_sync_lock``). Best effort: a
+        file that cannot be written must not fail a change already committed to SQL."""
         behind = self._in_flight > 0 or self._failures != self._failures_synced
         if behind != self._behind_marked:
-            index_lock.mark_behind(self.index_dir, behind)
-            self._behind_marked = behind
+            try:
+                index_lock.mark_behind(self.index_dir, behind)
+                self._behind_marked = behind
+            except OSError as e:
+                log.warning("could not %s %s: %s", "write" if behind else "remove", index_lock.BEHIND_FILE, e)
 
     def sync(self, db: Database, step: int = 2000) -> bool:
         """Bring the index in line with SQL: add the suggestible records it lacks, drop the
@@ -267,7 +275,8 @@ class Index:
             self.delete(sorted(set(ids) - still))
         return True
 
-    def upsert(self, rows: Iterable, chunk: int = 1000, progress: Callable[[int], None] | None = None) -> int:
+    def upsert(self, rows: Iterable, chunk: int = 1000, progress: Callable[[int], None] | None = None,
+               db: Database | None = None) -> int:
         """Embed and upsert records, given as rows of ``_COLUMNS`` (caller ensures they are
         approved and shared).
 
@@ -279,13 +288,13 @@ class Index:
         parts = split_evenly(rows, chunk, MiniLM.shared().threads)
         done = 0
         for part, vectors in zip(parts, MiniLM.shared().embed_stream([index_text(r) for r in part] for part in parts)):
-            self.write(part, vectors)
+            self.write(part, vectors, db)
             done += len(part)
             if progress:
                 progress(done)
         return len(rows)
 
-    def write(self, rows: list, vectors) -> None:
+    def write(self, rows: list, vectors, db: Database | None = None) -> None:
         """Store already-embedded records (rows of ``_COLUMNS``, vectors in the same order).
 
         A record without a theme (an ingested past debrief's item: its theme needs a vector)
@@ -301,8 +310,8 @@ class Index:
 
             for k, theme in zip(missing, themes_of(np.asarray(vectors)[missing])):
                 metas[k]["theme"] = theme
-            if self.db is not None:
-                with self.db.engine.begin() as conn:
+            if (db := db or self.db) is not None:
+                with db.engine.begin() as conn:
                     conn.execute(update(Record).where(Record.id == bindparam("rid"), Record.theme.is_(None))
                                  .values(theme=bindparam("t")),
                                  [{"rid": metas[k]["record_id"], "t": metas[k]["theme"]} for k in missing])
@@ -350,16 +359,17 @@ class Index:
         if record_ids is not None:
             where.append(Record.id.in_(record_ids))
         rows = self._rows(*where, db=db)
-        return self.upsert(rows, progress=(lambda done: progress(done, len(rows))) if progress else None)
+        return self.upsert(rows, progress=(lambda done: progress(done, len(rows))) if progress else None, db=db)
 
     def rebuild(self, db: Database, progress: Callable[[int, int], None] | None = None) -> int:
         """Drop the collection and re-index every suggestible record from SQL."""
-        try:
-            self.client.delete_collection(COLLECTION)
-        except Exception:  # absent collection: nothing to drop
-            pass
-        self.collection = self._collection()
-        n = self.index_records(db, None, progress)
+        with self.following_sql(committed=True):  # stopped part-way: the next opener catches up
+            try:
+                self.client.delete_collection(COLLECTION)
+            except Exception:  # absent collection: nothing to drop
+                pass
+            self.collection = self._collection()
+            n = self.index_records(db, None, progress)
         if self._lock is not None:  # everything in SQL is in: no catch-up left to do
             state = index_lock.sync_state(self.index_dir)
             index_lock.mark_synced(self.index_dir, state)

@@ -262,7 +262,7 @@ def ingest_and_index(
     for _ in range(model.threads + 1):
         submit_next()
     indexed = 0
-    with index.following_sql():  # interrupted between a commit and its Chroma write: caught up later
+    with index.following_sql() as change:  # interrupted between a commit and its Chroma write: caught up later
         while queue:
             chunk, vectors = queue.popleft()
             # The model works ahead on later chunks, so waiting for this one's vectors before
@@ -271,6 +271,7 @@ def ingest_and_index(
             _set_themes(chunk, vectors)
             with db.engine.begin() as conn:
                 rows, removed = _store(conn, chunk, programme)
+            change.committed = True
             if store_progress:
                 store_progress(len(chunk))
             index.delete(removed)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import joinedload
 
 from coach import extraction
 from coach.extraction.records import Turn as XTurn
+from coach.extraction.records import answered_slots
 from coach.services import Services
 from coach.store.models import Debrief, Pair, Record, utcnow
 
@@ -110,7 +111,7 @@ class Records:
         if action not in ("approve", "reject", "edit"):
             raise ReviewError(f"Unknown review action {action!r}.")
         # SQL first, then the index; a failure in between is caught up later (Index.following_sql)
-        with self.svc.index.following_sql():
+        with self.svc.index.following_sql() as change:
             with self.svc.db.session() as s:
                 r = s.get(Record, record_id)
                 if r is None:
@@ -126,6 +127,7 @@ class Records:
                 r.status = "rejected" if action == "reject" else "approved"
                 r.reviewed_by, r.reviewed_at = reviewer, utcnow()
                 row = record_row(r)
+            change.committed = True
             # keep the index in step with what may be suggested
             if row["status"] == "approved":
                 self.svc.index.index_records(self.svc.db, [record_id])
@@ -222,9 +224,9 @@ def pair_synthesis(svc: Services, pair_id: str) -> dict:
         if set(sides) != {"senior", "junior"}:
             raise ReviewError("Both sides of the pair must have finished and shared their debrief.")
         jturns = [XTurn(t.speaker, t.text, t.meta) for t in sides["junior"].turns]
-        # answers to the "what did you teach" question and its follow-ups (the coach turn's slot)
-        taught_turns = {i for i in range(1, len(jturns))
-                        if jturns[i].is_participant_words and (jturns[i - 1].meta or {}).get("slot") == "taught"}
+        # answers to the "what did you teach" question, its follow-ups and corrections (units()
+        # leaves out answers a correction replaced)
+        taught_turns = {i for i, slot in answered_slots(jturns).items() if slot == "taught"}
         taught = [sent.text for sent, _ in units(jturns) if sent.turn in taught_turns]
         learned = [r.text if r.kind == "learned" else f"{r.before} → {r.after}"
                    for r in sides["senior"].records if r.kind in ("learned", "broken_assumption")

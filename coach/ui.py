@@ -458,9 +458,10 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
             return gr.update(), "", "", "", gr.update()
         try:
             reviewable(request, did)
-        except AccessDenied as e:
+            items = reviewable_items(did)
+        except (AccessDenied, ReviewError) as e:  # e.g. sharing withdrawn while the debrief was open
             return f"⚠️ {_esc(str(e))}", "", "", "", gr.update()
-        r = next((x for x in reviewable_items(did) if x["id"] == rid), None)
+        r = next((x for x in items if x["id"] == rid), None)
         if r is None:
             return gr.update(), "", "", "", gr.update()
         return (transcript_html(did, r["quote"], r["turn_index"]), r["text"] or "", r["before"] or "", r["after"] or "",
@@ -647,9 +648,10 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
         try:
             actor = who(request, "admin")
             username, token = accounts.reinvite(actor, int(user_id))
+            user_id = int(user_id)
         except (AccessDenied, AccountError, TypeError, ValueError) as e:
             return f"⚠️ {_esc(str(e))}"
-        accounts.log(actor, "user.invite", f"user:{username}", "new single-use invitation link")
+        accounts.log(actor, "user.invite", f"user:{user_id}", f"new single-use invitation link for {username}")
         base = f"{request.request.url.scheme}://{request.headers.get('host')}"
         return (f"New single-use invitation link for **{_esc(username)}** (valid {svc.settings.invitation_days} days; "
                 f"earlier links no longer work): `{base}/auth/invite/{token}`")
@@ -808,7 +810,7 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
                             reject_btn = gr.Button("Reject", variant="stop")
                         review_note = gr.Markdown()
                 synthesis = gr.Markdown()
-                with gr.Accordion("Programme dashboard and export", open=False):
+                with gr.Accordion("Programme dashboard and export", open=False) as dash_acc:
                     dash_btn = gr.Button("Refresh dashboard")
                     theme_plot = gr.BarPlot(x="theme", y="items", color="depth", title="Approved items by theme and depth")
                     assumptions_df = gr.Dataframe(label="Most frequent broken assumptions", interactive=False)
@@ -888,8 +890,8 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
             btn.click(review_handler(action), inputs=[queue, item_pick, item_text, item_before, item_after],
                       outputs=[items_df, review_note, item_pick], api_name=f"review_{action}")
         dash_btn.click(dashboard, outputs=[theme_plot, assumptions_df, progress_plot])
-        review_tab.select(facilitator_only(queue_choices, 1), outputs=queue).then(
-            facilitator_only(dashboard, 3), outputs=[theme_plot, assumptions_df, progress_plot])
+        review_tab.select(facilitator_only(queue_choices, 1), outputs=queue)
+        dash_acc.expand(dashboard, outputs=[theme_plot, assumptions_df, progress_plot])  # computed when looked at
         topics_tab.select(facilitator_only(pair_choices, 1), outputs=sp_pair)
         csv_btn.click(export_handler("csv"), outputs=export_file, api_name="export_csv")
         json_btn.click(export_handler("json"), outputs=export_file, api_name="export_json")

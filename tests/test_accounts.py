@@ -46,6 +46,11 @@ def test_an_admin_reissues_a_lost_link_or_password(acc):
         acc.reinvite(admin, fay.id)
     with pytest.raises(AccountError, match="No such account"):
         acc.reinvite(admin, 9999)
+    pat = acc.create_user("pat@example.org", "participant", password=PW)
+    with pytest.raises(AccountError, match="has chosen a password"):
+        acc.reinvite(admin, pat.id)  # an admin must not be able to take over a participant's debrief
+    new = acc.create_user("new@example.org", "participant")
+    assert acc.reinvite(admin, new.id)[0] == "new@example.org"  # a lost first link: fine
 
 
 def test_passwords_are_stored_as_argon2id_hashes_and_checked(acc, svc):

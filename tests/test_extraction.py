@@ -264,3 +264,25 @@ def test_that_is_what_i_told_them_points_back_to_the_belief():
     [ba] = [i for i in extraction.run("offline", turns).items if i.kind == "broken_assumption"]
     assert ba.quote == "WhatsApp was a mess you could not control."
     assert "could not control" in ba.before and "Admins decide who posts." in ba.after
+
+
+def test_a_replaced_answer_reaches_no_extractor_not_even_the_model(fake_gateway):
+    """A fake model (its reply written here) quotes an answer the participant replaced with a
+    correction: the model never saw that answer, the quote is not grounded, nothing is recorded."""
+    from coach.extraction.records import Turn
+
+    turns = [Turn("coach", "What will you do differently?", {"slot": "action"}),
+             Turn("participant", "I'll rewrite the intranet in Klingon by Friday."),
+             Turn("coach", "How did the sessions go?", {"slot": "sessions"}),
+             Turn("participant", "I'll ask every store manager to post one video a week.",
+                  {"correction_of": "action", "replaces": True}),
+             Turn("coach", "Thank you, I've noted your correction.")]
+    g, fake = fake_gateway([("text", llm_reply(actions=[
+        {"text": "Klingon intranet", "quote": "I'll rewrite the intranet in Klingon by Friday."},
+        {"text": "Weekly videos", "quote": "post one video a week"}]))])
+    ex = extraction.run("llm", turns, "senior", gateway=g)
+    assert [i.text for i in ex.items] == ["Weekly videos"] and ex.dropped_ungrounded == 1
+    assert "Klingon" not in fake.requests[0]["messages"][-1]["content"]
+    fake.__exit__()
+    offline = extraction.run("offline", turns, "senior")
+    assert [i.quote for i in offline.items if i.kind == "action"] == ["I'll ask every store manager to post one video a week."]

@@ -387,11 +387,11 @@ def test_a_failed_chroma_write_is_caught_up_before_the_next_answer(tmp_path, db,
     index = Index(tmp_path / "index", None, db)
     real_write, calls = index.write, []
 
-    def write_failing_once(rows, vectors):
+    def write_failing_once(rows, vectors, *rest):
         calls.append(len(rows))
         if len(calls) == 2:
             raise RuntimeError("chroma write failed (injected by the test)")
-        real_write(rows, vectors)
+        real_write(rows, vectors, *rest)
 
     monkeypatch.setattr(index, "write", write_failing_once)
     with pytest.raises(RuntimeError, match="injected"):
@@ -424,11 +424,11 @@ def test_a_process_that_dies_mid_ingest_leaves_the_catch_up_to_the_next(tmp_path
         db = Database({db_url!r})
         index = Index(__import__("pathlib").Path({str(tmp_path / "index")!r}), None, db)
         real, calls = index.write, []
-        def write(rows, vectors):
+        def write(rows, vectors, *rest):
             calls.append(1)
             if len(calls) == 3:
                 os._exit(17)  # after the third chunk's commit, before Chroma gets it
-            real(rows, vectors)
+            real(rows, vectors, *rest)
         index.write = write
         ingest_and_index(db, index, _many_debriefs(60), chunk_records=50)
     """)

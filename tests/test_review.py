@@ -125,6 +125,34 @@ def test_pair_synthesis_shows_overlap_and_gaps(svc, pair):
     assert any("watch time" in t for t in syn["taught_not_learned"])
 
 
+def test_pair_synthesis_takes_a_corrected_taught_answer(svc, pair):
+    d, p = pair
+    s_id, j_id = d.open(p.id, "senior"), d.open(p.id, "junior")
+    run(d, s_id, SENIOR)
+    run(d, j_id, JUNIOR[:1] + ["Nothing much, really, we chatted."] + JUNIOR[2:])
+    for _ in d.correct(j_id, "taught", "I showed him how teenagers search TikTok before Google for shops."):
+        pass
+    d.confirm(s_id, share=True)
+    d.confirm(j_id, share=True)
+    syn = pair_synthesis(svc, p.id)
+    taught = [o["taught"] for o in syn["overlap"]] + syn["taught_not_learned"]
+    assert "I showed him how teenagers search TikTok before Google for shops." in taught  # the correction counts
+    assert not any("I showed him how TikTok search works" in t for t in taught)  # the answer it replaced does not
+
+
+def test_a_refused_review_changes_nothing_and_marks_nothing(svc, pair):
+    from coach import index_lock
+
+    d, p = pair
+    did = d.open(p.id, "senior")
+    run(d, did, SENIOR)
+    d.confirm(did, share=True)
+    svc.index.count()
+    with pytest.raises(ReviewError, match="No such record"):
+        Records(svc).review(99999, "approve", "Fran")
+    assert not index_lock.is_behind(svc.settings.index_dir) and not svc.index.catching_up()
+
+
 def test_items_the_participant_unticks_are_withdrawn_never_reviewed_or_indexed(svc, pair):
     d, p = pair
     did = d.open(p.id, "senior")

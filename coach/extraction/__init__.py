@@ -14,7 +14,7 @@ import time
 
 from coach.extraction.guard import guard
 from coach.extraction.offline import extract_cues, extract_offline
-from coach.extraction.records import Extraction, Item, Turn, superseded_turns
+from coach.extraction.records import Extraction, Item, Turn, without_superseded
 
 EXTRACTORS = ("offline", "cues", "llm")
 
@@ -28,6 +28,7 @@ def run(name: str, turns: list[Turn], role: str = "senior", *, topic: str = "", 
     if name not in EXTRACTORS:
         raise ValueError(f"unknown extractor {name!r}; choose one of {', '.join(EXTRACTORS)}")
     t0 = time.perf_counter()
+    turns = without_superseded(turns)
     ex = Extraction(extractor=name)
     if name == "offline":
         items = extract_offline(turns, role)
@@ -39,11 +40,7 @@ def run(name: str, turns: list[Turn], role: str = "senior", *, topic: str = "", 
         if gateway is None:
             raise ValueError("the llm extractor needs a model gateway")
         items, ex = extract_llm(turns, role, gateway, ex, topic)
-    replaced = superseded_turns(turns)
-    corrected = [it for it in items if it.turn_index in replaced]
-    ex.items, ex.dropped_ungrounded, ex.refused = guard([it for it in items if it.turn_index not in replaced], turns)
-    if corrected:
-        ex.refused["replaced by a correction"] = len(corrected)
+    ex.items, ex.dropped_ungrounded, ex.refused = guard(items, turns)
     if classify and ex.items:
         from coach.extraction.classify import classify_items
 

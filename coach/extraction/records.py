@@ -51,23 +51,38 @@ class Turn:
         return self.speaker == "participant" and not (self.meta or {}).get("command")
 
 
-def superseded_turns(turns: list[Turn]) -> set[int]:
-    """Participant turns that a later correction replaced ("Correct an earlier answer", with
-    ``replaces``): their words stay in the transcript, but no record comes from them."""
-    slot_of: dict[int, str] = {}  # participant turn -> the protocol slot it answered
-    out: set[int] = set()
+def answered_slots(turns: list[Turn]) -> dict[int, str]:
+    """Participant turn -> the protocol slot it answers: the one the coach asked about (live
+    interviews record it on the coach turn), or the one a correction is about."""
+    out: dict[int, str] = {}
     for i, t in enumerate(turns):
         if not t.is_participant_words:
             continue
-        meta = t.meta or {}
-        slot = meta.get("correction_of")
-        if slot and meta.get("replaces"):
-            out |= {j for j, s in slot_of.items() if s == slot}
-        elif not slot and i and turns[i - 1].speaker == "coach":
+        slot = (t.meta or {}).get("correction_of")
+        if not slot and i and turns[i - 1].speaker == "coach":
             slot = (turns[i - 1].meta or {}).get("slot")
         if slot:
-            slot_of[i] = slot
+            out[i] = slot
     return out
+
+
+def superseded_turns(turns: list[Turn]) -> set[int]:
+    """Participant turns that a later correction replaced ("Correct an earlier answer", with
+    ``replaces``): their words stay in the transcript, but no record comes from them."""
+    slots = answered_slots(turns)
+    out: set[int] = set()
+    for i, t in enumerate(turns):
+        meta = t.meta or {}
+        if i in slots and meta.get("correction_of") and meta.get("replaces"):
+            out |= {j for j, s in slots.items() if j < i and s == meta["correction_of"]}
+    return out
+
+
+def without_superseded(turns: list[Turn]) -> list[Turn]:
+    """The transcript as extractors see it: replaced answers blanked (indices unchanged), so no
+    extractor, model or rule, can take a record from them."""
+    gone = superseded_turns(turns)
+    return [Turn(t.speaker, "", t.meta) if i in gone else t for i, t in enumerate(turns)] if gone else turns
 
 
 @dataclass
