@@ -265,6 +265,21 @@ class Accounts:
             if u is not None:
                 s.delete(u)
 
+    def change_password(self, user_id: int, current: str, new: str) -> str:
+        """Set a new password for a signed-in user who knows the current one. Every sign-in of
+        the account ends (another browser may be someone else's); returns a new session token
+        for this one."""
+        check_password(new)
+        with self.db.session() as s:
+            u = s.get(User, user_id)
+            if u is None or not u.active or not u.password_hash or not _verify(u.password_hash, current or ""):
+                raise AccountError("Your current password is not right.")
+            u.password_hash = _hash(new)
+            s.execute(delete(SignInSession).where(SignInSession.user_id == u.id))
+            username = u.username
+        self._forget(user_id=user_id)
+        return self.sign_in(username, new)
+
     def has_admin(self) -> bool:
         """Whether an active admin has chosen a password (one query: this runs at every start)."""
         with self.db.session() as s:

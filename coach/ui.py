@@ -696,6 +696,7 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
         did = gr.Textbox(visible="hidden", elem_id="debrief-id")
         with gr.Row(elem_classes="coach-account"):
             signed_in = gr.Markdown(elem_id="signed-in")
+            gr.Button("Change password", link="/account/password", size="sm", scale=0, elem_id="change-password")
             gr.Button("Sign out", link="/auth/logout", size="sm", scale=0, elem_id="sign-out")
         with gr.Tabs(selected="welcome") as tabs:
             with gr.Tab("Welcome", id="welcome"):

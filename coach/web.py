@@ -254,6 +254,43 @@ def build_server(blocks: gr.Blocks, accounts: Accounts, *, secure_cookie: bool =
         set_cookie(resp, accounts.sign_in(u.username, password))
         return resp
 
+    def password_form(error: str = "", status: int = 200) -> HTMLResponse:
+        err = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
+        return _page("Change your password", f"""{err}<form method="post" action="/account/password">
+<label for="current">Current password</label>
+<input id="current" name="current" type="password" autocomplete="current-password" required>
+<label for="password">New password (at least 10 characters)</label>
+<input id="password" name="password" type="password" autocomplete="new-password" required minlength="10">
+<label for="password2">The same password again</label>
+<input id="password2" name="password2" type="password" autocomplete="new-password" required>
+<button type="submit">Change password</button></form>
+<p class="note">Any other browser signed in to your account is signed out. <a href="/">Back</a></p>""", status)
+
+    # behind the gate (not under /auth/): only a signed-in user reaches these
+    @app.get("/account/password")
+    def password_page():
+        return password_form()
+
+    @app.post("/account/password")
+    def password_change(request: Request, current: str = Form(""), password: str = Form(""),
+                        password2: str = Form("")):
+        actor = request.scope.get("state", {}).get("actor")
+        if not isinstance(actor, Actor) or not _same_site(request):
+            return password_form("Please use this site's own page.", 403)
+        address = request.client.host if request.client else ""
+        if not throttle.attempt(actor.username, address):  # the current password is a guess too
+            return password_form("Too many failed attempts. Please wait 15 minutes.", 429)
+        if password != password2:
+            return password_form("The two new passwords differ.", 400)
+        try:
+            token = accounts.change_password(actor.id, current, password)
+        except AccountError as e:
+            return password_form(str(e), 400)
+        throttle.clear(actor.username, address)
+        resp = _page("Password changed", '<p>Your password has been changed. <a href="/">Back to coach</a></p>')
+        set_cookie(resp, token)
+        return resp
+
     @app.middleware("http")
     async def headers(request: Request, call_next):
         resp = await call_next(request)

@@ -18,7 +18,7 @@ from coach.config import load_settings
 from coach.debriefs import Debriefs
 from coach.services import Services
 from coach.store.models import AccessLog, Debrief, Record, Turn
-from tests.conftest import PROGRAMME, api_client, seed_people, session_cookie, start_app
+from tests.conftest import PASSWORD, PROGRAMME, api_client, seed_people, session_cookie, start_app
 
 pytestmark = pytest.mark.slow
 
@@ -281,3 +281,32 @@ def test_throttle_counts_per_name_and_address_and_per_name_overall():
     for i in range(8):
         t.attempt(f"spray{i}", "10.0.0.9")
     assert not t.attempt("admin", "10.0.0.9")
+
+
+def test_a_signed_in_user_changes_their_own_password(world):
+    """Behind the gate only; the current password is required (and throttled); other sign-ins end."""
+    url = world["url"]
+    seed_people(world["data"], ("pia@example.org", "participant", None))
+    r = httpx.get(url + "/account/password", headers={"Accept": "text/html"})
+    assert r.status_code == 303 and r.headers["location"].startswith("/auth/login")  # not signed in
+    other = session_cookie(url, "pia@example.org")  # another browser
+    mine = session_cookie(url, "pia@example.org")
+    page = httpx.get(url + "/account/password", cookies={"coach_session": mine})
+    assert page.status_code == 200 and "Current password" in page.text
+    r = httpx.post(url + "/account/password", cookies={"coach_session": mine},
+                   data={"current": "not it at all", "password": "a fresh passphrase", "password2": "a fresh passphrase"})
+    assert r.status_code == 400 and "current password is not right" in r.text
+    r = httpx.post(url + "/account/password", cookies={"coach_session": mine},
+                   data={"current": PASSWORD, "password": "a fresh passphrase", "password2": "another one!!"})
+    assert r.status_code == 400 and "differ" in r.text
+    r = httpx.post(url + "/account/password", cookies={"coach_session": mine}, headers={"Origin": "http://evil.example"},
+                   data={"current": PASSWORD, "password": "a fresh passphrase", "password2": "a fresh passphrase"})
+    assert r.status_code == 403
+    r = httpx.post(url + "/account/password", cookies={"coach_session": mine},
+                   data={"current": PASSWORD, "password": "a fresh passphrase", "password2": "a fresh passphrase"})
+    assert r.status_code == 200 and "has been changed" in r.text and "coach_session" in r.cookies
+    time.sleep(0.1)
+    assert httpx.get(url + "/config", cookies={"coach_session": other}).status_code == 401  # signed out
+    assert httpx.get(url + "/config", cookies={"coach_session": r.cookies["coach_session"]}).status_code == 200
+    assert httpx.post(url + "/auth/login", data={"username": "pia@example.org", "password": PASSWORD}).status_code == 401
+    session_cookie(url, "pia@example.org", "a fresh passphrase")

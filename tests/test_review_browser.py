@@ -51,6 +51,7 @@ def test_facilitator_approves_edits_rejects_and_exports(tmp_path, browser):
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         sign_in(page, url, "fran@example.org")
         page.get_by_text("You run a programme").wait_for()  # the welcome speaks to facilitators
+        assert page.locator("#change-password").count() == 1  # own password: /account/password
         page.get_by_role("tab", name="Review").click()  # the queue fills when the tab opens
         page.get_by_label("Shared debriefs").click()
         page.get_by_role("option", name="How Gen Z discovers stores on TikTok").first.click()
