@@ -262,15 +262,15 @@ class Debriefs:
     def confirm(self, debrief_id: str, share: bool, keep: list[int] | None = None) -> None:
         """The participant's word: share or not, and which summary items are right. Items left
         out of ``keep`` are withdrawn: never reviewed, indexed or suggested. Sharing can be
-        changed later (call again, ``keep`` None): consent given can be taken back, and the
-        other way round."""
+        changed later by calling again (``keep`` then counts no more: items may be reviewed
+        by now): consent given can be taken back, and the other way round."""
         with self._lock(debrief_id), ExitStack() as stack:
             change = None
             with self.svc.db.session() as s:
                 d = self._get(s, debrief_id)
                 if not d.state["done"]:
                     raise DebriefError("Please finish or end the interview first.")
-                if keep is not None:
+                if keep is not None and d.confirmed_at is None:
                     for r in d.records:
                         if r.id not in set(keep) and r.status == "pending":
                             r.status = "withdrawn"

@@ -19,7 +19,7 @@ from sqlalchemy.orm import joinedload
 
 from coach import extraction
 from coach.extraction.records import Turn as XTurn
-from coach.extraction.records import answered_slots
+from coach.extraction.records import answered_slots, without_superseded
 from coach.services import Services
 from coach.store.models import Debrief, Pair, Record, utcnow
 
@@ -224,10 +224,10 @@ def pair_synthesis(svc: Services, pair_id: str) -> dict:
         if set(sides) != {"senior", "junior"}:
             raise ReviewError("Both sides of the pair must have finished and shared their debrief.")
         jturns = [XTurn(t.speaker, t.text, t.meta) for t in sides["junior"].turns]
-        # answers to the "what did you teach" question, its follow-ups and corrections (units()
-        # leaves out answers a correction replaced)
+        # answers to the "what did you teach" question, its follow-ups and corrections, less the
+        # answers a correction replaced
         taught_turns = {i for i, slot in answered_slots(jturns).items() if slot == "taught"}
-        taught = [sent.text for sent, _ in units(jturns) if sent.turn in taught_turns]
+        taught = [sent.text for sent, _ in units(without_superseded(jturns)) if sent.turn in taught_turns]
         learned = [r.text if r.kind == "learned" else f"{r.before} → {r.after}"
                    for r in sides["senior"].records if r.kind in ("learned", "broken_assumption")
                    and r.status not in ("rejected", "withdrawn")]

@@ -89,7 +89,8 @@ participants agreed to share, and help new pairs choose topics.
 installation; you see no debrief content.
 
 * **People:** create facilitators (one programme each) and send them their invitation link; close,
-  reopen or re-invite any account; read the access log of who opened someone else's debrief.
+  reopen an account, or send a new invitation link (a lost link, or a staff password; a participant's
+  chosen password is never reset by an admin); read the access log of who opened someone else's debrief.
 * **System:** configuration, health, and a test of the model in use.
 """,
 }
@@ -320,8 +321,7 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
         if (denied := guarded(request, did)):
             return (*(gr.update() for _ in range(10)), denied)
         try:
-            confirmed = debriefs.view(did).confirmed  # then only the sharing choice changes
-            debriefs.confirm(did, share, keep=None if confirmed else [int(k) for k in keep or []])
+            debriefs.confirm(did, share, keep=[int(k) for k in keep or []])
             return render(did)[1:-1]
         except DebriefError as e:
             return render(did, f"⚠️ {e}")[1:-1]  # with the notice
@@ -448,7 +448,7 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
             rows = item_table(did)
             html_ = transcript_html(did, None, None)
             accounts.log(actor, "review.open", f"debrief:{did}", f"{len(rows)} records and the transcript")
-            choices = item_choices(did)
+            choices = item_choices(rows)
             return html_, rows, gr.update(choices=choices, value=None), "", "", "", "", synthesis_md(did, actor)
         except (AccessDenied, ReviewError) as e:
             return f"⚠️ {_esc(str(e))}", [], gr.update(choices=[]), "", "", "", "", ""
@@ -467,8 +467,8 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
         return (transcript_html(did, r["quote"], r["turn_index"]), r["text"] or "", r["before"] or "", r["after"] or "",
                 "")  # a notice about an earlier choice no longer applies
 
-    def item_choices(did: str) -> list[tuple[str, int]]:
-        return [(f"#{r[0]} {r[1]}: {str(r[2])[:60]}", r[0]) for r in item_table(did)]
+    def item_choices(rows: list[list]) -> list[tuple[str, int]]:
+        return [(f"#{r[0]} {r[1]}: {str(r[2])[:60]}", r[0]) for r in rows]
 
     def do_review(action, did, rid, text, before, after, request: gr.Request):
         if rid is None or not did:
@@ -481,8 +481,9 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
             accounts.log(actor, f"review.{action}", f"record:{row['id']}", f"debrief:{did}")
         except (AccessDenied, ReviewError) as e:
             return gr.update(), f"⚠️ {_esc(str(e))}", gr.update()
-        return (item_table(did), f"Item #{row['id']} {row['status']} by {_esc(row['reviewed_by'])}.",
-                gr.update(choices=item_choices(did), value=int(rid)))  # an edit shows in the list too
+        rows = item_table(did)
+        return (rows, f"Item #{row['id']} {row['status']} by {_esc(row['reviewed_by'])}.",
+                gr.update(choices=item_choices(rows), value=int(rid)))  # an edit shows in the list too
 
     def review_handler(action: str):
         def review_item(did, rid, text, before, after, request: gr.Request):
@@ -572,13 +573,13 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
         actor = who(request, "facilitator")
         return gr.update(choices=[(f"{p.topic} · {p.senior} / {p.junior}", p.id) for p in debriefs.pairs(actor.programme)])
 
-    def facilitator_only(handler, n_outputs: int):
+    def facilitator_only(handler):
         """For a tab's select event, which every role with the tab fires: others get no change."""
         def on_select(request: gr.Request):
             try:
                 who(request, "facilitator")
             except AccessDenied:
-                return gr.update() if n_outputs == 1 else tuple(gr.update() for _ in range(n_outputs))
+                return gr.update()
             return handler(request)
 
         return on_select
@@ -647,8 +648,8 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
     def reinvite(user_id, request: gr.Request):
         try:
             actor = who(request, "admin")
-            username, token = accounts.reinvite(actor, int(user_id))
             user_id = int(user_id)
+            username, token = accounts.reinvite(actor, user_id)
         except (AccessDenied, AccountError, TypeError, ValueError) as e:
             return f"⚠️ {_esc(str(e))}"
         accounts.log(actor, "user.invite", f"user:{user_id}", f"new single-use invitation link for {username}")
@@ -891,9 +892,9 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
             btn.click(review_handler(action), inputs=[queue, item_pick, item_text, item_before, item_after],
                       outputs=[items_df, review_note, item_pick], api_name=f"review_{action}")
         dash_btn.click(dashboard, outputs=[theme_plot, assumptions_df, progress_plot])
-        review_tab.select(facilitator_only(queue_choices, 1), outputs=queue)
+        review_tab.select(facilitator_only(queue_choices), outputs=queue)
         dash_acc.expand(dashboard, outputs=[theme_plot, assumptions_df, progress_plot])  # computed when looked at
-        topics_tab.select(facilitator_only(pair_choices, 1), outputs=sp_pair)
+        topics_tab.select(facilitator_only(pair_choices), outputs=sp_pair)
         csv_btn.click(export_handler("csv"), outputs=export_file, api_name="export_csv")
         json_btn.click(export_handler("json"), outputs=export_file, api_name="export_json")
         reextract_btn.click(reextract, outputs=reextract_note)

@@ -181,7 +181,8 @@ def test_sharing_can_be_taken_back_and_given_again_after_a_review(svc, pair):
         Records(svc).review(r["id"], "approve", "Fran")
     approved = len(Records(svc).for_debrief(did))
     assert svc.index.count() == approved > 0
-    d.confirm(did, share=False)
+    d.confirm(did, share=False, keep=[])  # the UI sends the tick boxes again: they count no more
+    assert {r["status"] for r in Records(svc).for_debrief(did)} == {"approved"}
     assert svc.index.count() == 0 and not Records(svc).queue()
     assert Records(svc).approved() == []  # exports draw on shared debriefs only
     d.confirm(did, share=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from coach.extraction.records import Item, Turn, superseded_turns
+from coach.extraction.records import Item, Turn
 from coach.extraction.sentence_model import probabilities
 from coach.extraction.text import (
     AFTER_CUE, ASIDE, BEFORE_CUE, CORRECTION, DENIAL, INJECTION,
@@ -81,9 +81,8 @@ def units(turns: list[Turn]) -> list[tuple[Sentence, str]]:
     """Every usable participant sentence with the context of the question it answers."""
     out: list[tuple[Sentence, str]] = []
     ctx = "other"
-    replaced = superseded_turns(turns)
-    for i, t in enumerate(turns):
-        if not t.is_participant_words or i in replaced:
+    for i, t in enumerate(turns):  # answers a correction replaced come blank (without_superseded)
+        if not t.is_participant_words:
             continue
         coach = turns[i - 1] if i and turns[i - 1].speaker == "coach" else None
         corrects = (t.meta or {}).get("correction_of")
