@@ -266,6 +266,29 @@ def test_that_is_what_i_told_them_points_back_to_the_belief():
     assert "could not control" in ba.before and "Admins decide who posts." in ba.after
 
 
+BELIEFS_Q = "Before the sessions, what did you believe about this topic that you now see differently?"
+DECK = "I went in with a forty-slide deck on why the shop needs an app"
+DATA_WORRY = "he only wanted to know what happens to the customers' data."
+
+
+@pytest.mark.parametrize("answer, after", [
+    (f"{DECK}, and {DATA_WORRY}", "He only wanted"),  # one sentence: the part after "and"
+    (f"{DECK}. {DATA_WORRY[:1].upper()}{DATA_WORRY[1:]}", "He only wanted"),  # the answer's next sentence
+])
+def test_a_belief_with_no_cue_phrase_is_found_by_the_sentence_classifier(answer, after):
+    """No "I thought" or "turns out": the classifier's belief label (fitted on the dev split; this
+    wording is in no gold line) reads the expectation the senior went in with."""
+    turns = [C(BELIEFS_Q), P(answer)]
+    [ba] = extraction.run("offline", turns).by_kind("broken_assumption")
+    assert ba.before.startswith(DECK) and ba.after.startswith(after) and "customers' data" in ba.after
+    assert locate(ba.quote, turns) == 1 and DECK in ba.quote
+
+
+def test_the_belief_classifier_only_reads_answers_about_beliefs():
+    turns = [C("What will you do differently at work because of these sessions?"), P(f"{DECK}, and {DATA_WORRY}")]
+    assert not extraction.run("offline", turns).by_kind("broken_assumption")
+
+
 def test_a_replaced_answer_reaches_no_extractor_not_even_the_model(fake_gateway):
     """A fake model (its reply written here) quotes an answer the participant replaced with a
     correction: the model never saw that answer, the quote is not grounded, nothing is recorded."""

@@ -1,4 +1,5 @@
-"""A small sentence classifier over MiniLM embeddings: is this sentence a learning / an action?
+"""A small sentence classifier over MiniLM embeddings: is this sentence a learning / an action /
+a stated belief (the "before" of a broken assumption)?
 
 Features: the sentence embedding, what the coach's question was about (context), and a few cue
 flags. Weights are logistic regressions fitted on the development split of the gold set by
@@ -28,7 +29,7 @@ NARRATIVE = re.compile(r"^\W*(She|He|They|We|[A-Z][a-z]+) (showed|walked|typed|s
 EXAMPLE_CUE = re.compile(r"\b(for example|for instance|once|last (week|month|year)|in (the )?(first|second|third|last) "
                          r"session|one (day|time|moment)|at one point)\b", re.I)
 WEIGHTS = Path(__file__).with_name("sentence_model.json")
-LABELS = ("learned", "action")
+LABELS = ("learned", "action", "belief")
 
 
 def features(sents: list[Sentence], contexts: list[str]) -> np.ndarray:
