@@ -373,6 +373,15 @@ class Accounts:
                              .order_by(Debrief.created_at.desc())).all()
         return [tuple(r) for r in rows]
 
+    def programmes_of(self, actor: Actor) -> set[str]:
+        """The programmes whose shared debriefs may inform what this person is shown: a
+        facilitator's own; a participant's, through their pairs."""
+        if actor.role == "facilitator":
+            return {actor.programme} if actor.programme else set()
+        with self.db.session() as s:
+            return set(s.scalars(select(Pair.programme).join(Debrief, Debrief.pair_id == Pair.id)
+                                 .where(Debrief.participant_id == actor.id)))
+
     def programme_check(self, actor: Actor, debrief_id: str) -> None:
         """A facilitator may review only debriefs of their own programme."""
         actor.require("facilitator")

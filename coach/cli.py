@@ -101,7 +101,7 @@ def cmd_suggest(args) -> int:
 
         index = Index(svc.settings.index_dir, None, svc.db, read_only=True)
     try:
-        cards = suggest(index, args.senior, args.junior, k=args.k, writer=writer)
+        cards = suggest(index, args.senior, args.junior, k=args.k, writer=writer, programmes=args.programme)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -247,6 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--senior", required=True, help="the senior's role and context")
     sp.add_argument("--junior", required=True, help="the junior's role and strengths")
     sp.add_argument("--k", type=int, default=5, help="at most this many suggestions (default 5)")
+    sp.add_argument("--programme", action="append", metavar="NAME",
+                    help="draw only on debriefs of this programme (repeatable; default: every programme)")
     sp.add_argument("--json", action="store_true", help="print JSON (the contract's format)")
 
     sp = add("reindex", cmd_reindex, "rebuild the semantic index from the SQL store")

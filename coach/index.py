@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Callable, Iterable
+from typing import Callable, Collection, Iterable
 from urllib.parse import urlparse
 
 import chromadb
@@ -127,6 +128,7 @@ class Index:
         self.read_only = read_only
         self.background_sync = background_sync
         self._sync_lock = threading.RLock()  # a command syncs while holding it
+        self._programme_of: dict[int, str] = {}  # record id -> programme (see in_programmes)
         self._sync_thread: threading.Thread | None = None
         self._closing = threading.Event()
         # Changes committed to SQL whose Chroma write is under way, or failed: see following_sql
@@ -321,6 +323,9 @@ class Index:
         )
 
     def delete(self, record_ids: Iterable[int]) -> None:
+        record_ids = list(record_ids)
+        for i in record_ids:  # SQLite may hand a deleted id out again
+            self._programme_of.pop(i, None)
         ids = [f"r{i}" for i in record_ids]
         self._writable()
         if ids:
@@ -332,13 +337,30 @@ class Index:
         res = self.collection.query(query_embeddings=embeddings, n_results=n, include=["distances"])
         return [{int(i[1:]): 1.0 - d for i, d in zip(ids, dists)} for ids, dists in zip(res["ids"], res["distances"])]
 
-    def hydrate(self, record_ids) -> dict[int, dict]:
-        """Text and context of records, from SQL (the system of record)."""
+    def hydrate(self, record_ids, programmes: Collection[str] | None = None) -> dict[int, dict]:
+        """Text and context of records, from SQL (the system of record); only those of
+        ``programmes`` when given."""
         if not record_ids:
             return {}
         # Only what may be suggested, even if the index held something else for a moment (a
         # review changing a record's status while a sync runs): consent is checked here too.
-        return {r["id"]: record_metadata(r) for r in self._rows(Record.id.in_(list(record_ids)), *SUGGESTIBLE)}
+        rows = self._rows(Record.id.in_(list(record_ids)), *SUGGESTIBLE)
+        # the programme is checked here rather than in SQL: given a programme, SQLite's planner
+        # walks the programme's index (all its records) instead of looking the ids up
+        return {r["id"]: record_metadata(r) for r in rows if programmes is None or r["programme"] in programmes}
+
+    def in_programmes(self, record_ids, programmes: Collection[str]) -> set[int]:
+        """Which of these records belong to ``programmes``, to sort deep search results before the
+        few kept are filled in. A record's programme (its pair's) never changes, so it is
+        remembered per process; :meth:`hydrate` still checks programme and consent in SQL for
+        what is shown, so a stale entry could only hide a candidate, never show one."""
+        known = self._programme_of
+        missing = [i for i in record_ids if i not in known]
+        if missing:
+            for chunk in range(0, len(missing), 5000):
+                rows = self._rows(Record.id.in_(missing[chunk:chunk + 5000]), columns=(Record.id, Pair.programme))
+                known.update((r["id"], sys.intern(r["programme"])) for r in rows)
+        return {i for i in record_ids if known.get(i) in programmes}
 
     def _rows(self, *where, db: Database | None = None, columns=_COLUMNS) -> list:
         q = (select(*columns).select_from(Record).join(Debrief, Record.debrief_id == Debrief.id)

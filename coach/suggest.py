@@ -19,6 +19,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Collection
 
 import numpy as np
 import yaml
@@ -29,6 +30,7 @@ from coach.prompts import default_prompts_dir
 
 MIN_SUPPORT = 2
 CANDIDATES = 60  # per query (senior, junior): 60 records at most; measured in evals/suggest/bench.py
+MAX_FETCH = 3840  # deepest search for one programme's records (60 * 4^3)
 MERGE_SIMILAR_TOPICS = 0.7
 DIVERSITY = 0.7  # MMR: weight of relevance against similarity to topics already chosen
 YEAR = 365 * 24 * 3600
@@ -70,19 +72,53 @@ def starter_topics(k: int, prompts_dir: Path | None = None) -> list[Suggestion]:
                        evidence=[], score=0.0, generic=True) for t in data["topics"][:k]]
 
 
-def retrieve(index, senior: str, junior: str, n: int = CANDIDATES) -> list[Evidence]:
+def retrieve(index, senior: str, junior: str, n: int = CANDIDATES,
+             programmes: Collection[str] | None = None) -> list[Evidence]:
     """Nearest records to the senior's context and to the junior's strengths (two plain queries,
     one call, no metadata filter). A record found by one query only gets, for the other, that
-    query's lowest similarity among its results: an upper bound, since it ranked below them."""
-    sims = index.search(MiniLM.shared().embed([senior, junior]), n)
-    ids = set(sims[0]) | set(sims[1])
-    if not ids:
+    query's lowest similarity among its results: an upper bound, since it ranked below them.
+
+    With ``programmes``, only their records count. Chroma is not filtered (a ``where`` costs
+    ~50x the query): SQL tells which hits are the programmes' own, and the search goes as deep
+    as the programmes' share of the index needs (:func:`_programme_hits`)."""
+    vectors = MiniLM.shared().embed([senior, junior])
+    if programmes is None:
+        sims = index.search(vectors, n)
+        keep = set(sims[0]) | set(sims[1])
+    else:
+        sims, keep = _programme_hits(index, vectors, n, programmes)
+    if not keep:
         return []
     floor = [min(s.values()) if s else 0.0 for s in sims]
-    info = index.hydrate(ids)
+    info = index.hydrate(keep, programmes)
     return [Evidence(f"r{rid}", m["debrief_id"], m["kind"], m["text"], m["role"], m["topic"], int(m.get("created", 0)),
                      sims[0].get(rid, floor[0]), sims[1].get(rid, floor[1]))
             for rid, m in info.items()]
+
+
+_SHARE: dict[frozenset, float] = {}  # programmes -> their share of the last search's hits
+
+
+def _programme_hits(index, vectors, n: int, programmes: Collection[str]) -> tuple[list[dict], set]:
+    """(all similarities found, ids of the programmes' n best hits per query). The first search
+    goes as deep as the programmes' share of hits last time suggests; while fewer than n/2 of a
+    query's hits are theirs, it is repeated 4x deeper, up to MAX_FETCH. (Demanding the full n
+    would send a programme holding 90% of the records 4x deeper almost every time, for its
+    last few, least similar candidates.)"""
+    key = frozenset(programmes)
+    fetch = min(MAX_FETCH, max(n, int(n / max(_SHARE.get(key, 1.0), 1 / 64))))
+    while True:
+        sims = index.search(vectors, fetch)
+        found = set(sims[0]) | set(sims[1])
+        theirs = index.in_programmes(found, programmes)
+        if found:
+            _SHARE[key] = max(len(theirs) / len(found), 1e-3)
+        exhausted = all(len(s) < fetch for s in sims)  # the index holds no more
+        if exhausted or fetch >= MAX_FETCH or all(sum(i in theirs for i in s) >= n // 2 for s in sims):
+            break
+        fetch = min(fetch * 4, MAX_FETCH)
+    best = [sorted((i for i in s if i in theirs), key=lambda i: -s[i])[:n] for s in sims]
+    return sims, set(best[0]) | set(best[1])
 
 
 _TOPIC_CACHE: dict[str, np.ndarray] = {}
@@ -151,11 +187,12 @@ def _why(g: dict) -> str:
 
 
 def suggest(index, senior: str, junior: str, k: int = 5, *, writer=None, now: float | None = None,
-            prompts_dir: Path | None = None) -> list[Suggestion]:
-    """Ranked, diverse topic suggestions with the ids of the debriefs that support them."""
+            prompts_dir: Path | None = None, programmes: Collection[str] | None = None) -> list[Suggestion]:
+    """Ranked, diverse topic suggestions with the ids of the debriefs that support them (from
+    ``programmes`` only, when given)."""
     if not (senior or "").strip() or not (junior or "").strip():
         raise ValueError("Describe both the senior (role, context) and the junior (role, strengths).")
-    evidence = retrieve(index, senior, junior)
+    evidence = retrieve(index, senior, junior, programmes=programmes)
     if not evidence:
         return starter_topics(k, prompts_dir)
     now = now or time.time()
@@ -183,17 +220,19 @@ def suggest(index, senior: str, junior: str, k: int = 5, *, writer=None, now: fl
     return out
 
 
-def surprises(index, senior: str, k: int = 5) -> list[dict]:
+def surprises(index, senior: str, k: int = 5, programmes: Collection[str] | None = None) -> list[dict]:
     """Senior view: what earlier seniors in similar roles found surprising (broken assumptions)."""
-    ev = [e for e in retrieve(index, senior, senior, n=CANDIDATES) if e.kind == "broken_assumption" and e.role == "senior"]
+    ev = [e for e in retrieve(index, senior, senior, n=CANDIDATES, programmes=programmes)
+          if e.kind == "broken_assumption" and e.role == "senior"]
     ev.sort(key=lambda e: -e.sim_senior)
     return [{"finding": e.text.replace("Before: ", "Believed: ").replace(" After: ", " → Now: "), "topic": e.topic,
              "evidence": [e.debrief_id]} for e in ev[:k]]
 
 
-def similar_pairs(index, senior: str, junior: str, topic: str, k: int = 5, exclude: str | None = None) -> list[dict]:
+def similar_pairs(index, senior: str, junior: str, topic: str, k: int = 5, exclude: str | None = None,
+                  programmes: Collection[str] | None = None) -> list[dict]:
     """Past pairs closest to a pair: by their records' similarity to its topic and people."""
-    ev = retrieve(index, f"{senior}. {topic}", f"{junior}. {topic}")
+    ev = retrieve(index, f"{senior}. {topic}", f"{junior}. {topic}", programmes=programmes)
     by_debrief: dict[str, list[Evidence]] = defaultdict(list)
     for e in ev:
         by_debrief[e.debrief_id].append(e)
@@ -244,7 +283,8 @@ class BatchError(ValueError):
     pass
 
 
-def batch_suggest(index, src: Path, out_dir: Path, writer=None, default_k: int = 3) -> Path:
+def batch_suggest(index, src: Path, out_dir: Path, writer=None, default_k: int = 3,
+                  programmes: Collection[str] | None = None) -> Path:
     """CSV in (senior, junior[, k]) -> CSV out (row, rank, topic, why, evidence). Checked first."""
     import csv
 
@@ -270,7 +310,8 @@ def batch_suggest(index, src: Path, out_dir: Path, writer=None, default_k: int =
         w.writerow(["row", "senior", "junior", "rank", "topic", "why", "evidence", "generic"])
         for n, r in enumerate(rows, start=2):
             k = int(r["k"]) if (r.get("k") or "").strip() else default_k
-            for rank, c in enumerate(suggest(index, r["senior"], r["junior"], k=k, writer=writer), 1):
+            for rank, c in enumerate(suggest(index, r["senior"], r["junior"], k=k, writer=writer,
+                                             programmes=programmes), 1):
                 w.writerow([n, r["senior"], r["junior"], rank, c.topic, c.why, " ".join(c.evidence), c.generic])
     tmp.replace(out)  # nothing half-written
     return out

@@ -62,7 +62,8 @@ from what earlier pairs discovered.
   You can skip a question, correct an answer, stop early, and come back later from the same point.
 * **Who sees what:** your answers are saved the moment you send them and are visible only to you.
   At the end you see a summary in your own words, can correct it, and decide whether to share it
-  with your programme's facilitators (and, without your name, as evidence for later pairs).
+  with your programme's facilitators (and, without your name, as evidence for later pairs of
+  the programme).
   Nothing is shared unless you agree, and every time a facilitator opens what you shared is logged.
 * **Runs on this machine:** with no API key configured, coach uses only models installed here.
 
@@ -533,7 +534,7 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
             return "No suggestions yet. " + later
         out = []
         if cards[0].generic:
-            out.append("_No shared past debriefs are in the index yet: these are **generic starter topics**, "
+            out.append("_No shared past debriefs of your programme are in the index yet: these are **generic starter topics**, "
                        f"not evidence from earlier pairs._ {later}")
         elif later:
             out.append(f"_{later}_")
@@ -543,10 +544,16 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
                        f"<small>Evidence: past debriefs {ev}</small>\n\n</div>")
         return "\n\n".join(out)
 
+    NO_PROGRAMME = ("You are not in a pair yet. Topic ideas draw on the shared debriefs of your programme, "
+                    "so they appear once your facilitator adds you to a pair.")
+
     def topic_ideas(senior, junior, k, request: gr.Request):
         try:
             actor = who(request, "participant", "facilitator")
-            cards = suggest(svc.index, senior, junior, k=int(k or 5), writer=writer())
+            programmes = accounts.programmes_of(actor)
+            if not programmes:
+                return NO_PROGRAMME
+            cards = suggest(svc.index, senior, junior, k=int(k or 5), writer=writer(), programmes=programmes)
         except (AccessDenied, ValueError) as e:
             return f"⚠️ {_esc(str(e))}"
         shown = sorted({e for c in cards for e in c.evidence})
@@ -561,7 +568,10 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
             return f"⚠️ {e}"
         if not (senior or "").strip():
             return "⚠️ Describe the senior's role first."
-        found = surprises(svc.index, senior, k=5)
+        programmes = accounts.programmes_of(actor)
+        if not programmes:
+            return NO_PROGRAMME
+        found = surprises(svc.index, senior, k=5, programmes=programmes)
         if not found:
             return "No earlier senior in a similar role has shared a changed view yet."
         accounts.log(actor, "surprises", "debriefs:" + ",".join(sorted({f["evidence"][0] for f in found})),
@@ -594,7 +604,8 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
             return "⚠️ Choose a pair of your programme."
         with svc.db.session() as s:
             own = set(s.scalars(select(Debrief.id).where(Debrief.pair_id == pair_id)))
-        rows = [r for r in similar_pairs(svc.index, p.senior, p.junior, p.topic, k=8) if r["debrief"] not in own][:5]
+        rows = [r for r in similar_pairs(svc.index, p.senior, p.junior, p.topic, k=8, programmes={p.programme})
+                if r["debrief"] not in own][:5]
         if not rows:
             return "No similar past pairs have shared their debriefs yet."
         accounts.log(actor, "similar_pairs", "debriefs:" + ",".join(r["debrief"] for r in rows), f"for pair:{pair_id}")
@@ -609,7 +620,8 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
         if file is None:
             return None, "⚠️ Upload a CSV with columns senior, junior (and optionally k)."
         try:
-            out = batch_suggest(svc.index, Path(file), scratch_folder(), writer=writer())
+            out = batch_suggest(svc.index, Path(file), scratch_folder(), writer=writer(),
+                                programmes=accounts.programmes_of(actor))
         except BatchError as e:
             return None, f"⚠️ {e}"
         accounts.log(actor, "suggest.batch", f"file:{Path(file).name}", "shared, approved records as evidence")
@@ -737,7 +749,8 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
                         keep = gr.CheckboxGroup(label="Keep what is right: untick any item that is not", choices=[],
                                                 elem_id="coach-keep")
                         share = gr.Checkbox(label="I agree to share this summary with my programme's facilitators, "
-                                                  "and, without my name, as evidence for later pairs' topic ideas")
+                                                  "and, without my name, as evidence for later pairs' topic ideas "
+                                                  "in this programme")
                         confirm_btn = gr.Button("Confirm summary", variant="primary")
                 notice = gr.Markdown(elem_classes="coach-notice")
             with gr.Tab("New pair", id="pairs", visible=False) as pairs_tab:
@@ -763,9 +776,9 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
                 create_btn = gr.Button("Create pair", variant="primary")
                 created = gr.Markdown(elem_id="pair-created")
             with gr.Tab("Topic ideas", id="topics", visible=False) as topics_tab:
-                gr.Markdown("Topics for a new pair, from what earlier pairs discovered, with the debriefs "
-                            "that support each one. Only debriefs whose participants agreed to share are used, "
-                            "and no one is named.")
+                gr.Markdown("Topics for a new pair, from what earlier pairs of your programme discovered, with "
+                            "the debriefs that support each one. Only debriefs whose participants agreed to share "
+                            "are used, and no one is named.")
                 with gr.Row():
                     t_senior = gr.Textbox(label="The senior: role and context",
                                           placeholder="e.g. Head of store operations at a fashion retailer")

@@ -220,6 +220,27 @@ def test_a_facilitator_sees_only_their_programme_and_every_opening_is_logged(wor
     assert any(r[1] == "fran@example.org" and r[3] == "review.open" for r in rows["data"])
 
 
+def test_topic_ideas_draw_only_on_the_askers_programme(world):
+    """Ann's shared, approved debrief (PROGRAMME) is evidence for her programme's facilitator and
+    participants, not for the facilitator of another programme; a participant in no pair is told."""
+    url, ann = world["url"], world["ann"]
+    fran = api_client(url, "fran@example.org")
+    fran.predict(api_name="/queue_choices")  # Gradio takes only debrief ids it offered this session
+    fran.predict(ann, api_name="/open_review")
+    for (rid,) in db_rows(world["data"], select(Record.id).where(Record.debrief_id == ann, Record.status == "pending")):
+        fran.predict(ann, rid, "", "", "", api_name="/review_approve")
+    ask = ("Head of store operations at a fashion retailer", "Marketing assistant who runs the brand's TikTok", 5)
+    deadline = time.monotonic() + 30  # the index follows reviews in the app's background
+    while ann not in fran.predict(*ask, api_name="/topic_ideas"):
+        assert time.monotonic() < deadline, "approved records never reached the index"
+        time.sleep(0.5)
+    assert ann in api_client(url, "bob@example.org").predict(*ask, api_name="/topic_ideas")  # Ann's junior
+    other = api_client(url, "oscar@example.org").predict(*ask, api_name="/topic_ideas")
+    assert ann not in other and "generic starter topics" in other  # nothing shared in his programme yet
+    carl = api_client(url, "carl@example.org").predict(*ask, api_name="/topic_ideas")
+    assert "not in a pair yet" in carl and ann not in carl
+
+
 def test_a_closed_account_is_signed_out_at_once(world):
     url = world["url"]
     cookie = session_cookie(url, "oscar@example.org")

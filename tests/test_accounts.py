@@ -149,6 +149,19 @@ def test_a_participant_owns_only_their_debriefs_and_a_facilitator_only_their_pro
     assert "facilitator" not in str(e.value)  # and the message does not say what the account is
 
 
+def test_topic_ideas_draw_on_the_programmes_a_person_belongs_to(acc, svc):
+    d = Debriefs(svc)
+    fay = Actor(0, "fay", "facilitator", "Pilot")
+    ann, _ = acc.participant("ann@example.org", "Ann", fay)
+    bob, _ = acc.participant("bob@example.org", "Bob", fay)
+    for programme in ("Pilot", "Finance"):
+        pair = d.create_pair(senior="CFO", junior="Analyst", topic="AI tools", programme=programme)
+        d.open(pair.id, "junior", participant_id=ann.id)
+    assert acc.programmes_of(acc.actor("ann@example.org")) == {"Pilot", "Finance"}
+    assert acc.programmes_of(acc.actor("bob@example.org")) == set()  # in no pair yet: no one's debriefs
+    assert acc.programmes_of(fay) == {"Pilot"}
+
+
 def test_sign_out_takes_effect_at_once_despite_the_session_cache(svc):
     acc = Accounts(svc.db)  # the app's default: sessions cached for a few seconds
     acc.create_user("ann@example.org", "participant", password=PW)

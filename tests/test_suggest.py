@@ -51,8 +51,8 @@ def svc(make_settings):
     s.close()
 
 
-def load(svc, debriefs):
-    ids, removed = ingest(svc.db, debriefs)
+def load(svc, debriefs, programme="default"):
+    ids, removed = ingest(svc.db, debriefs, programme=programme)
     svc.index.delete(removed)
     svc.index.index_records(svc.db, ids)
 
@@ -176,3 +176,66 @@ def test_similar_past_pairs(svc):
     assert rows and rows[0]["debrief"] in {"tt1", "tt2", "tt3"}
     assert all(r["debrief"] != "priv" for r in rows)
     assert rows == sorted(rows, key=lambda r: -r["similarity"])
+
+
+# Another organisation's programme on the same install, closer to the retail queries than CORPUS.
+BANK = [
+    debrief("bk1", "TikTok for fashion store discovery at the bank's retail arm", "Head of store operations, fashion",
+            "Marketing assistant who runs TikTok",
+            learned=["Teenagers find fashion stores through TikTok videos", "Store TikToks beat our ads"],
+            broken=[("Young shoppers find stores on our website", "They find them in TikTok videos")]),
+    debrief("bk2", "TikTok shop discovery", "Head of stores, fashion retail", "Runs the brand's TikTok",
+            learned=["Fashion shoppers search TikTok for stores", "Creator store visits fill the shop"]),
+]
+
+
+def test_suggestions_draw_only_on_the_asking_programmes_debriefs(svc):
+    load(svc, CORPUS, programme="retail")
+    load(svc, BANK, programme="bank")
+    ask = ("Head of store operations at a fashion retailer", "Marketing assistant who runs the brand's TikTok")
+    everything = {e for c in suggest(svc.index, *ask, k=5) for e in c.evidence}
+    assert everything & {"bk1", "bk2"} and everything & {"tt1", "tt2", "tt3"}  # no scope: both programmes
+    retail = {e for c in suggest(svc.index, *ask, k=5, programmes={"retail"}) for e in c.evidence}
+    assert retail and retail <= {c.id for c in CORPUS}
+    bank = {e for c in suggest(svc.index, *ask, k=5, programmes={"bank"}) for e in c.evidence}
+    assert bank and bank <= {"bk1", "bk2"}
+    found = surprises(svc.index, "Director of a fashion retail chain", k=5, programmes={"retail"})
+    assert found and all(f["evidence"][0] in {"tt1", "tt2", "ai1"} for f in found)
+    from coach.suggest import similar_pairs
+    rows = similar_pairs(svc.index, "Store manager", "Films TikToks", "TikTok for shops", k=5, programmes={"bank"})
+    assert rows and {r["debrief"] for r in rows} <= {"bk1", "bk2"}
+    assert suggest(svc.index, *ask, k=3, programmes={"nobody"})[0].generic  # a programme with nothing shared yet
+
+
+def test_a_small_programmes_records_are_found_under_a_big_programmes_closer_ones(svc):
+    """The index is not filtered by programme (a Chroma `where` costs ~50x the query): when the
+    nearest hits belong to other programmes, the search goes deeper until it has the asked-for
+    programme's records."""
+    from coach.suggest import retrieve
+
+    big = [debrief(f"big{i}", "TikTok for fashion stores", "Head of fashion stores", "Runs TikTok",
+                   learned=[f"Fashion shoppers find store number {i} through TikTok videos"]) for i in range(30)]
+    load(svc, big, programme="big")
+    load(svc, [debrief("small1", "Podcasts for bank customers", "Head of retail banking", "Podcast producer",
+                       learned=["Young bank customers listen to money podcasts on the bus",
+                                "Customers trust a podcast host more than a bank leaflet"])], programme="small")
+    q = ("Head of fashion stores", "Runs the brand's TikTok")
+    nearest = retrieve(svc.index, *q, n=5)
+    assert all(e.debrief_id.startswith("big") for e in nearest)  # the small programme is not in the plain top 5
+    small = retrieve(svc.index, *q, n=5, programmes={"small"})
+    assert {e.debrief_id for e in small} == {"small1"} and len(small) == 2
+    big_only = retrieve(svc.index, *q, n=5, programmes={"big"})
+    assert len(big_only) >= 5 and all(e.debrief_id.startswith("big") for e in big_only)
+
+
+def test_suggest_cli_takes_a_programme(tmp_path):
+    d = str(tmp_path / "store")
+    for name, rows in (("retail", CORPUS), ("bank", BANK)):
+        src = tmp_path / f"{name}.jsonl"
+        src.write_text("\n".join(c.model_dump_json() for c in rows) + "\n")
+        assert run_cli("ingest", str(src), "--programme", name, "--data-dir", d, "-q").returncode == 0
+    r = run_cli("suggest", "--senior", "Head of store operations, fashion", "--junior", "Runs the brand's TikTok",
+                "--json", "--data-dir", d, "--programme", "bank")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out and all(set(c["evidence"]) <= {"bk1", "bk2"} for c in out)
