@@ -48,6 +48,12 @@ def test_example_change_before_after_cues():
     assert has_example("She showed me how teenagers search for a café.")
     assert has_example("In the second session we looked at our own account.")
     assert not has_example("I learned that TikTok matters for discovery.")
+    # someone named doing something is an example; a junior's "I showed him how ..." is what they
+    # taught, not yet an example of it
+    assert has_example("How fast the first pass can be. Chen ran forty abstracts through an assistant.")
+    assert has_example("Callum took me through how people choose a ferry.")
+    assert not has_example("I showed him how to read our TikTok analytics.")
+    assert not has_example("Nobody asked. People want answers fast.")
     assert states_before("I thought our website was enough.") and not states_before("Video matters.")
     assert states_after("Now I see it differently.") and not states_after("I thought the website was enough.")
 
@@ -63,6 +69,9 @@ def test_learning_without_example_gets_an_example_probe(senior):
     state, steps = run(senior, ["I learned that young customers use TikTok as a search engine; "
                                 "she showed me how she finds a café near her flat."])
     assert steps[-1].kind == "question" and steps[-1].slot == "beliefs"
+    state, steps = run(senior, ["That young people do want local news. Sam surveyed the students at the "
+                                "college and they follow the council's Instagram, not us."])
+    assert steps[-1].kind == "question" and steps[-1].slot == "beliefs"  # no "concrete example?" after one
 
 
 def test_change_of_mind_without_earlier_belief_gets_a_before_probe(senior):
