@@ -129,6 +129,7 @@ class Index:
         self.background_sync = background_sync
         self._sync_lock = threading.RLock()  # a command syncs while holding it
         self._programme_of: dict[int, str] = {}  # record id -> programme (see in_programmes)
+        self.programme_share: dict[frozenset, float] = {}  # programmes -> share of hits (coach.suggest)
         self._sync_thread: threading.Thread | None = None
         self._closing = threading.Event()
         # Changes committed to SQL whose Chroma write is under way, or failed: see following_sql
@@ -324,7 +325,7 @@ class Index:
 
     def delete(self, record_ids: Iterable[int]) -> None:
         record_ids = list(record_ids)
-        for i in record_ids:  # SQLite may hand a deleted id out again
+        for i in record_ids:  # ids are not reused (sqlite_autoincrement), but a stale entry would only cost memory
             self._programme_of.pop(i, None)
         ids = [f"r{i}" for i in record_ids]
         self._writable()
@@ -348,6 +349,13 @@ class Index:
         # the programme is checked here rather than in SQL: given a programme, SQLite's planner
         # walks the programme's index (all its records) instead of looking the ids up
         return {r["id"]: record_metadata(r) for r in rows if programmes is None or r["programme"] in programmes}
+
+    def has_suggestible(self, programmes: Collection[str]) -> bool:
+        """Whether any record of ``programmes`` may feed suggestions (one indexed lookup)."""
+        q = (select(Record.id).join(Debrief, Record.debrief_id == Debrief.id).join(Pair, Debrief.pair_id == Pair.id)
+             .where(*SUGGESTIBLE, Pair.programme.in_(list(programmes))).limit(1))
+        with self.db.engine.connect() as conn:
+            return conn.execute(q).first() is not None
 
     def in_programmes(self, record_ids, programmes: Collection[str]) -> set[int]:
         """Which of these records belong to ``programmes``, to sort deep search results before the

@@ -85,6 +85,8 @@ def retrieve(index, senior: str, junior: str, n: int = CANDIDATES,
     if programmes is None:
         sims = index.search(vectors, n)
         keep = set(sims[0]) | set(sims[1])
+    elif not index.has_suggestible(programmes):
+        return []  # a programme with nothing shared yet: no deep search for nothing
     else:
         sims, keep = _programme_hits(index, vectors, n, programmes)
     if not keep:
@@ -96,25 +98,24 @@ def retrieve(index, senior: str, junior: str, n: int = CANDIDATES,
             for rid, m in info.items()]
 
 
-_SHARE: dict[frozenset, float] = {}  # programmes -> their share of the last search's hits
-
-
 def _programme_hits(index, vectors, n: int, programmes: Collection[str]) -> tuple[list[dict], set]:
     """(all similarities found, ids of the programmes' n best hits per query). The first search
-    goes as deep as the programmes' share of hits last time suggests; while fewer than n/2 of a
+    goes as deep as the programmes' share of hits last time suggests (remembered per index: it
+    sets only how deep to start, and the programme's best hits are found either way, down to
+    n/2 of them); while fewer than n/2 of a
     query's hits are theirs, it is repeated 4x deeper, up to MAX_FETCH. (Demanding the full n
     would send a programme holding 90% of the records 4x deeper almost every time, for its
     last few, least similar candidates.)"""
-    key = frozenset(programmes)
-    fetch = min(MAX_FETCH, max(n, int(n / max(_SHARE.get(key, 1.0), 1 / 64))))
+    key, share = frozenset(programmes), index.programme_share
+    fetch = min(MAX_FETCH, max(n, int(n / max(share.get(key, 1.0), 1 / 64))))
     while True:
         sims = index.search(vectors, fetch)
         found = set(sims[0]) | set(sims[1])
         theirs = index.in_programmes(found, programmes)
         if found:
-            _SHARE[key] = max(len(theirs) / len(found), 1e-3)
+            share[key] = max(len(theirs) / len(found), 1e-3)
         exhausted = all(len(s) < fetch for s in sims)  # the index holds no more
-        if exhausted or fetch >= MAX_FETCH or all(sum(i in theirs for i in s) >= n // 2 for s in sims):
+        if exhausted or fetch >= MAX_FETCH or all(sum(i in theirs for i in s) >= max(1, n // 2) for s in sims):
             break
         fetch = min(fetch * 4, MAX_FETCH)
     best = [sorted((i for i in s if i in theirs), key=lambda i: -s[i])[:n] for s in sims]

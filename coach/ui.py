@@ -544,8 +544,8 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
                        f"<small>Evidence: past debriefs {ev}</small>\n\n</div>")
         return "\n\n".join(out)
 
-    NO_PROGRAMME = ("You are not in a pair yet. Topic ideas draw on the shared debriefs of your programme, "
-                    "so they appear once your facilitator adds you to a pair.")
+    NO_PROGRAMME = ("You are in no pair at the moment. Topic ideas draw on the shared debriefs of your "
+                    "programme, so they appear once your facilitator adds you to a pair.")
 
     def topic_ideas(senior, junior, k, request: gr.Request):
         try:

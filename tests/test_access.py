@@ -239,7 +239,11 @@ def test_topic_ideas_draw_only_on_the_askers_programme(world):
     assert ann not in other and "generic starter topics" in other  # nothing shared in his programme yet
     seed_people(world["data"], ("quinn@example.org", "participant", None))  # in no pair
     quinn = api_client(url, "quinn@example.org").predict(*ask, api_name="/topic_ideas")
-    assert "not in a pair yet" in quinn and ann not in quinn
+    assert "in no pair" in quinn and ann not in quinn
+    # the senior's view of what surprised earlier seniors is scoped the same way
+    senior = "Director of a fashion retail chain"
+    assert ann in fran.predict(senior, api_name="/senior_surprises")
+    assert ann not in api_client(url, "oscar@example.org").predict(senior, api_name="/senior_surprises")
 
 
 def test_a_closed_account_is_signed_out_at_once(world):

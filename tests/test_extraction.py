@@ -284,6 +284,16 @@ def test_a_belief_with_no_cue_phrase_is_found_by_the_sentence_classifier(answer,
     assert locate(ba.quote, turns) == 1 and DECK in ba.quote
 
 
+@pytest.mark.parametrize("answer", [
+    f"{DECK}. Nothing really changed.",  # the next sentence denies any change
+    f"{DECK}. I thought she would love it.",  # the next sentence is another belief
+    "I assumed young people would be on TikTok all day long, and they really are glued to it.",  # confirmed
+    "Our customers were loyal, patient, and happy with the service we gave them at the counter.",  # a list
+])
+def test_a_classified_belief_needs_a_new_view_that_is_one(answer):
+    assert not extraction.run("offline", [C(BELIEFS_Q), P(answer)]).by_kind("broken_assumption")
+
+
 def test_the_belief_classifier_only_reads_answers_about_beliefs():
     turns = [C("What will you do differently at work because of these sessions?"), P(f"{DECK}, and {DATA_WORRY}")]
     assert not extraction.run("offline", turns).by_kind("broken_assumption")

@@ -53,7 +53,11 @@ def test_example_change_before_after_cues():
     assert has_example("How fast the first pass can be. Chen ran forty abstracts through an assistant.")
     assert has_example("Callum took me through how people choose a ferry.")
     assert not has_example("I showed him how to read our TikTok analytics.")
-    assert not has_example("Nobody asked. People want answers fast.")
+    for general in ("Nobody asked. People want answers fast.", "What took me by surprise was the speed.",
+                    "Studies show that teenagers search TikTok first.", "Customers found the app confusing.",
+                    "Juniors explain things differently.", "Nothing made sense at first.", "We made good progress.",
+                    "Which made me think about our website."):
+        assert not has_example(general), general
     assert states_before("I thought our website was enough.") and not states_before("Video matters.")
     assert states_after("Now I see it differently.") and not states_after("I thought the website was enough.")
 
