@@ -100,14 +100,15 @@ def retrieve(index, senior: str, junior: str, n: int = CANDIDATES,
 
 def _programme_hits(index, vectors, n: int, programmes: Collection[str]) -> tuple[list[dict], set]:
     """(all similarities found, ids of the programmes' n best hits per query). The first search
-    goes as deep as the programmes' share of hits last time suggests (remembered per index: it
+    goes as deep as the programmes' share of hits last time suggests, with a quarter more for
+    luck (remembered per index: it
     sets only how deep to start, and the programme's best hits are found either way, down to
     n/2 of them); while fewer than n/2 of a
     query's hits are theirs, it is repeated 4x deeper, up to MAX_FETCH. (Demanding the full n
     would send a programme holding 90% of the records 4x deeper almost every time, for its
     last few, least similar candidates.)"""
     key, share = frozenset(programmes), index.programme_share
-    fetch = min(MAX_FETCH, max(n, int(n / max(share.get(key, 1.0), 1 / 64))))
+    fetch = min(MAX_FETCH, max(n, int(1.25 * n / max(share.get(key, 1.0), 1 / 64))))
     while True:
         sims = index.search(vectors, fetch)
         found = set(sims[0]) | set(sims[1])

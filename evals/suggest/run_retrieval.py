@@ -1,6 +1,7 @@
 """Retrieval eval for topic suggestions: hit@3 and nDCG@5 over new-pair queries.
 
     python evals/suggest/run_retrieval.py [--k 5]
+    python evals/suggest/run_retrieval.py --scoped   # the same, asked within a programme (below)
 
 Past debriefs: the 44 gold debriefs the queries were labelled against (dev01-dev30 and
 test01-test14 in evals/extraction/gold_*.jsonl; later gold lines are left out, since no query
@@ -10,6 +11,11 @@ that should support a good suggestion ("relevant", written by hand).
 - hit@3: share of queries where at least one of the top 3 suggestions cites a relevant debrief.
 - nDCG@5: the debrief ids cited by the suggestions, in order (card rank, then the card's
   evidence), deduplicated, cut at 5; binary relevance; ideal = all relevant ids first.
+
+``--scoped``: the other gold debriefs are ingested too, into a second programme, and every
+query is asked within the first programme, as the app asks: the figures should match the plain
+run's (the other programme's debriefs crowd the index but must neither show nor push the
+programme's own out).
 """
 
 from __future__ import annotations
@@ -42,19 +48,24 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--scoped", action="store_true", help="ask within a programme, beside another programme's debriefs")
     a = ap.parse_args()
     gold = ROOT / "evals" / "extraction"
     labelled = {f"dev{i:02d}" for i in range(1, 31)} | {f"test{i:02d}" for i in range(1, 15)}
-    debriefs = [d for d in read_debriefs(gold / "gold_dev.jsonl") + read_debriefs(gold / "gold_test.jsonl")
-                if d.id in labelled]
+    every = read_debriefs(gold / "gold_dev.jsonl") + read_debriefs(gold / "gold_test.jsonl")
+    debriefs = [d for d in every if d.id in labelled]
+    others = [d for d in every if d.id not in labelled] if a.scoped else []
     queries = [json.loads(line) for line in (Path(__file__).with_name("queries.jsonl")).read_text().splitlines() if line.strip()]
     with tempfile.TemporaryDirectory() as d:
         svc = Services(load_settings(data_dir=Path(d), backend="none"))
         ids, _ = ingest(svc.db, debriefs)
-        svc.index.index_records(svc.db, ids)
+        other_ids, _ = ingest(svc.db, others, programme="other")
+        svc.index.index_records(svc.db, ids + other_ids)
+        scope = {"default"} if a.scoped else None
         hits, ndcgs = [], []
         for q in queries:
-            cards = suggest(svc.index, q["senior"], q["junior"], k=a.k)
+            cards = suggest(svc.index, q["senior"], q["junior"], k=a.k, programmes=scope)
+            assert not (scope and {e for c in cards for e in c.evidence} & {d.id for d in others})
             rel = set(q["relevant"])
             hits.append(any(set(c.evidence) & rel for c in cards[:3]))
             ranked = list(dict.fromkeys(e for c in cards for e in c.evidence))
@@ -62,7 +73,8 @@ def main() -> None:
             if a.verbose:
                 print(q["qid"], "hit" if hits[-1] else "MISS", round(ndcgs[-1], 2), [c.topic for c in cards[:3]])
         svc.close()
-    print(f"offline suggestions over {len(queries)} queries, {len(ids)} indexed records: "
+    where = f" within a programme of {len(ids)} beside another of {len(other_ids)}" if a.scoped else ""
+    print(f"offline suggestions over {len(queries)} queries{where}, {len(ids) + len(other_ids)} indexed records: "
           f"hit@3 {statistics.mean(hits):.2f}, nDCG@5 {statistics.mean(ndcgs):.2f}")
 
 
