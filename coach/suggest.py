@@ -7,6 +7,8 @@ records are close to the new senior's context and the new junior's strengths:
     score = 0.45 * relevance to the senior  + 0.35 * relevance to the junior
           + 0.15 * share of broken assumptions  + 0.05 * recency
 
+In the app every query is scoped to the asker's programme(s) (see :func:`retrieve`).
+
 A topic needs at least ``MIN_SUPPORT`` records (never one record mentioned once); near-duplicate
 topics are merged and the list is diversified (maximal marginal relevance). Cards are written
 from the evidence offline, or by a capable model whose card must cite only the group's ids.
@@ -99,14 +101,13 @@ def retrieve(index, senior: str, junior: str, n: int = CANDIDATES,
 
 
 def _programme_hits(index, vectors, n: int, programmes: Collection[str]) -> tuple[list[dict], set]:
-    """(all similarities found, ids of the programmes' n best hits per query). The first search
-    goes as deep as the programmes' share of hits last time suggests, with a quarter more for
-    luck (remembered per index: it
-    sets only how deep to start, and the programme's best hits are found either way, down to
-    n/2 of them); while fewer than n/2 of a
-    query's hits are theirs, it is repeated 4x deeper, up to MAX_FETCH. (Demanding the full n
-    would send a programme holding 90% of the records 4x deeper almost every time, for its
-    last few, least similar candidates.)"""
+    """(all similarities found, ids of the programmes' n best hits per query).
+
+    The first search goes a quarter deeper than the programmes' share of hits in their last
+    search suggests (remembered per index; it sets only how deep to start). While fewer than
+    n/2 of a query's hits are theirs, the search is repeated 4x deeper, up to MAX_FETCH.
+    Demanding the full n would send a programme holding 90% of the records 4x deeper almost
+    every time, for its last few, least similar candidates."""
     key, share = frozenset(programmes), index.programme_share
     fetch = min(MAX_FETCH, max(n, int(1.25 * n / max(share.get(key, 1.0), 1 / 64))))
     while True:

@@ -534,8 +534,8 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
             return "No suggestions yet. " + later
         out = []
         if cards[0].generic:
-            out.append("_No shared past debriefs of your programme are in the index yet: these are **generic starter topics**, "
-                       f"not evidence from earlier pairs._ {later}")
+            out.append("_No shared past debriefs of your programme are in the index yet: these are "
+                       f"**generic starter topics**, not evidence from earlier pairs._ {later}")
         elif later:
             out.append(f"_{later}_")
         for n, c in enumerate(cards, 1):
