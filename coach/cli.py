@@ -54,11 +54,33 @@ def cmd_ingest(args) -> int:
             request_sync(svc.settings.index_dir)
             print(f"ingested {len(debriefs)} debriefs; {len(to_index)} records will be indexed by {busy.holder} "
                   "on its next query", file=sys.stderr)
+            _programme_hint(svc, debriefs, args.programme)
             return 0
         n = ingest_and_index(svc.db, index, debriefs, programme=args.programme, extract=extractor_for(svc),
                              store_progress=stored.update, index_progress=index_progress)
     print(f"ingested {len(debriefs)} debriefs, indexed {n} records", file=sys.stderr)
+    _programme_hint(svc, debriefs, args.programme)
     return 0
+
+
+def _programme_hint(svc, debriefs, asked: str | None) -> None:
+    """Say which programme the debriefs are in, and warn when no facilitator runs it: topic ideas
+    in the app draw on the asker's programme only."""
+    from sqlalchemy import select
+
+    from coach.ingest import pair_id_for
+    from coach.store.models import Pair, User
+
+    with svc.db.session() as s:
+        theirs = set(s.scalars(select(Pair.programme).where(Pair.id.in_({pair_id_for(d) for d in debriefs}))))
+        run = set(s.scalars(select(User.programme).where(User.role == "facilitator", User.programme.is_not(None))))
+    names = ", ".join(sorted(theirs)) or "-"
+    print(f"programme: {names}" + ("" if asked else " (pass --programme NAME to file them under another)"),
+          file=sys.stderr)
+    if run and theirs - run:
+        print(f"note: no facilitator runs {', '.join(sorted(theirs - run))} (facilitators run: {', '.join(sorted(run))}); "
+              "the app's topic ideas draw on the asker's programme, so these debriefs reach no one there until "
+              "ingested again with --programme NAME", file=sys.stderr)
 
 
 def cmd_extract(args) -> int:
@@ -234,7 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("ingest", cmd_ingest, "store past debriefs from a JSONL debrief file and index them")
     sp.add_argument("path")
-    sp.add_argument("--programme", default="default", help="programme the debriefs belong to")
+    sp.add_argument("--programme", help="programme to file the debriefs under; topic ideas in the app draw on the "
+                    "asker's programme (default: 'default' for new pairs; given, it also moves pairs ingested before)")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
     sp = add("extract", cmd_extract, "extract records from a JSONL debrief file; prints one JSON object per line")

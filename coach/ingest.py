@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 STORE_CHUNK = 500
 
 
+DEFAULT_PROGRAMME = "default"  # as a pair made without one (coach.store.models.Pair)
+
+
 def pair_id_for(d: FileDebrief) -> str:
     """Senior and junior debriefs of one pair share a pair row."""
     key = "\x1f".join((d.pair.senior, d.pair.junior, d.pair.topic))
@@ -130,19 +133,24 @@ def index_texts(debriefs: list[FileDebrief]) -> list[str]:
     return _indexed_texts(_plan(debriefs))
 
 
-def _store(conn: Connection, plans: list[Plan], programme: str) -> tuple[list[dict], list[int]]:
-    """Replace-or-insert these debriefs, their transcripts and records.
+def _store(conn: Connection, plans: list[Plan], programme: str | None) -> tuple[list[dict], list[int]]:
+    """Replace-or-insert these debriefs, their transcripts and records. New pairs go to
+    ``programme`` (None: "default"); given, it also moves the pairs these debriefs already had.
 
     Returns (rows of ``coach.index._COLUMNS`` for the records to index, ids of records removed)."""
     now = datetime.now(timezone.utc)
     pair_of = {d.id: pair_id_for(d) for d, _ in plans}
     programme_of = dict(conn.execute(select(Pair.id, Pair.programme).where(Pair.id.in_(set(pair_of.values())))).all())
+    moved = [pid for pid, prog in programme_of.items() if programme is not None and prog != programme]
+    if moved:  # ingested pairs only: their ids are content hashes, an app-made pair's are random
+        conn.execute(update(Pair).where(Pair.id.in_(moved)).values(programme=programme))
+        programme_of.update(dict.fromkeys(moved, programme))
     new_pairs = []
     for d, _ in plans:
         pid = pair_of[d.id]
         if pid not in programme_of:
-            programme_of[pid] = programme
-            new_pairs.append(dict(id=pid, programme=programme, senior=d.pair.senior, junior=d.pair.junior,
+            programme_of[pid] = programme or DEFAULT_PROGRAMME
+            new_pairs.append(dict(id=pid, programme=programme_of[pid], senior=d.pair.senior, junior=d.pair.junior,
                                   topic=d.pair.topic, sessions=d.pair.sessions, extra=dict(d.pair.model_extra or {}),
                                   created_at=now))
     if new_pairs:
@@ -209,7 +217,7 @@ def _chunks_by_records(plans: list[Plan], size: int, workers: int) -> list[list[
 
 
 def ingest(
-    db: Database, debriefs: list[FileDebrief], *, programme: str = "default",
+    db: Database, debriefs: list[FileDebrief], *, programme: str | None = None,
     progress: Callable[[int], None] | None = None, extract: Extract | None = None,
 ) -> tuple[list[int], list[int]]:
     """Replace-or-insert every debrief in one transaction (SQL only; see ``ingest_and_index``).
@@ -227,7 +235,7 @@ def ingest(
 
 
 def ingest_and_index(
-    db: Database, index: "Index", debriefs: list[FileDebrief], *, programme: str = "default",
+    db: Database, index: "Index", debriefs: list[FileDebrief], *, programme: str | None = None,
     chunk_records: int = 1000, extract: Extract | None = None,
     store_progress: Callable[[int], None] | None = None,
     index_progress: Callable[[int, int], None] | None = None,

@@ -257,3 +257,25 @@ def test_retrieval_eval_within_a_programme_runs_and_matches_the_plain_run():
         return re.search(r"hit@3 ([\d.]+), nDCG@5 ([\d.]+)", r.stdout).groups()
 
     assert run("--scoped") == run()
+
+
+def test_ingest_says_which_programme_and_moves_its_pairs_when_told(tmp_path):
+    """The app's topic ideas draw on the asker's programme, so ingest says where the debriefs went,
+    warns when no facilitator runs that programme, and files them under another when asked."""
+    d = str(tmp_path / "store")
+    src = tmp_path / "past.jsonl"
+    src.write_text("\n".join(c.model_dump_json() for c in CORPUS) + "\n")
+    assert run_cli("user", "add", "fay@example.org", "--role", "facilitator", "--programme", "Pilot",
+                   "--data-dir", d).returncode == 0
+    r = run_cli("ingest", str(src), "--data-dir", d, "-q")
+    assert r.returncode == 0 and "programme: default" in r.stderr and "no facilitator runs default" in r.stderr
+    ask = ("suggest", "--senior", "Head of store operations, fashion", "--junior", "Runs the brand's TikTok",
+           "--json", "--data-dir", d, "--programme", "Pilot")
+    assert all(c.get("generic") for c in json.loads(run_cli(*ask).stdout))  # nothing in Pilot yet
+    r = run_cli("ingest", str(src), "--data-dir", d, "--programme", "Pilot", "-q")
+    assert r.returncode == 0 and "programme: Pilot" in r.stderr and "no facilitator" not in r.stderr
+    cards = json.loads(run_cli(*ask).stdout)
+    assert cards and not any(c.get("generic") for c in cards)
+    assert {e for c in cards for e in c["evidence"]} <= {c.id for c in CORPUS if c.shared}
+    pairs = json.loads(run_cli("pair", "list", "--data-dir", d).stdout)
+    assert {p["programme"] for p in pairs} == {"Pilot"}  # moved, not copied
