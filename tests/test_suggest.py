@@ -279,3 +279,26 @@ def test_ingest_says_which_programme_and_moves_its_pairs_when_told(tmp_path):
     assert {e for c in cards for e in c["evidence"]} <= {c.id for c in CORPUS if c.shared}
     pairs = json.loads(run_cli("pair", "list", "--data-dir", d).stdout)
     assert {p["programme"] for p in pairs} == {"Pilot"}  # moved, not copied
+
+
+def test_a_pair_moved_by_ingest_is_seen_in_its_new_programme_after_the_catch_up(svc):
+    """Only `ingest --programme` changes a record's programme (by moving its pair): the record ->
+    programme map an app keeps is forgotten when it catches up with SQL."""
+    pair = ("Head of stores", "TikTok assistant", "TikTok for stores")
+    senior = debrief("mv-s", *pair, learned=["Shoppers find stores on TikTok", "Store videos beat ads"])
+    junior = debrief("mv-j", *pair, role="junior", learned=["The head of stores cares about footfall",
+                                                           "Directors want numbers first"])
+    load(svc, [senior, junior], programme="retail")
+    from sqlalchemy import select
+
+    from coach.store.models import Record
+    with svc.db.session() as s:
+        junior_ids = set(s.scalars(select(Record.id).where(Record.debrief_id == "mv-j")))
+    assert svc.index.in_programmes(junior_ids, {"retail"}) == junior_ids  # remembered from here on
+    ids, removed = ingest(svc.db, [senior], programme="bank")  # moves the pair, junior's records stay
+    svc.index.delete(removed)
+    svc.index.index_records(svc.db, ids)
+    assert svc.index.sync(svc.db)
+    assert svc.index.in_programmes(junior_ids, {"bank"}) == junior_ids
+    found = {d for c in suggest(svc.index, "Head of stores", "Runs TikTok", programmes={"bank"}) for d in c.evidence}
+    assert found == {"mv-s", "mv-j"}
