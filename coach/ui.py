@@ -526,7 +526,7 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
     def writer():
         return model_writer(svc.gateway, svc.settings.prompts_dir) if svc.settings.step_uses_model("suggestions") else None
 
-    def cards_md(cards) -> str:
+    def cards_md(cards, programmes) -> str:
         catching_up = svc.index.catching_up()
         later = ("Debriefs added a moment ago are still being indexed: ask again in a minute to draw on them."
                  if catching_up else "")
@@ -534,8 +534,11 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
             return "No suggestions yet. " + later
         out = []
         if cards[0].generic:
-            out.append("_No shared past debriefs of your programme are in the index yet: these are "
-                       f"**generic starter topics**, not evidence from earlier pairs._ {later}")
+            # nothing shared yet, or too little near this pair to make a topic (two records at least)
+            why = ("Your programme's shared debriefs do not yet support a topic for this pair (a topic needs "
+                   "at least two records close to it)" if svc.index.has_suggestible(programmes) else
+                   "No shared past debriefs of your programme are in the index yet")
+            out.append(f"_{why}: these are **generic starter topics**, not evidence from earlier pairs._ {later}")
         elif later:
             out.append(f"_{later}_")
         for n, c in enumerate(cards, 1):
@@ -559,7 +562,7 @@ def build_app(svc: Services, accounts: Accounts | None = None) -> gr.Blocks:
         shown = sorted({e for c in cards for e in c.evidence})
         if shown:
             accounts.log(actor, "suggest", "debriefs:" + ",".join(shown), "shared, approved records as evidence")
-        return cards_md(cards)
+        return cards_md(cards, programmes)
 
     def senior_surprises(senior, request: gr.Request):
         try:
