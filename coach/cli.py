@@ -64,23 +64,26 @@ def cmd_ingest(args) -> int:
 
 
 def _programme_hint(svc, debriefs, asked: str | None) -> None:
-    """Say which programme the debriefs are in, and warn when no facilitator runs it: topic ideas
-    in the app draw on the asker's programme only."""
+    """Say which programme the debriefs went to, and warn when none of the app's people is in it:
+    topic ideas in the app draw on the asker's programme only."""
     from sqlalchemy import select
 
-    from coach.ingest import pair_id_for
-    from coach.store.models import Pair, User
+    from coach.ingest import DEFAULT_PROGRAMME
+    from coach.store.models import Debrief, Pair, User
 
-    with svc.db.session() as s:
-        theirs = set(s.scalars(select(Pair.programme).where(Pair.id.in_({pair_id_for(d) for d in debriefs}))))
-        run = set(s.scalars(select(User.programme).where(User.role == "facilitator", User.programme.is_not(None))))
-    names = ", ".join(sorted(theirs)) or "-"
-    print(f"programme: {names}" + ("" if asked else " (pass --programme NAME to file them under another)"),
+    programme = asked or DEFAULT_PROGRAMME
+    print(f"programme: {programme}" + ("" if asked else " (pass --programme NAME to file them under another)"),
           file=sys.stderr)
-    if run and theirs - run:
-        print(f"note: no facilitator runs {', '.join(sorted(theirs - run))} (facilitators run: {', '.join(sorted(run))}); "
-              "the app's topic ideas draw on the asker's programme, so these debriefs reach no one there until "
-              "ingested again with --programme NAME", file=sys.stderr)
+    if not any(d.shared for d in debriefs):
+        return  # nothing of these feeds suggestions anyway
+    with svc.db.session() as s:  # programmes someone in the app asks from: facilitators', participants' pairs'
+        used = set(s.scalars(select(User.programme).where(User.role == "facilitator", User.programme.is_not(None))))
+        used |= set(s.scalars(select(Pair.programme).join(Debrief, Debrief.pair_id == Pair.id)
+                              .where(Debrief.participant_id.is_not(None))))
+    if used and programme not in used:
+        print(f"note: no one in the app is in programme {programme!r} (its people are in: {', '.join(sorted(used))}); "
+              "topic ideas there draw on the asker's programme, so these debriefs reach no one until ingested "
+              "again with --programme NAME", file=sys.stderr)
 
 
 def cmd_extract(args) -> int:
@@ -256,8 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("ingest", cmd_ingest, "store past debriefs from a JSONL debrief file and index them")
     sp.add_argument("path")
-    sp.add_argument("--programme", help="programme to file the debriefs under; topic ideas in the app draw on the "
-                    "asker's programme (default: 'default' for new pairs; given, it also moves pairs ingested before)")
+    sp.add_argument("--programme", help="programme to file the debriefs under (default: 'default'); topic ideas in "
+                    "the app draw on the asker's programme. A debrief ingested before moves with its line")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
     sp = add("extract", cmd_extract, "extract records from a JSONL debrief file; prints one JSON object per line")

@@ -265,9 +265,6 @@ class Index:
         Safe beside the app's own writes: what Chroma holds is read before what SQL allows (a
         record approved meanwhile is in both), and each added batch is checked against SQL
         again once stored (a record rejected or erased meanwhile is taken out again)."""
-        # `coach ingest --programme` may have moved pairs: forget what programme each record was in
-        self._programme_of = {}
-        self.programme_share.clear()
         have = {int(i[1:]) for i in self.collection.get(include=[])["ids"] if i.startswith("r")}
         want = {r["id"] for r in self._rows(*SUGGESTIBLE, db=db, columns=(Record.id,))}
         self.delete(sorted(have - want))
@@ -362,11 +359,10 @@ class Index:
 
     def in_programmes(self, record_ids, programmes: Collection[str]) -> set[int]:
         """Which of these records belong to ``programmes``, to sort deep search results before the
-        few kept are filled in. A record's programme (its pair's) changes only when ``coach
-        ingest --programme`` moves a pair, after which the app catches up (:meth:`sync` forgets
-        the map), so it is remembered per process; :meth:`hydrate` still checks programme and
-        consent in SQL for what is shown, so a stale entry could only hide a candidate, never
-        show one."""
+        few kept are filled in. A record's programme (its pair's) never changes (a debrief
+        re-ingested into another programme gets a pair there and new record ids), so it is
+        remembered per process; :meth:`hydrate` still checks programme and consent in SQL for
+        what is shown, so a stale entry could only hide a candidate, never show one."""
         known = self._programme_of
         missing = [i for i in record_ids if i not in known]
         if missing:

@@ -30,10 +30,12 @@ STORE_CHUNK = 500
 DEFAULT_PROGRAMME = "default"  # as a pair made without one (coach.store.models.Pair)
 
 
-def pair_id_for(d: FileDebrief) -> str:
-    """Senior and junior debriefs of one pair share a pair row."""
-    key = "\x1f".join((d.pair.senior, d.pair.junior, d.pair.topic))
-    return "p-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+def pair_id_for(d: FileDebrief, programme: str = DEFAULT_PROGRAMME) -> str:
+    """Senior and junior debriefs of one pair (in one programme) share a pair row. The programme
+    is part of the key, so a same-named pair of another programme is never touched; the default
+    programme's keys are those of the ids given before programmes were part of it."""
+    parts = (d.pair.senior, d.pair.junior, d.pair.topic) + (() if programme == DEFAULT_PROGRAMME else (programme,))
+    return "p-" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
 Extract = Callable[[FileDebrief], "Extraction"]
@@ -134,23 +136,21 @@ def index_texts(debriefs: list[FileDebrief]) -> list[str]:
 
 
 def _store(conn: Connection, plans: list[Plan], programme: str | None) -> tuple[list[dict], list[int]]:
-    """Replace-or-insert these debriefs, their transcripts and records. New pairs go to
-    ``programme`` (None: "default"); given, it also moves the pairs these debriefs already had.
+    """Replace-or-insert these debriefs, their transcripts and records, in ``programme`` (None:
+    "default"). A debrief ingested before into another programme moves with its line (to its
+    pair there); nothing else of its old pair moves.
 
     Returns (rows of ``coach.index._COLUMNS`` for the records to index, ids of records removed)."""
     now = datetime.now(timezone.utc)
-    pair_of = {d.id: pair_id_for(d) for d, _ in plans}
+    programme = programme or DEFAULT_PROGRAMME
+    pair_of = {d.id: pair_id_for(d, programme) for d, _ in plans}
     programme_of = dict(conn.execute(select(Pair.id, Pair.programme).where(Pair.id.in_(set(pair_of.values())))).all())
-    moved = [pid for pid, prog in programme_of.items() if programme is not None and prog != programme]
-    if moved:  # ingested pairs only: their ids are content hashes, an app-made pair's are random
-        conn.execute(update(Pair).where(Pair.id.in_(moved)).values(programme=programme))
-        programme_of.update(dict.fromkeys(moved, programme))
     new_pairs = []
     for d, _ in plans:
         pid = pair_of[d.id]
         if pid not in programme_of:
-            programme_of[pid] = programme or DEFAULT_PROGRAMME
-            new_pairs.append(dict(id=pid, programme=programme_of[pid], senior=d.pair.senior, junior=d.pair.junior,
+            programme_of[pid] = programme
+            new_pairs.append(dict(id=pid, programme=programme, senior=d.pair.senior, junior=d.pair.junior,
                                   topic=d.pair.topic, sessions=d.pair.sessions, extra=dict(d.pair.model_extra or {}),
                                   created_at=now))
     if new_pairs:
@@ -161,6 +161,7 @@ def _store(conn: Connection, plans: list[Plan], programme: str | None) -> tuple[
         # Replaced debriefs keep their row; their old records go only after the new ones are in,
         # so a new record never takes an old one's id (ids are cited as evidence and in logs).
         removed = list(conn.scalars(select(Record.id).where(Record.debrief_id.in_(existing))))
+        old_pairs = set(conn.scalars(select(Debrief.pair_id).where(Debrief.id.in_(existing))))
         conn.execute(delete(Turn).where(Turn.debrief_id.in_(existing)))
         conn.execute(
             update(Debrief).where(Debrief.id == bindparam("old_id")).values(
@@ -169,6 +170,12 @@ def _store(conn: Connection, plans: list[Plan], programme: str | None) -> tuple[
                 created_at=now, updated_at=now),
             [dict(old_id=d.id, new_pair=pair_of[d.id], new_role=d.role, new_shared=d.shared)
              for d, _ in plans if d.id in existing])
+        # a debrief that moved to another programme's pair may leave its old ingested pair empty
+        left = [pid for pid in old_pairs - set(pair_of.values()) if len(pid) == len("p-") + 16]
+        if left:
+            still = set(conn.scalars(select(Debrief.pair_id).where(Debrief.pair_id.in_(left))))
+            if set(left) - still:
+                conn.execute(delete(Pair).where(Pair.id.in_(set(left) - still)))
 
     new_debriefs = [dict(id=d.id, pair_id=pair_of[d.id], role=d.role, status="ingested", shared=d.shared,
                          source="ingest", created_at=now, updated_at=now) for d, _ in plans if d.id not in existing]

@@ -70,7 +70,7 @@ class Suggestion:
 
 def starter_topics(k: int, prompts_dir: Path | None = None) -> list[Suggestion]:
     data = yaml.safe_load(((prompts_dir or default_prompts_dir()) / "protocol" / "starter_topics.yaml").read_text())
-    return [Suggestion(topic=t["topic"], why=f"Generic starter topic (no shared past debriefs yet): {t['why']}",
+    return [Suggestion(topic=t["topic"], why=f"Generic starter topic: {t['why']}",
                        evidence=[], score=0.0, generic=True) for t in data["topics"][:k]]
 
 

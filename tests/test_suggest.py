@@ -259,46 +259,50 @@ def test_retrieval_eval_within_a_programme_runs_and_matches_the_plain_run():
     assert run("--scoped") == run()
 
 
-def test_ingest_says_which_programme_and_moves_its_pairs_when_told(tmp_path):
+def test_ingest_says_which_programme_and_moves_its_debriefs_when_told(tmp_path):
     """The app's topic ideas draw on the asker's programme, so ingest says where the debriefs went,
-    warns when no facilitator runs that programme, and files them under another when asked."""
+    warns when no one in the app is in that programme, and files them under another when asked."""
     d = str(tmp_path / "store")
     src = tmp_path / "past.jsonl"
     src.write_text("\n".join(c.model_dump_json() for c in CORPUS) + "\n")
     assert run_cli("user", "add", "fay@example.org", "--role", "facilitator", "--programme", "Pilot",
                    "--data-dir", d).returncode == 0
     r = run_cli("ingest", str(src), "--data-dir", d, "-q")
-    assert r.returncode == 0 and "programme: default" in r.stderr and "no facilitator runs default" in r.stderr
+    assert r.returncode == 0 and "programme: default" in r.stderr and "no one in the app is in programme" in r.stderr
     ask = ("suggest", "--senior", "Head of store operations, fashion", "--junior", "Runs the brand's TikTok",
            "--json", "--data-dir", d, "--programme", "Pilot")
     assert all(c.get("generic") for c in json.loads(run_cli(*ask).stdout))  # nothing in Pilot yet
     r = run_cli("ingest", str(src), "--data-dir", d, "--programme", "Pilot", "-q")
-    assert r.returncode == 0 and "programme: Pilot" in r.stderr and "no facilitator" not in r.stderr
+    assert r.returncode == 0 and "programme: Pilot" in r.stderr and "no one in the app" not in r.stderr
     cards = json.loads(run_cli(*ask).stdout)
     assert cards and not any(c.get("generic") for c in cards)
     assert {e for c in cards for e in c["evidence"]} <= {c.id for c in CORPUS if c.shared}
     pairs = json.loads(run_cli("pair", "list", "--data-dir", d).stdout)
-    assert {p["programme"] for p in pairs} == {"Pilot"}  # moved, not copied
+    assert {p["programme"] for p in pairs} == {"Pilot"}  # moved, not copied: no empty pairs left behind
 
 
-def test_a_pair_moved_by_ingest_is_seen_in_its_new_programme_after_the_catch_up(svc):
-    """Only `ingest --programme` changes a record's programme (by moving its pair): the record ->
-    programme map an app keeps is forgotten when it catches up with SQL."""
-    pair = ("Head of stores", "TikTok assistant", "TikTok for stores")
+def test_reingesting_a_debrief_into_another_programme_moves_that_debrief_only(svc):
+    """Pairs are keyed by programme too: a same-named pair of another programme is never touched,
+    and a debrief moved by its line takes new record ids (so no process keeps a stale programme)."""
+    from sqlalchemy import select
+
+    from coach.store.models import Debrief, Pair, Record
+
+    pair = ("TikTok for stores", "Head of stores", "TikTok assistant")
     senior = debrief("mv-s", *pair, learned=["Shoppers find stores on TikTok", "Store videos beat ads"])
     junior = debrief("mv-j", *pair, role="junior", learned=["The head of stores cares about footfall",
                                                            "Directors want numbers first"])
     load(svc, [senior, junior], programme="retail")
-    from sqlalchemy import select
-
-    from coach.store.models import Record
     with svc.db.session() as s:
         junior_ids = set(s.scalars(select(Record.id).where(Record.debrief_id == "mv-j")))
     assert svc.index.in_programmes(junior_ids, {"retail"}) == junior_ids  # remembered from here on
-    ids, removed = ingest(svc.db, [senior], programme="bank")  # moves the pair, junior's records stay
-    svc.index.delete(removed)
-    svc.index.index_records(svc.db, ids)
-    assert svc.index.sync(svc.db)
-    assert svc.index.in_programmes(junior_ids, {"bank"}) == junior_ids
-    found = {d for c in suggest(svc.index, "Head of stores", "Runs TikTok", programmes={"bank"}) for d in c.evidence}
-    assert found == {"mv-s", "mv-j"}
+    load(svc, [senior], programme="bank")
+    with svc.db.session() as s:
+        where = dict(s.execute(select(Debrief.id, Pair.programme).join(Pair, Debrief.pair_id == Pair.id)).all())
+        senior_ids = set(s.scalars(select(Record.id).where(Record.debrief_id == "mv-s")))
+    assert where == {"mv-s": "bank", "mv-j": "retail"}
+    assert svc.index.in_programmes(senior_ids, {"bank"}) == senior_ids  # new ids: nothing stale
+    assert svc.index.in_programmes(junior_ids, {"retail"}) == junior_ids
+    ask = ("Head of stores", "Runs TikTok")
+    assert {d for c in suggest(svc.index, *ask, programmes={"retail"}) for d in c.evidence} == {"mv-j"}
+    assert {d for c in suggest(svc.index, *ask, programmes={"bank"}) for d in c.evidence} == {"mv-s"}
