@@ -35,7 +35,9 @@ def cmd_ingest(args) -> int:
     from coach.debrief_file import read_debriefs
     from coach.index_lock import IndexInUse, request_sync
     from coach.ingest import extractor_for, ingest, ingest_and_index
+    from coach.store.models import DEFAULT_PROGRAMME
 
+    programme = args.programme or DEFAULT_PROGRAMME
     debriefs = read_debriefs(args.path)  # validates every line before anything is written
     svc = _services(args)
     with (tqdm(total=len(debriefs), desc="storing", unit="debrief", disable=args.quiet) as stored,
@@ -49,14 +51,14 @@ def cmd_ingest(args) -> int:
         except IndexInUse as busy:  # the app holds the embedded index: store here, it indexes
             if not busy.by_app:
                 raise
-            to_index, _ = ingest(svc.db, debriefs, programme=args.programme, extract=extractor_for(svc),
+            to_index, _ = ingest(svc.db, debriefs, programme=programme, extract=extractor_for(svc),
                                  progress=stored.update)
             request_sync(svc.settings.index_dir)
             print(f"ingested {len(debriefs)} debriefs; {len(to_index)} records will be indexed by {busy.holder} "
                   "on its next query", file=sys.stderr)
             _programme_hint(svc, debriefs, args.programme)
             return 0
-        n = ingest_and_index(svc.db, index, debriefs, programme=args.programme, extract=extractor_for(svc),
+        n = ingest_and_index(svc.db, index, debriefs, programme=programme, extract=extractor_for(svc),
                              store_progress=stored.update, index_progress=index_progress)
     print(f"ingested {len(debriefs)} debriefs, indexed {n} records", file=sys.stderr)
     _programme_hint(svc, debriefs, args.programme)
@@ -68,8 +70,7 @@ def _programme_hint(svc, debriefs, asked: str | None) -> None:
     topic ideas in the app draw on the asker's programme only."""
     from sqlalchemy import select
 
-    from coach.ingest import DEFAULT_PROGRAMME
-    from coach.store.models import Debrief, Pair, User
+    from coach.store.models import DEFAULT_PROGRAMME, Debrief, Pair, User
 
     programme = asked or DEFAULT_PROGRAMME
     print(f"programme: {programme}" + ("" if asked else " (pass --programme NAME to file them under another)"),
@@ -244,6 +245,8 @@ def cmd_status(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from coach.store.models import DEFAULT_PROGRAMME
+
     p = argparse.ArgumentParser(prog="python -m coach", description="coach: debrief coach for reverse mentoring.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -290,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--sessions", type=int)
     sp.add_argument("--start", help="first session, YYYY-MM-DD")
     sp.add_argument("--end", help="last session, YYYY-MM-DD")
-    sp.add_argument("--programme", default="default")
+    sp.add_argument("--programme", default=DEFAULT_PROGRAMME)
     sp.add_argument("--belief", action="append", help="a starting belief of the senior (up to 3, in order)")
     sp.add_argument("--base-url", default="http://127.0.0.1:7860", help="app address used in the printed links")
 

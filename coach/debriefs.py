@@ -23,7 +23,7 @@ from coach.gateway import GatewayError
 from coach.interview import Interview, Protocol, Step, baseline_questions, baseline_returns
 from coach.prompts import load_prompt
 from coach.services import Services
-from coach.store.models import BaselineBelief, Debrief, Pair, Turn, utcnow
+from coach.store.models import DEFAULT_PROGRAMME, BaselineBelief, Debrief, Pair, Turn, utcnow
 
 MAX_MESSAGE_CHARS = 6000
 # Commands are stored as participant turns (so the transcript shows them) marked in ``meta``;
@@ -80,7 +80,7 @@ class Debriefs:
 
     def create_pair(
         self, *, senior: str, junior: str, topic: str, senior_name: str | None = None,
-        junior_name: str | None = None, sessions: int | None = None, programme: str = "default",
+        junior_name: str | None = None, sessions: int | None = None, programme: str = DEFAULT_PROGRAMME,
         start_date: date | None = None, end_date: date | None = None, baseline: list[str] | None = None,
     ) -> Pair:
         for field, value in (("senior's role", senior), ("junior's role", junior), ("topic", topic)):
@@ -91,7 +91,7 @@ class Debriefs:
         if start_date and end_date and end_date < start_date:
             raise DebriefError("The end date is before the start date.")
         questions = baseline_questions(self.svc.settings.prompts_dir)
-        pair = Pair(id="p-" + secrets.token_hex(6), programme=programme.strip() or "default",
+        pair = Pair(id="p-" + secrets.token_hex(6), programme=programme.strip() or DEFAULT_PROGRAMME,
                     senior=senior.strip(), junior=junior.strip(), topic=topic.strip(), sessions=sessions,
                     senior_name=(senior_name or "").strip() or None, junior_name=(junior_name or "").strip() or None,
                     start_date=start_date, end_date=end_date, extra={})

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from coach.debrief_file import FileDebrief
 from coach.store.db import Database
-from coach.store.models import Debrief, Pair, Record, Turn
+from coach.store.models import DEFAULT_PROGRAMME, Debrief, Pair, Record, Turn
 
 if TYPE_CHECKING:
     from coach.extraction.records import Extraction
@@ -27,15 +27,17 @@ if TYPE_CHECKING:
 STORE_CHUNK = 500
 
 
-DEFAULT_PROGRAMME = "default"  # as a pair made without one (coach.store.models.Pair)
-
-
 def pair_id_for(d: FileDebrief, programme: str = DEFAULT_PROGRAMME) -> str:
     """Senior and junior debriefs of one pair (in one programme) share a pair row. The programme
     is part of the key, so a same-named pair of another programme is never touched; the default
     programme's keys are those of the ids given before programmes were part of it."""
     parts = (d.pair.senior, d.pair.junior, d.pair.topic) + (() if programme == DEFAULT_PROGRAMME else (programme,))
     return "p-" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+def is_ingested_pair(pair_id: str) -> bool:
+    """Pairs made by ingest have 16 hex digits (pair_id_for); the app's, 12 (Debriefs.create_pair)."""
+    return len(pair_id) == len("p-") + 16
 
 
 Extract = Callable[[FileDebrief], "Extraction"]
@@ -135,14 +137,13 @@ def index_texts(debriefs: list[FileDebrief]) -> list[str]:
     return _indexed_texts(_plan(debriefs))
 
 
-def _store(conn: Connection, plans: list[Plan], programme: str | None) -> tuple[list[dict], list[int]]:
-    """Replace-or-insert these debriefs, their transcripts and records, in ``programme`` (None:
-    "default"). A debrief ingested before into another programme moves with its line (to its
-    pair there); nothing else of its old pair moves.
+def _store(conn: Connection, plans: list[Plan], programme: str) -> tuple[list[dict], list[int]]:
+    """Replace-or-insert these debriefs, their transcripts and records, in ``programme``. A
+    debrief ingested before into another programme moves with its line (to its pair there);
+    nothing else of its old pair moves.
 
     Returns (rows of ``coach.index._COLUMNS`` for the records to index, ids of records removed)."""
     now = datetime.now(timezone.utc)
-    programme = programme or DEFAULT_PROGRAMME
     pair_of = {d.id: pair_id_for(d, programme) for d, _ in plans}
     programme_of = dict(conn.execute(select(Pair.id, Pair.programme).where(Pair.id.in_(set(pair_of.values())))).all())
     new_pairs = []
@@ -171,7 +172,7 @@ def _store(conn: Connection, plans: list[Plan], programme: str | None) -> tuple[
             [dict(old_id=d.id, new_pair=pair_of[d.id], new_role=d.role, new_shared=d.shared)
              for d, _ in plans if d.id in existing])
         # a debrief that moved to another programme's pair may leave its old ingested pair empty
-        left = [pid for pid in old_pairs - set(pair_of.values()) if len(pid) == len("p-") + 16]
+        left = [pid for pid in old_pairs - set(pair_of.values()) if is_ingested_pair(pid)]
         if left:
             still = set(conn.scalars(select(Debrief.pair_id).where(Debrief.pair_id.in_(left))))
             if set(left) - still:
@@ -224,7 +225,7 @@ def _chunks_by_records(plans: list[Plan], size: int, workers: int) -> list[list[
 
 
 def ingest(
-    db: Database, debriefs: list[FileDebrief], *, programme: str | None = None,
+    db: Database, debriefs: list[FileDebrief], *, programme: str = DEFAULT_PROGRAMME,
     progress: Callable[[int], None] | None = None, extract: Extract | None = None,
 ) -> tuple[list[int], list[int]]:
     """Replace-or-insert every debrief in one transaction (SQL only; see ``ingest_and_index``).
@@ -242,7 +243,7 @@ def ingest(
 
 
 def ingest_and_index(
-    db: Database, index: "Index", debriefs: list[FileDebrief], *, programme: str | None = None,
+    db: Database, index: "Index", debriefs: list[FileDebrief], *, programme: str = DEFAULT_PROGRAMME,
     chunk_records: int = 1000, extract: Extract | None = None,
     store_progress: Callable[[int], None] | None = None,
     index_progress: Callable[[int, int], None] | None = None,

@@ -45,12 +45,15 @@ class Base(DeclarativeBase):
     pass
 
 
+DEFAULT_PROGRAMME = "default"  # a pair's programme when none is given (app, CLI, ingest)
+
+
 class Pair(Base):
     """A senior (learner) and a junior (mentor) working on one topic."""
 
     __tablename__ = "pairs"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    programme: Mapped[str] = mapped_column(String(200), default="default", index=True)
+    programme: Mapped[str] = mapped_column(String(200), default=DEFAULT_PROGRAMME, index=True)
     senior: Mapped[str] = mapped_column(Text)  # role/context of the senior, e.g. "Retail operations director"
     junior: Mapped[str] = mapped_column(Text)  # role/strengths of the junior
     topic: Mapped[str] = mapped_column(Text)
