@@ -352,10 +352,34 @@ class Index:
 
     def has_suggestible(self, programmes: Collection[str]) -> bool:
         """Whether any record of ``programmes`` may feed suggestions (one indexed lookup)."""
+        return bool(self.suggestible_ids(programmes, limit=1))
+
+    def suggestible_ids(self, programmes: Collection[str], limit: int) -> list[int]:
+        """Up to ``limit`` ids of the records of ``programmes`` that may feed suggestions (one
+        SQL lookup; the limit keeps it cheap for a large programme)."""
         q = (select(Record.id).join(Debrief, Record.debrief_id == Debrief.id).join(Pair, Debrief.pair_id == Pair.id)
-             .where(*SUGGESTIBLE, Pair.programme.in_(list(programmes))).limit(1))
+             .where(*SUGGESTIBLE, Pair.programme.in_(list(programmes))).limit(limit))
         with self.db.engine.connect() as conn:
-            return conn.execute(q).first() is not None
+            return list(conn.scalars(q))
+
+    def search_among(self, embeddings, record_ids: list[int], n: int) -> list[dict[int, float]]:
+        """Like :meth:`search`, but exact and over these records only: for a small programme,
+        whose records a search of the whole index may not reach (Chroma's ``get`` costs ~30 us a
+        record, so only for a few hundred)."""
+        self._maybe_sync()
+        got = self.collection.get(ids=[f"r{i}" for i in record_ids], include=["embeddings"])
+        if not got["ids"]:
+            return [{} for _ in embeddings]
+        ids = [int(i[1:]) for i in got["ids"]]
+        vectors = np.asarray(got["embeddings"], dtype=np.float32)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        queries = np.asarray(embeddings, dtype=np.float32)
+        queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+        out = []
+        for row in queries @ vectors.T:
+            top = np.argsort(-row)[:n]
+            out.append({ids[j]: float(row[j]) for j in top})
+        return out
 
     def in_programmes(self, record_ids, programmes: Collection[str]) -> set[int]:
         """Which of these records belong to ``programmes``, to sort deep search results before the

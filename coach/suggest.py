@@ -33,6 +33,10 @@ from coach.prompts import default_prompts_dir
 MIN_SUPPORT = 2
 CANDIDATES = 60  # per query (senior, junior): 60 records at most; measured in evals/suggest/bench.py
 MAX_FETCH = 3840  # deepest search for one programme's records (60 * 4^3)
+# A programme with at most this many suggestible records is searched exactly, over its own vectors:
+# at 100k records a programme this small has ~10 records in the deepest search, so it could get
+# none; Chroma's get of 300 vectors takes ~9 ms (evals/suggest/bench.py)
+SMALL_PROGRAMME = 300
 MERGE_SIMILAR_TOPICS = 0.7
 DIVERSITY = 0.7  # MMR: weight of relevance against similarity to topics already chosen
 YEAR = 365 * 24 * 3600
@@ -82,13 +86,17 @@ def retrieve(index, senior: str, junior: str, n: int = CANDIDATES,
 
     With ``programmes``, only their records count. Chroma is not filtered (a ``where`` costs
     ~50x the query): SQL tells which hits are the programmes' own, and the search goes as deep
-    as the programmes' share of the index needs (:func:`_programme_hits`)."""
+    as the programmes' share of the index needs (:func:`_programme_hits`). A small programme is
+    searched exactly over its own records instead, which a deep search might not reach."""
     vectors = MiniLM.shared().embed([senior, junior])
     if programmes is None:
         sims = index.search(vectors, n)
         keep = set(sims[0]) | set(sims[1])
-    elif not index.has_suggestible(programmes):
+    elif not (few := index.suggestible_ids(programmes, limit=SMALL_PROGRAMME + 1)):
         return []  # a programme with nothing shared yet: no deep search for nothing
+    elif len(few) <= SMALL_PROGRAMME:
+        sims = index.search_among(vectors, few, n)
+        keep = set(sims[0]) | set(sims[1])
     else:
         sims, keep = _programme_hits(index, vectors, n, programmes)
     if not keep:

@@ -207,25 +207,55 @@ def test_suggestions_draw_only_on_the_asking_programmes_debriefs(svc):
     assert suggest(svc.index, *ask, k=3, programmes={"nobody"})[0].generic  # a programme with nothing shared yet
 
 
-def test_a_small_programmes_records_are_found_under_a_big_programmes_closer_ones(svc):
-    """The index is not filtered by programme (a Chroma `where` costs ~50x the query): when the
-    nearest hits belong to other programmes, the search goes deeper until it has the asked-for
-    programme's records."""
-    from coach.suggest import retrieve
-
+def _big_and_small_programmes(svc) -> tuple[str, str]:
+    """30 debriefs of a "big" programme close to the returned query, one far from it in "small"."""
     big = [debrief(f"big{i}", "TikTok for fashion stores", "Head of fashion stores", "Runs TikTok",
                    learned=[f"Fashion shoppers find store number {i} through TikTok videos"]) for i in range(30)]
     load(svc, big, programme="big")
     load(svc, [debrief("small1", "Podcasts for bank customers", "Head of retail banking", "Podcast producer",
                        learned=["Young bank customers listen to money podcasts on the bus",
                                 "Customers trust a podcast host more than a bank leaflet"])], programme="small")
-    q = ("Head of fashion stores", "Runs the brand's TikTok")
+    return ("Head of fashion stores", "Runs the brand's TikTok")
+
+
+@pytest.mark.parametrize("search", ["deep", "exact"])
+def test_a_small_programmes_records_are_found_under_a_big_programmes_closer_ones(svc, monkeypatch, search):
+    """The index is not filtered by programme (a Chroma `where` costs ~50x the query): when the
+    nearest hits belong to other programmes, the search goes deeper until it has the asked-for
+    programme's records ("deep"); a programme of a few hundred records or fewer is searched
+    exactly over its own vectors ("exact", the default at this size)."""
+    from coach import suggest as suggest_module
+    from coach.suggest import retrieve
+
+    if search == "deep":
+        monkeypatch.setattr(suggest_module, "SMALL_PROGRAMME", 0)
+    q = _big_and_small_programmes(svc)
     nearest = retrieve(svc.index, *q, n=5)
     assert all(e.debrief_id.startswith("big") for e in nearest)  # the small programme is not in the plain top 5
     small = retrieve(svc.index, *q, n=5, programmes={"small"})
     assert {e.debrief_id for e in small} == {"small1"} and len(small) == 2
     big_only = retrieve(svc.index, *q, n=5, programmes={"big"})
     assert len(big_only) >= 5 and all(e.debrief_id.startswith("big") for e in big_only)
+
+
+def test_a_small_programme_is_searched_exactly_where_the_deepest_search_would_miss_it(svc, monkeypatch):
+    """At 100k records the deepest search (MAX_FETCH) covers ~4% of the index, so a programme of a
+    few records can lie wholly beyond it and would get starter topics; scaled down here by making
+    the deepest search 8 records deep, under 30 closer ones."""
+    from coach import suggest as suggest_module
+    from coach.suggest import retrieve
+
+    q = _big_and_small_programmes(svc)
+    monkeypatch.setattr(suggest_module, "MAX_FETCH", 8)
+    monkeypatch.setattr(suggest_module, "SMALL_PROGRAMME", 0)
+    assert retrieve(svc.index, *q, n=5, programmes={"small"}) == []  # the deep search alone misses it
+    monkeypatch.setattr(suggest_module, "SMALL_PROGRAMME", 300)
+    found = retrieve(svc.index, *q, n=5, programmes={"small"})
+    assert {e.debrief_id for e in found} == {"small1"} and len(found) == 2
+    cards = suggest(svc.index, *q, k=3, programmes={"small"})
+    assert not cards[0].generic and {e for c in cards for e in c.evidence} == {"small1"}
+    # only the programme's suggestible records: nothing private, nothing of another programme
+    assert svc.index.suggestible_ids({"small"}, limit=10) and not svc.index.suggestible_ids({"nobody"}, limit=10)
 
 
 def test_suggest_cli_takes_a_programme(tmp_path):

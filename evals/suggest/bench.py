@@ -10,8 +10,9 @@ Reports, in one run, on the same synthetic record texts:
   just before each ingest on 3,000 of its texts, so both figures come from the same conditions;
 - Chroma's stock ONNX embedding function on the same model files (pads every input to 256);
 - suggest latency p50/p95 (retrieval + grouping + ranking, no generative model) per store size:
-  over every programme (the CLI's default), and scoped as the app scopes it, to a programme
-  holding 90% of the records and to one holding 10%.
+  over every programme (the CLI's default), and scoped as the app scopes it, to programmes
+  holding about 89%, 10%, 1% and 0.1% of the records; with how many queries got only generic
+  starter topics (a programme's own records not found).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from coach.embeddings import MiniLM, model_files  # noqa: E402
 from coach.services import Services  # noqa: E402
 from coach.debrief_file import FileDebrief  # noqa: E402
 from coach.ingest import index_texts, ingest_and_index  # noqa: E402
+from coach import suggest as suggest_module  # noqa: E402
 from coach.suggest import suggest  # noqa: E402
 
 SUBJECTS = ["young customers", "our stores", "the sales team", "new recruits", "patients", "students", "suppliers",
@@ -102,12 +104,15 @@ def fill(svc: Services, n: int, rng: random.Random, start: int) -> tuple[float, 
 
 
 SMALL = "one-in-ten"
+SMALLER = "one-in-a-hundred"
+SMALLEST = "one-in-a-thousand"
 
 
 def split_programmes(svc: Services) -> None:
     """About one pair in ten (by a hash of its id, so a pair moves once, when it first appears)
-    moves to a second programme, so latency is measured for the app's programme-scoped queries
-    too (after the ingest timing: SQL only, the index is unchanged)."""
+    moves to a second programme, one in a hundred to a third, one in a thousand to a fourth, so
+    latency is measured for the app's programme-scoped queries too (after the ingest timing: SQL
+    only, the index is unchanged)."""
     import zlib
 
     from sqlalchemy import select, update
@@ -115,8 +120,10 @@ def split_programmes(svc: Services) -> None:
     from coach.store.models import Pair
 
     with svc.db.engine.begin() as conn:
-        ids = [i for i in conn.scalars(select(Pair.id)) if zlib.crc32(i.encode()) % 10 == 0]
-        conn.execute(update(Pair).where(Pair.id.in_(ids)).values(programme=SMALL))
+        every = list(conn.scalars(select(Pair.id)))
+        for name, modulo, rest in ((SMALL, 10, 0), (SMALLER, 100, 1), (SMALLEST, 1000, 2)):
+            ids = [i for i in every if zlib.crc32(i.encode()) % modulo == rest]
+            conn.execute(update(Pair).where(Pair.id.in_(ids)).values(programme=name))
 
 
 def main() -> None:
@@ -155,23 +162,33 @@ def main() -> None:
         have = 0
         queries = [(f"{rng.choice(ROLES)} at a {rng.choice(['retailer', 'bank', 'hospital', 'factory'])}",
                     f"Junior who knows {rng.choice(TOOLS)} and {rng.choice(TOOLS)}") for _ in range(a.queries)]
+        small_programme = suggest_module.SMALL_PROGRAMME
         for size in [int(x) for x in a.sizes.split(",")]:
             rate, raw = fill(svc, size - have, rng, have)
             print(f"ingest {have:>6} -> {size:>6} records: {rate:,.0f} records/s, SQL rows included "
                   f"({rate / raw:.0%} of the raw model's {raw:,.0f}/s, timed just before on the same kind of texts)")
             have = size
             split_programmes(svc)
-            for label, programmes in (("every programme (CLI default)", None),
-                                      ("programme holding 90%", {"default"}),
-                                      ("programme holding 10%", {SMALL})):
+            for label, programmes, exact in (("every programme (CLI default)", None, True),
+                                             ("programme holding 89%", {"default"}, True),
+                                             ("programme holding 10%", {SMALL}, True),
+                                             ("programme holding 1%", {SMALLER}, True),
+                                             ("programme holding 0.1%", {SMALLEST}, True),
+                                             # as before session 7: the deep search for every size
+                                             ("programme holding 1%, deep search only", {SMALLER}, False),
+                                             ("programme holding 0.1%, deep search only", {SMALLEST}, False)):
+                suggest_module.SMALL_PROGRAMME = small_programme if exact else 0
                 suggest(svc.index, *queries[0], k=5, programmes=programmes)  # warm
-                lat = []
+                lat, generic = [], 0
                 for q in queries:
                     t0 = time.perf_counter()
-                    suggest(svc.index, *q, k=5, programmes=programmes)
+                    cards = suggest(svc.index, *q, k=5, programmes=programmes)
                     lat.append((time.perf_counter() - t0) * 1000)
-                print(f"suggest at {size:>6} records, {label}: p50 {statistics.median(lat):.1f} ms, "
-                      f"p95 {pct(lat, 0.95):.1f} ms ({len(lat)} queries, k=5)")
+                    generic += bool(cards) and cards[0].generic
+                held = len(svc.index.suggestible_ids(programmes, limit=10**7)) if programmes else have
+                suggest_module.SMALL_PROGRAMME = small_programme
+                print(f"suggest at {size:>6} records, {label} ({held:,} records): p50 {statistics.median(lat):.1f} ms, "
+                      f"p95 {pct(lat, 0.95):.1f} ms ({len(lat)} queries, k=5; starter topics for {generic})")
         svc.close()
 
 
