@@ -115,6 +115,9 @@ def facets(chroma_metadata: dict) -> dict:
     return json.loads(chroma_metadata[FACETS])
 
 
+VECTOR_CACHE_MAX = 20_000  # vectors kept for search_among (1.5 KB each)
+
+
 class Index:
     """The records' vectors. On the embedded index, only one process may open it for writing
     (coach.index_lock): the app with ``background_sync`` (it catches up with commands that
@@ -130,6 +133,11 @@ class Index:
         self._sync_lock = threading.RLock()  # a command syncs while holding it
         self._programme_of: dict[int, str] = {}  # record id -> programme (see in_programmes)
         self.programme_share: dict[frozenset, float] = {}  # programmes -> share of hits (coach.suggest)
+        # record id -> unit vector, for search_among; dropped when this process writes or deletes
+        # the record (a review edit re-embeds it under the same id), and ``_written`` counts those
+        # writes so that a vector read from Chroma while one runs is not kept
+        self._vectors: dict[int, np.ndarray] = {}
+        self._written = 0
         self._sync_thread: threading.Thread | None = None
         self._closing = threading.Event()
         # Changes committed to SQL whose Chroma write is under way, or failed: see following_sql
@@ -322,6 +330,7 @@ class Index:
             ids=[f"r{m['record_id']}" for m in metas], embeddings=vectors,
             metadatas=[{FACETS: json.dumps({k: m[k] for k in INDEX_KEYS if k in m})} for m in metas],
         )
+        self._forget_vectors(m["record_id"] for m in metas)  # after the upsert: see search_among
 
     def delete(self, record_ids: Iterable[int]) -> None:
         record_ids = list(record_ids)
@@ -331,6 +340,7 @@ class Index:
         self._writable()
         if ids:
             self.collection.delete(ids=ids)
+        self._forget_vectors(record_ids)
 
     def search(self, embeddings, n: int) -> list[dict[int, float]]:
         """Per query vector: {record id: cosine similarity} of its n nearest records."""
@@ -364,22 +374,42 @@ class Index:
 
     def search_among(self, embeddings, record_ids: list[int], n: int) -> list[dict[int, float]]:
         """Like :meth:`search`, but exact and over these records only: for a small programme,
-        whose records a search of the whole index may not reach (Chroma's ``get`` costs ~30 us a
-        record, so only for a few hundred)."""
+        whose records a search of the whole index may not reach. Their vectors are read from
+        Chroma once (its ``get`` costs ~30 us a record) and then kept in this process."""
         self._maybe_sync()
-        got = self.collection.get(ids=[f"r{i}" for i in record_ids], include=["embeddings"])
-        if not got["ids"]:
+        missing = [i for i in record_ids if i not in self._vectors]
+        if missing:
+            written = self._written
+            got = self.collection.get(ids=[f"r{i}" for i in missing], include=["embeddings"])
+            found = {}
+            if got["ids"]:  # none when the records are not (or no longer) in Chroma
+                fresh = np.asarray(got["embeddings"], dtype=np.float32)
+                fresh /= np.maximum(np.linalg.norm(fresh, axis=1, keepdims=True), 1e-12)
+                found = dict(zip((int(i[1:]) for i in got["ids"]), fresh))
+            if len(self._vectors) + len(found) > VECTOR_CACHE_MAX:
+                self._vectors.clear()  # rare: many small programmes asked in one process
+            if written == self._written:  # no write meanwhile could have replaced what was read
+                self._vectors.update(found)
+        else:
+            found = {}
+        have = [i for i in record_ids if i in self._vectors or i in found]  # not yet in Chroma: skipped
+        if not have:
             return [{} for _ in embeddings]
-        ids = [int(i[1:]) for i in got["ids"]]
-        vectors = np.asarray(got["embeddings"], dtype=np.float32)
-        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        matrix = np.stack([self._vectors.get(i, found.get(i)) for i in have])
         queries = np.asarray(embeddings, dtype=np.float32)
         queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
         out = []
-        for row in queries @ vectors.T:
+        for row in queries @ matrix.T:
             top = np.argsort(-row)[:n]
-            out.append({ids[j]: float(row[j]) for j in top})
+            out.append({have[j]: float(row[j]) for j in top})
         return out
+
+    def _forget_vectors(self, record_ids: Iterable[int]) -> None:
+        """After Chroma changed these records: a search_among that read vectors before now
+        (``_written`` moved on) keeps none of them."""
+        self._written += 1
+        for i in record_ids:
+            self._vectors.pop(i, None)
 
     def in_programmes(self, record_ids, programmes: Collection[str]) -> set[int]:
         """Which of these records belong to ``programmes``, to sort deep search results before the
@@ -424,6 +454,7 @@ class Index:
             except Exception:  # absent collection: nothing to drop
                 pass
             self.collection = self._collection()
+            self._vectors.clear()
             n = self.index_records(db, None, progress)
         if self._lock is not None:  # everything in SQL is in: no catch-up left to do
             state = index_lock.sync_state(self.index_dir)

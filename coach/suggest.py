@@ -33,10 +33,11 @@ from coach.prompts import default_prompts_dir
 MIN_SUPPORT = 2
 CANDIDATES = 60  # per query (senior, junior): 60 records at most; measured in evals/suggest/bench.py
 MAX_FETCH = 3840  # deepest search for one programme's records (60 * 4^3)
-# A programme with at most this many suggestible records is searched exactly, over its own vectors:
-# at 100k records a programme this small has ~10 records in the deepest search, so it could get
-# none; Chroma's get of 300 vectors takes ~9 ms (evals/suggest/bench.py)
-SMALL_PROGRAMME = 300
+# A programme with at most this many suggestible records is searched exactly, over its own vectors
+# (kept in memory after the first query): the deep search can miss a small programme entirely
+# (0.1% of 100k records: starter topics for 1 query in 100) and is slow for it (p95 68 ms at 0.1%,
+# 79 ms at 1%; evals/suggest/bench.py)
+SMALL_PROGRAMME = 5000
 MERGE_SIMILAR_TOPICS = 0.7
 DIVERSITY = 0.7  # MMR: weight of relevance against similarity to topics already chosen
 YEAR = 365 * 24 * 3600

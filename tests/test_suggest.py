@@ -258,6 +258,32 @@ def test_a_small_programme_is_searched_exactly_where_the_deepest_search_would_mi
     assert svc.index.suggestible_ids({"small"}, limit=10) and not svc.index.suggestible_ids({"nobody"}, limit=10)
 
 
+def test_a_small_programmes_kept_vectors_follow_an_edited_or_removed_record(svc):
+    """search_among keeps a small programme's vectors in memory; a record re-embedded under the
+    same id (a facilitator's edit) or taken out of the index must not be ranked by its old vector."""
+    from sqlalchemy import select, update
+
+    from coach.embeddings import MiniLM
+    from coach.store.models import Record
+
+    q = _big_and_small_programmes(svc)
+    with svc.db.engine.connect() as conn:
+        bus, leaflet = conn.scalars(select(Record.id).where(Record.debrief_id == "small1").order_by(Record.id)).all()
+    vectors = MiniLM.shared().embed(list(q))
+    before = svc.index.search_among(vectors, [bus, leaflet], n=5)  # now kept in memory
+    new_text = "Fashion shoppers find our stores through TikTok"
+    with svc.db.engine.begin() as conn:
+        conn.execute(update(Record).where(Record.id == bus).values(text=new_text))
+    svc.index.index_records(svc.db, [bus])  # what a review edit does after its commit
+    after = svc.index.search_among(vectors, [bus, leaflet], n=5)
+    from coach.index import index_text
+    expected = float(vectors[0] @ MiniLM.shared().embed([index_text(svc.index._rows(Record.id == bus)[0])])[0])
+    assert after[0][bus] == pytest.approx(expected, abs=1e-3) and after[0][bus] > before[0][bus] + 0.2
+    assert after[0][leaflet] == pytest.approx(before[0][leaflet], abs=1e-6)
+    svc.index.delete([leaflet])
+    assert leaflet not in svc.index.search_among(vectors, [bus, leaflet], n=5)[0]
+
+
 def test_suggest_cli_takes_a_programme(tmp_path):
     d = str(tmp_path / "store")
     for name, rows in (("retail", CORPUS), ("bank", BANK)):
