@@ -116,6 +116,7 @@ def facets(chroma_metadata: dict) -> dict:
 
 
 VECTOR_CACHE_MAX = 20_000  # vectors kept for search_among (1.5 KB each)
+LARGE_RECHECK_S = 60.0
 
 
 class Index:
@@ -138,6 +139,7 @@ class Index:
         # writes so that a vector read from Chroma while one runs is not kept
         self._vectors: dict[int, np.ndarray] = {}
         self._written = 0
+        self._large_seen: dict[frozenset, tuple[float, int]] = {}  # programmes -> when found above what limit
         self._sync_thread: threading.Thread | None = None
         self._closing = threading.Event()
         # Changes committed to SQL whose Chroma write is under way, or failed: see following_sql
@@ -363,6 +365,22 @@ class Index:
     def has_suggestible(self, programmes: Collection[str]) -> bool:
         """Whether any record of ``programmes`` may feed suggestions (one indexed lookup)."""
         return bool(self.suggestible_ids(programmes, limit=1))
+
+    def small_programme_ids(self, programmes: Collection[str], limit: int) -> list[int] | None:
+        """The suggestible record ids of ``programmes`` if there are at most ``limit``, else None.
+        Programmes found larger are not counted again for LARGE_RECHECK_S (reading their first
+        ``limit`` ids costs a large programme several ms a query, and a large programme turns
+        small only by mass deletion; what is shown is checked in SQL anyway)."""
+        key = frozenset(programmes)
+        when, above = self._large_seen.get(key, (0.0, 0))
+        if above >= limit and time.monotonic() - when < LARGE_RECHECK_S:
+            return None
+        ids = self.suggestible_ids(programmes, limit=limit + 1)
+        if len(ids) <= limit:
+            self._large_seen.pop(key, None)
+            return ids
+        self._large_seen[key] = (time.monotonic(), limit)
+        return None
 
     def suggestible_ids(self, programmes: Collection[str], limit: int) -> list[int]:
         """Up to ``limit`` ids of the records of ``programmes`` that may feed suggestions (one

@@ -93,13 +93,13 @@ def retrieve(index, senior: str, junior: str, n: int = CANDIDATES,
     if programmes is None:
         sims = index.search(vectors, n)
         keep = set(sims[0]) | set(sims[1])
-    elif not (few := index.suggestible_ids(programmes, limit=SMALL_PROGRAMME + 1)):
-        return []  # a programme with nothing shared yet: no deep search for nothing
-    elif len(few) <= SMALL_PROGRAMME:
+    elif (few := index.small_programme_ids(programmes, SMALL_PROGRAMME)) is None:
+        sims, keep = _programme_hits(index, vectors, n, programmes)
+    elif not few:
+        return []  # a programme with nothing shared yet: no search for nothing
+    else:
         sims = index.search_among(vectors, few, n)
         keep = set(sims[0]) | set(sims[1])
-    else:
-        sims, keep = _programme_hits(index, vectors, n, programmes)
     if not keep:
         return []
     floor = [min(s.values()) if s else 0.0 for s in sims]

@@ -284,6 +284,24 @@ def test_a_small_programmes_kept_vectors_follow_an_edited_or_removed_record(svc)
     assert leaflet not in svc.index.search_among(vectors, [bus, leaflet], n=5)[0]
 
 
+def test_a_programme_found_large_is_not_counted_again_for_a_while(svc, monkeypatch):
+    """Reading a large programme's first ids on every query cost it several ms (bench); once found
+    above the limit it goes straight to the deep search until LARGE_RECHECK_S has passed."""
+    from sqlalchemy import select, update
+
+    from coach import index as index_module
+    from coach.store.models import Record
+
+    _big_and_small_programmes(svc)
+    assert svc.index.small_programme_ids({"small"}, 1) is None  # two records: above a limit of one
+    with svc.db.engine.begin() as conn:
+        gone, kept = conn.scalars(select(Record.id).where(Record.debrief_id == "small1").order_by(Record.id)).all()
+        conn.execute(update(Record).where(Record.id == gone).values(status="rejected"))
+    assert svc.index.small_programme_ids({"small"}, 1) is None  # not counted again yet
+    monkeypatch.setattr(index_module, "LARGE_RECHECK_S", 0.0)
+    assert svc.index.small_programme_ids({"small"}, 1) == [kept]
+
+
 def test_suggest_cli_takes_a_programme(tmp_path):
     d = str(tmp_path / "store")
     for name, rows in (("retail", CORPUS), ("bank", BANK)):
