@@ -410,10 +410,12 @@ class Index:
                 self._vectors.update(found)
         else:
             found = {}
-        have = [i for i in record_ids if i in self._vectors or i in found]  # not yet in Chroma: skipped
-        if not have:
+        # one lookup per id: a sync thread may drop entries meanwhile; ids not yet in Chroma are skipped
+        vecs = {i: v for i in record_ids if (v := self._vectors.get(i, found.get(i))) is not None}
+        if not vecs:
             return [{} for _ in embeddings]
-        matrix = np.stack([self._vectors.get(i, found.get(i)) for i in have])
+        have = list(vecs)
+        matrix = np.stack(list(vecs.values()))
         queries = np.asarray(embeddings, dtype=np.float32)
         queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
         out = []

@@ -35,8 +35,8 @@ CANDIDATES = 60  # per query (senior, junior): 60 records at most; measured in e
 MAX_FETCH = 3840  # deepest search for one programme's records (60 * 4^3)
 # A programme with at most this many suggestible records is searched exactly, over its own vectors
 # (kept in memory after the first query): the deep search can miss a small programme entirely
-# (0.1% of 100k records: starter topics for 1 query in 100) and is slow for it (p95 68 ms at 0.1%,
-# 79 ms at 1%; evals/suggest/bench.py)
+# (0.1% of 100k records: starter topics for 1 query in 100) and is slow for it (p95 80-85 ms at
+# 1% and 0.1%, against 29 and 12 ms exact; evals/suggest/bench.py)
 SMALL_PROGRAMME = 5000
 MERGE_SIMILAR_TOPICS = 0.7
 DIVERSITY = 0.7  # MMR: weight of relevance against similarity to topics already chosen
