@@ -264,6 +264,7 @@ def test_a_small_programmes_kept_vectors_follow_an_edited_or_removed_record(svc)
     from sqlalchemy import select, update
 
     from coach.embeddings import MiniLM
+    from coach.index import index_text
     from coach.store.models import Record
 
     q = _big_and_small_programmes(svc)
@@ -276,7 +277,6 @@ def test_a_small_programmes_kept_vectors_follow_an_edited_or_removed_record(svc)
         conn.execute(update(Record).where(Record.id == bus).values(text=new_text))
     svc.index.index_records(svc.db, [bus])  # what a review edit does after its commit
     after = svc.index.search_among(vectors, [bus, leaflet], n=5)
-    from coach.index import index_text
     expected = float(vectors[0] @ MiniLM.shared().embed([index_text(svc.index._rows(Record.id == bus)[0])])[0])
     assert after[0][bus] == pytest.approx(expected, abs=1e-3) and after[0][bus] > before[0][bus] + 0.2
     assert after[0][leaflet] == pytest.approx(before[0][leaflet], abs=1e-6)

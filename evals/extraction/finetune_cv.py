@@ -107,7 +107,7 @@ def fit(train_items):
 
 
 probs = {}  # (sentence, turn, position) -> held-out P(learned, action, belief)
-folds = [list(range(i, len(rows), 5)) for i in range(5)]
+folds = [list(range(i, len(rows), train.FOLDS)) for i in range(train.FOLDS)]  # the folds of train.py --cv
 t0 = time.time()
 for f in folds:
     tr = [it for i, items in enumerate(data) if i not in set(f) for it in items]
