@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     local_start_timeout: float = Field(120.0, gt=0, description="Seconds to wait for the local model server to answer its health check.")
     local_autostart: bool = Field(True, description="Start the local model server in the background when the app starts.")
 
-    timeout: float = Field(60.0, gt=0, description="Seconds before a model call times out.")
+    timeout: float | None = Field(None, gt=0, description="Seconds before a model call times out. Default: 60 for API backends, 600 for the embedded model (a CPU generates about 10-30 tokens/s).")
     max_retries: int = Field(2, ge=0, le=10, description="Retries (with exponential backoff) on 429, 5xx, timeouts and connection errors.")
 
     interview_model: StepModel = Field(StepModel.AUTO, description="Use the model to phrase interview questions: `auto`, `on`, `off`.")
@@ -144,6 +144,12 @@ class Settings(BaseSettings):
     @property
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
+
+    @property
+    def call_timeout(self) -> float:
+        if self.timeout is not None:
+            return self.timeout
+        return 600.0 if self.resolved_backend is Backend.LOCAL else 60.0
 
     @property
     def resolved_structured_mode(self) -> str:

@@ -161,15 +161,24 @@ class Gateway:
             url, key = s.base_url, s.api_key or "not-needed"
         if self._client is None or url != self._client_url:
             self._client = openai.OpenAI(
-                api_key=key, base_url=url, timeout=s.timeout, max_retries=s.max_retries
+                api_key=key, base_url=url, timeout=s.call_timeout, max_retries=s.max_retries
             )
             self._client_url = url
         return self._client
 
     def _translate(self, e: Exception) -> GatewayError:
         where = f"{self.backend.value} backend ({self.model})"
+        if self.backend is Backend.LOCAL and isinstance(e, (openai.APIConnectionError, ModelUnavailable)) \
+                and not isinstance(e, openai.APITimeoutError):
+            # the embedded server is ours: say how it ended, not where to point COACH_BASE_URL
+            report = self.local_server.check()
+            if report:
+                return ModelUnavailable(report)
+            if isinstance(e, openai.APIConnectionError):
+                return ModelUnavailable(f"The embedded model server ({self.model}) did not answer: {e}. "
+                                        f"Its log: {self.local_server.log_path}")
         if isinstance(e, openai.APITimeoutError):
-            return ModelTimeout(f"The {where} did not answer within {self.settings.timeout:.0f}s (COACH_TIMEOUT), after {self.settings.max_retries} retries.")
+            return ModelTimeout(f"The {where} did not answer within {self.settings.call_timeout:.0f}s (COACH_TIMEOUT), after {self.settings.max_retries} retries.")
         if isinstance(e, openai.RateLimitError):
             return ModelRateLimited(f"The {where} is rate-limiting requests (429) and still was after {self.settings.max_retries} retries.")
         if isinstance(e, openai.APIConnectionError):
@@ -192,6 +201,8 @@ class Gateway:
             raise
 
     def _log(self, purpose: str, prompt: Prompt | None, t0: float, **kw) -> None:
+        if kw.get("ok") and self.backend is Backend.LOCAL:
+            self.local_server.answered()
         if self.on_call is None:
             return
         self.on_call(CallLog(

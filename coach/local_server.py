@@ -7,6 +7,7 @@ and stopped when the app exits.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import signal
 import socket
@@ -18,9 +19,40 @@ from pathlib import Path
 
 import httpx
 
+log = logging.getLogger("coach.local_server")
+
 
 class LocalServerError(RuntimeError):
     """The local model server could not be started; the message says what to do."""
+
+
+# Consecutive crashes (a death by signal with no answered request since) after which the server
+# is not started again until the app restarts: a build that dies on every token would otherwise
+# be restarted, and die, on every participant turn.
+MAX_CRASHES = 3
+
+
+def describe_exit(returncode: int) -> str:
+    """'exited with code 1', or 'crashed with signal 4 (illegal instruction)'."""
+    if returncode >= 0:
+        return f"exited with code {returncode}"
+    try:
+        name = signal.strsignal(-returncode) or signal.Signals(-returncode).name
+    except ValueError:
+        name = "unknown signal"
+    return f"crashed with signal {-returncode} ({name.lower()})"
+
+
+def crash_advice(returncode: int) -> str:
+    """What to do about a model process that ended this way."""
+    if returncode == -signal.SIGILL:
+        return ("llama.cpp was built for instructions this CPU advertises but cannot run (often AMX on a "
+                "virtual machine). Rebuild it the portable way: `COACH_REBUILD_LLAMA=1 scripts/install`.")
+    if returncode == -signal.SIGKILL:
+        return "It was killed from outside, often by the kernel when memory ran out (try a smaller model)."
+    if returncode < 0:
+        return "Check the log above; a corrupt or unsupported GGUF file can do this (COACH_GGUF_PATH)."
+    return "Check COACH_GGUF_PATH points to a valid GGUF file, or set COACH_BACKEND=none."
 
 
 def free_port() -> int:
@@ -46,8 +78,11 @@ class LocalModelServer:
         self.start_timeout = start_timeout
         self.port: int | None = None
         self.restarts = 0
+        self.last_exit: int | None = None  # return code of the last server process that died
+        self.crashes = 0  # deaths by signal since the server last answered a request
         self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
+        self._noted_pid: int | None = None
         atexit.register(self.stop)
 
     @property
@@ -69,9 +104,41 @@ class LocalModelServer:
             if self.is_alive():
                 return self.base_url
             if self._proc is not None:
+                self._note_exit(self._proc)
+                self._proc = None
                 self.restarts += 1
+            if self.crashes >= MAX_CRASHES:
+                raise LocalServerError(self.crash_report() + " It is not restarted again until coach restarts.")
             self._start()
             return self.base_url
+
+    def _note_exit(self, proc: subprocess.Popen) -> None:
+        """Count and log a dead server process once (check() may have seen it first)."""
+        if proc.pid == self._noted_pid:
+            return
+        self._noted_pid = proc.pid
+        self.last_exit = proc.returncode
+        self.crashes += proc.returncode < 0
+        log.error("%s", self.crash_report())
+
+    def check(self) -> str:
+        """The crash report if the server process has died since it was started, else ""."""
+        with self._lock:
+            if self._proc is None or self._proc.poll() is None:
+                return ""
+            self._note_exit(self._proc)
+            return self.crash_report()
+
+    def answered(self) -> None:
+        """The server answered a request: earlier crashes were not a loop."""
+        self.crashes = 0
+
+    def crash_report(self) -> str:
+        """Plain words on how the last server process ended, with advice, or "" if none died."""
+        if self.last_exit is None:
+            return ""
+        return (f"The local model process ({self.model_alias}) {describe_exit(self.last_exit)}"
+                f"{f', {self.crashes} times in a row' if self.crashes > 1 else ''}. {crash_advice(self.last_exit)}")
 
     def _command(self) -> list[str]:
         cmd = [
@@ -113,10 +180,12 @@ class LocalModelServer:
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
+                code = self._proc.returncode
+                self._note_exit(self._proc)
+                self._proc = None
                 raise LocalServerError(
-                    f"The local model server exited with code {self._proc.returncode} while starting. "
-                    f"Last lines of {self.log_path}:\n{self._log_tail()}\n"
-                    "Check COACH_GGUF_PATH points to a valid GGUF file, or set COACH_BACKEND=none."
+                    f"The local model server {describe_exit(code)} while starting. "
+                    f"Last lines of {self.log_path}:\n{self._log_tail()}\n{crash_advice(code)}"
                 )
             try:
                 if httpx.get(f"{self.base_url}/models", timeout=1.0).status_code == 200:
@@ -136,10 +205,10 @@ class LocalModelServer:
         except OSError:
             return "(no log)"
 
-    def kill(self) -> None:
+    def kill(self, sig: int = signal.SIGKILL) -> None:
         """Kill the server abruptly (tests use this to simulate a crash)."""
         if self.is_alive():
-            os.killpg(self._proc.pid, signal.SIGKILL)
+            os.killpg(self._proc.pid, sig)
             self._proc.wait()
 
     def stop(self) -> None:

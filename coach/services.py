@@ -76,7 +76,9 @@ class Services:
         }
         if s.resolved_backend is Backend.LOCAL and "gateway" in self.__dict__:
             srv = self.gateway.local_server
-            info["local_server"] = {"alive": srv.is_alive(), "port": srv.port, "restarts": srv.restarts}
+            problem = srv.check() or srv.crash_report()
+            info["local_server"] = {"alive": srv.is_alive(), "port": srv.port, "restarts": srv.restarts,
+                                    "problem": problem or None}
         return info
 
     def close(self) -> None:
