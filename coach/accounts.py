@@ -16,13 +16,13 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 
+from coach.policy import AccessDenied, Actor  # noqa: F401  (re-exported: the accounts' callers use them)
 from coach.store.db import Database
 from coach.store.models import AccessLog, Debrief, Invitation, Pair, SignInSession, User, utcnow
 
@@ -51,36 +51,8 @@ def _verify(stored: str, password: str) -> bool:
             return False
 
 
-class AccessDenied(PermissionError):
-    """The signed-in person may not do this; the message is safe to show them."""
-
-
 class AccountError(ValueError):
     """A request about accounts that cannot be done as asked (shown to the user)."""
-
-
-@dataclass(frozen=True)
-class Actor:
-    """The signed-in person making a request."""
-
-    id: int
-    username: str
-    role: str
-    programme: str | None = None
-    display_name: str | None = None
-
-    @classmethod
-    def of(cls, u: User) -> "Actor":
-        return cls(u.id, u.username, u.role, u.programme, u.display_name)
-
-    @property
-    def name(self) -> str:
-        return self.display_name or self.username
-
-    def require(self, *roles: str) -> "Actor":
-        if self.role not in roles:
-            raise AccessDenied("Your account cannot do this.")
-        return self
 
 
 def _token_hash(token: str) -> str:
@@ -122,9 +94,8 @@ class Accounts:
         self._cache_lock = threading.Lock()
 
     @classmethod
-    def from_services(cls, svc) -> "Accounts":
-        s = svc.settings
-        return cls(svc.db, idle_minutes=s.session_idle_minutes, max_hours=s.session_max_hours,
+    def from_settings(cls, db: Database, s) -> "Accounts":
+        return cls(db, idle_minutes=s.session_idle_minutes, max_hours=s.session_max_hours,
                    invitation_days=s.invitation_days)
 
     # -- users and invitations -------------------------------------------------------------
@@ -357,13 +328,6 @@ class Accounts:
 
     # -- who may see what ------------------------------------------------------------------
 
-    def debrief_owner_check(self, actor: Actor, debrief_id: str) -> None:
-        """A participant may act only on their own debrief."""
-        with self.db.session() as s:
-            owner = s.scalar(select(Debrief.participant_id).where(Debrief.id == debrief_id))
-        if actor.role != "participant" or owner is None or owner != actor.id:
-            raise AccessDenied("This debrief is not yours.")  # same words whether or not it exists
-
     def own_debriefs(self, actor: Actor) -> list[tuple[str, str, str, str]]:
         """(debrief id, role, topic, status) of the participant's debriefs, newest first."""
         with self.db.session() as s:
@@ -381,15 +345,6 @@ class Accounts:
         with self.db.session() as s:
             return set(s.scalars(select(Pair.programme).join(Debrief, Debrief.pair_id == Pair.id)
                                  .where(Debrief.participant_id == actor.id)))
-
-    def programme_check(self, actor: Actor, debrief_id: str) -> None:
-        """A facilitator may review only debriefs of their own programme."""
-        actor.require("facilitator")
-        with self.db.session() as s:
-            prog = s.scalar(select(Pair.programme).join(Debrief, Debrief.pair_id == Pair.id)
-                            .where(Debrief.id == debrief_id))
-        if prog is None or prog != actor.programme:
-            raise AccessDenied("This debrief is not in your programme.")
 
     # -- access log ------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ def _services(args):
 def cmd_serve(args) -> int:
     if args.data_dir:
         os.environ["COACH_DATA_DIR"] = args.data_dir
-    from coach.ui import main as serve
+    from coach.server import main as serve
 
     serve(host=args.host, port=args.port)
     return 0
@@ -33,36 +33,39 @@ def cmd_serve(args) -> int:
 
 def cmd_ingest(args) -> int:
     from coach.debrief_file import read_debriefs
-    from coach.index_lock import IndexInUse, request_sync
-    from coach.ingest import extractor_for, ingest, ingest_and_index
+    from coach.index import IndexInUse
+    from coach.ingest import ingest
     from coach.store.models import DEFAULT_PROGRAMME
 
     programme = args.programme or DEFAULT_PROGRAMME
     debriefs = read_debriefs(args.path)  # validates every line before anything is written
     svc = _services(args)
-    with (tqdm(total=len(debriefs), desc="storing", unit="debrief", disable=args.quiet) as stored,
-          tqdm(desc="indexing", unit="record", disable=args.quiet) as indexed):
-        def index_progress(done: int, total: int) -> None:
-            indexed.total = total
-            indexed.update(done - indexed.n)
-
-        try:
-            index = svc.index
-        except IndexInUse as busy:  # the app holds the embedded index: store here, it indexes
-            if not busy.by_app:
-                raise
-            to_index, _ = ingest(svc.db, debriefs, programme=programme, extract=extractor_for(svc),
-                                 progress=stored.update)
-            request_sync(svc.settings.index_dir)
-            print(f"ingested {len(debriefs)} debriefs; {len(to_index)} records will be indexed by {busy.holder} "
-                  "on its next query", file=sys.stderr)
-            _programme_hint(svc, debriefs, args.programme)
-            return 0
-        n = ingest_and_index(svc.db, index, debriefs, programme=programme, extract=extractor_for(svc),
-                             store_progress=stored.update, index_progress=index_progress)
-    print(f"ingested {len(debriefs)} debriefs, indexed {n} records", file=sys.stderr)
+    holder = ""
+    try:
+        indexer = svc.indexer  # the embedded index is free: this command indexes as it stores
+    except IndexInUse as busy:  # the app holds it: store here, the app indexes from the outbox
+        if not busy.by_app:
+            raise
+        indexer, holder = None, busy.holder
+    with tqdm(total=len(debriefs), desc="storing", unit="debrief", disable=args.quiet) as stored:
+        n = ingest(svc.db, debriefs, programme=programme, extract=_file_extractor(svc), progress=stored.update,
+                   after_chunk=indexer.drain if indexer else None)
+    if indexer is None:
+        print(f"ingested {len(debriefs)} debriefs; {holder} indexes their {n} records in the background",
+              file=sys.stderr)
+    else:
+        indexer.drain()
+        print(f"ingested {len(debriefs)} debriefs, indexed {n} records", file=sys.stderr)
     _programme_hint(svc, debriefs, args.programme)
+    svc.close()
     return 0
+
+
+def _file_extractor(svc):
+    """The installation's extractor over a file line (lines without ``expected`` records)."""
+    from coach.extraction.records import Turn
+
+    return lambda d: svc.extract([Turn(t.speaker, t.text) for t in d.transcript], d.role, d.pair.topic)
 
 
 def _programme_hint(svc, debriefs, asked: str | None) -> None:
@@ -104,33 +107,36 @@ def cmd_extract(args) -> int:
         gateway = Services(settings).gateway
     for d in tqdm(debriefs, desc=f"extracting ({name})", unit="debrief", disable=args.quiet, file=sys.stderr):
         turns = [Turn(t.speaker, t.text) for t in d.transcript]
-        ex = extraction.run(name, turns, d.role, topic=d.pair.topic, gateway=gateway, classify=False)
+        ex = extraction.run(name, turns, d.role, topic=d.pair.topic, gateway=gateway)
         print(json.dumps(ex.contract(d.id), ensure_ascii=False), flush=True)
     return 0
 
 
 def cmd_suggest(args) -> int:
-    from coach.index_lock import IndexInUse
-    from coach.suggest import model_writer, suggest
+    from coach.index import IndexInUse
+    from coach.services import Services
+    from coach.suggest import suggest
 
-    svc = _services(args)
     if args.k < 1:
         print("error: --k must be at least 1", file=sys.stderr)
         return 2
-    writer = model_writer(svc.gateway, svc.settings.prompts_dir) if svc.settings.step_uses_model("suggestions") else None
+    svc = _services(args)
     try:
-        index = svc.index
-    except IndexInUse as busy:  # the app holds it: read it without writing (no catch-up either)
+        corpus = svc.corpus
+    except IndexInUse as busy:  # the app holds it: read it without writing (the app indexes)
         if not busy.by_app:
             raise
-        from coach.index import Index
-
-        index = Index(svc.settings.index_dir, None, svc.db, read_only=True)
+        svc.close()
+        svc = Services(svc.settings, read_only_index=True)
+        corpus = svc.corpus
     try:
-        cards = suggest(index, args.senior, args.junior, k=args.k, writer=writer, programmes=args.programme)
+        cards = suggest(corpus, args.senior, args.junior, k=args.k, writer=svc.card_writer(),
+                        programmes=args.programme)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    finally:
+        svc.close()
     if args.json:
         print(json.dumps([c.contract() for c in cards], ensure_ascii=False, indent=2))
     else:
@@ -141,7 +147,10 @@ def cmd_suggest(args) -> int:
 
 
 def cmd_reindex(args) -> int:
-    from coach.index_lock import IndexInUse, request_sync
+    from coach.index import IndexInUse
+    from coach.records import SUGGESTIBLE, enqueue
+    from coach.store.models import Debrief, Pair, Record
+    from sqlalchemy import select
 
     svc = _services(args)
     bar = tqdm(desc="reindexing", unit="record", disable=args.quiet)
@@ -151,17 +160,21 @@ def cmd_reindex(args) -> int:
         bar.update(done - bar.n)
 
     try:
-        index = svc.index
+        indexer = svc.indexer
     except IndexInUse as busy:
         if not busy.by_app:
             raise
-        request_sync(svc.settings.index_dir)
+        with svc.db.engine.begin() as conn:  # queue every record: the app brings each in line
+            rows = conn.execute(select(Record.id, Pair.programme).join(Debrief, Record.debrief_id == Debrief.id)
+                                .join(Pair, Debrief.pair_id == Pair.id).where(*SUGGESTIBLE)).all()
+            enqueue(conn, [(r.id, r.programme) for r in rows])
         bar.close()
-        print(f"{busy.holder} holds the index: it brings it in line with SQL on its next query. To rebuild "
-              "it from scratch, stop that process and run reindex again.", file=sys.stderr)
+        print(f"{busy.holder} holds the index: it re-indexes the {len(rows)} records in the background. To "
+              "rebuild it from scratch, stop that process and run reindex again.", file=sys.stderr)
         return 0
-    n = index.rebuild(svc.db, progress=progress)
+    n = indexer.rebuild(progress=progress)
     bar.close()
+    svc.close()
     print(f"reindexed {n} records", file=sys.stderr)
     return 0
 
@@ -169,11 +182,11 @@ def cmd_reindex(args) -> int:
 def cmd_pair(args) -> int:
     from datetime import date
 
-    from coach.accounts import Accounts, Actor
-    from coach.debriefs import DebriefError, Debriefs
+    from coach.debriefs import DebriefError
+    from coach.policy import OPERATOR
 
     svc = _services(args)
-    debriefs = Debriefs(svc)
+    debriefs = svc.debriefs
     if args.action == "list":
         rows = [{"pair": p.id, "programme": p.programme, "topic": p.topic, "senior": p.senior,
                  "junior": p.junior, "sessions": p.sessions} for p in debriefs.pairs()]
@@ -186,8 +199,8 @@ def cmd_pair(args) -> int:
         end = date.fromisoformat(args.end) if args.end else None
     except ValueError as e:
         raise DebriefError(f"dates must look like 2026-03-31 ({e})") from None
-    accounts = Accounts.from_services(svc)
-    operator = Actor(0, "cli", "admin")  # the shell user: whoever can run this can read the database
+    accounts = svc.accounts
+    operator = OPERATOR
     for name in (args.senior_user, args.junior_user):  # check both before writing anything
         accounts.check_participant(name)
     pair = debriefs.create_pair(
@@ -206,10 +219,10 @@ def cmd_pair(args) -> int:
 
 
 def cmd_user(args) -> int:
-    from coach.accounts import AccountError, Accounts
+    from coach.accounts import AccountError
 
     svc = _services(args)
-    accounts = Accounts.from_services(svc)
+    accounts = svc.accounts
     if args.action == "list":
         print(json.dumps([{"id": u.id, "username": u.username, "role": u.role, "programme": u.programme,
                            "state": "closed" if not u.active else ("active" if u.password_hash else "invited")}
@@ -320,11 +333,11 @@ def main(argv: list[str] | None = None) -> int:
     from coach.debrief_file import DebriefFileError
     from coach.debriefs import DebriefError
     from coach.gateway import GatewayError
-    from coach.index_lock import IndexInUse, IndexLockError
+    from coach.index import IndexUnavailable
 
     try:
         return args.fn(args)
-    except (AccountError, ConfigError, DebriefFileError, DebriefError, GatewayError, IndexInUse, IndexLockError) as e:
+    except (AccountError, ConfigError, DebriefFileError, DebriefError, GatewayError, IndexUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

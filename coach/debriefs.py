@@ -1,28 +1,29 @@
-"""Debrief interviews, persisted: pairs, baselines, turns and interview state in SQL.
+"""Debrief interviews, persisted: pairs, starting beliefs and transcripts in SQL.
 
-Every participant message is committed before anything else happens with it. The interview
-state is saved with each coach turn; if the app died between the two, the next load processes
-the stored answer, so no acknowledged turn is ever lost or answered twice.
+Every participant message is committed before anything else happens with it. The transcript is
+the interview's only state (coach.interview reads it back), so a turn stored just before a
+crash is answered on the next load, exactly once. A finished interview is extracted and handed
+to coach.records. Every action checks, here, that the actor may take it.
 """
 
 from __future__ import annotations
 
-import copy
 import secrets
 import threading
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
-from typing import Iterator
+from pathlib import Path
+from typing import Callable, Iterator
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import flag_modified
 
-from coach.gateway import GatewayError
-from coach.interview import Interview, Protocol, Step, baseline_questions, baseline_returns
-from coach.prompts import load_prompt
-from coach.services import Services
+from coach.extraction.records import Extraction
+from coach.extraction.records import Turn as XTurn
+from coach.interview import Interview, Protocol, State, Step, baseline_questions, baseline_returns
+from coach.policy import OPERATOR, Actor, check_owner
+from coach.records import Records, enqueue_debrief
+from coach.store.db import Database
 from coach.store.models import DEFAULT_PROGRAMME, BaselineBelief, Debrief, Pair, Turn, utcnow
 
 MAX_MESSAGE_CHARS = 6000
@@ -31,6 +32,10 @@ MAX_MESSAGE_CHARS = 6000
 SKIP = ("(skipped this question)", {"command": "skip"})
 END = ("(ended the interview here)", {"command": "end"})
 ROLES = ("senior", "junior")
+
+Extract = Callable[[list[XTurn], str, str], Extraction]  # (turns, role, topic) -> extraction
+# (step, recent (speaker, text) turns, topic, role) -> cumulative texts; returns (shown, raw model text)
+Phrase = Callable[[Step, list[tuple[str, str]], str, str], Iterator[str]]
 
 
 class DebriefError(ValueError):
@@ -64,13 +69,22 @@ def check_message(text: str | None) -> str:
     return text
 
 
+def _turns(d: Debrief) -> list[tuple[str, str, dict | None]]:
+    return [(t.speaker, t.text, t.meta) for t in d.turns]
+
+
 class Debriefs:
-    def __init__(self, svc: Services):
-        self.svc = svc
+    def __init__(self, db: Database, records: Records, extract: Extract, *, prompts_dir: Path | None = None,
+                 phrase: Phrase | None = None, changed: Callable[[], None] = lambda: None):
+        """``extract`` turns a finished transcript into records; ``phrase``, if given, has a
+        model word the questions the rules chose; ``changed`` is told when the index may need
+        to follow (the app's indexer)."""
+        self.db, self.records, self.extract = db, records, extract
+        self.prompts_dir, self.phrase, self.changed = prompts_dir, phrase, changed
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        self._protocols = {r: Protocol.load(r, svc.settings.prompts_dir) for r in ROLES}
-        self._baseline_returns = baseline_returns(svc.settings.prompts_dir)
+        self._protocols = {r: Protocol.load(r, prompts_dir) for r in ROLES}
+        self._baseline_returns = baseline_returns(prompts_dir)
 
     def protocol(self, role: str) -> Protocol:
         """The interview protocol of a role (its questions and slots)."""
@@ -90,19 +104,19 @@ class Debriefs:
             raise DebriefError("The number of sessions should be between 1 and 50.")
         if start_date and end_date and end_date < start_date:
             raise DebriefError("The end date is before the start date.")
-        questions = baseline_questions(self.svc.settings.prompts_dir)
+        questions = baseline_questions(self.prompts_dir)
         pair = Pair(id="p-" + secrets.token_hex(6), programme=programme.strip() or DEFAULT_PROGRAMME,
                     senior=senior.strip(), junior=junior.strip(), topic=topic.strip(), sessions=sessions,
                     senior_name=(senior_name or "").strip() or None, junior_name=(junior_name or "").strip() or None,
                     start_date=start_date, end_date=end_date, extra={})
         pair.baseline = [BaselineBelief(idx=i, question=q, answer=a.strip())
                          for i, (q, a) in enumerate(zip(questions, baseline or [])) if a and a.strip()]
-        with self.svc.db.session() as s:
+        with self.db.session() as s:
             s.add(pair)
         return pair
 
     def pairs(self, programme: str | None = None) -> list[Pair]:
-        with self.svc.db.session() as s:
+        with self.db.session() as s:
             q = select(Pair).order_by(Pair.created_at.desc())
             if programme is not None:
                 q = q.where(Pair.programme == programme)
@@ -114,13 +128,16 @@ class Debriefs:
         with self._locks_guard:
             return self._locks.setdefault(debrief_id, threading.Lock())
 
-    def _interview(self, s: Session, d: Debrief) -> Interview:
+    def _interview(self, d: Debrief) -> Interview:
         baseline = ([(b.answer, self._baseline_returns.get(b.question)) for b in d.pair.baseline]
                     if d.role == "senior" else [])
         return Interview(self._protocols[d.role], baseline, topic=d.pair.topic)
 
-    def _get(self, s: Session, debrief_id: str) -> Debrief:
+    @staticmethod
+    def _get(s: Session, actor: Actor, debrief_id: str) -> Debrief:
         d = s.get(Debrief, debrief_id)
+        if actor is not OPERATOR:
+            check_owner(actor, d.participant_id if d is not None else None)
         if d is None or d.source != "interview":
             raise DebriefError("This debrief link is not valid. Please check it with your facilitator.")
         return d
@@ -138,7 +155,7 @@ class Debriefs:
         owned by the participant account ``participant_id`` when given."""
         if role not in ROLES:
             raise DebriefError(f"Role must be one of {ROLES}.")
-        with self.svc.db.session() as s:
+        with self.db.session() as s:
             pair = s.get(Pair, pair_id)
             if pair is None:
                 raise DebriefError("No such pair.")
@@ -152,149 +169,137 @@ class Debriefs:
                         shared=False, source="interview", participant_id=participant_id)
             s.add(d)
             s.flush()
-            iv = self._interview(s, d)
-            state = iv.new_state()
-            for step in iv.start(state):
-                self._add_turn(s, d, "coach", step.text, {"kind": step.kind, "slot": step.slot})
-            d.state = state
+            for step in self._interview(d).start():
+                self._add_turn(s, d, "coach", step.text, step.meta())
             return d.id
 
-    def view(self, debrief_id: str) -> View:
+    def view(self, actor: Actor, debrief_id: str) -> View:
         with self._lock(debrief_id):
-            self._catch_up(debrief_id)
-            with self.svc.db.session() as s:
-                d = self._get(s, debrief_id)
-                iv = self._interview(s, d)
+            self._catch_up(actor, debrief_id)
+            with self.db.session() as s:
+                d = self._get(s, actor, debrief_id)
+                iv = self._interview(d)
+                st = iv.state(_turns(d))
                 return View(
-                    id=d.id, role=d.role, topic=d.pair.topic,
-                    turns=[(t.speaker, t.text) for t in d.turns],
-                    progress=iv.progress(d.state), slots=[(sl.id, sl.label) for sl in iv.p.slots],
-                    done=d.state["done"], summary=iv.summary(d.state), shared=d.shared,
-                    confirmed=d.confirmed_at is not None,
+                    id=d.id, role=d.role, topic=d.pair.topic, turns=[(t.speaker, t.text) for t in d.turns],
+                    progress=iv.progress(st), slots=[(sl.id, sl.label) for sl in iv.p.slots], done=st.done,
+                    summary=iv.summary(st), shared=d.shared, confirmed=d.confirmed_at is not None,
                     records=[{"id": r.id, "kind": r.kind, "text": r.text, "before": r.before, "after": r.after,
                               "quote": r.quote, "status": r.status}
                              for r in sorted(d.records, key=lambda r: (r.turn_index or 0, r.id))],
                 )
 
-    def _catch_up(self, debrief_id: str) -> None:
+    def _catch_up(self, actor: Actor, debrief_id: str) -> None:
         """Answer a stored participant turn that never got its coach reply (app died in between)."""
-        with self.svc.db.session() as s:
-            d = self._get(s, debrief_id)
-            last = d.turns[-1] if d.turns else None
-            if last is None or last.speaker != "participant" or last.idx <= d.state.get("processed", -1):
+        with self.db.session() as s:
+            d = self._get(s, actor, debrief_id)
+            if not d.turns or d.turns[-1].speaker != "participant":
                 return
-            state = copy.deepcopy(d.state)
-            iv = self._interview(s, d)
-            meta = last.meta or {}
-            if meta.get("command") == "skip":
-                step = iv.skip(state, last.idx)
-            elif meta.get("command") == "end":
-                step = iv.end(state, last.idx)
-            elif "correction_of" in meta:
-                step = iv.correct(state, meta["correction_of"], last.text, last.idx, meta.get("replaces", False))
-            else:
-                step = iv.answer(state, last.text, last.idx)
-            self._finish_step(s, d, state, step, step.text)
+            step = self._interview(d).reply(_turns(d))
+            self._store_step(s, d, step, step.text)
+        if step.done:
+            self._extract(debrief_id)
 
-    def _finish_step(self, s: Session, d: Debrief, state: dict, step: Step, text: str,
-                     model_text: str | None = None) -> None:
-        meta = {"kind": step.kind, "slot": step.slot, "probe": step.probe}
+    def _store_step(self, s: Session, d: Debrief, step: Step, text: str, model_text: str | None = None) -> State:
+        meta = step.meta()
         if model_text is not None:  # kept for audit and for rating the model's phrasing
             meta |= {"intent": step.text, "model_text": model_text, "model_shown": text != step.text}
         self._add_turn(s, d, "coach", text, meta)
-        d.state = state
-        flag_modified(d, "state")  # JSON columns do not track changes inside the dict
-        d.status = "done" if state["done"] else "open"
+        st = self._interview(d).state(_turns(d))
+        d.status = "done" if st.done else "open"
         d.updated_at = utcnow()
+        return st
 
-    def _respond(self, debrief_id: str, act, participant: tuple[str, dict | None] | None = None) -> Iterator[str]:
-        """Store the participant's turn (committed first), run ``act(interview, state, idx)``,
-        then stream and store the coach's reply. One lock spans it all, so a page reload that
-        catches up on unanswered turns cannot answer the same turn twice."""
+    def _respond(self, actor: Actor, debrief_id: str, participant: tuple[str, dict | None]) -> Iterator[str]:
+        """Store the participant's turn (committed first), decide and stream the coach's reply,
+        store it. One lock spans it all, so a reload that catches up on unanswered turns cannot
+        answer the same turn twice."""
         with self._lock(debrief_id):
-            idx = None
-            if participant is not None:
-                with self.svc.db.session() as s:
-                    d = self._get(s, debrief_id)
-                    if d.confirmed_at is not None:
-                        raise DebriefError("This debrief is already confirmed. Ask your facilitator to reopen it.")
-                    idx = self._add_turn(s, d, "participant", *participant).idx
-            with self.svc.db.session() as s:
-                d = self._get(s, debrief_id)
-                state = copy.deepcopy(d.state)
-                step = act(self._interview(s, d), state, idx)
+            with self.db.session() as s:
+                d = self._get(s, actor, debrief_id)
+                if d.confirmed_at is not None:
+                    raise DebriefError("This debrief is already confirmed. Ask your facilitator to reopen it.")
+                self._add_turn(s, d, "participant", *participant)
+            with self.db.session() as s:
+                d = self._get(s, actor, debrief_id)
+                step = self._interview(d).reply(_turns(d))
                 history = [(t.speaker, t.text) for t in d.turns]
                 topic, role = d.pair.topic, d.role
             text, model_text = step.text, None
-            if step.kind in ("question", "probe") and self.svc.settings.step_uses_model("interview"):
-                text, model_text = yield from self._phrase(step, history, topic, role)
+            if step.kind in ("question", "probe") and self.phrase is not None:
+                text, model_text = yield from self.phrase(step, history, topic, role)
             else:
                 yield text
-            with self.svc.db.session() as s:
-                self._finish_step(s, self._get(s, debrief_id), state, step, text, model_text)
-            if state["done"]:  # finished, or corrected after finishing: (re-)extract the records
-                from coach.review import Records
+            with self.db.session() as s:
+                self._store_step(s, self._get(s, actor, debrief_id), step, text, model_text)
+            if step.done:  # finished, or corrected after finishing: (re-)extract the records
+                self._extract(debrief_id)
 
-                Records(self.svc).extract(debrief_id)
+    def _extract(self, debrief_id: str) -> int:
+        with self.db.session() as s:
+            d = s.get(Debrief, debrief_id)
+            turns = [XTurn(t.speaker, t.text, t.meta) for t in d.turns]
+            role, topic = d.role, d.pair.topic
+        return self.records.store_extraction(debrief_id, self.extract(turns, role, topic))
 
-    def say(self, debrief_id: str, text: str) -> Iterator[str]:
+    def say(self, actor: Actor, debrief_id: str, text: str) -> Iterator[str]:
         """Store an answer, then yield the coach's reply as it is produced (cumulative text)."""
         text = check_message(text)
-        yield from self._respond(debrief_id, lambda iv, st, idx: iv.answer(st, text, idx), (text, None))
+        yield from self._respond(actor, debrief_id, (text, None))
 
-    def skip(self, debrief_id: str) -> Iterator[str]:
-        yield from self._respond(debrief_id, lambda iv, st, idx: iv.skip(st, idx), SKIP)
+    def skip(self, actor: Actor, debrief_id: str) -> Iterator[str]:
+        yield from self._respond(actor, debrief_id, SKIP)
 
-    def end(self, debrief_id: str) -> Iterator[str]:
-        yield from self._respond(debrief_id, lambda iv, st, idx: iv.end(st, idx), END)
+    def end(self, actor: Actor, debrief_id: str) -> Iterator[str]:
+        yield from self._respond(actor, debrief_id, END)
 
-    def correct(self, debrief_id: str, slot_id: str, text: str, replace: bool = True) -> Iterator[str]:
+    def correct(self, actor: Actor, debrief_id: str, slot_id: str, text: str, replace: bool = True) -> Iterator[str]:
         """A correction of an earlier answer: it ``replace``s what was said there (the earlier
         words stay in the transcript, but no record comes from them), or adds to it."""
         text = check_message(text)
-        with self.svc.db.session() as s:
-            role = self._get(s, debrief_id).role
+        with self.db.session() as s:
+            role = self._get(s, actor, debrief_id).role
         if slot_id not in {sl.id for sl in self._protocols[role].slots}:
             raise DebriefError("Please choose which answer you are correcting.")
-        yield from self._respond(debrief_id, lambda iv, st, idx: iv.correct(st, slot_id, text, idx, replace),
-                                 (text, {"correction_of": slot_id, "replaces": bool(replace)}))
+        yield from self._respond(actor, debrief_id, (text, {"correction_of": slot_id, "replaces": bool(replace)}))
 
-    def confirm(self, debrief_id: str, share: bool, keep: list[int] | None = None) -> None:
+    def confirm(self, actor: Actor, debrief_id: str, share: bool, keep: list[int] | None = None) -> None:
         """The participant's word: share or not, and which summary items are right. Items left
         out of ``keep`` are withdrawn: never reviewed, indexed or suggested. Sharing can be
-        changed later by calling again (``keep`` then counts no more: items may be reviewed
-        by now): consent given can be taken back, and the other way round."""
-        with self._lock(debrief_id), ExitStack() as stack:
-            change = None
-            with self.svc.db.session() as s:
-                d = self._get(s, debrief_id)
-                if not d.state["done"]:
-                    raise DebriefError("Please finish or end the interview first.")
-                if keep is not None and d.confirmed_at is None:
-                    for r in d.records:
-                        if r.id not in set(keep) and r.status == "pending":
-                            r.status = "withdrawn"
-                # A changed mind after a review: approved items stop, or start again, feeding
-                # suggestions. Withdrawn: every record id goes, in case a review just indexed one.
-                # (A first confirmation has nothing approved yet: the index is not touched.)
-                ids = [r.id for r in d.records]
-                if d.shared != bool(share) and (d.shared or any(r.status == "approved" for r in d.records)):
-                    change = stack.enter_context(self.svc.index.following_sql())  # before the commit
-                d.shared = bool(share)
-                d.confirmed_at = d.confirmed_at or utcnow()
-            if change is not None:
-                change.committed = True
-                if share:
-                    self.svc.index.index_records(self.svc.db, ids)  # only the approved ones are indexed
-                else:
-                    self.svc.index.delete(ids)
+        changed later by calling again (``keep`` then counts no more: items may be reviewed by
+        now): consent given can be taken back, and the other way round."""
+        with self._lock(debrief_id), self.db.session() as s:
+            d = self._get(s, actor, debrief_id)
+            if not self._interview(d).state(_turns(d)).done:
+                raise DebriefError("Please finish or end the interview first.")
+            if keep is not None and d.confirmed_at is None:
+                self.records.withdraw_unkept(d, keep)
+            self.records.set_shared(s, d, share)
+            d.confirmed_at = d.confirmed_at or utcnow()
+        self.changed()
+
+    def reextract(self, actor: Actor, progress: Callable[[int, int], None] | None = None) -> int:
+        """Extract every finished live debrief of the actor's programme again (after the
+        extractor improved); reviewed records stay. Returns the number of new pending items."""
+        q = select(Debrief.id).join(Debrief.pair).where(Debrief.status == "done", Debrief.source == "interview")
+        if actor is not OPERATOR:
+            actor.require("facilitator")
+            q = q.where(Pair.programme == (actor.programme or ""))
+        with self.db.session() as s:
+            ids = list(s.scalars(q))
+        n = 0
+        for k, did in enumerate(ids):
+            n += self._extract(did)
+            if progress:
+                progress(k + 1, len(ids))
+        return n
 
     # -- the participant's own data ----------------------------------------------------------
 
-    def export_data(self, debrief_id: str) -> dict:
+    def export_data(self, actor: Actor, debrief_id: str) -> dict:
         """Everything stored about this debrief, for its participant."""
-        with self.svc.db.session() as s:
-            d = self._get(s, debrief_id)
+        with self.db.session() as s:
+            d = self._get(s, actor, debrief_id)
             p = d.pair
             return {
                 "debrief": d.id, "role": d.role, "status": d.status, "shared": d.shared,
@@ -307,46 +312,22 @@ class Debriefs:
                              "status": r.status} for r in d.records],
             }
 
-    def delete(self, debrief_id: str, forget_name: bool = False) -> None:
-        """Delete the debrief, its transcript, its records (SQL and the index) and, for the
-        senior, their starting beliefs; with ``forget_name`` also their name on the pair. The
-        pair itself stays for the other participant."""
-        with self._lock(debrief_id), self.svc.index.following_sql() as change:
-            with self.svc.db.session() as s:
-                d = self._get(s, debrief_id)
-                record_ids = [r.id for r in d.records]
-                if d.role == "senior":
-                    d.pair.baseline = []
-                if forget_name:
-                    setattr(d.pair, f"{d.role}_name", None)
-                s.delete(d)
-            change.committed = True
-            self.svc.index.delete(record_ids)  # hydrate checks SQL, so a stale vector never surfaces
+    def delete(self, actor: Actor, debrief_id: str, forget_name: bool = False) -> None:
+        """Delete the debrief, its transcript, its records (SQL, and the index after it) and, for
+        the senior, their starting beliefs; with ``forget_name`` also their name on the pair.
+        The pair itself stays for the other participant."""
+        with self._lock(debrief_id), self.db.session() as s:
+            d = self._get(s, actor, debrief_id)
+            enqueue_debrief(s, d)
+            if d.role == "senior":
+                d.pair.baseline = []
+            if forget_name:
+                setattr(d.pair, f"{d.role}_name", None)
+            s.delete(d)
+        self.changed()
 
-    # -- model phrasing ---------------------------------------------------------------------
 
-    def _phrase(self, step: Step, history, topic: str, role: str):
-        """Stream the model's phrasing of ``step``; fall back to the protocol text if unfit.
-
-        Returns (text shown last, raw model text or "" if the call failed)."""
-        prompt = load_prompt("interview_phrase", self.svc.settings.prompts_dir)
-        transcript = "\n".join(f"{sp}: {tx}" for sp, tx in history[-6:])
-        msgs = prompt.messages(role=role, topic=topic, transcript=transcript, intent=step.text)
-        text = ""
-        try:
-            for delta in self.svc.gateway.stream(msgs, purpose="interview.phrase", prompt=prompt,
-                                                 max_tokens=120, temperature=0.3):
-                text += delta
-                yield text
-        except GatewayError:
-            yield step.text  # calm fallback: the protocol's own question, nothing lost
-            return step.text, ""
-        text = text.strip()
-        if not acceptable_phrasing(text):
-            yield step.text
-            return step.text, text
-        return text, text
-
+# -- model phrasing ---------------------------------------------------------------------------
 
 SCAFFOLD = ("next question", "rewrite", "transcript", "participant:", "coach:", "question:", "here is", "rephrase")
 
@@ -360,3 +341,31 @@ def acceptable_phrasing(text: str) -> bool:
     low = text.lower()
     return (8 <= len(text) <= 320 and text.count("?") == 1 and text.rstrip().endswith("?")
             and "\n" not in text.strip() and not any(w in low for w in SCAFFOLD))
+
+
+def model_phrasing(gateway, prompts_dir: Path | None = None) -> Phrase:
+    """Have the model word the question the rules chose; fall back to the protocol's if unfit."""
+    from coach.gateway import GatewayError
+    from coach.prompts import load_prompt
+
+    prompt = load_prompt("interview_phrase", prompts_dir)
+
+    def phrase(step: Step, history, topic: str, role: str):
+        transcript = "\n".join(f"{sp}: {tx}" for sp, tx in history[-6:])
+        msgs = prompt.messages(role=role, topic=topic, transcript=transcript, intent=step.text)
+        text = ""
+        try:
+            for delta in gateway.stream(msgs, purpose="interview.phrase", prompt=prompt, max_tokens=120,
+                                        temperature=0.3):
+                text += delta
+                yield text
+        except GatewayError:
+            yield step.text  # calm fallback: the protocol's own question, nothing lost
+            return step.text, ""
+        text = text.strip()
+        if not acceptable_phrasing(text):
+            yield step.text
+            return step.text, text
+        return text, text
+
+    return phrase

@@ -1,485 +1,366 @@
-"""The semantic index (Chroma), derived from SQL and rebuildable with ``coach reindex``.
+"""The suggestions' index: Chroma, one collection per programme, following SQL.
 
 Only records that may feed suggestions (approved, from a debrief whose participant agreed to
-share) are indexed, so queries need no consent ``where`` filter on the hot path.
+share) are in it, so queries need no consent filter. Writers never touch it: they write SQL and
+an outbox row in one transaction (coach.records), and :class:`Indexer` brings each queued
+record's entry in line with SQL, then deletes the row. That is idempotent, so a crash at any
+point leaves work to do again, never a wrong index. ``coach reindex`` rebuilds it from SQL.
 
-Chroma holds each record's vector and its facets (pair, role, topic, date, theme, depth, the
-senior's function, the junior's strengths; one JSON metadata value) but not its text: the text lives in SQL and results
-are filled in from there by id. Storing documents would make Chroma build a full-text index on
-every insert, which measured slower than embedding itself (evals/README.md).
+Chroma holds vectors only (ids ``r<record id>``); texts and context are read from SQL when shown.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
-import sys
+import os
+import socket
 import threading
 import time
-from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Callable, Collection, Iterable
+from typing import Callable, Collection, Iterable, Sequence
 from urllib.parse import urlparse
 
 import chromadb
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
-from coach import index_lock
-from coach.embeddings import MiniLM, MiniLMEmbeddingFunction
+from coach.records import SUGGESTIBLE, canonical_text, embed, enqueue, from_blob
 from coach.store.db import Database
-from coach.store.models import Debrief, Pair, Record
+from coach.store.models import Debrief, IndexOutbox, Lease, Pair, Record, utcnow
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: one process at a time is then up to the operator
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger("coach.index")
 
-COLLECTION = "records"
+PREFIX = "programme-"
+LOCK_FILE = "in-use.lock"
+
+
+def collection_name(programme: str) -> str:
+    """Chroma's names allow few characters: a programme's is derived from a hash of its name."""
+    return PREFIX + hashlib.sha256(programme.encode()).hexdigest()[:32]
 
 
 def make_client(index_dir: Path, chroma_url: str | None):
     settings = ChromaSettings(anonymized_telemetry=False)
     if chroma_url:
         u = urlparse(chroma_url)
-        return chromadb.HttpClient(
-            host=u.hostname or "127.0.0.1", port=u.port or (443 if u.scheme == "https" else 8000),
-            ssl=u.scheme == "https", settings=settings,
-        )
+        return chromadb.HttpClient(host=u.hostname or "127.0.0.1", port=u.port or (443 if u.scheme == "https" else 8000),
+                                   ssl=u.scheme == "https", settings=settings)
     index_dir.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(index_dir), settings=settings)
 
 
-# What Chroma stores beside each vector: the facets the issue names, packed as one JSON string
-# under FACETS. Chroma writes one SQLite row per metadata key, and eight keys doubled the cost of
-# a write (evals/README.md); nothing filters on them in Chroma (a `where` filter is ~50x slower
-# than the query itself, and SQL holds the same facets as columns), so one key loses nothing used.
-INDEX_KEYS = ("pair_id", "role", "topic", "senior", "junior", "theme", "depth", "created")
-FACETS = "facets"
-
-# The columns behind a record's index text and facets; one plain SELECT, no ORM objects, since
-# it runs for every suggestion (hydrate) and for every record indexed.
-_COLUMNS = (Record.id, Record.kind, Record.text, Record.before, Record.after, Record.theme, Record.depth,
-            Debrief.id.label("debrief_id"), Debrief.role, Debrief.created_at, Pair.id.label("pair_id"),
-            Pair.topic, Pair.senior, Pair.junior, Pair.programme)
+class IndexUnavailable(RuntimeError):
+    """The index cannot be opened; the message says why and what to do."""
 
 
-# What may feed suggestions: approved records of debriefs whose participant agreed to share.
-SUGGESTIBLE = (Record.status == "approved", Debrief.shared.is_(True))
+class IndexInUse(IndexUnavailable):
+    """Another process holds the embedded index (Chroma's embedded index serves one process)."""
+
+    def __init__(self, index_dir: Path, holder: str):
+        self.holder = holder
+        self.by_app = holder.startswith("the app")
+        super().__init__(
+            f"the index in {index_dir} is in use by {holder}. Chroma's embedded index serves one process at a "
+            "time; or run a Chroma server (`chroma run --path DIR`) and set COACH_CHROMA_URL.")
 
 
-def record_metadata(row) -> dict:
-    """Everything about a record that suggestions use, from a row of ``_COLUMNS``."""
-    meta = {
-        "text": index_text(row),
-        "record_id": row["id"],
-        "debrief_id": row["debrief_id"],
-        "pair_id": row["pair_id"],
-        "programme": row["programme"],
-        "role": row["role"],
-        "kind": row["kind"],
-        "topic": row["topic"],
-        "senior": row["senior"],
-        "junior": row["junior"],
-        "theme": row["theme"],
-        "depth": row["depth"],
-        "created": _epoch(row["created_at"]),
-    }
-    return {k: v for k, v in meta.items() if v is not None}
+class DirLock:
+    """An exclusive ``flock`` on the embedded index's folder, released when the process ends."""
 
+    def __init__(self, index_dir: Path, who: str):
+        try:
+            index_dir.mkdir(parents=True, exist_ok=True)
+            self._f = open(index_dir / LOCK_FILE, "a+", encoding="utf-8")
+        except OSError as e:
+            raise IndexUnavailable(f"cannot open the index's lock file {index_dir / LOCK_FILE}: {e.strerror}. The "
+                                   "data dir must be writable by the user running coach.") from None
+        if fcntl is not None:
+            try:
+                fcntl.flock(self._f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._f.seek(0)
+                holder = self._f.read().strip() or "another process"
+                self._f.close()
+                raise IndexInUse(index_dir, holder) from None
+        self._f.seek(0)
+        self._f.truncate()
+        self._f.write(f"{who} (process {os.getpid()})\n")
+        self._f.flush()
 
-def _epoch(when: datetime | None) -> int:
-    # SQLite hands back naive datetimes; coach writes them in UTC, whatever the server's zone
-    if when is None:
-        return 0
-    return int((when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp())
-
-
-def index_text(row) -> str:
-    """What is embedded for a row of ``_COLUMNS``."""
-    return Record.text_for_index(row["kind"], row["text"], row["before"], row["after"])
-
-
-def split_evenly(items: list, size: int, workers: int) -> list[list]:
-    """Parts of about ``size`` items, their number a multiple of ``workers`` so that none of the
-    model's threads sits idle while the last parts are embedded."""
-    if not items:
-        return []
-    n_parts = workers * -(-len(items) // (workers * size))
-    step = -(-len(items) // n_parts)
-    return [items[i : i + step] for i in range(0, len(items), step)]
-
-
-def facets(chroma_metadata: dict) -> dict:
-    """The facets stored with a vector in Chroma (inverse of what ``Index.upsert`` writes)."""
-    return json.loads(chroma_metadata[FACETS])
-
-
-VECTOR_CACHE_MAX = 20_000  # vectors kept for search_among (1.5 KB each)
-LARGE_RECHECK_S = 60.0
+    def release(self) -> None:
+        if not self._f.closed:
+            self._f.close()  # closing drops the flock
 
 
 class Index:
-    """The records' vectors. On the embedded index, only one process may open it for writing
-    (coach.index_lock): the app with ``background_sync`` (it catches up with commands that
-    changed SQL meanwhile, in a thread), or a command; ``read_only`` opens it without the lock,
-    for a query while the app holds it, and never writes."""
+    """Per-programme collections of record vectors."""
 
-    def __init__(self, index_dir: Path, chroma_url: str | None = None, db: Database | None = None, *,
-                 background_sync: bool = False, read_only: bool = False):
-        self.db = db
-        self.index_dir = index_dir
-        self.read_only = read_only
-        self.background_sync = background_sync
-        self._sync_lock = threading.RLock()  # a command syncs while holding it
-        self._programme_of: dict[int, str] = {}  # record id -> programme (see in_programmes)
-        self.programme_share: dict[frozenset, float] = {}  # programmes -> share of hits (coach.suggest)
-        # record id -> unit vector, for search_among; dropped when this process writes or deletes
-        # the record (a review edit re-embeds it under the same id), and ``_written`` counts those
-        # writes so that a vector read from Chroma while one runs is not kept
-        self._vectors: dict[int, np.ndarray] = {}
-        self._written = 0
-        self._large_seen: dict[frozenset, tuple[float, int]] = {}  # programmes -> when found above what limit
-        self._sync_thread: threading.Thread | None = None
-        self._closing = threading.Event()
-        # Changes committed to SQL whose Chroma write is under way, or failed: see following_sql
-        self._in_flight = 0
-        self._failures = self._failures_synced = 0
-        self._behind_marked = False
-        self._retry_at, self._retry_delay = 0.0, 0.0  # back-off after a failed catch-up in the app
-        embedded_writer = not (chroma_url or read_only)
-        self._lock = index_lock.hold(index_dir, "app" if background_sync else "command") if embedded_writer else None
-        try:
-            self.client = make_client(index_dir, chroma_url)
-            self.embedder = MiniLMEmbeddingFunction()
-            self.collection = self._collection()
-        except BaseException:
-            self.close()
-            raise
-        self._sync_seen = index_lock.synced_state(index_dir) if self._lock else None
-        if self._lock and index_lock.is_behind(index_dir):  # the last holder died or failed mid-change
-            self._failures, self._behind_marked = 1, True
+    def __init__(self, client):
+        self.client = client
+        self._collections: dict[str, object] = {}
+        self._guard = threading.Lock()
 
-    def _collection(self):
-        return self.client.get_or_create_collection(
-            COLLECTION, embedding_function=self.embedder, configuration={"hnsw": {"space": "cosine"}}
-        )
+    def collection(self, programme: str, create: bool = True):
+        with self._guard:
+            col = self._collections.get(programme)
+            if col is None:
+                name = collection_name(programme)
+                if create:
+                    col = self.client.get_or_create_collection(
+                        name, metadata={"programme": programme}, embedding_function=None,
+                        configuration={"hnsw": {"space": "cosine"}})
+                else:
+                    try:
+                        col = self.client.get_collection(name, embedding_function=None)
+                    except Exception:  # no such collection: nothing indexed for the programme
+                        return None
+                self._collections[programme] = col
+            return col
 
-    def close(self) -> None:
-        """Finish with the index: stop a catch-up between chunks, then let another process open
-        it (this process keeps it while any other holder, e.g. the app, still does)."""
-        self._closing.set()
-        if self._sync_thread is not None:
-            self._sync_thread.join(timeout=120)
-        if self._lock is not None:
-            index_lock.release(self._lock)
-            self._lock = None
-
-    def _writable(self) -> None:
-        if self.read_only:
-            raise RuntimeError("this index was opened read-only (another process holds it)")
-
-    def count(self) -> int:
-        self._maybe_sync()
-        return self.collection.count()
-
-    def _maybe_sync(self) -> None:
-        """Catch up with SQL if a command changed it while another process held the index
-        (``coach ingest`` while the app runs stores the rows and leaves the indexing to the app).
-        The app does it in a thread (a large ingest takes minutes to embed; queries go on with
-        what is indexed meanwhile); a command, before it answers."""
-        if self._lock is None or self.db is None:
-            return
-        state = index_lock.sync_state(self.index_dir)
-        with self._sync_lock:
-            if state == self._sync_seen and self._failures == self._failures_synced:
-                return
-            if (self._sync_thread is not None and self._sync_thread.is_alive()) or time.monotonic() < self._retry_at:
-                return
-            if not self.background_sync:
-                self._sync_to(state)
-                return
-            self._sync_thread = threading.Thread(target=self._sync_to, args=(state,), name="index-sync", daemon=True)
-            self._sync_thread.start()
-
-    def _sync_to(self, state) -> None:
-        failures = self._failures  # a write failing during the sync may commit after it reads SQL
-        try:
-            if self.sync(self.db):
-                index_lock.mark_synced(self.index_dir, state)
-                with self._sync_lock:
-                    self._sync_seen = state  # a request made during the sync differs: the next query syncs again
-                    self._failures_synced = failures
-                    self._retry_at, self._retry_delay = 0.0, 0.0
-                    self._settle()
-        except Exception as e:
-            if not self.background_sync:
-                raise
-            with self._sync_lock:  # back off, so a lasting fault is not retried (and logged) on every query
-                first = self._retry_delay == 0.0
-                self._retry_delay = min(300.0, max(5.0, self._retry_delay * 2))
-                self._retry_at = time.monotonic() + self._retry_delay
-            if first:
-                log.exception("could not bring the index in line with SQL; trying again in %.0f s", self._retry_delay)
-            else:
-                log.warning("the index is still not in line with SQL (%s); trying again in %.0f s", e, self._retry_delay)
-
-    def catching_up(self) -> bool:
-        """Whether a catch-up with SQL is running or due: answers may miss records just added."""
-        thread = self._sync_thread
-        if thread is not None and thread.is_alive():
-            return True
-        return self._lock is not None and (index_lock.sync_state(self.index_dir) != self._sync_seen
-                                           or self._failures != self._failures_synced)
-
-    @contextmanager
-    def following_sql(self, committed: bool = False):
-        """Wrap a change committed to SQL first and given to Chroma after (ingest, a review, a
-        deletion). The caller sets ``change.committed = True`` once its SQL commit is done. If
-        the Chroma step then fails, or the process dies before it, the index is marked as behind
-        SQL (a file beside it) and the next query, or the next process to open it, brings it in
-        line; an error before the commit (a refused review) changed nothing and marks nothing.
-        No-op on a Chroma server or a read-only index (no lock held)."""
-        change = SimpleNamespace(committed=committed)
-        if self._lock is None:
-            yield change
-            return
-        ok = False
-        try:
-            with self._sync_lock:
-                self._in_flight += 1
-                self._settle()
-            yield change
-            ok = True
-        finally:
-            with self._sync_lock:
-                self._in_flight -= 1
-                self._failures += not ok and change.committed
-                self._settle()
-
-    def _settle(self) -> None:
-        """Keep the behind-SQL file in step (callers hold ``_sync_lock``). Best effort: a
-        file that cannot be written must not fail a change already committed to SQL."""
-        behind = self._in_flight > 0 or self._failures != self._failures_synced
-        if behind != self._behind_marked:
-            try:
-                index_lock.mark_behind(self.index_dir, behind)
-                self._behind_marked = behind
-            except OSError as e:
-                log.warning("could not %s %s: %s", "write" if behind else "remove", index_lock.BEHIND_FILE, e)
-
-    def sync(self, db: Database, step: int = 2000) -> bool:
-        """Bring the index in line with SQL: add the suggestible records it lacks, drop the
-        ones it should not hold. False if stopped part-way by :meth:`close`.
-
-        Safe beside the app's own writes: what Chroma holds is read before what SQL allows (a
-        record approved meanwhile is in both), and each added batch is checked against SQL
-        again once stored (a record rejected or erased meanwhile is taken out again)."""
-        have = {int(i[1:]) for i in self.collection.get(include=[])["ids"] if i.startswith("r")}
-        want = {r["id"] for r in self._rows(*SUGGESTIBLE, db=db, columns=(Record.id,))}
-        self.delete(sorted(have - want))
-        missing = sorted(want - have)
-        for i in range(0, len(missing), step):  # ids per IN (...): far below the bound-parameter limits
-            if self._closing.is_set():
-                return False
-            ids = missing[i : i + step]
-            self.index_records(db, ids)
-            still = {r["id"] for r in self._rows(Record.id.in_(ids), *SUGGESTIBLE, db=db, columns=(Record.id,))}
-            self.delete(sorted(set(ids) - still))
-        return True
-
-    def upsert(self, rows: Iterable, chunk: int = 1000, progress: Callable[[int], None] | None = None,
-               db: Database | None = None) -> int:
-        """Embed and upsert records, given as rows of ``_COLUMNS`` (caller ensures they are
-        approved and shared).
-
-        Chunks are embedded side by side (MiniLM.embed_stream) while this thread stores the
-        finished ones; Chroma holds the GIL while it writes, so the model's threads keep working
-        only because they spend their time inside ONNX, which releases it. ``progress`` gets
-        the number of records stored so far after each chunk."""
-        rows = list(rows)
-        parts = split_evenly(rows, chunk, MiniLM.shared().threads)
-        done = 0
-        for part, vectors in zip(parts, MiniLM.shared().embed_stream([index_text(r) for r in part] for part in parts)):
-            self.write(part, vectors, db)
-            done += len(part)
-            if progress:
-                progress(done)
-        return len(rows)
-
-    def write(self, rows: list, vectors, db: Database | None = None) -> None:
-        """Store already-embedded records (rows of ``_COLUMNS``, vectors in the same order).
-
-        A record without a theme (an ingested past debrief's item: its theme needs a vector)
-        gets the nearest theme of the vector just computed, in SQL too, so the dashboard and
-        the facets have it without embedding anything twice."""
-        self._writable()
-        if not rows:
-            return
-        metas = [record_metadata(r) for r in rows]
-        missing = [k for k, m in enumerate(metas) if "theme" not in m]
-        if missing:
-            from coach.extraction.classify import themes_of
-
-            for k, theme in zip(missing, themes_of(np.asarray(vectors)[missing])):
-                metas[k]["theme"] = theme
-            if (db := db or self.db) is not None:
-                with db.engine.begin() as conn:
-                    conn.execute(update(Record).where(Record.id == bindparam("rid"), Record.theme.is_(None))
-                                 .values(theme=bindparam("t")),
-                                 [{"rid": metas[k]["record_id"], "t": metas[k]["theme"]} for k in missing])
-        self.collection.upsert(
-            ids=[f"r{m['record_id']}" for m in metas], embeddings=vectors,
-            metadatas=[{FACETS: json.dumps({k: m[k] for k in INDEX_KEYS if k in m})} for m in metas],
-        )
-        self._forget_vectors(m["record_id"] for m in metas)  # after the upsert: see search_among
-
-    def delete(self, record_ids: Iterable[int]) -> None:
-        record_ids = list(record_ids)
-        for i in record_ids:  # ids are not reused (sqlite_autoincrement), but a stale entry would only cost memory
-            self._programme_of.pop(i, None)
-        ids = [f"r{i}" for i in record_ids]
-        self._writable()
-        if ids:
-            self.collection.delete(ids=ids)
-        self._forget_vectors(record_ids)
-
-    def search(self, embeddings, n: int) -> list[dict[int, float]]:
-        """Per query vector: {record id: cosine similarity} of its n nearest records."""
-        self._maybe_sync()
-        res = self.collection.query(query_embeddings=embeddings, n_results=n, include=["distances"])
-        return [{int(i[1:]): 1.0 - d for i, d in zip(ids, dists)} for ids, dists in zip(res["ids"], res["distances"])]
-
-    def hydrate(self, record_ids, programmes: Collection[str] | None = None) -> dict[int, dict]:
-        """Text and context of records, from SQL (the system of record); only those of
-        ``programmes`` when given."""
-        if not record_ids:
-            return {}
-        # Only what may be suggested, even if the index held something else for a moment (a
-        # review changing a record's status while a sync runs): consent is checked here too.
-        rows = self._rows(Record.id.in_(list(record_ids)), *SUGGESTIBLE)
-        # the programme is checked here rather than in SQL: given a programme, SQLite's planner
-        # walks the programme's index (all its records) instead of looking the ids up
-        return {r["id"]: record_metadata(r) for r in rows if programmes is None or r["programme"] in programmes}
-
-    def has_suggestible(self, programmes: Collection[str]) -> bool:
-        """Whether any record of ``programmes`` may feed suggestions (one indexed lookup)."""
-        return bool(self.suggestible_ids(programmes, limit=1))
-
-    def small_programme_ids(self, programmes: Collection[str], limit: int) -> list[int] | None:
-        """The suggestible record ids of ``programmes`` if there are at most ``limit``, else None.
-        Programmes found larger are not counted again for LARGE_RECHECK_S (reading their first
-        ``limit`` ids costs a large programme several ms a query, and a large programme turns
-        small only by mass deletion; what is shown is checked in SQL anyway)."""
-        key = frozenset(programmes)
-        when, above = self._large_seen.get(key, (0.0, 0))
-        if above >= limit and time.monotonic() - when < LARGE_RECHECK_S:
-            return None
-        ids = self.suggestible_ids(programmes, limit=limit + 1)
-        if len(ids) <= limit:
-            self._large_seen.pop(key, None)
-            return ids
-        self._large_seen[key] = (time.monotonic(), limit)
-        return None
-
-    def suggestible_ids(self, programmes: Collection[str], limit: int) -> list[int]:
-        """Up to ``limit`` ids of the records of ``programmes`` that may feed suggestions (one
-        SQL lookup; the limit keeps it cheap for a large programme)."""
-        q = (select(Record.id).join(Debrief, Record.debrief_id == Debrief.id).join(Pair, Debrief.pair_id == Pair.id)
-             .where(*SUGGESTIBLE, Pair.programme.in_(list(programmes))).limit(limit))
-        with self.db.engine.connect() as conn:
-            return list(conn.scalars(q))
-
-    def search_among(self, embeddings, record_ids: list[int], n: int) -> list[dict[int, float]]:
-        """Like :meth:`search`, but exact and over these records only: for a small programme,
-        whose records a search of the whole index may not reach. Their vectors are read from
-        Chroma once (its ``get`` costs ~30 us a record) and then kept in this process."""
-        self._maybe_sync()
-        missing = [i for i in record_ids if i not in self._vectors]
-        if missing:
-            written = self._written
-            got = self.collection.get(ids=[f"r{i}" for i in missing], include=["embeddings"])
-            found = {}
-            if got["ids"]:  # none when the records are not (or no longer) in Chroma
-                fresh = np.asarray(got["embeddings"], dtype=np.float32)
-                fresh /= np.maximum(np.linalg.norm(fresh, axis=1, keepdims=True), 1e-12)
-                found = dict(zip((int(i[1:]) for i in got["ids"]), fresh))
-            if len(self._vectors) + len(found) > VECTOR_CACHE_MAX:
-                self._vectors.clear()  # rare: many small programmes asked in one process
-            if written == self._written:  # no write meanwhile could have replaced what was read
-                self._vectors.update(found)
-        else:
-            found = {}
-        # one lookup per id: a sync thread may drop entries meanwhile; ids not yet in Chroma are skipped
-        vecs = {i: v for i in record_ids if (v := self._vectors.get(i, found.get(i))) is not None}
-        if not vecs:
-            return [{} for _ in embeddings]
-        have = list(vecs)
-        matrix = np.stack(list(vecs.values()))
-        queries = np.asarray(embeddings, dtype=np.float32)
-        queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+    def programmes(self) -> list[str]:
         out = []
-        for row in queries @ matrix.T:
-            top = np.argsort(-row)[:n]
-            out.append({have[j]: float(row[j]) for j in top})
+        for c in self.client.list_collections():
+            meta = getattr(c, "metadata", None) or {}
+            if c.name.startswith(PREFIX) and "programme" in meta:
+                out.append(meta["programme"])
+        return sorted(out)
+
+    def upsert(self, programme: str, record_ids: Sequence[int], vectors: np.ndarray) -> None:
+        if len(record_ids):
+            self.collection(programme).upsert(ids=[f"r{i}" for i in record_ids], embeddings=vectors)
+
+    def delete(self, programme: str, record_ids: Sequence[int]) -> None:
+        col = self.collection(programme, create=False)
+        if col is not None and len(record_ids):
+            col.delete(ids=[f"r{i}" for i in record_ids])
+
+    def count(self, programme: str | None = None) -> int:
+        names = [programme] if programme is not None else self.programmes()
+        return sum(c.count() for p in names if (c := self.collection(p, create=False)) is not None)
+
+    def search(self, vectors, n: int, programmes: Collection[str] | None = None) -> list[dict[int, float]]:
+        """Per query vector: {record id: cosine similarity} of its n nearest records in these
+        programmes (every programme when None)."""
+        out: list[dict[int, float]] = [{} for _ in vectors]
+        for p in (self.programmes() if programmes is None else programmes):
+            col = self.collection(p, create=False)
+            if col is None:
+                continue
+            res = col.query(query_embeddings=np.asarray(vectors), n_results=n, include=["distances"])
+            for hits, ids, dists in zip(out, res["ids"], res["distances"]):
+                hits.update((int(i[1:]), 1.0 - d) for i, d in zip(ids, dists))
+        if programmes is None or len(programmes) > 1:  # merged from several collections: keep the n best
+            out = [dict(sorted(h.items(), key=lambda kv: -kv[1])[:n]) for h in out]
         return out
 
-    def _forget_vectors(self, record_ids: Iterable[int]) -> None:
-        """After Chroma changed these records: a search_among that read vectors before now
-        (``_written`` moved on) keeps none of them."""
-        self._written += 1
-        for i in record_ids:
-            self._vectors.pop(i, None)
+    def reset(self) -> None:
+        """Drop every collection coach made (the rebuild refills them from SQL)."""
+        with self._guard:
+            self._collections.clear()
+        for c in self.client.list_collections():
+            if c.name.startswith(PREFIX) or c.name == "records":  # "records": the single collection of old
+                self.client.delete_collection(c.name)
 
-    def in_programmes(self, record_ids, programmes: Collection[str]) -> set[int]:
-        """Which of these records belong to ``programmes``, to sort deep search results before the
-        few kept are filled in. A record's programme (its pair's) never changes (a debrief
-        re-ingested into another programme gets a pair there and new record ids), so it is
-        remembered per process; :meth:`hydrate` still checks programme and consent in SQL for
-        what is shown, so a stale entry could only hide a candidate, never show one."""
-        known = self._programme_of
-        missing = [i for i in record_ids if i not in known]
-        if missing:
-            for chunk in range(0, len(missing), 5000):
-                rows = self._rows(Record.id.in_(missing[chunk:chunk + 5000]), columns=(Record.id, Pair.programme))
-                known.update((r["id"], sys.intern(r["programme"])) for r in rows)
-        return {i for i in record_ids if known.get(i) in programmes}
 
-    def _rows(self, *where, db: Database | None = None, columns=_COLUMNS) -> list:
-        q = (select(*columns).select_from(Record).join(Debrief, Record.debrief_id == Debrief.id)
-             .join(Pair, Debrief.pair_id == Pair.id).where(*where))
-        with (db or self.db).engine.connect() as conn:
-            return conn.execute(q).mappings().all()
+class Indexer:
+    """Drains the outbox into the index. One process at a time across app instances (a lease
+    in SQL), one thread at a time within it."""
 
-    def query(self, text: str, k: int = 20) -> list[dict]:
-        [hits] = self.search(MiniLM.shared().embed([text]), k)
-        info = self.hydrate(hits)
-        return [{"id": f"r{rid}", "text": info[rid]["text"], "meta": info[rid], "distance": 1.0 - sim}
-                for rid, sim in sorted(hits.items(), key=lambda kv: -kv[1]) if rid in info]
+    LEASE = "indexer"
+    LEASE_SECONDS = 60
 
-    def index_records(self, db: Database, record_ids: list[int] | None = None,
-                      progress: Callable[[int, int], None] | None = None) -> int:
-        """Embed and upsert suggestible records from SQL: the given ids, or all of them."""
-        where = list(SUGGESTIBLE)
-        if record_ids is not None:
-            where.append(Record.id.in_(record_ids))
-        rows = self._rows(*where, db=db)
-        return self.upsert(rows, progress=(lambda done: progress(done, len(rows))) if progress else None, db=db)
+    def __init__(self, db: Database, index: Index):
+        self.db, self.index = db, index
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.retry_delay = 1.0  # seconds the background thread waits between rounds
 
-    def rebuild(self, db: Database, progress: Callable[[int, int], None] | None = None) -> int:
-        """Drop the collection and re-index every suggestible record from SQL."""
-        with self.following_sql(committed=True):  # stopped part-way: the next opener catches up
-            try:
-                self.client.delete_collection(COLLECTION)
-            except Exception:  # absent collection: nothing to drop
-                pass
-            self.collection = self._collection()
-            self._vectors.clear()
-            n = self.index_records(db, None, progress)
-        if self._lock is not None:  # everything in SQL is in: no catch-up left to do
-            state = index_lock.sync_state(self.index_dir)
-            index_lock.mark_synced(self.index_dir, state)
-            with self._sync_lock:
-                self._sync_seen, self._failures_synced = state, self._failures
-                self._settle()
-        return n
+    # -- the lease ---------------------------------------------------------------------------
+
+    def _take_lease(self) -> bool:
+        now = utcnow()
+        until = now + timedelta(seconds=self.LEASE_SECONDS)
+        with self.db.engine.begin() as conn:
+            got = conn.execute(update(Lease).where(Lease.name == self.LEASE, (Lease.holder == self.holder)
+                                                   | (Lease.expires_at < now))
+                               .values(holder=self.holder, expires_at=until)).rowcount
+        if got:
+            return True
+        try:
+            with self.db.engine.begin() as conn:
+                conn.execute(insert(Lease).values(name=self.LEASE, holder=self.holder, expires_at=until))
+            return True
+        except IntegrityError:  # another instance holds it ...
+            return self._take_from_the_dead(until)
+
+    def _take_from_the_dead(self, until) -> bool:
+        """... unless it is a process of this machine that has died (no need to wait out its lease)."""
+        with self.db.engine.begin() as conn:
+            holder = conn.scalar(select(Lease.holder).where(Lease.name == self.LEASE))
+            host, _, rest = (holder or "").partition(":")
+            pid = rest.partition(":")[0]
+            if host != socket.gethostname() or not pid.isdigit() or _alive(int(pid)):
+                return False
+            return bool(conn.execute(update(Lease).where(Lease.name == self.LEASE, Lease.holder == holder)
+                                     .values(holder=self.holder, expires_at=until)).rowcount)
+
+    def _drop_lease(self) -> None:
+        with self.db.engine.begin() as conn:
+            conn.execute(delete(Lease).where(Lease.name == self.LEASE, Lease.holder == self.holder))
+
+    # -- draining ----------------------------------------------------------------------------
+
+    def pending(self) -> int:
+        with self.db.engine.connect() as conn:
+            return conn.scalar(select(func.count()).select_from(IndexOutbox)) or 0
+
+    def drain(self, batch: int = 1000, limit: int | None = None,
+              progress: Callable[[int], None] | None = None) -> int:
+        """Apply queued changes until the outbox is empty (or ``limit`` rows are done); returns
+        the number of outbox rows applied. Returns 0 at once if another instance is draining."""
+        done = 0
+        with self._lock:
+            while limit is None or done < limit:
+                with self.db.engine.connect() as conn:
+                    rows = conn.execute(select(IndexOutbox.id, IndexOutbox.record_id, IndexOutbox.programme)
+                                        .order_by(IndexOutbox.id).limit(batch)).all()
+                if not rows or not self._take_lease():  # taken (or renewed) per batch
+                    break
+                self._apply(rows)
+                with self.db.engine.begin() as conn:
+                    conn.execute(delete(IndexOutbox).where(IndexOutbox.id.in_([r.id for r in rows])))
+                done += len(rows)
+                if progress:
+                    progress(done)
+        return done
+
+    def _apply(self, rows) -> None:
+        """Bring these records' entries in line with what SQL says now."""
+        ids = sorted({r.record_id for r in rows})
+        with self.db.engine.connect() as conn:
+            live = {r.id: r for r in conn.execute(
+                select(Record.id, Record.kind, Record.text, Record.before, Record.after, Record.vector, Pair.programme)
+                .join(Debrief, Record.debrief_id == Debrief.id).join(Pair, Debrief.pair_id == Pair.id)
+                .where(Record.id.in_(ids), *SUGGESTIBLE))}
+        gone: dict[str, set[int]] = {}
+        for r in rows:
+            if r.record_id not in live or live[r.record_id].programme != r.programme:
+                gone.setdefault(r.programme, set()).add(r.record_id)
+        for programme, rids in gone.items():
+            self.index.delete(programme, sorted(rids))
+        by_programme: dict[str, list] = {}
+        for rec in live.values():
+            by_programme.setdefault(rec.programme, []).append(rec)
+        for programme, recs in by_programme.items():
+            self.index.upsert(programme, [r.id for r in recs], _vectors(recs))
+
+    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Drop the index and refill it from SQL; returns the number of records indexed."""
+        self.index.reset()
+        with self.db.engine.begin() as conn:
+            rows = conn.execute(select(Record.id, Pair.programme).join(Debrief, Record.debrief_id == Debrief.id)
+                                .join(Pair, Debrief.pair_id == Pair.id).where(*SUGGESTIBLE)).all()
+            enqueue(conn, [(r.id, r.programme) for r in rows])
+        total = self.pending()
+        self.drain(progress=(lambda done: progress(done, total)) if progress else None)
+        return len(rows)
+
+    # -- in the app: a background thread -----------------------------------------------------
+
+    def start(self) -> None:
+        """Drain in the background: at once when poked (a change in this process), and every
+        second otherwise (changes by commands or other instances)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="indexer", daemon=True)
+            self._thread.start()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        self.retry_delay = 1.0
+        while not self._stop.is_set():
+            self._wake.wait(self.retry_delay)
+            self._wake.clear()
+            self.drain_in_background()
+
+    def drain_in_background(self) -> None:
+        """One round of the background thread: a failure leaves the rows queued and waits
+        longer before the next round (5 s, 10 s ... 5 min), with one traceback in the log."""
+        try:
+            self.drain()
+            self.retry_delay = 1.0
+        except Exception as e:
+            first = self.retry_delay < 5.0
+            self.retry_delay = min(300.0, max(5.0, self.retry_delay * 2))
+            if first:
+                log.exception("indexing failed; trying again in %.0f s", self.retry_delay)
+            else:
+                log.warning("indexing still fails (%s); trying again in %.0f s", e, self.retry_delay)
+
+    def fresh(self, limit: int = 200) -> bool:
+        """Before a query: apply a small backlog now, so a person sees their own last change.
+        False while a large one (an ingest) is still being worked through: answers may miss it."""
+        waiting = self.pending()
+        if waiting == 0:
+            return True
+        if waiting <= limit:
+            self.drain(limit=limit)
+            return self.pending() == 0
+        self.poke()
+        return False
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        try:
+            self._drop_lease()
+        except Exception:  # the lease expires anyway
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def _vectors(recs: Iterable) -> np.ndarray:
+    """Stored vectors; a record from before vectors were stored is embedded here (coach.records
+    stores it with the record's next write)."""
+    recs = list(recs)
+    missing = [k for k, r in enumerate(recs) if r.vector is None]
+    fresh = embed([canonical_text(recs[k].kind, recs[k].text, recs[k].before, recs[k].after)
+                   for k in missing]) if missing else []
+    got = dict(zip(missing, fresh))
+    return np.stack([got[k] if k in got else from_blob(r.vector) for k, r in enumerate(recs)])
+
+
+def open_index(index_dir: Path, chroma_url: str | None, who: str, *, read_only: bool = False) -> tuple[Index, DirLock | None]:
+    """The index and, for the embedded one, its folder's lock (not taken ``read_only``)."""
+    lock = None if (chroma_url or read_only) else DirLock(index_dir, who)
+    try:
+        return Index(make_client(index_dir, chroma_url)), lock
+    except BaseException:
+        if lock:
+            lock.release()
+        raise

@@ -1,17 +1,20 @@
 """The debrief interview: a protocol (data in ``prompts/protocol/``) run by rule-based probes.
 
-Pure logic, no I/O: :class:`Interview` reads and updates a JSON-able ``state`` dict that the
-caller stores with each turn, so an interrupted interview resumes exactly where it stopped.
+Pure logic, no I/O. The transcript is the interview's only state: :meth:`Interview.state` reads
+it back from the turns (the coach's turns say which question and follow-up was asked; the
+participant's say what was answered, skipped, ended or corrected), and :meth:`Interview.reply`
+decides the next coach turn. So an interrupted interview resumes exactly where it stopped.
 
 One question per turn. After each answer the rules may ask a follow-up (at most
 ``max_probes`` per question):
 
-- ``vague``: a very short answer, or a short one made only of generic words;
+- ``vague``: a very short answer, a short one made only of generic words, or one the extractor's
+  guard would refuse to record whole (hedged: "maybe I'll ..."; see :mod:`coach.cues`);
 - ``example``: the question needs a concrete example and the answer has none;
 - ``before``: the beliefs answer does not say what the participant believed before (as when a
   change of mind is mentioned without the earlier belief);
 - ``after``: an earlier belief is stated without what the participant thinks now;
-- ``contradiction``: the answer denies what the participant affirmed earlier.
+- ``contradiction``: the answer denies what the participant affirmed earlier to the same question.
 
 Coach messages come only from the protocol text and the participant's own words (quoted back);
 the coach never suggests what the participant learned.
@@ -25,6 +28,10 @@ from pathlib import Path
 
 import yaml
 
+from coach.cues import (  # noqa: F401  (re-exported for the interview's rules and their tests)
+    find_contradiction, first_sentence, has_example, has_time, is_vague, nothing_to_record, states_after,
+    states_before, topic_words,
+)
 from coach.prompts import default_prompts_dir
 
 # -- the protocol ------------------------------------------------------------------------------
@@ -87,125 +94,45 @@ def baseline_returns(prompts_dir: Path | None = None) -> dict[str, str]:
     return {e["ask"]: e["then"] for e in _baseline_entries(prompts_dir) if e.get("then")}
 
 
-# -- probe rules -------------------------------------------------------------------------------
-
-_WORD = re.compile(r"[\w'’-]+", re.UNICODE)
-# Words that carry no content of their own: function words and generic evaluations.
-FILLER = frozenset("""
-a an the and or but so of to in on at for with about from by as it its it's this that these those there
-i i'm i've i'd me my we our you your he she they them his her their is was were be been being am are do
-did does done have has had will would can could should just really very quite so much many lot lots loads
-thing things stuff everything something anything nothing all some more most well yes no not maybe perhaps
-honestly totally actually good great fine ok okay nice interesting useful helpful amazing awesome brilliant
-fantastic fun cool sure know think learned learnt learn new sessions session overall pretty kind sort
-oh gosh wow wonderful incredible excellent superb loved love best eye-opening everyone raving went deep
-felt feel bit guess suppose like um hmm mean taught teach gained gain lot stuff
-""".split())
-EXAMPLE = re.compile(
-    r"\b(for example|for instance|e\.g\.|such as|like when|when (she|he|they|we|i)|one time|"
-    r"last (week|month|time|session)|yesterday|in (the|our|one) (first|second|third|fourth|last|\w+) "
-    r"session|(she|he|they) (showed|show|walked|took|pulled|opened|open)|showed me|show me|"
-    r"we (looked at|opened|watched|built|practised|practiced|picked|went through|listened|tried|ran)|"
-    r"i (watched|saw|opened|searched for|posted)|(took|walked|talked) me through)\b|\d", re.I)
-# Someone named doing something: "Chen ran forty abstracts ...", "Femi pulled the numbers". ("I
-# showed him how ..." is not here: for a junior that is what they taught, not an example of it.)
-NAMED_DEED = re.compile(r"\b(?!(I|It|This|That|There|What|Which|Who|Nothing|Everything|Something|Anything|Nobody|"
-                        r"Everyone|Everybody|Someone|People|They|We|You|Research|Data|Management)\b)"
-                        r"(?![A-Z][a-z]*(ers|ors|ies|ents|ants|ists|ians|ees|ties)\b)"  # plural nouns: "Customers found"
-                        r"[A-Z][a-z]+ (ran|rebuilt|pulled|films|filmed|took|surveyed|"
-                        r"asked|built|build|explain|explained|showed|show|made|set up|walked|played|opened|"
-                        r"searched|sent|typed|tried|found|demonstrated)\b")
-BEFORE = re.compile(
-    r"\b(i (used to|had|always|once) (think|thought|believe|believed|assume|assumed)|i thought|i assumed|"
-    r"i believed|i was (sure|convinced|certain|thinking)|i expected|my assumption|i had assumed|"
-    r"before,? i|before the sessions|previously|beforehand|in the past|at first)\b", re.I)
-AFTER = re.compile(r"\b(now|turns out|turned out|actually|but|realis|realiz|learned|learnt|no longer)\w*", re.I)
-# A flat denial ("nothing will change") can contradict an earlier answer; a hedge only thins one.
-DENIAL = re.compile(
-    r"\b(didn'?t (really )?(learn|teach|gain|change) anything|learned nothing|learnt nothing|nothing new|"
-    r"nothing (has )?changed|won'?t (change|do) anything|nothing will change|not going to change anything|"
-    r"won'?t do anything differently|no different(ly)?)\b", re.I)
-HEDGE = re.compile(
-    r"\b(didn'?t (really )?(learn|teach|gain|change) much|not (much|really)|not sure|nothing special|"
-    r"(views?|mind) (didn'?t|did not|hasn'?t) change|just the basics)\b", re.I)
-# Slots whose substantive answers a later denial may contradict.
-AFFIRMING_SLOTS = ("learned", "beliefs", "action", "taught", "gained")
-
-
-def words(text: str) -> int:
-    return len(_WORD.findall(text))
-
-
-TIME = re.compile(
-    r"\b(today|tomorrow|tonight|next|this (week|month|quarter|year|sprint)|by|from|starting|before|after|"
-    r"monday|tuesday|wednesday|thursday|friday|january|february|march|april|may|june|july|august|"
-    r"september|october|november|december|q[1-4]|sprint|weekly|monthly|every|each|soon|immediately)\b|\d", re.I)
-
-
-def content_words(text: str, ignore: frozenset[str] = frozenset()) -> int:
-    """Words that say something: not filler, and not merely the topic's own words."""
-    return sum(w.lower().strip("'’") not in FILLER and w.lower() not in ignore for w in _WORD.findall(text))
-
-
-def topic_words(topic: str) -> frozenset[str]:
-    return frozenset(w.lower() for w in _WORD.findall(topic or ""))
-
-
-def is_vague(text: str, topic: frozenset[str] = frozenset()) -> bool:
-    """Too thin to record: almost no content beyond filler and the topic's name, a hedge or
-    denial with little else ("not much, really"), or exclamations without substance."""
-    n, c = words(text), content_words(text, topic)
-    if n <= 3 or c <= 2:
-        return True
-    if (DENIAL.search(text) or HEDGE.search(text)) and c <= 8:
-        return True
-    return text.count("!") >= 2 and c <= 5
-
-
-def has_time(text: str) -> bool:
-    return bool(TIME.search(text))
-
-
-def has_example(text: str) -> bool:
-    return bool(EXAMPLE.search(text) or NAMED_DEED.search(text))
-
-
-def states_before(text: str) -> bool:
-    return bool(BEFORE.search(text))
-
-
-def states_after(text: str) -> bool:
-    return bool(AFTER.search(text))
-
-
-def first_sentence(text: str, limit: int = 160) -> str:
-    s = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
-    return s if len(s) <= limit else s[: limit - 1].rstrip() + "…"
-
-
-def find_contradiction(text: str, earlier: dict[str, list[str]]) -> tuple[str, str] | None:
-    """(slot, earlier words) if this answer denies what a substantive earlier answer affirmed."""
-    if not DENIAL.search(text):
-        return None
-    for slot_id in AFFIRMING_SLOTS:
-        for prev in earlier.get(slot_id, []):
-            if not DENIAL.search(prev) and not HEDGE.search(prev) and not is_vague(prev):
-                return slot_id, first_sentence(prev)
-    return None
-
-
 # -- the interview state machine ---------------------------------------------------------------
 
 
 @dataclass
 class Step:
-    """What the coach says next. ``intent`` is the protocol text a model may rephrase."""
+    """What the coach says next; ``meta()`` is stored on its turn and is what :meth:`Interview.state`
+    reads back."""
 
     text: str
     kind: str  # intro | question | probe | ack | closing
     slot: str | None = None
     probe: str | None = None
     done: bool = False
+    belief: int | None = None  # the senior's starting belief this question returns to
+
+    def meta(self) -> dict:
+        out = {"kind": self.kind, "slot": self.slot, "probe": self.probe}
+        if self.belief is not None:
+            out["belief"] = self.belief
+        return out
+
+
+@dataclass
+class State:
+    """Where an interview stands, as read from its turns."""
+
+    pos: int = -1  # current item of the plan
+    probes: int = 0  # follow-ups asked on it so far
+    asked: list[str] = field(default_factory=list)  # which follow-ups
+    texts: dict[str, list[str]] = field(default_factory=dict)  # participant's words per slot
+    answers: dict[str, list[int]] = field(default_factory=dict)  # their turn indices
+    status: dict[str, str] = field(default_factory=dict)  # slot -> done | partial | skipped
+    contradiction_checked: set[str] = field(default_factory=set)
+    corrections: list[int] = field(default_factory=list)
+    done: bool = False
+    ended_early: bool = False
+
+
+Turn = tuple[str, str, dict | None]  # (speaker, text, meta) as stored
 
 
 class Interview:
@@ -217,98 +144,138 @@ class Interview:
         pairs = [(a, then) for a, then in pairs if a and a.strip()]
         self.baseline = [a for a, _ in pairs]
         self.baseline_then = [then for _, then in pairs]
-        self.topic = topic
-
-    # state ------------------------------------------------------------------------------
-
-    def new_state(self) -> dict:
-        plan = []
+        self.topic = frozenset(topic_words(topic))
+        self.plan: list[dict] = []
         for s in self.p.slots:
             if s.baseline_question and self.baseline:
-                plan += [{"slot": s.id, "belief": i} for i in range(len(self.baseline))]
+                self.plan += [{"slot": s.id, "belief": i} for i in range(len(self.baseline))]
             else:
-                plan.append({"slot": s.id})
-        return {"plan": plan, "pos": 0, "probes": 0, "asked": [], "status": {}, "answers": {},
-                "topic_words": sorted(topic_words(self.topic)),
-                "contradiction_checked": [], "done": False, "ended_early": False, "processed": -1}
+                self.plan.append({"slot": s.id})
 
-    def current(self, state: dict) -> dict | None:
-        return state["plan"][state["pos"]] if state["pos"] < len(state["plan"]) else None
+    # reading the transcript ------------------------------------------------------------------
 
-    def progress(self, state: dict) -> list[tuple[str, str]]:
-        """(label, status) per slot: done | skipped | current | todo."""
+    def current(self, state: State) -> dict | None:
+        return self.plan[state.pos] if 0 <= state.pos < len(self.plan) else None
+
+    def state(self, turns: list[Turn]) -> State:
+        """The interview's state after these turns."""
+        st = State()
+        for idx, (speaker, text, meta) in enumerate(turns):
+            meta = meta or {}
+            if speaker == "coach":
+                self._read_coach(st, meta)
+            elif meta.get("command") == "skip":
+                item = self.current(st)
+                if item is not None and not st.done and st.status.get(item["slot"]) != "done":
+                    st.status[item["slot"]] = "skipped"
+            elif meta.get("command") == "end":
+                st.ended_early = not st.done and self.current(st) is not None
+                st.done = True
+            elif meta.get("correction_of"):
+                self._read_correction(st, meta["correction_of"], text, idx, bool(meta.get("replaces")))
+            elif not st.done and (item := self.current(st)) is not None:
+                self._read_answer(st, item["slot"], text, idx)
+        return st
+
+    def _read_coach(self, st: State, meta: dict) -> None:
+        kind = meta.get("kind")
+        if kind == "question":
+            st.pos, st.probes, st.asked = st.pos + 1, 0, []
+        elif kind == "probe":
+            st.probes += 1
+            st.asked.append(meta.get("probe") or "")
+            if meta.get("probe") == "contradiction" and meta.get("slot"):
+                st.contradiction_checked.add(meta["slot"])
+        elif kind == "closing":
+            st.done = True
+
+    def _read_answer(self, st: State, slot: str, text: str, idx: int) -> None:
+        st.answers.setdefault(slot, []).append(idx)
+        st.texts.setdefault(slot, []).append(text)
+        if not is_vague(text, self.topic) or st.status.get(slot) == "done":
+            st.status[slot] = "done"
+        else:
+            st.status.setdefault(slot, "partial")
+
+    def _read_correction(self, st: State, slot: str, text: str, idx: int, replace: bool) -> None:
+        st.answers.setdefault(slot, []).append(idx)
+        st.texts[slot] = [text] if replace else [*st.texts.get(slot, []), text]
+        st.corrections.append(idx)
+        if not is_vague(text, self.topic):
+            st.status[slot] = "done"
+
+    def progress(self, state: State) -> list[tuple[str, str]]:
+        """(label, status) per slot: done | skipped | partial | current | todo."""
         cur = self.current(state)
         out = []
         for s in self.p.slots:
-            st = state["status"].get(s.id)
-            if cur and cur["slot"] == s.id and not state["done"]:
+            st = state.status.get(s.id)
+            if cur and cur["slot"] == s.id and not state.done:
                 st = "current"
             out.append((s.label, st or "todo"))
         return out
 
-    # steps ------------------------------------------------------------------------------
+    def summary(self, state: State) -> list[tuple[str, list[str]]]:
+        """(slot label, the participant's own answers) for every slot that has any."""
+        return [(s.label, state.texts[s.id]) for s in self.p.slots if state.texts.get(s.id)]
 
-    def _question(self, state: dict) -> Step:
-        item = self.current(state)
-        if item is None:
-            state["done"] = True
+    # deciding the next coach turn ------------------------------------------------------------
+
+    def start(self) -> list[Step]:
+        return [Step(self.p.intro, "intro"), self._question(0)]
+
+    def reply(self, turns: list[Turn]) -> Step:
+        """The coach's next turn after the participant's last one (``turns[-1]``)."""
+        st = self.state(turns)
+        _, text, meta = turns[-1]
+        meta = meta or {}
+        if meta.get("command") == "skip":
+            return self._question(st.pos + 1) if not st.done else self._closing(st)
+        if meta.get("command") == "end":
+            return self._closing(st)
+        if meta.get("correction_of"):
+            self.p.slot(meta["correction_of"])  # KeyError on an unknown slot
+            if st.done:
+                return Step("Thank you, I've noted your correction. The summary below is updated.", "ack", done=True)
+            nxt = self._question(st.pos)
+            return Step(f"Thank you, I've noted your correction. {nxt.text}", "ack", slot=nxt.slot)
+        item = self.current(st)
+        if item is None or st.done:
+            return self._closing(st)
+        slot = self.p.slot(item["slot"])
+        probe = self._probe(st, slot, item, text)
+        if probe and st.probes < (slot.max_probes or self.p.max_probes):
+            return Step(probe[1], "probe", slot=slot.id, probe=probe[0])
+        return self._question(st.pos + 1)
+
+    def _question(self, pos: int) -> Step:
+        if pos >= len(self.plan):
             return Step(self.p.closing, "closing", done=True)
+        item = self.plan[pos]
         slot = self.p.slot(item["slot"])
         if "belief" in item:
             belief = first_sentence(self.baseline[item["belief"]], 240)
             if not belief.endswith((".", "!", "?", "…")):
                 belief += "."
             text = (self.baseline_then[item["belief"]] or slot.baseline_question).format(belief=belief)
-        else:
-            text = slot.question
-        return Step(text, "question", slot=slot.id)
+            return Step(text, "question", slot=slot.id, belief=item["belief"])
+        return Step(slot.question, "question", slot=slot.id)
 
-    def start(self, state: dict) -> list[Step]:
-        return [Step(self.p.intro, "intro"), self._question(state)]
+    def _closing(self, st: State) -> Step:
+        return Step(self.p.closing_early if st.ended_early else self.p.closing, "closing", done=True)
 
-    def _advance(self, state: dict) -> Step:
-        state["pos"] += 1
-        state["probes"] = 0
-        state["asked"] = []
-        return self._question(state)
-
-    def answer(self, state: dict, text: str, turn_idx: int) -> Step:
-        """Record an answer to the current question and decide the next coach message."""
-        state["processed"] = turn_idx
-        item = self.current(state)
-        if item is None or state["done"]:
-            state["done"] = True
-            return Step(self.p.closing, "closing", done=True)
-        slot = self.p.slot(item["slot"])
-        answers = state["answers"].setdefault(slot.id, [])
-        answers.append(turn_idx)
-        texts = state.setdefault("texts", {}).setdefault(slot.id, [])
-        texts.append(text)
-        if not is_vague(text, frozenset(state.get("topic_words", ()))) or state["status"].get(slot.id) == "done":
-            state["status"][slot.id] = "done"
-        else:
-            state["status"].setdefault(slot.id, "partial")
-
-        probe = self._probe(state, slot, item, text)
-        if probe and state["probes"] < (slot.max_probes or self.p.max_probes):
-            state["probes"] += 1
-            state["asked"].append(probe[0])
-            return Step(probe[1], "probe", slot=slot.id, probe=probe[0])
-        return self._advance(state)
-
-    def _probe(self, state: dict, slot: Slot, item: dict, text: str) -> tuple[str, str] | None:
-        asked = state["asked"]
-        earlier = {k: v for k, v in state.get("texts", {}).items() if k != slot.id}
-        if slot.id not in state["contradiction_checked"]:
+    def _probe(self, st: State, slot: Slot, item: dict, text: str) -> tuple[str, str] | None:
+        asked = st.asked
+        if slot.id not in st.contradiction_checked:
+            earlier = st.texts[slot.id][:-1]
             hit = find_contradiction(text, earlier)
             if hit:
-                state["contradiction_checked"].append(slot.id)
                 return "contradiction", (
-                    f"Earlier you said: “{hit[1]}”. What you just said sounds different. "
+                    f"Earlier you said: “{hit}”. What you just said sounds different. "
                     "Which is closer to what you think, or how do the two fit together?")
-        so_far = " ".join(state["texts"][slot.id])
-        topic = frozenset(state.get("topic_words", ()))
-        thin = is_vague(so_far, topic)
+        so_far = " ".join(st.texts[slot.id])
+        # thin, or nothing in it the extractor's guard would record (e.g. only hedged plans)
+        thin = is_vague(so_far, self.topic) or nothing_to_record(so_far, self.topic, belief="before" in slot.needs)
         if "belief" in item:  # the earlier belief is known: ask only for what they think now
             if (thin or not states_after(so_far)) and "after" not in asked:
                 return "after", "What do you think now, and what in the sessions made the difference?"
@@ -327,38 +294,37 @@ class Interview:
             return "vague", slot.probes["vague"]
         return None
 
-    def skip(self, state: dict, turn_idx: int | None = None) -> Step:
-        if turn_idx is not None:
-            state["processed"] = turn_idx
-        item = self.current(state)
-        if item is not None and state["status"].get(item["slot"]) != "done":
-            state["status"][item["slot"]] = "skipped"
-        return self._advance(state)
 
-    def end(self, state: dict, turn_idx: int | None = None) -> Step:
-        if turn_idx is not None:
-            state["processed"] = turn_idx
-        state["done"] = True
-        state["ended_early"] = self.current(state) is not None
-        return Step(self.p.closing_early if state["ended_early"] else self.p.closing, "closing", done=True)
+class Conversation:
+    """An interview held in memory (tests, evals): the same turns Debriefs stores in SQL."""
 
-    def correct(self, state: dict, slot_id: str, text: str, turn_idx: int, replace: bool = True) -> Step:
-        """A correction of an earlier answer: recorded against that slot, replacing what was
-        said there or adding to it; the interview goes on."""
-        self.p.slot(slot_id)  # KeyError on an unknown slot
-        state["processed"] = turn_idx
-        state["answers"].setdefault(slot_id, []).append(turn_idx)
-        texts = state.setdefault("texts", {})
-        texts[slot_id] = [text] if replace else [*texts.get(slot_id, []), text]
-        state.setdefault("corrections", []).append(turn_idx)
-        if not is_vague(text, frozenset(state.get("topic_words", ()))):
-            state["status"][slot_id] = "done"
-        if state["done"]:
-            return Step("Thank you, I've noted your correction. The summary below is updated.", "ack", done=True)
-        nxt = self._question(state)
-        return Step(f"Thank you, I've noted your correction. {nxt.text}", "ack", slot=nxt.slot)
+    def __init__(self, interview: Interview):
+        self.iv = interview
+        self.turns: list[Turn] = []
+        for step in interview.start():
+            self._coach(step)
 
-    def summary(self, state: dict) -> list[tuple[str, list[str]]]:
-        """(slot label, the participant's own answers) for every slot that has any."""
-        texts = state.get("texts", {})
-        return [(s.label, texts[s.id]) for s in self.p.slots if texts.get(s.id)]
+    def _coach(self, step: Step) -> Step:
+        self.turns.append(("coach", step.text, step.meta()))
+        return step
+
+    def _say(self, text: str, meta: dict | None = None) -> Step:
+        self.turns.append(("participant", text, meta))
+        return self._coach(self.iv.reply(self.turns))
+
+    def answer(self, text: str) -> Step:
+        return self._say(text)
+
+    def skip(self) -> Step:
+        return self._say("(skipped this question)", {"command": "skip"})
+
+    def end(self) -> Step:
+        return self._say("(ended the interview here)", {"command": "end"})
+
+    def correct(self, slot: str, text: str, replace: bool = True) -> Step:
+        self.iv.p.slot(slot)  # KeyError on an unknown slot, before anything is stored
+        return self._say(text, {"correction_of": slot, "replaces": replace})
+
+    @property
+    def state(self) -> State:
+        return self.iv.state(self.turns)

@@ -1,9 +1,9 @@
-"""Records for live debriefs, and the facilitator's review of them.
+"""The facilitator's review desk: the queue of shared debriefs, a debrief's transcript and
+items, decisions, the programme dashboard, exports and the pair synthesis.
 
-When an interview finishes, its transcript is extracted into records (status ``pending``). A
-facilitator sees only debriefs whose participant confirmed and agreed to share; approving,
-editing or rejecting an item records who and when. Approved items of shared debriefs are what
-the index (and so topic suggestions) is built from.
+A facilitator sees only debriefs of their programme whose participant confirmed and agreed to
+share; every opening, decision and export is written to the access log. Record writes go
+through coach.records.
 """
 
 from __future__ import annotations
@@ -14,75 +14,48 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from coach import extraction
 from coach.extraction.records import Turn as XTurn
 from coach.extraction.records import answered_slots, without_superseded
-from coach.services import Services
-from coach.store.models import Debrief, Pair, Record, utcnow
+from coach.policy import OPERATOR, Actor, check_reviewer
+from coach.records import Records, ReviewError, shared_debrief
+from coach.store.db import Database
+from coach.store.models import Debrief, Pair
 
-KIND_LABEL = {"learned": "Learned / gained", "broken_assumption": "Broken assumption", "action": "Action"}
+Audit = Callable[[Actor, str, str, str | None], None]  # (actor, action, target, detail)
 
-
-class ReviewError(ValueError):
-    pass
-
-
-def record_row(r: Record) -> dict:
-    return {"id": r.id, "debrief": r.debrief_id, "kind": r.kind, "text": r.text, "before": r.before,
-            "after": r.after, "quote": r.quote, "turn_index": r.turn_index, "theme": r.theme, "depth": r.depth,
-            "scope": r.scope, "status": r.status, "reviewed_by": r.reviewed_by,
-            "reviewed_at": r.reviewed_at.isoformat() if r.reviewed_at else None, "extractor": r.extractor,
-            "model": r.model, "prompt_id": r.prompt_id, "prompt_hash": r.prompt_hash}
+SYNTHESIS_MATCH = 0.45  # MiniLM cosine at which a taught point and a learned item count as the same
+# Spreadsheets run a cell that starts with one of these as a formula (OWASP: CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-class Records:
-    def __init__(self, svc: Services):
-        self.svc = svc
+def csv_safe(value):
+    """A cell a spreadsheet shows as text: a leading quote before a formula-like start."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
-    # -- extraction of live debriefs -------------------------------------------------------
 
-    def extract(self, debrief_id: str, extractor: str | None = None) -> int:
-        """(Re-)extract a debrief's records; reviewed records are kept, pending ones replaced."""
-        name = extractor or extraction.default_extractor(self.svc.settings)
-        with self.svc.db.session() as s:
-            d = s.get(Debrief, debrief_id)
-            turns = [XTurn(t.speaker, t.text, t.meta) for t in d.turns]
-            role, topic = d.role, d.pair.topic
-        gateway = self.svc.gateway if name == "llm" else None
-        try:
-            ex = extraction.run(name, turns, role, topic=topic, gateway=gateway)
-        except Exception:  # a model failure must not lose the debrief: fall back, retry later
-            ex = extraction.run("offline", turns, role, topic=topic)
-        with self.svc.db.session() as s:
-            reviewed = {(r.kind, r.quote) for r in s.scalars(
-                select(Record).where(Record.debrief_id == debrief_id, Record.status != "pending"))}
-            s.execute(delete(Record).where(Record.debrief_id == debrief_id, Record.status == "pending"))
-            new = [Record(debrief_id=debrief_id, kind=i.kind, text=i.text or "", before=i.before, after=i.after,
-                          quote=i.quote, turn_index=i.turn_index, theme=i.theme, depth=i.depth, scope=i.scope,
-                          extractor=ex.extractor, model=ex.model, prompt_id=ex.prompt_id,
-                          prompt_hash=ex.prompt_hash, status="pending")
-                   for i in ex.items if (i.kind, i.quote) not in reviewed]
-            s.add_all(new)
-        return len(new)
+class Review:
+    def __init__(self, db: Database, records: Records, audit: Audit):
+        self.db, self.records, self.audit = db, records, audit
 
-    def for_debrief(self, debrief_id: str) -> list[dict]:
-        with self.svc.db.session() as s:
-            return [record_row(r) for r in s.scalars(
-                select(Record).where(Record.debrief_id == debrief_id).order_by(Record.turn_index, Record.id))]
+    def _programme(self, actor: Actor) -> str | None:
+        """The programme a reviewer sees (None: every programme, for the operator only)."""
+        if actor is OPERATOR:
+            return None
+        actor.require("facilitator")
+        return actor.programme or ""
 
-    # -- the facilitator's queue -----------------------------------------------------------
-
-    def queue(self, programme: str | None = None) -> list[dict]:
-        """Debriefs whose participant confirmed and agreed to share (never the others)."""
+    def queue(self, actor: Actor) -> list[dict]:
+        """Debriefs of the actor's programme whose participant confirmed and agreed to share."""
+        programme = self._programme(actor)
         q = (select(Debrief).join(Debrief.pair)
              .where(Debrief.shared.is_(True), Debrief.confirmed_at.is_not(None), Debrief.source == "interview")
              .options(joinedload(Debrief.pair), joinedload(Debrief.records)).order_by(Debrief.updated_at.desc()))
-        if programme:
+        if programme is not None:
             q = q.where(Pair.programme == programme)
-        with self.svc.db.session() as s:
+        with self.db.session() as s:
             out = []
             for d in s.scalars(q).unique():
                 c = Counter(r.status for r in d.records)
@@ -90,124 +63,87 @@ class Records:
                             "pending": c["pending"], "approved": c["approved"], "rejected": c["rejected"]})
             return out
 
-    def transcript(self, debrief_id: str) -> list[tuple[int, str, str, dict]]:
-        """(index, speaker, text, meta) of each turn of a shared debrief."""
-        with self.svc.db.session() as s:
-            d = self._shared(s, debrief_id)
-            return [(t.idx, t.speaker, t.text, dict(t.meta or {})) for t in d.turns]
+    def open(self, actor: Actor, debrief_id: str) -> tuple[list[tuple[int, str, str, dict]], list[dict]]:
+        """(transcript turns (index, speaker, text, meta), reviewable items) of a shared debrief;
+        logged. Items the participant withdrew from their summary are not shown."""
+        turns, items = self._read(actor, debrief_id)
+        self.audit(actor, "review.open", f"debrief:{debrief_id}", f"{len(items)} records and the transcript")
+        return turns, items
 
-    @staticmethod
-    def _shared(s, debrief_id: str) -> Debrief:
-        d = s.get(Debrief, debrief_id)
-        if d is None or not d.shared or d.confirmed_at is None:
-            raise ReviewError("This debrief has not been shared with facilitators.")
-        return d
+    def items(self, actor: Actor, debrief_id: str) -> list[dict]:
+        return self._read(actor, debrief_id)[1]
 
-    def review(self, record_id: int, action: str, reviewer: str, **edits) -> dict:
-        """approve | reject | edit (edit also approves). Returns the record."""
-        reviewer = (reviewer or "").strip()
-        if not reviewer:
-            raise ReviewError("Please enter your name as the reviewer.")
-        if action not in ("approve", "reject", "edit"):
-            raise ReviewError(f"Unknown review action {action!r}.")
-        # SQL first, then the index; a failure in between is caught up later (Index.following_sql)
-        with self.svc.index.following_sql() as change:
-            with self.svc.db.session() as s:
-                r = s.get(Record, record_id)
-                if r is None:
-                    raise ReviewError("No such record.")
-                self._shared(s, r.debrief_id)
-                if r.status == "withdrawn":
-                    raise ReviewError("The participant removed this item from their summary; it cannot be reviewed.")
-                if action == "edit":
-                    for k in ("text", "before", "after"):
-                        v = edits.get(k)
-                        if v is not None and v.strip():
-                            setattr(r, k, v.strip())
-                r.status = "rejected" if action == "reject" else "approved"
-                r.reviewed_by, r.reviewed_at = reviewer, utcnow()
-                row = record_row(r)
-            change.committed = True
-            # keep the index in step with what may be suggested
-            if row["status"] == "approved":
-                self.svc.index.index_records(self.svc.db, [record_id])
-            else:
-                self.svc.index.delete([record_id])
+    def _read(self, actor: Actor, debrief_id: str):
+        with self.db.session() as s:
+            d = shared_debrief(s, debrief_id)
+            check_reviewer(actor, d.pair.programme)
+            turns = [(t.idx, t.speaker, t.text, dict(t.meta or {})) for t in d.turns]
+        items = [r for r in self.records.for_debrief(debrief_id) if r["status"] != "withdrawn"]
+        return turns, items
+
+    def decide(self, actor: Actor, debrief_id: str, record_id: int, action: str, **edits) -> dict:
+        """approve | reject | edit one item of this debrief; logged."""
+        if record_id not in {r["id"] for r in self.items(actor, debrief_id)}:
+            raise ReviewError("That item is not part of this debrief.")
+        row = self.records.review(actor, record_id, action, **edits)
+        self.audit(actor, f"review.{action}", f"record:{row['id']}", f"debrief:{debrief_id}")
         return row
 
     # -- programme views -------------------------------------------------------------------
 
-    def approved(self, programme: str | None = None) -> list[dict]:
-        q = (select(Record).join(Record.debrief).join(Debrief.pair)
-             .where(Record.status == "approved", Debrief.shared.is_(True)).order_by(Record.id))
-        if programme:
-            q = q.where(Pair.programme == programme)
-        with self.svc.db.session() as s:
-            rows = []
-            for r in s.scalars(q.options(joinedload(Record.debrief).joinedload(Debrief.pair))):
-                row = record_row(r) | {"role": r.debrief.role, "topic": r.debrief.pair.topic,
-                                       "programme": r.debrief.pair.programme}
-                rows.append(row)
-            return rows
-
-    def export(self, folder: Path, fmt: str, programme: str | None = None) -> Path:
-        rows = self.approved(programme)
-        for r in rows:  # every row reads on its own: a broken assumption's text is "before -> after"
-            if r["kind"] == "broken_assumption" and not r.get("text"):
-                r["text"] = f"{r['before']} -> {r['after']}"
+    def export(self, actor: Actor, folder: Path, fmt: str) -> Path:
+        """Approved records of shared debriefs of the actor's programme, as CSV or JSON."""
+        if fmt not in ("csv", "json"):
+            raise ReviewError("Export format must be csv or json.")
+        programme = self._programme(actor)
+        rows = self.records.approved(programme)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"approved-records.{fmt}"
         if fmt == "json":
             path.write_text(json.dumps(rows, ensure_ascii=False, indent=2), encoding="utf-8")
-        elif fmt == "csv":
+        else:
             cols = ["id", "programme", "topic", "role", "debrief", "kind", "text", "before", "after", "quote",
                     "theme", "depth", "scope", "reviewed_by", "reviewed_at"]
             with path.open("w", newline="", encoding="utf-8") as f:
                 w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
                 w.writeheader()
-                w.writerows(rows)
-        else:
-            raise ReviewError("Export format must be csv or json.")
+                w.writerows({k: csv_safe(v) for k, v in r.items()} for r in rows)
+        self.audit(actor, f"export.{fmt}", f"programme:{programme}", "approved records")
         return path
 
-    def dashboard(self, programme: str | None = None) -> dict:
-        rows = self.approved(programme)
+    def dashboard(self, actor: Actor) -> dict:
+        programme = self._programme(actor)
+        rows = self.records.approved(programme)
         by_theme_depth = Counter((r["theme"] or "other", r["depth"] or "awareness") for r in rows)
         assumptions = Counter((r["before"] or "").strip().rstrip(".") for r in rows if r["kind"] == "broken_assumption")
-        with self.svc.db.session() as s:
+        with self.db.session() as s:
             # pairs run in the app (past debriefs loaded with `coach ingest` were never planned here)
             ingested = select(Debrief.id).where(Debrief.pair_id == Pair.id, Debrief.source == "ingest").exists()
             q = select(func.coalesce(func.count(Pair.id), 0)).where(~ingested)
-            if programme:
-                q = q.where(Pair.programme == programme)
-            planned = 2 * (s.scalar(q) or 0)
             dq = select(func.count(Debrief.id)).join(Debrief.pair).where(Debrief.status == "done",
                                                                          Debrief.source == "interview")
-            if programme:
-                dq = dq.where(Pair.programme == programme)
+            if programme is not None:
+                q, dq = q.where(Pair.programme == programme), dq.where(Pair.programme == programme)
+            planned = 2 * (s.scalar(q) or 0)
             done = s.scalar(dq) or 0
+        self.audit(actor, "dashboard", f"programme:{programme}", "aggregates and frequent broken assumptions")
         return {"theme_depth": [{"theme": t, "depth": d, "items": n} for (t, d), n in sorted(by_theme_depth.items())],
                 "assumptions": [{"belief before": b, "debriefs": n} for b, n in assumptions.most_common(10) if b],
                 "progress": [{"debriefs": "planned", "count": planned}, {"debriefs": "done", "count": done}]}
 
-    def reextract(self, programme: str | None, progress: Callable[[int, int], None] | None = None) -> int:
-        with self.svc.db.session() as s:
-            q = select(Debrief.id).join(Debrief.pair).where(Debrief.status == "done", Debrief.source == "interview")
-            if programme:
-                q = q.where(Pair.programme == programme)
-            ids = list(s.scalars(q))
-        n = 0
-        for k, did in enumerate(ids):
-            n += self.extract(did)
-            if progress:
-                progress(k + 1, len(ids))
-        return n
+    def synthesis(self, actor: Actor, debrief_id: str) -> dict:
+        """The pair synthesis for the pair of a debrief under review (both sides must have
+        shared); logged."""
+        with self.db.session() as s:
+            d = shared_debrief(s, debrief_id)
+            check_reviewer(actor, d.pair.programme)
+            pair_id = d.pair_id
+        out = pair_synthesis(self.db, pair_id)
+        self.audit(actor, "review.synthesis", f"pair:{pair_id}", "both debriefs' taught points and learned items")
+        return out
 
 
-SYNTHESIS_MATCH = 0.45  # MiniLM cosine at which a taught point and a learned item count as the same
-
-
-def pair_synthesis(svc: Services, pair_id: str) -> dict:
+def pair_synthesis(db: Database, pair_id: str) -> dict:
     """Line up what the junior says they taught against what the senior says they learned.
 
     Taught points are the junior's sentences answering the "what did you teach" question; learned
@@ -218,7 +154,7 @@ def pair_synthesis(svc: Services, pair_id: str) -> dict:
     from coach.embeddings import match_pairs
     from coach.extraction.offline import units
 
-    with svc.db.session() as s:
+    with db.session() as s:
         pair = s.get(Pair, pair_id)
         sides = {d.role: d for d in pair.debriefs if d.source == "interview" and d.shared and d.confirmed_at}
         if set(sides) != {"senior", "junior"}:
@@ -228,8 +164,7 @@ def pair_synthesis(svc: Services, pair_id: str) -> dict:
         # answers a correction replaced
         taught_turns = {i for i, slot in answered_slots(jturns).items() if slot == "taught"}
         taught = [sent.text for sent, _ in units(without_superseded(jturns)) if sent.turn in taught_turns]
-        learned = [r.text if r.kind == "learned" else f"{r.before} → {r.after}"
-                   for r in sides["senior"].records if r.kind in ("learned", "broken_assumption")
+        learned = [r.text for r in sides["senior"].records if r.kind in ("learned", "broken_assumption")
                    and r.status not in ("rejected", "withdrawn")]
     if not taught or not learned:
         return {"overlap": [], "taught_not_learned": taught, "learned_not_taught": learned}

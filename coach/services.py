@@ -1,6 +1,5 @@
-"""Wiring: one object holding the settings, the database, the index and the model gateway.
-
-The CLI and the Gradio app both build a :class:`Services`; nothing else constructs these parts.
+"""Wiring: the one place that builds coach's parts from the settings and hands each the few
+things it needs. The CLI and the app both start here; nothing else constructs these parts.
 """
 
 from __future__ import annotations
@@ -18,17 +17,17 @@ log = logging.getLogger("coach")
 
 
 class Services:
-    def __init__(self, settings: Settings | None = None, *, app: bool = False):
-        self.app = app  # the long-running app: holds the embedded index and catches up in the background
+    def __init__(self, settings: Settings | None = None, *, app: bool = False, read_only_index: bool = False):
+        """``app``: the long-running app (it holds the embedded index and indexes in the
+        background); ``read_only_index``: open the index without holding it (a query while the
+        app holds it), never writing it."""
+        self.app, self.read_only_index = app, read_only_index
         self.settings = settings or load_settings()
         self.settings.ensure_dirs()
         self.db = Database(self.settings.sqlalchemy_url)
+        self._index_lock = None
 
-    @cached_property
-    def index(self):
-        from coach.index import Index  # imports chromadb + onnxruntime: only when needed
-
-        return Index(self.settings.index_dir, self.settings.chroma_url, self.db, background_sync=self.app)
+    # -- the model ---------------------------------------------------------------------------
 
     @cached_property
     def gateway(self) -> Gateway:
@@ -60,6 +59,86 @@ class Services:
         t.start()
         return t
 
+    # -- the pipeline: interview -> transcript -> extraction -> records -> index -> suggestions --
+
+    def extract(self, turns, role: str, topic: str):
+        """The configured extractor over a transcript; a model failure falls back to offline."""
+        from coach import extraction
+
+        name = extraction.default_extractor(self.settings)
+        if name != "llm":
+            return extraction.run(name, turns, role, topic=topic)
+        try:
+            return extraction.run(name, turns, role, topic=topic, gateway=self.gateway)
+        except Exception:  # a model failure must not lose the debrief
+            log.exception("model extraction failed; using the offline extractor")
+            return extraction.run("offline", turns, role, topic=topic)
+
+    @cached_property
+    def records(self):
+        from coach.records import Records
+
+        return Records(self.db)
+
+    @cached_property
+    def debriefs(self):
+        from coach.debriefs import Debriefs, model_phrasing
+
+        phrase = (model_phrasing(self.gateway, self.settings.prompts_dir)
+                  if self.settings.step_uses_model("interview") else None)
+        return Debriefs(self.db, self.records, self.extract, prompts_dir=self.settings.prompts_dir, phrase=phrase,
+                        changed=self.index_changed)
+
+    @cached_property
+    def accounts(self):
+        from coach.accounts import Accounts
+
+        return Accounts.from_settings(self.db, self.settings)
+
+    @cached_property
+    def review(self):
+        from coach.review import Review
+
+        return Review(self.db, self.records, self.accounts.log)
+
+    @cached_property
+    def index(self):
+        """The index; the embedded one is held by this process until close() (IndexInUse if
+        another process holds it)."""
+        from coach.index import open_index
+
+        who = "the app" if self.app else "a command"
+        index, self._index_lock = open_index(self.settings.index_dir, self.settings.chroma_url, who,
+                                             read_only=self.read_only_index)
+        return index
+
+    @cached_property
+    def indexer(self):
+        from coach.index import Indexer
+
+        if self.read_only_index:
+            raise RuntimeError("a read-only index is never written")
+        return Indexer(self.db, self.index)
+
+    @cached_property
+    def corpus(self):
+        from coach.suggest import Corpus
+
+        return Corpus(self.db, self.index, None if self.read_only_index else self.indexer)
+
+    def index_changed(self) -> None:
+        """A change that may move records into or out of the index was committed: wake the
+        indexer if this process runs it (others, and commands, drain before their next query)."""
+        if "indexer" in self.__dict__:
+            self.indexer.poke()
+
+    def card_writer(self):
+        from coach.suggest import model_writer
+
+        return model_writer(self.gateway, self.settings.prompts_dir) if self.settings.step_uses_model("suggestions") else None
+
+    # -- the process -------------------------------------------------------------------------
+
     def status(self) -> dict:
         s = self.settings
         from coach.store.db import schema_version
@@ -74,6 +153,8 @@ class Services:
             "steps_using_model": [st for st in ("interview", "extraction", "suggestions") if s.step_uses_model(st)],
             "token_usage": self.db.token_usage(),
         }
+        if "indexer" in self.__dict__:
+            info["index_waiting"] = self.indexer.pending()
         if s.resolved_backend is Backend.LOCAL and "gateway" in self.__dict__:
             srv = self.gateway.local_server
             problem = srv.check() or srv.crash_report()
@@ -82,8 +163,11 @@ class Services:
         return info
 
     def close(self) -> None:
-        if "index" in self.__dict__:
-            self.index.close()
+        if "indexer" in self.__dict__:
+            self.indexer.stop()
+        if self._index_lock is not None:
+            self._index_lock.release()
+            self._index_lock = None
         if "gateway" in self.__dict__ and self.gateway.local_server:
             self.gateway.local_server.stop()
         self.db.dispose()

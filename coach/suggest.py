@@ -7,7 +7,8 @@ records are close to the new senior's context and the new junior's strengths:
     score = 0.45 * relevance to the senior  + 0.35 * relevance to the junior
           + 0.15 * share of broken assumptions  + 0.05 * recency
 
-In the app every query is scoped to the asker's programme(s) (see :func:`retrieve`).
+In the app every query is scoped to the asker's programme(s): each programme has its own
+collection in the index, so a scoped query is a plain nearest-neighbour search on it.
 
 A topic needs at least ``MIN_SUPPORT`` records (never one record mentioned once); near-duplicate
 topics are merged and the list is diversified (maximal marginal relevance). Cards are written
@@ -28,19 +29,38 @@ import yaml
 from pydantic import BaseModel
 
 from coach.embeddings import MiniLM
+from coach.index import Index, Indexer
 from coach.prompts import default_prompts_dir
+from coach.records import Assumption, evidence_context
+from coach.store.db import Database
 
 MIN_SUPPORT = 2
 CANDIDATES = 60  # per query (senior, junior): 60 records at most; measured in evals/suggest/bench.py
-MAX_FETCH = 3840  # deepest search for one programme's records (60 * 4^3)
-# A programme with at most this many suggestible records is searched exactly, over its own vectors
-# (kept in memory after the first query): the deep search can miss a small programme entirely
-# (0.1% of 100k records: starter topics for 1 query in 100) and is slow for it (p95 80-85 ms at
-# 1% and 0.1%, against 29 and 12 ms exact; evals/suggest/bench.py)
-SMALL_PROGRAMME = 5000
 MERGE_SIMILAR_TOPICS = 0.7
 DIVERSITY = 0.7  # MMR: weight of relevance against similarity to topics already chosen
 YEAR = 365 * 24 * 3600
+
+
+class Corpus:
+    """What suggestions draw on: the index's nearest records, read back from SQL (the system of
+    record), where consent and programme are checked again for what is shown."""
+
+    def __init__(self, db: Database, index: Index, indexer: Indexer | None = None):
+        self.db, self.index, self.indexer = db, index, indexer
+        self.catching_up = False  # the last query may have missed records still being indexed
+
+    def nearest(self, vectors, n: int, programmes: Collection[str] | None) -> tuple[list[dict[int, float]], dict]:
+        if self.indexer is not None:
+            self.catching_up = not self.indexer.fresh()
+        sims = self.index.search(vectors, n, programmes)
+        keep = set().union(*sims)
+        return sims, (evidence_context(self.db, keep, programmes) if keep else {})
+
+    def query(self, text: str, k: int = 20, programmes: Collection[str] | None = None) -> list[dict]:
+        """The records nearest to a text, best first, with their context."""
+        [hits], info = self.nearest(MiniLM.shared().embed([text]), k, programmes)
+        return [dict(info[rid], id=f"r{rid}", distance=1.0 - sim)
+                for rid, sim in sorted(hits.items(), key=lambda kv: -kv[1]) if rid in info]
 
 
 @dataclass
@@ -54,6 +74,8 @@ class Evidence:
     created: int
     sim_senior: float
     sim_junior: float
+    before: str | None = None
+    after: str | None = None
 
 
 @dataclass
@@ -79,58 +101,16 @@ def starter_topics(k: int, prompts_dir: Path | None = None) -> list[Suggestion]:
                        evidence=[], score=0.0, generic=True) for t in data["topics"][:k]]
 
 
-def retrieve(index, senior: str, junior: str, n: int = CANDIDATES,
+def retrieve(corpus: Corpus, senior: str, junior: str, n: int = CANDIDATES,
              programmes: Collection[str] | None = None) -> list[Evidence]:
     """Nearest records to the senior's context and to the junior's strengths (two plain queries,
     one call, no metadata filter). A record found by one query only gets, for the other, that
-    query's lowest similarity among its results: an upper bound, since it ranked below them.
-
-    With ``programmes``, only their records count. Chroma is not filtered (a ``where`` costs
-    ~50x the query): SQL tells which hits are the programmes' own, and the search goes as deep
-    as the programmes' share of the index needs (:func:`_programme_hits`). A small programme is
-    searched exactly over its own records instead, which a deep search might not reach."""
-    vectors = MiniLM.shared().embed([senior, junior])
-    if programmes is None:
-        sims = index.search(vectors, n)
-        keep = set(sims[0]) | set(sims[1])
-    elif (few := index.small_programme_ids(programmes, SMALL_PROGRAMME)) is None:
-        sims, keep = _programme_hits(index, vectors, n, programmes)
-    elif not few:
-        return []  # a programme with nothing shared yet: no search for nothing
-    else:
-        sims = index.search_among(vectors, few, n)
-        keep = set(sims[0]) | set(sims[1])
-    if not keep:
-        return []
+    query's lowest similarity among its results: an upper bound, since it ranked below them."""
+    sims, info = corpus.nearest(MiniLM.shared().embed([senior, junior]), n, programmes)
     floor = [min(s.values()) if s else 0.0 for s in sims]
-    info = index.hydrate(keep, programmes)
-    return [Evidence(f"r{rid}", m["debrief_id"], m["kind"], m["text"], m["role"], m["topic"], int(m.get("created", 0)),
-                     sims[0].get(rid, floor[0]), sims[1].get(rid, floor[1]))
+    return [Evidence(f"r{rid}", m["debrief_id"], m["kind"], m["text"], m["role"], m["topic"], m["created"],
+                     sims[0].get(rid, floor[0]), sims[1].get(rid, floor[1]), m["before"], m["after"])
             for rid, m in info.items()]
-
-
-def _programme_hits(index, vectors, n: int, programmes: Collection[str]) -> tuple[list[dict], set]:
-    """(all similarities found, ids of the programmes' n best hits per query).
-
-    The first search goes a quarter deeper than the programmes' share of hits in their last
-    search suggests (remembered per index; it sets only how deep to start). While fewer than
-    n/2 of a query's hits are theirs, the search is repeated 4x deeper, up to MAX_FETCH.
-    Demanding the full n would send a programme holding 90% of the records 4x deeper almost
-    every time, for its last few, least similar candidates."""
-    key, share = frozenset(programmes), index.programme_share
-    fetch = min(MAX_FETCH, max(n, int(1.25 * n / max(share.get(key, 1.0), 1 / 64))))
-    while True:
-        sims = index.search(vectors, fetch)
-        found = set(sims[0]) | set(sims[1])
-        theirs = index.in_programmes(found, programmes)
-        if found:
-            share[key] = max(len(theirs) / len(found), 1e-3)
-        exhausted = all(len(s) < fetch for s in sims)  # the index holds no more
-        if exhausted or fetch >= MAX_FETCH or all(sum(i in theirs for i in s) >= max(1, n // 2) for s in sims):
-            break
-        fetch = min(fetch * 4, MAX_FETCH)
-    best = [sorted((i for i in s if i in theirs), key=lambda i: -s[i])[:n] for s in sims]
-    return sims, set(best[0]) | set(best[1])
 
 
 _TOPIC_CACHE: dict[str, np.ndarray] = {}
@@ -177,11 +157,6 @@ def _score(g: dict, now: float) -> float:
     return 0.45 * senior + 0.35 * junior + 0.15 * broken + 0.05 * recency
 
 
-def _quote_belief(text: str) -> str:
-    before, _, after = text.removeprefix("Before: ").partition(" After: ")
-    return f"believed “{before.rstrip('.')}”; afterwards “{after.rstrip('.')}”"
-
-
 def _why(g: dict) -> str:
     """How the evidence supports the topic, in counts and findings (never names)."""
     ev = g["evidence"]
@@ -192,19 +167,19 @@ def _why(g: dict) -> str:
         n = len({e.debrief_id for e in broken})
         lead = f"{n} earlier senior{'s' if n > 1 else ''} in related roles changed their view" if n > 1 else \
             "An earlier senior in a related role changed their view"
-        return f"{lead}: {_quote_belief(b.text)}. Evidence from {len(debriefs)} debrief{'s' if len(debriefs) > 1 else ''}."
+        return f"{lead}: {Assumption(b.before or '', b.after or '').sentence()}. Evidence from {len(debriefs)} debrief{'s' if len(debriefs) > 1 else ''}."
     learned = max(ev, key=lambda e: e.sim_senior)
     return (f"{len(debriefs)} earlier debrief{'s' if len(debriefs) > 1 else ''} recorded findings such as "
             f"“{learned.text.rstrip('.')}”.")
 
 
-def suggest(index, senior: str, junior: str, k: int = 5, *, writer=None, now: float | None = None,
+def suggest(corpus: Corpus, senior: str, junior: str, k: int = 5, *, writer=None, now: float | None = None,
             prompts_dir: Path | None = None, programmes: Collection[str] | None = None) -> list[Suggestion]:
     """Ranked, diverse topic suggestions with the ids of the debriefs that support them (from
     ``programmes`` only, when given)."""
     if not (senior or "").strip() or not (junior or "").strip():
         raise ValueError("Describe both the senior (role, context) and the junior (role, strengths).")
-    evidence = retrieve(index, senior, junior, programmes=programmes)
+    evidence = retrieve(corpus, senior, junior, programmes=programmes)
     if not evidence:
         return starter_topics(k, prompts_dir)
     now = now or time.time()
@@ -232,19 +207,19 @@ def suggest(index, senior: str, junior: str, k: int = 5, *, writer=None, now: fl
     return out
 
 
-def surprises(index, senior: str, k: int = 5, programmes: Collection[str] | None = None) -> list[dict]:
+def surprises(corpus: Corpus, senior: str, k: int = 5, programmes: Collection[str] | None = None) -> list[dict]:
     """Senior view: what earlier seniors in similar roles found surprising (broken assumptions)."""
-    ev = [e for e in retrieve(index, senior, senior, n=CANDIDATES, programmes=programmes)
+    ev = [e for e in retrieve(corpus, senior, senior, n=CANDIDATES, programmes=programmes)
           if e.kind == "broken_assumption" and e.role == "senior"]
     ev.sort(key=lambda e: -e.sim_senior)
-    return [{"finding": e.text.replace("Before: ", "Believed: ").replace(" After: ", " → Now: "), "topic": e.topic,
+    return [{"finding": Assumption(e.before or "", e.after or "").labelled(), "topic": e.topic,
              "evidence": [e.debrief_id]} for e in ev[:k]]
 
 
-def similar_pairs(index, senior: str, junior: str, topic: str, k: int = 5, exclude: str | None = None,
+def similar_pairs(corpus: Corpus, senior: str, junior: str, topic: str, k: int = 5, exclude: str | None = None,
                   programmes: Collection[str] | None = None) -> list[dict]:
     """Past pairs closest to a pair: by their records' similarity to its topic and people."""
-    ev = retrieve(index, f"{senior}. {topic}", f"{junior}. {topic}", programmes=programmes)
+    ev = retrieve(corpus, f"{senior}. {topic}", f"{junior}. {topic}", programmes=programmes)
     by_debrief: dict[str, list[Evidence]] = defaultdict(list)
     for e in ev:
         by_debrief[e.debrief_id].append(e)
@@ -295,10 +270,12 @@ class BatchError(ValueError):
     pass
 
 
-def batch_suggest(index, src: Path, out_dir: Path, writer=None, default_k: int = 3,
+def batch_suggest(corpus: Corpus, src: Path, out_dir: Path, writer=None, default_k: int = 3,
                   programmes: Collection[str] | None = None) -> Path:
     """CSV in (senior, junior[, k]) -> CSV out (row, rank, topic, why, evidence). Checked first."""
     import csv
+
+    from coach.review import csv_safe
 
     try:
         rows = list(csv.DictReader(src.open(encoding="utf-8-sig", newline="")))
@@ -322,8 +299,9 @@ def batch_suggest(index, src: Path, out_dir: Path, writer=None, default_k: int =
         w.writerow(["row", "senior", "junior", "rank", "topic", "why", "evidence", "generic"])
         for n, r in enumerate(rows, start=2):
             k = int(r["k"]) if (r.get("k") or "").strip() else default_k
-            for rank, c in enumerate(suggest(index, r["senior"], r["junior"], k=k, writer=writer,
+            for rank, c in enumerate(suggest(corpus, r["senior"], r["junior"], k=k, writer=writer,
                                              programmes=programmes), 1):
-                w.writerow([n, r["senior"], r["junior"], rank, c.topic, c.why, " ".join(c.evidence), c.generic])
+                w.writerow([csv_safe(v) for v in (n, r["senior"], r["junior"], rank, c.topic, c.why,
+                                                  " ".join(c.evidence), c.generic)])
     tmp.replace(out)  # nothing half-written
     return out

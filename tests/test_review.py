@@ -8,8 +8,13 @@ import json
 import pytest
 
 from coach.debriefs import Debriefs
-from coach.review import Records, ReviewError, pair_synthesis
+from coach.policy import OPERATOR as OP
+from coach.policy import AccessDenied, Actor
+from coach.records import ReviewError
+from coach.review import pair_synthesis
 from coach.services import Services
+
+FRAN = Actor(7, "Fran", "facilitator", "default")
 
 
 @pytest.fixture
@@ -21,8 +26,13 @@ def svc(make_settings):
 
 def run(d: Debriefs, did: str, answers: list[str]):
     for a in answers:
-        for _ in d.say(did, a):
+        for _ in d.say(OP, did, a):
             pass
+
+
+def indexed(svc) -> int:
+    svc.indexer.drain()
+    return svc.index.count()
 
 
 SENIOR = ["I learned that teenagers search TikTok before Google when they look for a shop.",
@@ -39,7 +49,7 @@ JUNIOR = ["I showed him how TikTok search works and that teenagers search TikTok
 
 @pytest.fixture
 def pair(svc):
-    d = Debriefs(svc)
+    d = svc.debriefs
     p = d.create_pair(senior="Retail director", junior="Social media associate", topic="TikTok discovery")
     return d, p
 
@@ -48,10 +58,10 @@ def test_finishing_an_interview_extracts_pending_records(svc, pair):
     d, p = pair
     did = d.open(p.id, "senior")
     run(d, did, SENIOR)
-    recs = Records(svc).for_debrief(did)
+    recs = svc.records.for_debrief(did)
     assert {r["kind"] for r in recs} == {"learned", "broken_assumption", "action"}
     assert all(r["status"] == "pending" and r["extractor"] == "offline" for r in recs)
-    assert d.view(did).records  # the participant's summary shows them
+    assert d.view(OP, did).records  # the participant's summary shows them
 
 
 def test_queue_holds_only_confirmed_shared_debriefs(svc, pair):
@@ -59,40 +69,45 @@ def test_queue_holds_only_confirmed_shared_debriefs(svc, pair):
     s_id, j_id = d.open(p.id, "senior"), d.open(p.id, "junior")
     run(d, s_id, SENIOR)
     run(d, j_id, JUNIOR)
-    r = Records(svc)
-    assert r.queue() == []  # finished but not confirmed
-    d.confirm(j_id, share=False)
-    d.confirm(s_id, share=True)
-    assert [q["id"] for q in r.queue()] == [s_id]
+    assert svc.review.queue(OP) == []  # finished but not confirmed
+    d.confirm(OP, j_id, share=False)
+    d.confirm(OP, s_id, share=True)
+    assert [q["id"] for q in svc.review.queue(FRAN)] == [s_id]
+    assert svc.review.queue(Actor(8, "Olga", "facilitator", "Other programme")) == []
     with pytest.raises(ReviewError, match="not been shared"):
-        r.transcript(j_id)
+        svc.review.open(FRAN, j_id)
+    with pytest.raises(AccessDenied, match="not in your programme"):
+        svc.review.open(Actor(8, "Olga", "facilitator", "Other programme"), s_id)
 
 
 def test_review_records_who_and_when_and_feeds_the_index(svc, pair, tmp_path):
     d, p = pair
     did = d.open(p.id, "senior")
     run(d, did, SENIOR)
-    r = Records(svc)
+    r = svc.records
     recs = {x["kind"]: x for x in r.for_debrief(did)}
     with pytest.raises(ReviewError, match="not been shared"):
-        r.review(recs["learned"]["id"], "approve", "Fran")
-    d.confirm(did, share=True)
-    with pytest.raises(ReviewError, match="your name"):
-        r.review(recs["learned"]["id"], "approve", " ")
-    a = r.review(recs["learned"]["id"], "approve", "Fran")
-    e = r.review(recs["broken_assumption"]["id"], "edit", "Fran", before="The website is how they find us")
-    x = r.review(recs["action"]["id"], "reject", "Sam")
+        r.review(FRAN, recs["learned"]["id"], "approve")
+    d.confirm(OP, did, share=True)
+    with pytest.raises(AccessDenied, match="not in your programme"):
+        r.review(Actor(8, "Olga", "facilitator", "Other programme"), recs["learned"]["id"], "approve")
+    with pytest.raises(AccessDenied):
+        r.review(Actor(9, "root", "admin"), recs["learned"]["id"], "approve")  # admins read no debriefs
+    a = r.review(FRAN, recs["learned"]["id"], "approve")
+    e = r.review(FRAN, recs["broken_assumption"]["id"], "edit", before="The website is how they find us")
+    x = r.review(Actor(10, "Sam", "facilitator", "default"), recs["action"]["id"], "reject")
     assert (a["status"], a["reviewed_by"]) == ("approved", "Fran") and a["reviewed_at"]
     assert (e["status"], e["before"]) == ("approved", "The website is how they find us")
+    assert e["text"] == f"The website is how they find us → {e['after']}"  # re-derived from the edit
     assert x["status"] == "rejected"
-    assert svc.index.count() == 2  # approved and shared: indexed; rejected: not
-    rows = list(csv.DictReader(open(r.export(tmp_path, "csv"), encoding="utf-8")))
+    assert indexed(svc) == 2  # approved and shared: indexed; rejected: not
+    rows = list(csv.DictReader(open(svc.review.export(FRAN, tmp_path, "csv"), encoding="utf-8")))
     assert sorted(row["kind"] for row in rows) == ["broken_assumption", "learned"]
     [ba] = [row for row in rows if row["kind"] == "broken_assumption"]
-    assert ba["text"] == f"The website is how they find us -> {ba['after']}"  # an edited one reads on its own too
-    data = json.loads(r.export(tmp_path, "json").read_text())
+    assert ba["text"] == f"The website is how they find us → {ba['after']}"  # an edited one reads on its own too
+    data = json.loads(svc.review.export(FRAN, tmp_path, "json").read_text())
     assert {row["reviewed_by"] for row in data} == {"Fran"}
-    dash = r.dashboard()
+    dash = svc.review.dashboard(FRAN)
     assert sum(x["items"] for x in dash["theme_depth"]) == 2
     assert dash["assumptions"] == [{"belief before": "The website is how they find us", "debriefs": 1}]
     assert dash["progress"] == [{"debriefs": "planned", "count": 2}, {"debriefs": "done", "count": 1}]
@@ -101,11 +116,11 @@ def test_review_records_who_and_when_and_feeds_the_index(svc, pair, tmp_path):
     from tests.conftest import DATA
 
     ingest(svc.db, read_debriefs(DATA / "two_debriefs.jsonl"))  # past debriefs: not planned in this programme
-    assert r.dashboard()["progress"] == dash["progress"]
+    assert svc.review.dashboard(FRAN)["progress"] == dash["progress"]
     # re-extraction keeps reviewed items, replaces pending ones, and duplicates nothing
     before = r.for_debrief(did)
     pending = sum(x["status"] == "pending" for x in before)
-    assert r.reextract(None) == pending
+    assert d.reextract(FRAN) == pending
     after = r.for_debrief(did)
     assert len(after) == len(before)
     assert [x for x in after if x["status"] != "pending"] == [x for x in before if x["status"] != "pending"]
@@ -117,10 +132,10 @@ def test_pair_synthesis_shows_overlap_and_gaps(svc, pair):
     run(d, s_id, SENIOR)
     run(d, j_id, JUNIOR)
     with pytest.raises(ReviewError, match="Both sides"):
-        pair_synthesis(svc, p.id)
-    d.confirm(s_id, share=True)
-    d.confirm(j_id, share=True)
-    syn = pair_synthesis(svc, p.id)
+        pair_synthesis(svc.db, p.id)
+    d.confirm(OP, s_id, share=True)
+    d.confirm(OP, j_id, share=True)
+    syn = pair_synthesis(svc.db, p.id)
     assert any("TikTok before Google" in o["taught"] and "TikTok before Google" in o["learned"] for o in syn["overlap"])
     assert any("watch time" in t for t in syn["taught_not_learned"])
 
@@ -130,45 +145,43 @@ def test_pair_synthesis_takes_a_corrected_taught_answer(svc, pair):
     s_id, j_id = d.open(p.id, "senior"), d.open(p.id, "junior")
     run(d, s_id, SENIOR)
     run(d, j_id, JUNIOR[:1] + ["Nothing much, really, we chatted."] + JUNIOR[2:])
-    for _ in d.correct(j_id, "taught", "I showed him how teenagers search TikTok before Google for shops."):
+    for _ in d.correct(OP, j_id, "taught", "I showed him how teenagers search TikTok before Google for shops."):
         pass
-    d.confirm(s_id, share=True)
-    d.confirm(j_id, share=True)
-    syn = pair_synthesis(svc, p.id)
+    d.confirm(OP, s_id, share=True)
+    d.confirm(OP, j_id, share=True)
+    syn = pair_synthesis(svc.db, p.id)
     taught = [o["taught"] for o in syn["overlap"]] + syn["taught_not_learned"]
     assert "I showed him how teenagers search TikTok before Google for shops." in taught  # the correction counts
     assert not any("I showed him how TikTok search works" in t for t in taught)  # the answer it replaced does not
 
 
-def test_a_refused_review_changes_nothing_and_marks_nothing(svc, pair):
-    from coach import index_lock
-
+def test_a_refused_review_changes_nothing_and_queues_nothing(svc, pair):
     d, p = pair
     did = d.open(p.id, "senior")
     run(d, did, SENIOR)
-    d.confirm(did, share=True)
-    svc.index.count()
+    d.confirm(OP, did, share=True)
+    svc.indexer.drain()
     with pytest.raises(ReviewError, match="No such record"):
-        Records(svc).review(99999, "approve", "Fran")
-    assert not index_lock.is_behind(svc.settings.index_dir) and not svc.index.catching_up()
+        svc.records.review(FRAN, 99999, "approve")
+    assert svc.indexer.pending() == 0
 
 
 def test_items_the_participant_unticks_are_withdrawn_never_reviewed_or_indexed(svc, pair):
     d, p = pair
     did = d.open(p.id, "senior")
     run(d, did, SENIOR)
-    recs = Records(svc).for_debrief(did)
+    recs = svc.records.for_debrief(did)
     keep = [r["id"] for r in recs if r["kind"] != "action"]
     withdrawn = [r["id"] for r in recs if r["kind"] == "action"]
-    d.confirm(did, share=True, keep=keep)
-    status = {r["id"]: r["status"] for r in Records(svc).for_debrief(did)}
+    d.confirm(OP, did, share=True, keep=keep)
+    status = {r["id"]: r["status"] for r in svc.records.for_debrief(did)}
     assert {status[i] for i in withdrawn} == {"withdrawn"} and {status[i] for i in keep} == {"pending"}
     with pytest.raises(ReviewError, match="removed this item"):
-        Records(svc).review(withdrawn[0], "approve", "Fran")
+        svc.records.review(FRAN, withdrawn[0], "approve")
     for i in keep:
-        Records(svc).review(i, "approve", "Fran")
-    assert svc.index.count() == len(keep)
-    assert all(r["kind"] != "action" for r in Records(svc).approved())
+        svc.records.review(FRAN, i, "approve")
+    assert indexed(svc) == len(keep)
+    assert all(r["kind"] != "action" for r in svc.records.approved())
 
 
 def test_sharing_can_be_taken_back_and_given_again_after_a_review(svc, pair):
@@ -176,17 +189,17 @@ def test_sharing_can_be_taken_back_and_given_again_after_a_review(svc, pair):
     d, p = pair
     did = d.open(p.id, "senior")
     run(d, did, SENIOR)
-    d.confirm(did, share=True)
-    for r in Records(svc).for_debrief(did):
-        Records(svc).review(r["id"], "approve", "Fran")
-    approved = len(Records(svc).for_debrief(did))
-    assert svc.index.count() == approved > 0
-    d.confirm(did, share=False, keep=[])  # the UI sends the tick boxes again: they count no more
-    assert {r["status"] for r in Records(svc).for_debrief(did)} == {"approved"}
-    assert svc.index.count() == 0 and not Records(svc).queue()
-    assert Records(svc).approved() == []  # exports draw on shared debriefs only
-    d.confirm(did, share=True)
-    assert svc.index.count() == approved and len(Records(svc).approved()) == approved
+    d.confirm(OP, did, share=True)
+    for r in svc.records.for_debrief(did):
+        svc.records.review(FRAN, r["id"], "approve")
+    approved = len(svc.records.for_debrief(did))
+    assert indexed(svc) == approved > 0
+    d.confirm(OP, did, share=False, keep=[])  # the UI sends the tick boxes again: they count no more
+    assert {r["status"] for r in svc.records.for_debrief(did)} == {"approved"}
+    assert indexed(svc) == 0 and not svc.review.queue(OP)
+    assert svc.records.approved() == []  # exports draw on shared debriefs only
+    d.confirm(OP, did, share=True)
+    assert indexed(svc) == approved and len(svc.records.approved()) == approved
 
 
 def test_a_correction_replaces_the_earlier_answer_or_adds_to_it(svc, pair):
@@ -197,20 +210,20 @@ def test_a_correction_replaces_the_earlier_answer_or_adds_to_it(svc, pair):
     d, p = pair
     did = d.open(p.id, "senior")
     run(d, did, SENIOR[:3] + ["I'll rewrite the whole intranet in Klingon by Friday."])
-    for _ in d.correct(did, "action", "I'll ask every store manager to post one short video a week."):
+    for _ in d.correct(OP, did, "action", "I'll ask every store manager to post one short video a week."):
         pass
     run(d, did, [SENIOR[4]])
-    texts = [r["text"] for r in Records(svc).for_debrief(did) if r["kind"] == "action"]
+    texts = [r["text"] for r in svc.records.for_debrief(did) if r["kind"] == "action"]
     assert texts == ["I'll ask every store manager to post one short video a week."]
-    v = d.view(did)
+    v = d.view(OP, did)
     assert dict(v.summary)["What you'll do differently"] == ["I'll ask every store manager to post one short video a week."]
     assert "Klingon" in " ".join(t for _, t in v.turns)  # never lost: still in the transcript
 
     did2 = d.open(d.create_pair(senior="CFO", junior="Analyst", topic="Dashboards").id, "senior")
     run(d, did2, SENIOR[:3] + ["I'll ask every store manager to post one short video a week."])
-    for _ in d.correct(did2, "action", "I'll also book a monthly session with her on analytics.", replace=False):
+    for _ in d.correct(OP, did2, "action", "I'll also book a monthly session with her on analytics.", replace=False):
         pass
     run(d, did2, [SENIOR[4]])
-    actions = {r["text"] for r in Records(svc).for_debrief(did2) if r["kind"] == "action"}
+    actions = {r["text"] for r in svc.records.for_debrief(did2) if r["kind"] == "action"}
     assert actions == {"I'll ask every store manager to post one short video a week.",
                        "I'll also book a monthly session with her on analytics."}

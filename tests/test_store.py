@@ -11,7 +11,8 @@ from sqlalchemy import delete, func, select
 from coach.debrief_file import read_debriefs
 from coach.ingest import ingest
 from coach.store.db import Database, head_revision, migrate, schema_version
-from coach.store.models import Debrief, ModelCall, Pair, Record, Turn
+from coach.records import SUGGESTIBLE
+from coach.store.models import Debrief, IndexOutbox, ModelCall, Pair, Record, Turn
 from tests.conftest import DATA
 
 
@@ -64,11 +65,23 @@ def test_upgrade_from_the_first_schema_keeps_data(empty_url):
     db.dispose()
 
 
+def queued(db) -> list[int]:
+    with db.session() as s:
+        return list(s.scalars(select(IndexOutbox.record_id).order_by(IndexOutbox.id)))
+
+
+def suggestible(db) -> set[int]:
+    with db.session() as s:
+        return set(s.scalars(select(Record.id).join(Debrief, Record.debrief_id == Debrief.id).where(*SUGGESTIBLE)))
+
+
 def test_ingest_stores_transcript_and_records(db):
     debriefs = read_debriefs(DATA / "two_debriefs.jsonl")
-    to_index, removed = ingest(db, debriefs)
+    assert ingest(db, debriefs) == 3  # records that may feed suggestions
     assert counts(db) == {"debriefs": 2, "turns": 6, "records": 4}
-    assert len(to_index) == 3 and removed == []  # d02 is not shared: its record is not indexed
+    assert len(queued(db)) == 4 and len(suggestible(db)) == 3  # d02 is not shared: its record is not indexed
+    with db.session() as s:  # each record's text, theme, depth, scope and vector derived once, on writing
+        assert all(r.vector and r.theme and r.depth and r.scope and r.text for r in s.scalars(select(Record)))
     with db.session() as s:
         d01 = s.get(Debrief, "d01")
         assert [t.speaker for t in d01.turns] == ["coach", "participant", "coach", "participant"]
@@ -81,13 +94,38 @@ def test_ingest_stores_transcript_and_records(db):
 
 def test_reingest_replaces_without_duplicates(db):
     debriefs = read_debriefs(DATA / "two_debriefs.jsonl")
-    first, _ = ingest(db, debriefs)
+    ingest(db, debriefs)
     with db.session() as s:
         first_ids = set(s.scalars(select(Record.id)))
-    again, removed = ingest(db, debriefs)
+        s.execute(delete(IndexOutbox))  # as if indexed
+    ingest(db, debriefs)
     assert counts(db) == {"debriefs": 2, "turns": 6, "records": 4}
-    assert set(removed) == first_ids  # the caller drops these from the index
-    assert len(again) == len(first) and set(again).isdisjoint(first_ids)
+    with db.session() as s:
+        again = set(s.scalars(select(Record.id)))
+    assert set(queued(db)) == first_ids | again  # the old ones leave the index, the new ones enter it
+    assert again.isdisjoint(first_ids) and len(again) == len(first_ids)
+
+
+def test_upgrade_to_the_outbox_keeps_interviews_and_queues_what_is_suggestible(empty_url):
+    """0005: the interview state column goes (the turns are the state), a broken assumption's
+    text becomes its canonical "before → after", and every suggestible record is queued so the
+    first indexer run fills the per-programme collections."""
+    ins = ("INSERT INTO records (debrief_id, kind, text, before, after, quote, extractor, status, created_at) "
+           "VALUES ('d1', :k, :t, :b, :a, 'q', 'offline', :st, CURRENT_TIMESTAMP)")
+    old_schema_with_a_pair(
+        empty_url, "0004",
+        ("INSERT INTO debriefs (id, pair_id, role, status, shared, source, state, created_at, updated_at) "
+         "VALUES ('d1', 'p1', 'senior', 'done', true, 'interview', '{\"done\": true}', CURRENT_TIMESTAMP, "
+         "CURRENT_TIMESTAMP)", {}),
+        (ins, {"k": "broken_assumption", "t": "", "b": "Video is a fad", "a": "It is how they search", "st": "approved"}),
+        (ins, {"k": "learned", "t": "TikTok is search", "b": None, "a": None, "st": "pending"}))
+    db = Database(empty_url)
+    with db.session() as s:
+        texts = [r.text for r in s.scalars(select(Record).order_by(Record.id))]
+        assert texts == ["Video is a fad → It is how they search", "TikTok is search"]
+        assert s.get(Debrief, "d1").status == "done" and not hasattr(Debrief, "state")
+    assert queued(db) == [1]  # the approved record of a shared debrief
+    db.dispose()
 
 
 def test_unicode_and_control_text_round_trip(db):

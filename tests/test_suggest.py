@@ -52,14 +52,12 @@ def svc(make_settings):
 
 
 def load(svc, debriefs, programme="default"):
-    ids, removed = ingest(svc.db, debriefs, programme=programme)
-    svc.index.delete(removed)
-    svc.index.index_records(svc.db, ids)
+    ingest(svc.db, debriefs, programme=programme, after_chunk=svc.indexer.drain)
 
 
 def test_ranks_the_relevant_topic_first_with_its_evidence(svc):
     load(svc, CORPUS)
-    cards = suggest(svc.index, "Head of store operations at a fashion retailer",
+    cards = suggest(svc.corpus, "Head of store operations at a fashion retailer",
                     "Marketing assistant who runs the brand's TikTok account", k=3)
     assert "TikTok" in cards[0].topic
     assert set(cards[0].evidence) <= {"tt1", "tt2", "tt3"} and cards[0].evidence
@@ -69,7 +67,7 @@ def test_ranks_the_relevant_topic_first_with_its_evidence(svc):
 
 def test_diverse_merges_near_duplicate_topics(svc):
     load(svc, CORPUS)
-    cards = suggest(svc.index, "Retail director", "Junior who knows TikTok and AI tools", k=5)
+    cards = suggest(svc.corpus, "Retail director", "Junior who knows TikTok and AI tools", k=5)
     topics = [c.topic for c in cards]
     assert sum("TikTok" in t for t in topics) <= 2  # no five variants of one topic
     assert any("AI" in t for t in topics)
@@ -77,9 +75,9 @@ def test_diverse_merges_near_duplicate_topics(svc):
 
 def test_single_mention_and_unshared_records_never_become_topics(svc):
     load(svc, CORPUS)
-    cards = suggest(svc.index, "Logistics director", "Physics graduate who knows quantum computing", k=10)
+    cards = suggest(svc.corpus, "Logistics director", "Physics graduate who knows quantum computing", k=10)
     assert all("Quantum" not in c.topic for c in cards)  # one record, mentioned once
-    cards = suggest(svc.index, "Retail CEO", "Social media intern who runs live shopping streams", k=10)
+    cards = suggest(svc.corpus, "Retail CEO", "Social media intern who runs live shopping streams", k=10)
     assert all("priv" not in c.evidence for c in cards)
     assert all("live shopping" not in c.why.lower() for c in cards)
     assert MIN_SUPPORT == 2
@@ -93,19 +91,19 @@ def test_reingest_replaces_without_duplicates(svc):
     # a debrief withdrawn from sharing disappears from the index on re-ingest
     load(svc, [debrief("tt3", "TikTok discovery for local shops", "Regional retail manager", "Store assistant",
                        learned=["Local TikTok creators drive footfall"], shared=False)])
-    cards = suggest(svc.index, "Regional retail manager", "Store assistant who films TikToks", k=5)
+    cards = suggest(svc.corpus, "Regional retail manager", "Store assistant who films TikToks", k=5)
     assert all("tt3" not in c.evidence for c in cards)
 
 
 def test_cold_start_offers_generic_topics(svc):
-    cards = suggest(svc.index, "Any senior", "Any junior", k=3)
+    cards = suggest(svc.corpus, "Any senior", "Any junior", k=3)
     assert len(cards) == 3 and all(c.generic and c.evidence == [] for c in cards)
     assert all(c.why.startswith("Generic starter topic") for c in cards)
 
 
 def test_senior_view_shows_what_similar_seniors_found_surprising(svc):
     load(svc, CORPUS)
-    found = surprises(svc.index, "Director of a fashion retail chain", k=3)
+    found = surprises(svc.corpus, "Director of a fashion retail chain", k=3)
     assert found and found[0]["evidence"][0] in {"tt1", "tt2"}
     assert found[0]["finding"].startswith("Believed:")
 
@@ -113,7 +111,7 @@ def test_senior_view_shows_what_similar_seniors_found_surprising(svc):
 def test_model_written_cards_must_cite_their_evidence(make_settings, svc):
     load(svc, CORPUS)
     query = ("Head of stores at a fashion chain", "Marketing assistant running TikTok")
-    offline = suggest(svc.index, *query, k=2)
+    offline = suggest(svc.corpus, *query, k=2)
     cited = offline[0].evidence[:2]
     good = json.dumps({"topic": "TikTok search for store discovery", "why": "Seniors learned shoppers search TikTok.",
                        "evidence": cited})
@@ -121,7 +119,7 @@ def test_model_written_cards_must_cite_their_evidence(make_settings, svc):
     # a fake model with replies written here: the first card is fine, the second cites an unknown id
     with FakeModelServer([("text", good), ("text", bad), ("text", bad)]) as fake:
         g = Gateway(make_settings(backend="compatible", base_url=fake.base_url, model="fake", max_retries=0))
-        cards = suggest(svc.index, *query, k=2, writer=model_writer(g))
+        cards = suggest(svc.corpus, *query, k=2, writer=model_writer(g))
     assert cards[0].written_by == "model" and cards[0].evidence == sorted(cited)
     assert cards[0].topic == "TikTok search for store discovery"
     assert cards[1].written_by == "offline" and cards[1].topic == offline[1].topic  # bad citation: discarded
@@ -151,28 +149,28 @@ def test_batch_csv_in_csv_out(svc, tmp_path):
     load(svc, CORPUS)
     src = tmp_path / "new-pairs.csv"
     src.write_text("senior,junior,k\nHead of stores at a fashion chain,Runs our TikTok,2\nFinance director,Graduate who uses AI tools,\n")
-    out = batch_suggest(svc.index, src, tmp_path / "out")
+    out = batch_suggest(svc.corpus, src, tmp_path / "out")
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert [r["row"] for r in rows].count("2") <= 2 and {r["row"] for r in rows} == {"2", "3"}
     assert all(r["evidence"] for r in rows)
     bad = tmp_path / "bad.csv"
     bad.write_text("senior,junior\nCFO,\n")
     with pytest.raises(BatchError, match="bad.csv:2"):
-        batch_suggest(svc.index, bad, tmp_path / "out")
+        batch_suggest(svc.corpus, bad, tmp_path / "out")
     assert not (tmp_path / "out" / "bad-suggestions.csv").exists()
     bad.write_text("senior,junior\nCFO,Nurse, 23, runs the ward's TikTok\n")  # unquoted commas: not cut silently
     with pytest.raises(BatchError, match="bad.csv:2: more values than columns"):
-        batch_suggest(svc.index, bad, tmp_path / "out")
+        batch_suggest(svc.corpus, bad, tmp_path / "out")
     bad.write_text("who,what\nx,y\n")
     with pytest.raises(BatchError, match="columns senior and junior"):
-        batch_suggest(svc.index, bad, tmp_path / "out")
+        batch_suggest(svc.corpus, bad, tmp_path / "out")
 
 
 def test_similar_past_pairs(svc):
     from coach.suggest import similar_pairs
 
     load(svc, CORPUS)
-    rows = similar_pairs(svc.index, "Store manager", "Films TikToks for the shop", "TikTok for local shops", k=3)
+    rows = similar_pairs(svc.corpus, "Store manager", "Films TikToks for the shop", "TikTok for local shops", k=3)
     assert rows and rows[0]["debrief"] in {"tt1", "tt2", "tt3"}
     assert all(r["debrief"] != "priv" for r in rows)
     assert rows == sorted(rows, key=lambda r: -r["similarity"])
@@ -193,18 +191,18 @@ def test_suggestions_draw_only_on_the_asking_programmes_debriefs(svc):
     load(svc, CORPUS, programme="retail")
     load(svc, BANK, programme="bank")
     ask = ("Head of store operations at a fashion retailer", "Marketing assistant who runs the brand's TikTok")
-    everything = {e for c in suggest(svc.index, *ask, k=5) for e in c.evidence}
+    everything = {e for c in suggest(svc.corpus, *ask, k=5) for e in c.evidence}
     assert everything & {"bk1", "bk2"} and everything & {"tt1", "tt2", "tt3"}  # no scope: both programmes
-    retail = {e for c in suggest(svc.index, *ask, k=5, programmes={"retail"}) for e in c.evidence}
+    retail = {e for c in suggest(svc.corpus, *ask, k=5, programmes={"retail"}) for e in c.evidence}
     assert retail and retail <= {c.id for c in CORPUS}
-    bank = {e for c in suggest(svc.index, *ask, k=5, programmes={"bank"}) for e in c.evidence}
+    bank = {e for c in suggest(svc.corpus, *ask, k=5, programmes={"bank"}) for e in c.evidence}
     assert bank and bank <= {"bk1", "bk2"}
-    found = surprises(svc.index, "Director of a fashion retail chain", k=5, programmes={"retail"})
+    found = surprises(svc.corpus, "Director of a fashion retail chain", k=5, programmes={"retail"})
     assert found and all(f["evidence"][0] in {"tt1", "tt2", "ai1"} for f in found)
     from coach.suggest import similar_pairs
-    rows = similar_pairs(svc.index, "Store manager", "Films TikToks", "TikTok for shops", k=5, programmes={"bank"})
+    rows = similar_pairs(svc.corpus, "Store manager", "Films TikToks", "TikTok for shops", k=5, programmes={"bank"})
     assert rows and {r["debrief"] for r in rows} <= {"bk1", "bk2"}
-    assert suggest(svc.index, *ask, k=3, programmes={"nobody"})[0].generic  # a programme with nothing shared yet
+    assert suggest(svc.corpus, *ask, k=3, programmes={"nobody"})[0].generic  # a programme with nothing shared yet
 
 
 def _big_and_small_programmes(svc) -> tuple[str, str]:
@@ -218,88 +216,44 @@ def _big_and_small_programmes(svc) -> tuple[str, str]:
     return ("Head of fashion stores", "Runs the brand's TikTok")
 
 
-@pytest.mark.parametrize("search", ["deep", "exact"])
-def test_a_small_programmes_records_are_found_under_a_big_programmes_closer_ones(svc, monkeypatch, search):
-    """The index is not filtered by programme (a Chroma `where` costs ~50x the query): when the
-    nearest hits belong to other programmes, the search goes deeper until it has the asked-for
-    programme's records ("deep"); a programme of a few hundred records or fewer is searched
-    exactly over its own vectors ("exact", the default at this size)."""
-    from coach import suggest as suggest_module
+def test_a_small_programmes_records_are_found_under_a_big_programmes_closer_ones(svc):
+    """Each programme has its own collection: a programme of two records is searched on its own,
+    however many closer records other programmes hold."""
     from coach.suggest import retrieve
 
-    if search == "deep":
-        monkeypatch.setattr(suggest_module, "SMALL_PROGRAMME", 0)
     q = _big_and_small_programmes(svc)
-    nearest = retrieve(svc.index, *q, n=5)
+    nearest = retrieve(svc.corpus, *q, n=5)
     assert all(e.debrief_id.startswith("big") for e in nearest)  # the small programme is not in the plain top 5
-    small = retrieve(svc.index, *q, n=5, programmes={"small"})
+    small = retrieve(svc.corpus, *q, n=5, programmes={"small"})
     assert {e.debrief_id for e in small} == {"small1"} and len(small) == 2
-    big_only = retrieve(svc.index, *q, n=5, programmes={"big"})
+    big_only = retrieve(svc.corpus, *q, n=5, programmes={"big"})
     assert len(big_only) >= 5 and all(e.debrief_id.startswith("big") for e in big_only)
+    cards = suggest(svc.corpus, *q, k=3, programmes={"small"})
+    assert not cards[0].generic and {e for c in cards for e in c.evidence} == {"small1"}
 
 
-def test_a_small_programme_is_searched_exactly_where_the_deepest_search_would_miss_it(svc, monkeypatch):
-    """At 100k records the deepest search (MAX_FETCH) covers ~4% of the index, so a programme of a
-    few records can lie wholly beyond it and would get starter topics; scaled down here by making
-    the deepest search 8 records deep, under 30 closer ones."""
-    from coach import suggest as suggest_module
+def test_an_edited_record_is_ranked_by_its_new_words(svc):
+    """A facilitator's edit re-derives the record's vector (coach.records) and the index follows:
+    the record is found by what it now says, not by what it said."""
+    from sqlalchemy import select
+
+    from coach.policy import OPERATOR
+    from coach.store.models import Debrief, Record
+
+    q = _big_and_small_programmes(svc)
+    with svc.db.session() as s:
+        bus = s.scalars(select(Record.id).where(Record.debrief_id == "small1").order_by(Record.id)).first()
+        s.get(Debrief, "small1").confirmed_at = s.get(Debrief, "small1").created_at  # reviewable, as if confirmed
+    before = {e.record_id: e.sim_senior for e in retrieve_small(svc, q)}
+    svc.records.review(OPERATOR, bus, "edit", text="Fashion shoppers find our stores through TikTok")
+    after = {e.record_id: e.sim_senior for e in retrieve_small(svc, q)}
+    assert after[f"r{bus}"] > before[f"r{bus}"] + 0.2
+
+
+def retrieve_small(svc, q):
     from coach.suggest import retrieve
 
-    q = _big_and_small_programmes(svc)
-    monkeypatch.setattr(suggest_module, "MAX_FETCH", 8)
-    monkeypatch.setattr(suggest_module, "SMALL_PROGRAMME", 0)
-    assert retrieve(svc.index, *q, n=5, programmes={"small"}) == []  # the deep search alone misses it
-    monkeypatch.setattr(suggest_module, "SMALL_PROGRAMME", 300)
-    found = retrieve(svc.index, *q, n=5, programmes={"small"})
-    assert {e.debrief_id for e in found} == {"small1"} and len(found) == 2
-    cards = suggest(svc.index, *q, k=3, programmes={"small"})
-    assert not cards[0].generic and {e for c in cards for e in c.evidence} == {"small1"}
-    # only the programme's suggestible records: nothing private, nothing of another programme
-    assert svc.index.suggestible_ids({"small"}, limit=10) and not svc.index.suggestible_ids({"nobody"}, limit=10)
-
-
-def test_a_small_programmes_kept_vectors_follow_an_edited_or_removed_record(svc):
-    """search_among keeps a small programme's vectors in memory; a record re-embedded under the
-    same id (a facilitator's edit) or taken out of the index must not be ranked by its old vector."""
-    from sqlalchemy import select, update
-
-    from coach.embeddings import MiniLM
-    from coach.index import index_text
-    from coach.store.models import Record
-
-    q = _big_and_small_programmes(svc)
-    with svc.db.engine.connect() as conn:
-        bus, leaflet = conn.scalars(select(Record.id).where(Record.debrief_id == "small1").order_by(Record.id)).all()
-    vectors = MiniLM.shared().embed(list(q))
-    before = svc.index.search_among(vectors, [bus, leaflet], n=5)  # now kept in memory
-    new_text = "Fashion shoppers find our stores through TikTok"
-    with svc.db.engine.begin() as conn:
-        conn.execute(update(Record).where(Record.id == bus).values(text=new_text))
-    svc.index.index_records(svc.db, [bus])  # what a review edit does after its commit
-    after = svc.index.search_among(vectors, [bus, leaflet], n=5)
-    expected = float(vectors[0] @ MiniLM.shared().embed([index_text(svc.index._rows(Record.id == bus)[0])])[0])
-    assert after[0][bus] == pytest.approx(expected, abs=1e-3) and after[0][bus] > before[0][bus] + 0.2
-    assert after[0][leaflet] == pytest.approx(before[0][leaflet], abs=1e-6)
-    svc.index.delete([leaflet])
-    assert leaflet not in svc.index.search_among(vectors, [bus, leaflet], n=5)[0]
-
-
-def test_a_programme_found_large_is_not_counted_again_for_a_while(svc, monkeypatch):
-    """Reading a large programme's first ids on every query cost it several ms (bench); once found
-    above the limit it goes straight to the deep search until LARGE_RECHECK_S has passed."""
-    from sqlalchemy import select, update
-
-    from coach import index as index_module
-    from coach.store.models import Record
-
-    _big_and_small_programmes(svc)
-    assert svc.index.small_programme_ids({"small"}, 1) is None  # two records: above a limit of one
-    with svc.db.engine.begin() as conn:
-        gone, kept = conn.scalars(select(Record.id).where(Record.debrief_id == "small1").order_by(Record.id)).all()
-        conn.execute(update(Record).where(Record.id == gone).values(status="rejected"))
-    assert svc.index.small_programme_ids({"small"}, 1) is None  # not counted again yet
-    monkeypatch.setattr(index_module, "LARGE_RECHECK_S", 0.0)
-    assert svc.index.small_programme_ids({"small"}, 1) == [kept]
+    return retrieve(svc.corpus, *q, n=5, programmes={"small"})
 
 
 def test_suggest_cli_takes_a_programme(tmp_path):
@@ -367,16 +321,15 @@ def test_reingesting_a_debrief_into_another_programme_moves_that_debrief_only(sv
     junior = debrief("mv-j", *pair, role="junior", learned=["The head of stores cares about footfall",
                                                            "Directors want numbers first"])
     load(svc, [senior, junior], programme="retail")
-    with svc.db.session() as s:
-        junior_ids = set(s.scalars(select(Record.id).where(Record.debrief_id == "mv-j")))
-    assert svc.index.in_programmes(junior_ids, {"retail"}) == junior_ids  # remembered from here on
+    assert svc.index.count("retail") == 4
     load(svc, [senior], programme="bank")
     with svc.db.session() as s:
         where = dict(s.execute(select(Debrief.id, Pair.programme).join(Pair, Debrief.pair_id == Pair.id)).all())
         senior_ids = set(s.scalars(select(Record.id).where(Record.debrief_id == "mv-s")))
     assert where == {"mv-s": "bank", "mv-j": "retail"}
-    assert svc.index.in_programmes(senior_ids, {"bank"}) == senior_ids  # new ids: nothing stale
-    assert svc.index.in_programmes(junior_ids, {"retail"}) == junior_ids
+    assert svc.index.count("retail") == 2 and svc.index.count("bank") == 2  # moved, not copied
+    got = set(svc.index.collection("bank").get()["ids"])
+    assert got == {f"r{i}" for i in senior_ids}  # new ids in the new collection
     ask = ("Head of stores", "Runs TikTok")
-    assert {d for c in suggest(svc.index, *ask, programmes={"retail"}) for d in c.evidence} == {"mv-j"}
-    assert {d for c in suggest(svc.index, *ask, programmes={"bank"}) for d in c.evidence} == {"mv-s"}
+    assert {d for c in suggest(svc.corpus, *ask, programmes={"retail"}) for d in c.evidence} == {"mv-j"}
+    assert {d for c in suggest(svc.corpus, *ask, programmes={"bank"}) for d in c.evidence} == {"mv-s"}

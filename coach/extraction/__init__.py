@@ -1,7 +1,8 @@
 """Extraction: transcript -> grounded, classified records.
 
 ``run(name, turns, role)`` runs one extractor, then the shared guard (grounding, injection,
-hedges, denials, rejected suggestions) and the classifier. Extractors:
+hedges, denials, rejected suggestions). Theme, depth and scope are derived when the items are
+stored as records (coach.records). Extractors:
 
 - ``offline``: structure + cue sentences, no generative model (default on the bundled model);
 - ``cues``: the plain cue-phrase baseline the eval compares against;
@@ -23,8 +24,7 @@ def default_extractor(settings) -> str:
     return "llm" if settings.step_uses_model("extraction") else "offline"
 
 
-def run(name: str, turns: list[Turn], role: str = "senior", *, topic: str = "", gateway=None,
-        classify: bool = True) -> Extraction:
+def run(name: str, turns: list[Turn], role: str = "senior", *, topic: str = "", gateway=None) -> Extraction:
     if name not in EXTRACTORS:
         raise ValueError(f"unknown extractor {name!r}; choose one of {', '.join(EXTRACTORS)}")
     t0 = time.perf_counter()
@@ -41,10 +41,6 @@ def run(name: str, turns: list[Turn], role: str = "senior", *, topic: str = "", 
             raise ValueError("the llm extractor needs a model gateway")
         items, ex = extract_llm(turns, role, gateway, ex, topic)
     ex.items, ex.dropped_ungrounded, ex.refused = guard(items, turns)
-    if classify and ex.items:
-        from coach.extraction.classify import classify_items
-
-        ex.items = classify_items(ex.items)
     ex.seconds = time.perf_counter() - t0
     return ex
 

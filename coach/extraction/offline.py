@@ -5,7 +5,7 @@ what the answer is about (learned, beliefs, action, gained...; live interviews r
 turn's metadata). Broken assumptions come from before/after cue rules; learned items and actions
 from a small classifier over MiniLM sentence embeddings plus that context (sentence_model.py,
 fitted on the gold set's dev split). Items are one sentence each, so their quotes are grounded
-by construction. Themes, depth and scope come from coach.extraction.classify.
+by construction. Themes, depth and scope are derived when records are stored (coach.records).
 
 ``cues`` is the plain baseline the eval compares against: "I learned", "I thought ... but/turns
 out", "I'll", with no context.

@@ -28,9 +28,6 @@ class Item(BaseModel):
     after: str | None = None
     quote: str
     turn_index: int | None = None  # index in the transcript of the participant turn quoted
-    theme: str | None = None
-    depth: str | None = None
-    scope: str | None = None
 
     def contract(self) -> dict:
         """The item as ``coach extract`` prints it (shared/contracts.md section 2)."""

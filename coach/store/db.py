@@ -41,9 +41,18 @@ def make_engine(url: str) -> Engine:
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (default: the newest migration). Idempotent."""
     cfg = _alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            # SQLite alters a table by copying it and dropping the old one; with foreign keys on,
+            # that drop would cascade to every child row (a debrief's turns and records)
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        with conn.begin():
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            conn.commit()
 
 
 def _alembic_config() -> AlembicConfig:

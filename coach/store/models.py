@@ -9,7 +9,8 @@ import re
 from datetime import date, datetime, timezone
 
 from sqlalchemy import (
-    JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint,
+    JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -89,10 +90,10 @@ class Debrief(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     pair_id: Mapped[str] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(16))  # senior | junior
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open | done | ingested
+    # open | done | ingested; "done" is set with the closing turn (the interview's state is the turns)
+    status: Mapped[str] = mapped_column(String(16), default="open")
     shared: Mapped[bool] = mapped_column(Boolean, default=False)  # participant agreed to share
     source: Mapped[str] = mapped_column(String(16), default="interview")  # interview | ingest
-    state: Mapped[dict | None] = mapped_column(JSON)  # coach.interview state, saved with each turn
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The participant account that owns this debrief (None for ingested past debriefs).
     participant_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
@@ -123,7 +124,10 @@ class Turn(Base):
 
 
 class Record(Base):
-    """An extracted item (learned, broken assumption, action, gain) grounded in a quote."""
+    """An extracted item (learned, broken assumption, action, gain) grounded in a quote.
+
+    Written only through :mod:`coach.records`, which derives ``text`` (for a broken assumption,
+    from before and after), theme, depth, scope and ``vector`` from the item, again on each edit."""
 
     __tablename__ = "records"
     __table_args__ = {"sqlite_autoincrement": True}  # ids are cited as evidence: never reused
@@ -145,17 +149,31 @@ class Record(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | approved | rejected
     reviewed_by: Mapped[str | None] = mapped_column(String(200))
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    vector: Mapped[bytes | None] = mapped_column(LargeBinary)  # MiniLM float32 vector of ``text``
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     debrief: Mapped[Debrief] = relationship(back_populates="records")
 
-    @property
-    def index_text(self) -> str:
-        return self.text_for_index(self.kind, self.text, self.before, self.after)
 
-    @staticmethod
-    def text_for_index(kind: str, text: str, before: str | None, after: str | None) -> str:
-        """What is embedded and shown as evidence: the item, or 'Before: ... After: ...'."""
-        return f"Before: {before} After: {after}" if kind == "broken_assumption" else text
+class IndexOutbox(Base):
+    """A record whose place in the index may have changed, written in the same transaction as
+    the change. The indexer brings the record's index entry in line with SQL, then deletes the
+    row: whatever crashes in between, the row stays and the work is done again."""
+
+    __tablename__ = "index_outbox"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    record_id: Mapped[int] = mapped_column(Integer)
+    programme: Mapped[str] = mapped_column(String(200))  # the record's collection (its pair's programme)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Lease(Base):
+    """A named lease held by one process at a time (the indexer's), across app instances."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class User(Base):

@@ -54,7 +54,7 @@ def evaluate(name: str, debriefs, gateway=None) -> dict:
     for d in debriefs:
         turns = [Turn(t.speaker, t.text) for t in d.transcript]
         t0 = time.perf_counter()
-        ex = extraction.run(name, turns, d.role, gateway=gateway, classify=False)
+        ex = extraction.run(name, turns, d.role, gateway=gateway)
         times.append(time.perf_counter() - t0)
         tokens.append(ex.prompt_tokens + ex.completion_tokens)
         valid.append(ex.schema_valid)

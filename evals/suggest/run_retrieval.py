@@ -58,13 +58,12 @@ def main() -> None:
     queries = [json.loads(line) for line in (Path(__file__).with_name("queries.jsonl")).read_text().splitlines() if line.strip()]
     with tempfile.TemporaryDirectory() as d:
         svc = Services(load_settings(data_dir=Path(d), backend="none"))
-        ids, _ = ingest(svc.db, debriefs)
-        other_ids, _ = ingest(svc.db, others, programme="other")
-        svc.index.index_records(svc.db, ids + other_ids)
+        ids = ingest(svc.db, debriefs, after_chunk=svc.indexer.drain)
+        other_ids = ingest(svc.db, others, programme="other", after_chunk=svc.indexer.drain)
         scope = {"default"} if a.scoped else None
         hits, ndcgs = [], []
         for q in queries:
-            cards = suggest(svc.index, q["senior"], q["junior"], k=a.k, programmes=scope)
+            cards = suggest(svc.corpus, q["senior"], q["junior"], k=a.k, programmes=scope)
             assert not (scope and {e for c in cards for e in c.evidence} & {d.id for d in others})
             rel = set(q["relevant"])
             hits.append(any(set(c.evidence) & rel for c in cards[:3]))
@@ -73,8 +72,8 @@ def main() -> None:
             if a.verbose:
                 print(q["qid"], "hit" if hits[-1] else "MISS", round(ndcgs[-1], 2), [c.topic for c in cards[:3]])
         svc.close()
-    where = f" within a programme of {len(ids)} beside another of {len(other_ids)}" if a.scoped else ""
-    print(f"offline suggestions over {len(queries)} queries{where}, {len(ids) + len(other_ids)} indexed records: "
+    where = f" within a programme of {ids} records beside another of {other_ids}" if a.scoped else ""
+    print(f"offline suggestions over {len(queries)} queries{where}, {ids + other_ids} records: "
           f"hit@3 {statistics.mean(hits):.2f}, nDCG@5 {statistics.mean(ndcgs):.2f}")
 
 

@@ -1,7 +1,7 @@
-"""Outcome dimensions for each item: theme, depth and scope.
+"""Outcome dimensions of a record: theme, depth and scope (derived in coach.records only).
 
-Theme is the nearest of a few prototype descriptions in MiniLM space (the model shipped for
-Chroma); depth and scope follow from the item's kind and wording.
+Theme is the nearest of a few prototype descriptions in MiniLM space; depth and scope follow
+from the record's kind and wording.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from functools import lru_cache
 import numpy as np
 
 from coach.embeddings import MiniLM
-from coach.extraction.records import Item
 
 THEME_PROTOTYPES = {
     "technology and trends": ["new apps, AI tools, software, platforms and how the technology works",
@@ -56,13 +55,3 @@ def depth_and_scope(kind: str, text: str) -> tuple[str, str]:
         depth = "awareness"
     scope = "organisation" if ORG.search(text) else "team" if TEAM.search(text) else "personal"
     return depth, scope
-
-
-def classify_items(items: list[Item]) -> list[Item]:
-    texts = [it.text if it.kind != "broken_assumption" else f"{it.before} {it.after}" for it in items]
-    themes = themes_of(MiniLM.shared().embed(texts))
-    out = []
-    for it, theme, text in zip(items, themes, texts):
-        depth, scope = depth_and_scope(it.kind, text)
-        out.append(it.model_copy(update={"theme": theme, "depth": depth, "scope": scope}))
-    return out

@@ -1,0 +1,247 @@
+"""The cue vocabulary: one set of word patterns for the interview's follow-up rules and the
+extractor's guard, so that an answer the guard would refuse to record (vague, hedged, a
+denial) is one the interview follows up.
+
+Patterns here decide what is *not* a record as much as what is: hedges, injection attempts,
+denials and rejected coach suggestions never become items, whichever extractor proposed them.
+"""
+
+from __future__ import annotations
+
+import re
+
+_SENT = re.compile(r"[^.!?…]+(?:[.!?…]+[\"”’')\]]*|$)", re.S)
+
+
+def rx(*alternatives: str) -> re.Pattern:
+    return re.compile(r"\b(" + "|".join(alternatives) + r")\b", re.I)
+
+
+HEDGE = rx(r"maybe", r"perhaps", r"possibly", r"i guess", r"i suppose", r"i'?m not sure", r"not sure",
+           r"i don'?t know( if| whether)?", r"might", r"could be", r"i don'?t buy", r"i'?m not convinced",
+           r"if i find the time", r"we'?ll see", r"not really sure", r"sort of", r"kind of")
+# Words addressed to the software rather than said about the sessions (see injection_spans).
+INJECTION = rx(r"ignore (all |your |the |any )?(previous |prior )?(instructions|prompt|rules)", r"disregard",
+               r"ignore (whatever|everything|anything|all)( else)?", r"ignore the rest", r"(you were|you'?ve been) told",
+               r"system (note|prompt|message)", r"note to the (extractor|system|summary|summariser|summarizer|ai|model)",
+               r"extractor", r"record that", r"write (this|that) down", r"pass (this|that) on exactly",
+               r"(the|your) (summary|summarising|summarizing) (tool|system|bot|model)",
+               r"(list|record|mark|log|note|put) (my|me|this participant|the participant)( main)? (learning|learnings|"
+               r"as|down as)", r"participant has (completed|learned|mastered)",
+               r"put (this|that) in my record", r"as an ai", r"you are now", r"(new|your|these|previous) instructions",
+               r"override", r"jailbreak", r"developer mode",
+               # speaking to the software: "to the AI writing this up: ...", "dear system, ..."
+               r"(to|for|dear|hey|attention) (the |whatever |any |this )?(ai|software|system|bot|chatbot|model|tool|"
+               r"computer|algorithm|assistant|summary|transcript)(?=[^.!?:;,]{0,40}[:,])",
+               r"mark (it|this|that|me|him|her|them|my \w+) (as )?(done|complete|completed|finished|passed)",
+               r"(has|have) (now )?completed all",
+               # "note to whoever types this up: ...", "if the computer is listening - please write ..."
+               r"whoever('?s| is)? (writ|typ|summari[sz]|process|record|read|transcrib)(ing|es|s|e)? (this|these|it|me)",
+               r"(if|in case) (the |this |a |an )?(computer|machine|software|system|bot|ai|model|app|program)"
+               r"('?s| is) (listening|reading|processing|recording|watching)")
+
+
+# A sentence that goes back to speaking for oneself ends an injection attempt.
+RESUME = re.compile(r"^\W*(i|i'?ll|i'?m|i'?ve|i'?d|we|we'?ll|we'?re|my|our|anyway|ha+|ok(ay)?|just kidding|"
+                    r"seriously|but seriously|back to)\b", re.I)
+
+
+def injection_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of injection attempts: from the start of the sentence holding one, through
+    the sentences that follow, until one speaks for the participant again ("I'll ...", "Anyway")."""
+    spans, pos = [], 0
+    while (m := INJECTION.search(text, pos)) is not None:
+        start = max(text.rfind(c, 0, m.start()) for c in ".!?\n") + 1
+        end = len(text)
+        for sent in _SENT.finditer(text, m.end()):
+            if sent.start() > m.end() and RESUME.match(sent.group(0)):
+                end = sent.start()
+                break
+        spans.append((start, end))
+        pos = end
+    return spans
+
+
+def in_injection(text: str, fragment: str, spans: list[tuple[int, int]] | None = None) -> bool:
+    """Whether ``fragment`` (a sentence or quote of ``text``) lies in an injection attempt;
+    ``spans`` are ``injection_spans(text)`` when the caller already has them."""
+    at = text.find(fragment)
+    if at < 0:
+        return bool(INJECTION.search(fragment))
+    return any(a <= at + len(fragment) // 2 < b for a, b in (injection_spans(text) if spans is None else spans))
+
+# A flat denial: never a record, and a change of mind when it follows an affirmation of the same thing.
+DENIAL = rx(r"nothing (really )?(changed|new)", r"didn'?t (really )?(learn|change)( anything| much)?",
+            r"didn'?t (really )?(learn|teach|gain|change) anything", r"learn[et] nothing", r"nothing (has )?changed",
+            r"not going to change anything", r"won'?t do anything differently", r"no different(ly)?",
+            r"(hasn'?t|has not|didn'?t|did not) changed?", r"not (at all|really)", r"no change",
+            r"same as before", r"won'?t (change|do) anything", r"nothing will change")
+REJECT_START = re.compile(r"^\s*(no\b|nope|not really|not exactly|not quite|i wouldn'?t say|that'?s not)", re.I)
+SUGGESTION = rx(r"so you learned", r"so would you say", r"would you say", r"so you'?re saying",
+                r"so did you learn", r"so you (now )?(think|believe|realised|realized)", r"sounds like you learned")
+CORRECTION = rx(r"correction", r"i meant", r"i mean,? it was", r"actually,? it was", r"to correct (myself|that)",
+                r"let me correct")
+
+LEARN_CUE = rx(r"i (learned|learnt|realised|realized|discovered|found out|found|understood|saw|noticed|get it now)",
+               r"what i (learned|learnt|took|realised|realized)", r"i now (know|understand|see)",
+               r"now i (know|understand|see)", r"it turns out", r"turns out", r"eye[- ]opener",
+               r"the (big|main|key) (thing|lesson|takeaway)", r"lesson", r"takeaway", r"new to me",
+               r"i hadn'?t realised", r"i hadn'?t realized", r"i didn'?t know", r"confidence", r"confident")
+BEFORE_CUE = rx(r"i( had|'d)? (always )?(thought|assumed|believed|expected|presumed|figured|imagined)",
+                r"^\s*(thought|assumed)", r"i was thinking", r"before i (think|thought|believe)",
+                r"(we|i)( have|'ve| had|'d) always", r"was always", r"for us,? \w+ (was|were)",
+                r"i used to (think|believe|assume)", r"i was (sure|convinced|certain|under the impression)",
+                r"my assumption", r"i'?d always", r"i had always", r"before,? i", r"i went in (thinking|expecting|assuming)",
+                r"in my head", r"i would have said", r"i'?d have (said|guessed)")
+AFTER_CUE = rx(r"but", r"now", r"turns out", r"turned out", r"actually", r"in (practice|fact|reality)",
+               r"instead", r"realised", r"realized", r"it'?s (really|actually)", r"wrong")
+ACTION_CUE = rx(r"i'?ll", r"i will", r"we'?ll", r"we will", r"i'?m going to", r"we'?re going to", r"going to",
+                r"i plan to", r"we plan to", r"plan is", r"from now on", r"starting (next|this|on|in|with)",
+                r"i'?ve (already )?(started|booked|asked|set up|scheduled)", r"i'?m already", r"next (week|month|quarter)",
+                r"by (the end of|next|q[1-4])", r"i want to", r"i intend", r"i'?ve decided", r"we'?ve decided",
+                r"i'?m (now )?(asking|setting up|booking|starting)", r"every (week|month|monday|sprint)")
+# "..., so it was a surprise that ...": the belief before, then what turned out instead
+SURPRISE_SPLIT = re.compile(
+    r"[,;:]?\s*(so|and|but)?\s*(it was|it's|it is) (a (real |big )?(surprise|shock|revelation)|humbling|surprising|"
+    r"news to me|eye-opening)( for me)?( to (see|learn|hear|find))?( that)?\s*", re.I)
+STRONG_AFTER = re.compile(r"^\s*(but|now i|now,? i|in (practice|fact|reality)|(it )?turns out|actually|instead|"
+                          r"(so )?(it was|it's) (a surprise|humbling|surprising))\b", re.I)
+# Biographical asides and framing ("I've run this plant for nineteen years", "long story") are
+# context for a learning, never the learning itself.
+ASIDE = re.compile(
+    r"^\W*(look|well|honestly|so)?[, ]*(i'?ve (been|run|worked|managed|done)\b|i remember\b|my (father|mother|dad|mum|kids|"
+    r"children)\b|it'?s a long story|i'?ll tell you|i have to say|i should say|to be fair)", re.I)
+
+
+def hedged(text: str, belief: bool = False) -> bool:
+    """A hedge makes a sentence no learning or action. In a stated belief ("I suppose I thought
+    X") the hedge is about the old view, so the belief still counts."""
+    return bool(HEDGE.search(text)) and not (belief and BEFORE_CUE.search(text))
+
+
+
+# -- answer-level cues (the interview) ------------------------------------------------------------
+
+_WORD = re.compile(r"[\w'’-]+", re.UNICODE)
+# Words that carry no content of their own: function words and generic evaluations.
+FILLER = frozenset("""
+a an the and or but so of to in on at for with about from by as it its it's this that these those there
+i i'm i've i'd me my we our you your he she they them his her their is was were be been being am are do
+did does done have has had will would can could should just really very quite so much many lot lots loads
+thing things stuff everything something anything nothing all some more most well yes no not maybe perhaps
+honestly totally actually good great fine ok okay nice interesting useful helpful amazing awesome brilliant
+fantastic fun cool sure know think learned learnt learn new sessions session overall pretty kind sort
+oh gosh wow wonderful incredible excellent superb loved love best eye-opening everyone raving went deep
+felt feel bit guess suppose like um hmm mean taught teach gained gain lot stuff
+""".split())
+EXAMPLE = re.compile(
+    r"\b(for example|for instance|e\.g\.|such as|like when|when (she|he|they|we|i)|one time|"
+    r"last (week|month|time|session)|yesterday|in (the|our|one) (first|second|third|fourth|last|\w+) "
+    r"session|(she|he|they) (showed|show|walked|took|pulled|opened|open)|showed me|show me|"
+    r"we (looked at|opened|watched|built|practised|practiced|picked|went through|listened|tried|ran)|"
+    r"i (watched|saw|opened|searched for|posted)|(took|walked|talked) me through)\b|\d", re.I)
+# Someone named doing something: "Chen ran forty abstracts ...", "Femi pulled the numbers". ("I
+# showed him how ..." is not here: for a junior that is what they taught, not an example of it.)
+NAMED_DEED = re.compile(r"\b(?!(I|It|This|That|There|What|Which|Who|Nothing|Everything|Something|Anything|Nobody|"
+                        r"Everyone|Everybody|Someone|People|They|We|You|Research|Data|Management)\b)"
+                        r"(?![A-Z][a-z]*(ers|ors|ies|ents|ants|ists|ians|ees|ties)\b)"  # plural nouns: "Customers found"
+                        r"[A-Z][a-z]+ (ran|rebuilt|pulled|films|filmed|took|surveyed|"
+                        r"asked|built|build|explain|explained|showed|show|made|set up|walked|played|opened|"
+                        r"searched|sent|typed|tried|found|demonstrated)\b")
+# The interview asks for the earlier belief until the answer states one: any belief cue the
+# extractor reads, or a plain marker of the past.
+STATES_BEFORE = re.compile(BEFORE_CUE.pattern[:-3] + r"|i (used to|had|always|once) (think|believe|assume)|"
+                           r"i expected|before the sessions|previously|beforehand|in the past|at first)\b", re.I)
+AFTER = re.compile(r"\b(now|turns out|turned out|actually|but|realis|realiz|learned|learnt|no longer)\w*", re.I)
+# Answers that say little was learned: they thin an answer ("not much, really") without denying it.
+THIN = re.compile(
+    r"\b(didn'?t (really )?(learn|teach|gain|change) much|not (much|really)|not sure|nothing special|"
+    r"(views?|mind) (didn'?t|did not|hasn'?t) change|just the basics)\b", re.I)
+
+
+def words(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+TIME = re.compile(
+    r"\b(today|tomorrow|tonight|next|this (week|month|quarter|year|sprint)|by|from|starting|before|after|"
+    r"monday|tuesday|wednesday|thursday|friday|january|february|march|april|may|june|july|august|"
+    r"september|october|november|december|q[1-4]|sprint|weekly|monthly|every|each|soon|immediately)\b|\d", re.I)
+
+
+def content_words(text: str, ignore: frozenset[str] = frozenset()) -> int:
+    """Words that say something: not filler, and not merely the topic's own words."""
+    return sum(w.lower().strip("'’") not in FILLER and w.lower() not in ignore for w in _WORD.findall(text))
+
+
+def topic_words(topic: str) -> frozenset[str]:
+    return frozenset(w.lower() for w in _WORD.findall(topic or ""))
+
+
+def is_vague(text: str, topic: frozenset[str] = frozenset()) -> bool:
+    """Too thin to record: almost no content beyond filler and the topic's name, a hedge or
+    denial with little else ("not much, really"), or exclamations without substance."""
+    n, c = words(text), content_words(text, topic)
+    if n <= 3 or c <= 2:
+        return True
+    if (DENIAL.search(text) or THIN.search(text)) and c <= 8:
+        return True
+    return text.count("!") >= 2 and c <= 5
+
+
+def has_time(text: str) -> bool:
+    return bool(TIME.search(text))
+
+
+def has_example(text: str) -> bool:
+    return bool(EXAMPLE.search(text) or NAMED_DEED.search(text))
+
+
+def states_before(text: str) -> bool:
+    return bool(STATES_BEFORE.search(text))
+
+
+def states_after(text: str) -> bool:
+    return bool(AFTER.search(text))
+
+
+def first_sentence(text: str, limit: int = 160) -> str:
+    """The first sentence, cut at a word boundary (never mid-word) if longer than ``limit``."""
+    s = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
+    if len(s) <= limit:
+        return s
+    cut = s[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:–—-")
+    return cut + "…"
+
+
+def find_contradiction(text: str, earlier: list[str]) -> str | None:
+    """The earlier words, if this answer flatly denies what an earlier substantive answer to the
+    same question affirmed (claims about different things, say what a junior taught and what
+    they gained, do not contradict each other)."""
+    if not DENIAL.search(text):
+        return None
+    for prev in earlier:
+        if not DENIAL.search(prev) and not THIN.search(prev) and not is_vague(prev):
+            return first_sentence(prev)
+    return None
+
+
+def unrecordable(sentence: str, *, belief: bool = False, topic: frozenset[str] = frozenset()) -> str | None:
+    """Why a sentence must not be a record ("vague", "hedge", "denial"), or None. The guard
+    refuses items for these reasons; the interview follows up an answer made only of them."""
+    if hedged(sentence, belief=belief):
+        return "hedge"
+    if DENIAL.search(sentence) and not belief:
+        return "denial"
+    if is_vague(sentence, topic):
+        return "vague"
+    return None
+
+
+def sentences_of(text: str) -> list[str]:
+    return [m.group(0).strip() for m in _SENT.finditer(text) if len(m.group(0).strip()) >= 2]
+
+
+def nothing_to_record(answer: str, topic: frozenset[str] = frozenset(), belief: bool = False) -> bool:
+    """Every sentence of the answer is one the guard would refuse: the interview asks again."""
+    return all(unrecordable(s, belief=belief, topic=topic) for s in sentences_of(answer)) if answer.strip() else True

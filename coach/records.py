@@ -1,0 +1,248 @@
+"""Records: the one home of every record write (live extraction, ingest, a facilitator's review,
+consent changes, deletion).
+
+Each record has one canonical ``text`` per kind (a broken assumption's is its
+:class:`Assumption` rendered "before → after"); theme, depth, scope and the embedding vector are
+derived from it here, once, and again on every edit. Every change that can move a record into
+or out of the suggestions' index writes an :class:`~coach.store.models.IndexOutbox` row in the
+same transaction; the indexer (coach.index) follows from there. Nothing else writes records.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session, joinedload
+
+from coach.policy import Actor, check_reviewer
+from coach.store.db import Database
+from coach.store.models import Debrief, IndexOutbox, Pair, Record, utcnow
+from coach.themes import depth_and_scope, themes_of
+
+KINDS = ("learned", "broken_assumption", "action")
+KIND_LABEL = {"learned": "Learned / gained", "broken_assumption": "Broken assumption", "action": "Action"}
+# What may feed suggestions: approved records of debriefs whose participant agreed to share.
+SUGGESTIBLE = (Record.status == "approved", Debrief.shared.is_(True))
+
+
+class ReviewError(ValueError):
+    """A review that cannot be done as asked (shown to the facilitator)."""
+
+
+@dataclass(frozen=True)
+class Assumption:
+    """A broken assumption: what was believed before, and what is thought now. All rendering of
+    one goes through here; nothing parses a rendered one back apart."""
+
+    before: str
+    after: str
+
+    @property
+    def text(self) -> str:
+        """The canonical text: stored, embedded and exported."""
+        return f"{_clip(self.before)} → {self.after.strip()}"
+
+    def sentence(self) -> str:
+        """For a topic card: believed “X”; afterwards “Y”."""
+        return f"believed “{_clip(self.before)}”; afterwards “{_clip(self.after)}”"
+
+    def labelled(self) -> str:
+        """For a list: Believed: X → Now: Y."""
+        return f"Believed: {_clip(self.before)} → Now: {self.after.strip()}"
+
+
+def _clip(s: str) -> str:
+    return s.strip().rstrip(".").strip()
+
+
+def canonical_text(kind: str, text: str | None, before: str | None, after: str | None) -> str:
+    if kind == "broken_assumption" and before and after:
+        return Assumption(before, after).text
+    return (text or "").strip()
+
+
+def render(row) -> str:
+    """A record (ORM object or dict with kind/text/before/after) as one line of text."""
+    get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+    if get("kind") == "broken_assumption" and get("before") and get("after"):
+        return Assumption(get("before"), get("after")).labelled()
+    return get("text") or ""
+
+
+# -- derivation ----------------------------------------------------------------------------------
+
+def to_blob(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def from_blob(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.float32)
+
+
+def embed(texts: Sequence[str]) -> np.ndarray:
+    from coach.embeddings import MiniLM
+
+    return MiniLM.shared().embed(list(texts))
+
+
+def derived(kind: str, text: str, vector: np.ndarray, theme: str) -> dict:
+    """The columns derived from a record's canonical text and its vector."""
+    depth, scope = depth_and_scope(kind, text)
+    return {"text": text, "theme": theme, "depth": depth, "scope": scope, "vector": to_blob(vector)}
+
+
+def derive_all(items: Sequence[dict], vectors: np.ndarray | None = None) -> list[dict]:
+    """``items`` (kind, text, before, after) with their canonical text and derived columns;
+    ``vectors`` when the caller embedded the canonical texts already (ingest does, ahead)."""
+    texts = [canonical_text(i["kind"], i.get("text"), i.get("before"), i.get("after")) for i in items]
+    if not items:
+        return []
+    vecs = embed(texts) if vectors is None else vectors
+    return [dict(i, **derived(i["kind"], t, v, th)) for i, t, v, th in zip(items, texts, vecs, themes_of(vecs))]
+
+
+# -- the outbox ----------------------------------------------------------------------------------
+
+def enqueue(s, entries: Iterable[tuple[int, str]]) -> None:
+    """Queue (record id, programme) pairs for the indexer, in the caller's transaction (a Session
+    or a Core connection)."""
+    rows = [{"record_id": rid, "programme": prog, "created_at": utcnow()} for rid, prog in entries]
+    if rows:
+        s.execute(insert(IndexOutbox), rows)
+
+
+def enqueue_debrief(s: Session, d: Debrief) -> None:
+    """Every record of a debrief: its consent changed, or it is about to be deleted."""
+    enqueue(s, [(r.id, d.pair.programme) for r in d.records])
+
+
+# -- writes --------------------------------------------------------------------------------------
+
+class Records:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def store_extraction(self, debrief_id: str, extraction) -> int:
+        """Replace a live debrief's pending records by a new extraction; reviewed records stay
+        (an item already reviewed is not stored twice). Returns how many were stored."""
+        items = [{"kind": i.kind, "text": i.text, "before": i.before, "after": i.after, "quote": i.quote,
+                  "turn_index": i.turn_index} for i in extraction.items]
+        with self.db.session() as s:
+            reviewed = {(r.kind, r.quote) for r in s.scalars(
+                select(Record).where(Record.debrief_id == debrief_id, Record.status != "pending"))}
+            items = [i for i in items if (i["kind"], i["quote"]) not in reviewed]
+            s.execute(delete(Record).where(Record.debrief_id == debrief_id, Record.status == "pending"))
+            s.add_all(Record(debrief_id=debrief_id, status="pending", extractor=extraction.extractor,
+                             model=extraction.model, prompt_id=extraction.prompt_id,
+                             prompt_hash=extraction.prompt_hash, **row)
+                      for row in derive_all(items))
+        return len(items)
+
+    def review(self, actor: Actor, record_id: int, action: str, **edits: str | None) -> dict:
+        """approve | reject | edit (edit also approves) one record of a shared debrief of the
+        actor's programme. An edit re-derives the record's text, theme, depth, scope and vector."""
+        if action not in ("approve", "reject", "edit"):
+            raise ReviewError(f"Unknown review action {action!r}.")
+        with self.db.session() as s:
+            r = s.get(Record, record_id)
+            if r is None:
+                raise ReviewError("No such record.")
+            d = shared_debrief(s, r.debrief_id)
+            check_reviewer(actor, d.pair.programme)
+            if r.status == "withdrawn":
+                raise ReviewError("The participant removed this item from their summary; it cannot be reviewed.")
+            if action == "edit":
+                self._edit(r, edits)
+            r.status = "rejected" if action == "reject" else "approved"
+            r.reviewed_by, r.reviewed_at = actor.username, utcnow()
+            enqueue(s, [(r.id, d.pair.programme)])
+            return record_row(r)
+
+    @staticmethod
+    def _edit(r: Record, edits: dict) -> None:
+        for k in ("text", "before", "after"):
+            v = edits.get(k)
+            if v is not None and v.strip():
+                setattr(r, k, v.strip())
+        item = {"kind": r.kind, "text": r.text, "before": r.before, "after": r.after}
+        for k, v in derive_all([item])[0].items():
+            if k in ("text", "theme", "depth", "scope", "vector"):
+                setattr(r, k, v)
+
+    @staticmethod
+    def withdraw_unkept(d: Debrief, keep: Iterable[int]) -> None:
+        """At the participant's first confirmation: items they unticked are never reviewed,
+        indexed or suggested."""
+        keep = set(keep)
+        for r in d.records:
+            if r.id not in keep and r.status == "pending":
+                r.status = "withdrawn"
+
+    @staticmethod
+    def set_shared(s: Session, d: Debrief, share: bool) -> None:
+        """The participant's consent: approved items start, or stop, feeding suggestions."""
+        if d.shared != bool(share):
+            enqueue_debrief(s, d)
+        d.shared = bool(share)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def for_debrief(self, debrief_id: str) -> list[dict]:
+        with self.db.session() as s:
+            return [record_row(r) for r in s.scalars(
+                select(Record).where(Record.debrief_id == debrief_id).order_by(Record.turn_index, Record.id))]
+
+    def approved(self, programme: str | None = None) -> list[dict]:
+        q = (select(Record).join(Record.debrief).join(Debrief.pair).where(*SUGGESTIBLE).order_by(Record.id)
+             .options(joinedload(Record.debrief).joinedload(Debrief.pair)))
+        if programme:
+            q = q.where(Pair.programme == programme)
+        with self.db.session() as s:
+            return [record_row(r) | {"role": r.debrief.role, "topic": r.debrief.pair.topic,
+                                     "programme": r.debrief.pair.programme} for r in s.scalars(q)]
+
+    def counts(self, debrief: Debrief) -> Counter:
+        return Counter(r.status for r in debrief.records)
+
+
+def shared_debrief(s: Session, debrief_id: str) -> Debrief:
+    """A debrief its participant confirmed and agreed to share, or ReviewError."""
+    d = s.get(Debrief, debrief_id)
+    if d is None or not d.shared or d.confirmed_at is None:
+        raise ReviewError("This debrief has not been shared with facilitators.")
+    return d
+
+
+def record_row(r: Record) -> dict:
+    return {"id": r.id, "debrief": r.debrief_id, "kind": r.kind, "text": r.text, "before": r.before,
+            "after": r.after, "quote": r.quote, "turn_index": r.turn_index, "theme": r.theme, "depth": r.depth,
+            "scope": r.scope, "status": r.status, "reviewed_by": r.reviewed_by,
+            "reviewed_at": r.reviewed_at.isoformat() if r.reviewed_at else None, "extractor": r.extractor,
+            "model": r.model, "prompt_id": r.prompt_id, "prompt_hash": r.prompt_hash}
+
+
+def evidence_context(db: Database, record_ids, programmes=None) -> dict[int, dict]:
+    """Text and context of suggestible records (consent checked here, in SQL, whatever the index
+    held a moment ago); only those of ``programmes`` when given."""
+    q = (select(Record.id, Record.kind, Record.text, Record.before, Record.after, Debrief.id.label("debrief_id"),
+                Debrief.role, Debrief.created_at, Pair.id.label("pair_id"), Pair.topic, Pair.senior, Pair.junior,
+                Pair.programme)
+         .join(Debrief, Record.debrief_id == Debrief.id).join(Pair, Debrief.pair_id == Pair.id)
+         .where(Record.id.in_(list(record_ids)), *SUGGESTIBLE))
+    with db.engine.connect() as conn:
+        rows = conn.execute(q).mappings().all()
+    return {r["id"]: dict(r, created=_epoch(r["created_at"])) for r in rows
+            if programmes is None or r["programme"] in programmes}
+
+
+def _epoch(when) -> int:
+    # SQLite hands back naive datetimes; coach writes them in UTC, whatever the server's zone
+    if when is None:
+        return 0
+    from datetime import timezone
+
+    return int((when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp())
