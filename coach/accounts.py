@@ -6,6 +6,12 @@ an **admin** creates facilitators and looks after the installation, but reads no
 
 Passwords are stored as argon2id hashes. Invitation links and session cookies are random
 tokens of which only the SHA-256 is stored, so a copy of the database opens no account.
+
+An admin reads no debrief, and cannot make themselves a reader: no signed-in person may send a
+password-setting link for an account that has a password (only the operator resets one, with
+``python -m coach user reset NAME``), and a facilitator an admin creates, or sends a new link, for
+a programme that already has a facilitator or pairs reads nothing of it until a facilitator of
+that programme (or the operator) approves the account.
 """
 
 from __future__ import annotations
@@ -16,17 +22,19 @@ import re
 import secrets
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 
-from coach.policy import AccessDenied, Actor  # noqa: F401  (re-exported: the accounts' callers use them)
+from coach.policy import OPERATOR, AccessDenied, Actor  # noqa: F401  (re-exported: the accounts' callers use them)
 from coach.store.db import Database
 from coach.store.models import AccessLog, Debrief, Invitation, Pair, SignInSession, User, utcnow
 
 ROLES = ("participant", "facilitator", "admin")
+# The Actor role of a facilitator awaiting approval (see _actor); never stored in users.role.
+PENDING = "pending"
 MIN_PASSWORD = 10
 SESSION_CACHE_SECONDS = 5.0
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{1,199}$")
@@ -36,6 +44,9 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended pa
 _hashing = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) // 2))
 # Verifying against this keeps an unknown username as slow as a wrong password.
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
+# The password of an account the operator reset: no password matches it (it is not a hash), yet
+# the account still counts as having a password, so no admin or facilitator may send it a link.
+RESET = "!reset"
 
 
 def _hash(password: str) -> str:
@@ -47,7 +58,7 @@ def _verify(stored: str, password: str) -> bool:
     with _hashing:
         try:
             return _hasher.verify(stored, password)
-        except (VerificationError, InvalidHashError):
+        except (VerificationError, InvalidHashError, UnicodeEncodeError):  # RESET; a lone surrogate
             return False
 
 
@@ -55,12 +66,29 @@ class AccountError(ValueError):
     """A request about accounts that cannot be done as asked (shown to the user)."""
 
 
+def readable(text: str | None) -> bool:
+    """Whether text can be stored and shown. A lone surrogate ("\\ud800": JSON allows one, and so
+    does a form posted in an odd charset) has no UTF-8 form: SQLite, PostgreSQL and argon2 all
+    fail on it with a raw UnicodeEncodeError."""
+    try:
+        (text or "").encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _stored_text(text: str | None, what: str) -> str | None:
+    if not readable(text):
+        raise AccountError(f"The {what} contains a character that cannot be stored; please type it again.")
+    return (text or "").strip() or None
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _aware(t: datetime) -> datetime:
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)  # SQLite drops the zone
+    return t if t.tzinfo else t.replace(tzinfo=UTC)  # SQLite drops the zone
 
 
 def normalise_username(username: str) -> str:
@@ -72,11 +100,41 @@ def normalise_username(username: str) -> str:
 
 
 def check_password(password: str) -> str:
+    if not readable(password):
+        raise AccountError("That password contains a character that cannot be stored; please type it again.")
     if len(password or "") < MIN_PASSWORD:
         raise AccountError(f"Please choose a password of at least {MIN_PASSWORD} characters.")
     if len(password) > 1024:
         raise AccountError("That password is too long (at most 1024 characters).")
     return password
+
+
+_HAS_PASSWORD = ("“{name}” has chosen a password. A new link would let whoever holds it sign in as them, so "
+                 "only the operator resets a password, at the server: python -m coach user reset {name}")
+
+
+def _established(s, programme: str | None, other_than: int | None = None) -> bool:
+    """Whether a programme already has a facilitator (active or closed: closing the one
+    facilitator must not open the door) or pairs, i.e. debriefs someone else may own."""
+    if not programme:
+        return False
+    fac = select(User.id).where(User.role == "facilitator", User.programme == programme,
+                                User.review_pending.is_(False))
+    if other_than is not None:
+        fac = fac.where(User.id != other_than)
+    return (s.scalar(fac.limit(1)) is not None
+            or s.scalar(select(Pair.id).where(Pair.programme == programme).limit(1)) is not None)
+
+
+def _actor(u: User) -> Actor:
+    """The signed-in person. A facilitator awaiting approval acts as role PENDING of no
+    programme: every check refuses what it does not know (``require("facilitator")``,
+    check_reviewer, check_owner), and nothing that keys on a programme finds one, so such an
+    account reaches no debrief, whichever call a page makes. (A facilitator of programme None
+    would not do: ``Debriefs.pairs(None)`` lists every programme's pairs.)"""
+    if u.role == "facilitator" and u.review_pending:
+        return Actor(u.id, u.username, PENDING, None, u.display_name)
+    return Actor.of(u)
 
 
 class Accounts:
@@ -94,7 +152,7 @@ class Accounts:
         self._cache_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, db: Database, s) -> "Accounts":
+    def from_settings(cls, db: Database, s) -> Accounts:
         return cls(db, idle_minutes=s.session_idle_minutes, max_hours=s.session_max_hours,
                    invitation_days=s.invitation_days)
 
@@ -104,24 +162,35 @@ class Accounts:
                     display_name: str | None = None, created_by: Actor | None = None) -> User:
         if role not in ROLES:
             raise AccountError(f"Unknown role {role!r}; one of {', '.join(ROLES)}.")
-        if role == "facilitator" and not (programme or "").strip():
+        programme = _stored_text(programme, "programme")
+        display_name = _stored_text(display_name, "name")
+        if role == "facilitator" and not programme:
             raise AccountError("A facilitator needs the programme they run.")
         name = normalise_username(username)
         with self.db.session() as s:
             if s.scalar(select(User.id).where(User.username == name)) is not None:
                 raise AccountError(f"The sign-in name “{name}” is already taken.")
-            u = User(username=name, role=role, programme=(programme or "").strip() or None,
-                     display_name=(display_name or "").strip() or None,
+            # created by a signed-in admin (not the operator at the shell) for a programme that exists
+            pending = role == "facilitator" and bool(created_by and created_by.id) and _established(s, programme)
+            u = User(username=name, role=role, programme=programme, display_name=display_name,
                      password_hash=_hash(check_password(password)) if password else None,
-                     created_by=created_by.id if created_by else None, active=True)
+                     created_by=created_by.id if created_by else None, active=True, review_pending=pending)
             s.add(u)
             s.flush()
             return u
 
     def invite(self, user_id: int, created_by: Actor | None = None) -> str:
-        """A single-use token to set the user's password (older unused ones stop working)."""
+        """A single-use token to set the user's password (older unused ones stop working).
+        Whoever holds it can sign in as the user, so a signed-in person (``created_by``) gets one
+        only for an account without a password; the operator (no ``created_by``, or OPERATOR)
+        for any: see :meth:`reset`."""
         token = secrets.token_urlsafe(32)
         with self.db.session() as s:
+            u = s.get(User, user_id)
+            if u is None:
+                raise AccountError("No such account.")
+            if created_by is not None and created_by.id and u.password_hash:
+                raise AccountError(_HAS_PASSWORD.format(name=u.username))
             s.execute(delete(Invitation).where(Invitation.user_id == user_id, Invitation.used_at.is_(None)))
             s.add(Invitation(token_hash=_token_hash(token), user_id=user_id,
                              created_by=created_by.id if created_by else None,
@@ -186,6 +255,8 @@ class Accounts:
         return programmes <= {actor.programme}
 
     def find(self, username: str) -> User | None:
+        if not readable(username):
+            return None  # no account has such a name
         with self.db.session() as s:
             return s.scalar(select(User).where(User.username == (username or "").strip().lower()))
 
@@ -207,10 +278,12 @@ class Accounts:
                 s.execute(delete(SignInSession).where(SignInSession.user_id == user_id))
 
     def reinvite(self, actor: Actor, user_id: int) -> tuple[str, str]:
-        """(username, token) of a new single-use link for an account whose link or password was
-        lost; earlier unused links stop working. Admins only. The link lets whoever has it choose
-        the password, so a participant who has chosen one is not reset this way: that would let
-        an admin, who sees no debrief content, sign in as them."""
+        """(username, token) of a new single-use link for an account whose first link was lost;
+        earlier unused links stop working. Admins only. The link lets whoever has it choose the
+        password, so an account that has one is not reset this way (an admin, who reads no
+        debrief, could then sign in as a participant or a facilitator): the operator resets it
+        (:meth:`reset`). A facilitator of a programme that already has a facilitator or pairs
+        waits for approval again, as one the admin just created would."""
         actor.require("admin")
         with self.db.session() as s:
             u = s.get(User, user_id)
@@ -218,11 +291,64 @@ class Accounts:
                 raise AccountError("No such account.")
             if not u.active:
                 raise AccountError(f"“{u.username}” is closed: reopen the account first.")
-            if u.role == "participant" and u.password_hash:
-                raise AccountError(f"“{u.username}” has chosen a password; a participant's password is not reset by "
-                                   "an administrator, who would then be able to read their debrief.")
+            if u.password_hash:
+                raise AccountError(_HAS_PASSWORD.format(name=u.username))
+            if u.role == "facilitator" and _established(s, u.programme, other_than=u.id):
+                u.review_pending = True
             username = u.username
+        self._forget(user_id=user_id)
         return username, self.invite(user_id, actor)
+
+    def reset(self, actor: Actor, user_id: int) -> tuple[str, str]:
+        """The operator's password reset (``python -m coach user reset NAME``): every sign-in of
+        the account ends, its old password stops working, and (username, token) of a new
+        single-use link is returned. Only the operator, who can read the database anyway."""
+        if actor is not OPERATOR:
+            raise AccessDenied("Only the operator resets a password: python -m coach user reset NAME.")
+        with self.db.session() as s:
+            u = s.get(User, user_id)
+            if u is None:
+                raise AccountError("No such account.")
+            if not u.active:
+                raise AccountError(f"“{u.username}” is closed: reopen the account first.")
+            u.password_hash = RESET
+            s.execute(delete(SignInSession).where(SignInSession.user_id == user_id))
+            username = u.username
+        self._forget(user_id=user_id)
+        return username, self.invite(user_id)
+
+    def approve_facilitator(self, actor: Actor, user_id: int) -> None:
+        """Let a facilitator awaiting approval (see :meth:`create_user`) review their programme.
+        Only an approved, active facilitator of the same programme (or the operator) may, and
+        only once the account has chosen its password: approving says “this account is my
+        colleague's”, which an unused link (perhaps still in an admin's hands) is not."""
+        with self.db.session() as s:
+            u = s.get(User, user_id)
+            if u is None or u.role != "facilitator" or not u.review_pending:
+                raise AccountError("That account is not a facilitator awaiting approval.")
+            if actor is not OPERATOR:
+                me = s.get(User, actor.id)
+                if (me is None or me.role != "facilitator" or not me.active or me.review_pending
+                        or me.programme != u.programme):
+                    raise AccessDenied("Only a facilitator of the same programme can approve this account.")
+            if not u.active:
+                raise AccountError(f"“{u.username}” is closed: reopen the account first.")
+            if not u.password_hash:
+                raise AccountError(f"“{u.username}” has not chosen a password yet: approve the account once your "
+                                   "colleague has used their invitation link and signed in.")
+            u.review_pending = False
+            username = u.username
+        self._forget(user_id=user_id)
+        self.log(actor, "facilitator.approve", f"user:{username}", "may now review the programme's shared debriefs")
+
+    def awaiting_approval(self, actor: Actor) -> list[User]:
+        """Facilitator accounts of the actor's programme that wait for approval (for an approved
+        facilitator; the operator sees every programme's)."""
+        q = select(User).where(User.role == "facilitator", User.review_pending.is_(True), User.active.is_(True))
+        if actor is not OPERATOR:
+            q = q.where(User.programme == actor.require("facilitator").programme)
+        with self.db.session() as s:
+            return list(s.scalars(q.order_by(User.username)))
 
     def delete_user(self, user_id: int) -> None:
         """Remove the account, its sessions and invitations (its debriefs are deleted first by
@@ -236,10 +362,10 @@ class Accounts:
             if u is not None:
                 s.delete(u)
 
-    def change_password(self, user_id: int, current: str, new: str) -> str:
+    def change_password(self, user_id: int, current: str, new: str) -> str | None:
         """Set a new password for a signed-in user who knows the current one. Every sign-in of
         the account ends (another browser may be someone else's); returns a new session token
-        for this one."""
+        for this one (None if the account was closed meanwhile)."""
         check_password(new)
         with self.db.session() as s:
             u = s.get(User, user_id)
@@ -268,8 +394,8 @@ class Accounts:
         token = secrets.token_urlsafe(32)
         now = utcnow()
         with self.db.session() as s:
-            if _hasher.check_needs_rehash(u.password_hash):
-                s.get(User, u.id).password_hash = _hash(password)
+            if _hasher.check_needs_rehash(u.password_hash) and (row := s.get(User, u.id)) is not None:
+                row.password_hash = _hash(password)
             s.add(SignInSession(token_hash=_token_hash(token), user_id=u.id, created_at=now, last_seen=now,
                                 expires_at=now + self.max_age))
         return token
@@ -307,7 +433,7 @@ class Accounts:
                 return None
             if now - _aware(sess.last_seen) > timedelta(seconds=60):  # fewer writes, same idle limit
                 sess.last_seen = now
-            return Actor.of(u)
+            return _actor(u)
 
     def _forget(self, user_id: int | None = None, h: str | None = None) -> None:
         with self._cache_lock:
@@ -324,7 +450,7 @@ class Accounts:
         u = self.find(username) if username else None
         if u is None or not u.active:
             return None
-        return Actor.of(u)
+        return _actor(u)
 
     # -- who may see what ------------------------------------------------------------------
 
@@ -335,7 +461,7 @@ class Accounts:
                              .join(Pair, Pair.id == Debrief.pair_id)
                              .where(Debrief.participant_id == actor.id)
                              .order_by(Debrief.created_at.desc())).all()
-        return [tuple(r) for r in rows]
+        return [(did, role, topic, status) for did, role, topic, status in rows]
 
     def programmes_of(self, actor: Actor) -> set[str]:
         """The programmes whose shared debriefs may inform what this person is shown: a

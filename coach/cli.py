@@ -147,10 +147,11 @@ def cmd_suggest(args) -> int:
 
 
 def cmd_reindex(args) -> int:
+    from sqlalchemy import select
+
     from coach.index import IndexInUse
     from coach.records import SUGGESTIBLE, enqueue
     from coach.store.models import Debrief, Pair, Record
-    from sqlalchemy import select
 
     svc = _services(args)
     bar = tqdm(desc="reindexing", unit="record", disable=args.quiet)
@@ -169,8 +170,9 @@ def cmd_reindex(args) -> int:
                                 .join(Pair, Debrief.pair_id == Pair.id).where(*SUGGESTIBLE)).all()
             enqueue(conn, [(r.id, r.programme) for r in rows])
         bar.close()
-        print(f"{busy.holder} holds the index: it re-indexes the {len(rows)} records in the background. To "
-              "rebuild it from scratch, stop that process and run reindex again.", file=sys.stderr)
+        print(f"{busy.holder} holds the index: it brings the index in line with SQL in the background "
+              f"({len(rows)} records queued). To rebuild it from scratch, stop that process and run reindex again.",
+              file=sys.stderr)
         return 0
     n = indexer.rebuild(progress=progress)
     bar.close()
@@ -219,13 +221,16 @@ def cmd_pair(args) -> int:
 
 
 def cmd_user(args) -> int:
-    from coach.accounts import AccountError
+    from coach.accounts import RESET, AccountError
+    from coach.policy import OPERATOR
 
     svc = _services(args)
     accounts = svc.accounts
     if args.action == "list":
         print(json.dumps([{"id": u.id, "username": u.username, "role": u.role, "programme": u.programme,
-                           "state": "closed" if not u.active else ("active" if u.password_hash else "invited")}
+                           "state": "closed" if not u.active else ("reset" if u.password_hash == RESET else
+                                                                   "active" if u.password_hash else "invited"),
+                           "awaiting_approval": bool(u.review_pending)}
                           for u in accounts.users()], indent=2))
         return 0
     if not args.username:
@@ -237,7 +242,18 @@ def cmd_user(args) -> int:
         u = accounts.create_user(args.username, args.role, programme=args.programme, display_name=args.name)
     elif u is None:
         raise AccountError(f"no account “{args.username}”")
-    link = f"{args.base_url.rstrip('/')}/auth/invite/{accounts.invite(u.id)}"
+    if args.action == "approve":
+        accounts.approve_facilitator(OPERATOR, u.id)
+        print(json.dumps({"username": u.username, "programme": u.programme, "approved": True}, indent=2))
+        return 0
+    if args.action == "reset":
+        token = accounts.reset(OPERATOR, u.id)[1]  # its sign-ins end and its old password stops working
+    elif u.password_hash:
+        raise AccountError(f"“{u.username}” has a password; `user reset {u.username}` ends their sign-ins "
+                           "and prints a link to choose a new one")
+    else:
+        token = accounts.invite(u.id)
+    link = f"{args.base_url.rstrip('/')}/auth/invite/{token}"
     print(json.dumps({"username": u.username, "role": u.role, "programme": u.programme, "invitation": link}, indent=2))
     return 0
 
@@ -313,8 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--senior-user", help="the senior's sign-in name (e.g. e-mail); created and invited if new")
     sp.add_argument("--junior-user", help="the junior's sign-in name; created and invited if new")
 
-    sp = add("user", cmd_user, "add an account or print a new invitation link (prints the single-use link); list accounts")
-    sp.add_argument("action", choices=["add", "invite", "list"])
+    sp = add("user", cmd_user, "add an account or print a new invitation link (prints the single-use link); reset a "
+             "password (ends the account's sign-ins; prints a link); approve a facilitator awaiting approval; list accounts")
+    sp.add_argument("action", choices=["add", "invite", "reset", "approve", "list"])
     sp.add_argument("username", nargs="?", help="sign-in name, e.g. an e-mail address")
     sp.add_argument("--role", choices=["participant", "facilitator", "admin"], default="facilitator")
     sp.add_argument("--programme", help="the programme a facilitator runs")

@@ -7,6 +7,7 @@ API key and no network. ``Settings.table()`` feeds the configuration table in RE
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -85,6 +86,7 @@ class Settings(BaseSettings):
     session_max_hours: int = Field(12, ge=1, description="A sign-in ends this many hours after it began, active or not.")
     invitation_days: int = Field(7, ge=1, description="Days an invitation link stays valid (each link works once).")
     cookie_secure: bool = Field(False, description="Mark the sign-in cookie `Secure` (send it over HTTPS only). Turn on behind an HTTPS proxy.")
+    trusted_proxies: str | None = Field(None, description="Comma-separated addresses or networks (e.g. `127.0.0.1` or `10.0.0.0/8`) of the reverse proxies in front of the app, whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed. Unset: no forwarding header is believed, and a client's address (for the sign-in throttle) is the connection's.")
 
     prompts_dir: Path | None = Field(None, description="Folder of prompt files. Default: the `prompts/` shipped with coach.")
 
@@ -93,8 +95,21 @@ class Settings(BaseSettings):
     def _expand(cls, v: Path | None) -> Path | None:
         return v.expanduser() if v is not None else v
 
+    @field_validator("trusted_proxies", mode="after")
+    @classmethod
+    def _check_proxies(cls, v: str | None) -> str | None:
+        """Addresses and networks only: uvicorn quietly takes anything else as a literal that
+        never matches, and "*" would let every client choose its own address."""
+        items = [x.strip() for x in (v or "").split(",") if x.strip()]
+        for item in items:
+            try:
+                ipaddress.ip_network(item) if "/" in item else ipaddress.ip_address(item)
+            except ValueError:
+                raise ValueError(f"“{item}” is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8).") from None
+        return ",".join(items) or None
+
     @model_validator(mode="after")
-    def _check_backend(self) -> "Settings":
+    def _check_backend(self) -> Settings:
         b = self.resolved_backend
         if b is Backend.OPENAI and not self.openai_api_key:
             raise ValueError("COACH_BACKEND=openai needs OPENAI_API_KEY to be set.")
@@ -132,6 +147,10 @@ class Settings(BaseSettings):
         if b is Backend.LOCAL and self.gguf is not None:
             return self.gguf.name
         return "none"
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return self.trusted_proxies.split(",") if self.trusted_proxies else []
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -183,7 +202,8 @@ class Settings(BaseSettings):
         rows = []
         for name, f in cls.model_fields.items():
             alias = f.validation_alias
-            env = alias.choices[0] if isinstance(alias, AliasChoices) else f"COACH_{name.upper()}"
+            first = alias.choices[0] if isinstance(alias, AliasChoices) else None
+            env = first if isinstance(first, str) else f"COACH_{name.upper()}"
             if f.default_factory is default_data_dir:
                 default = "~/.coach"
             elif f.default is None:

@@ -72,7 +72,8 @@ class DebriefFileError(ValueError):
 
 def read_debriefs(path: str | Path) -> list[FileDebrief]:
     path = Path(path)
-    out, seen = [], {}
+    out: list[FileDebrief] = []
+    seen: dict[str, int] = {}  # id -> line
     try:
         with path.open("rb") as f:
             for n, raw in enumerate(_lines(f, path), start=1):

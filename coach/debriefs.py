@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Callable, Iterator
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from coach.accounts import readable
 from coach.extraction.records import Extraction
 from coach.extraction.records import Turn as XTurn
 from coach.interview import Interview, Protocol, State, Step, baseline_questions, baseline_returns
@@ -35,7 +36,7 @@ ROLES = ("senior", "junior")
 
 Extract = Callable[[list[XTurn], str, str], Extraction]  # (turns, role, topic) -> extraction
 # (step, recent (speaker, text) turns, topic, role) -> cumulative texts; returns (shown, raw model text)
-Phrase = Callable[[Step, list[tuple[str, str]], str, str], Iterator[str]]
+Phrase = Callable[[Step, list[tuple[str, str]], str, str], Generator[str, None, tuple[str, str]]]
 
 
 class DebriefError(ValueError):
@@ -62,6 +63,9 @@ class View:
 def check_message(text: str | None) -> str:
     if text is None or not text.strip():
         raise DebriefError("Please type an answer first, or use “Skip question”.")
+    if not readable(text):
+        raise DebriefError("Your answer contains a character that cannot be stored (a broken emoji or symbol, "
+                           "perhaps from copying): please type that part again. Your text is still in the box.")
     if len(text) > MAX_MESSAGE_CHARS:
         raise DebriefError(
             f"That message is {len(text):,} characters; the limit is {MAX_MESSAGE_CHARS:,}. "
@@ -122,6 +126,11 @@ class Debriefs:
                 q = q.where(Pair.programme == programme)
             return list(s.scalars(q))
 
+    def of_pair(self, pair_id: str) -> set[str]:
+        """The ids of a pair's debriefs."""
+        with self.db.session() as s:
+            return set(s.scalars(select(Debrief.id).where(Debrief.pair_id == pair_id)))
+
     # -- interviews -------------------------------------------------------------------------
 
     def _lock(self, debrief_id: str) -> threading.Lock:
@@ -144,8 +153,8 @@ class Debriefs:
 
     @staticmethod
     def _add_turn(s: Session, d: Debrief, speaker: str, text: str, meta: dict | None = None) -> Turn:
-        idx = s.scalar(select(func.coalesce(func.max(Turn.idx), -1)).where(Turn.debrief_id == d.id)) + 1
-        t = Turn(debrief_id=d.id, idx=idx, speaker=speaker, text=text, meta=meta)
+        last = s.scalar(select(func.max(Turn.idx)).where(Turn.debrief_id == d.id))
+        t = Turn(debrief_id=d.id, idx=0 if last is None else last + 1, speaker=speaker, text=text, meta=meta)
         s.add(t)
         s.flush()
         return t
@@ -238,6 +247,8 @@ class Debriefs:
     def _extract(self, debrief_id: str) -> int:
         with self.db.session() as s:
             d = s.get(Debrief, debrief_id)
+            if d is None:  # deleted meanwhile (reextract goes through a list read earlier)
+                return 0
             turns = [XTurn(t.speaker, t.text, t.meta) for t in d.turns]
             role, topic = d.role, d.pair.topic
         return self.records.store_extraction(debrief_id, self.extract(turns, role, topic))

@@ -18,9 +18,9 @@ import importlib.util
 import os
 import threading
 from collections import deque
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
@@ -57,7 +57,7 @@ def model_files() -> tuple[Path, Path]:
 class MiniLM:
     """The bare model: tokenise with dynamic padding, batch, run ONNX, mean-pool, normalise."""
 
-    _shared: "MiniLM | None" = None
+    _shared: MiniLM | None = None
     _shared_lock = threading.Lock()
 
     def __init__(self, batch_size: int = 16, threads: int | None = None):
@@ -80,7 +80,7 @@ class MiniLM:
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="minilm") if self.threads > 1 else None
 
     @classmethod
-    def shared(cls) -> "MiniLM":
+    def shared(cls) -> MiniLM:
         """One loaded model per process (loading takes ~0.3 s and 90 MB)."""
         with cls._shared_lock:
             if cls._shared is None:
@@ -139,11 +139,12 @@ class MiniLM:
             pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
             out[idx] = pooled  # batches write disjoint rows
 
-        if not parallel or len(batches) == 1:
+        pool = self._pool if parallel else None
+        if pool is None or len(batches) == 1:
             for idx in batches:
                 run(idx)
         else:
-            list(self._pool.map(run, batches))
+            list(pool.map(run, batches))
         return out
 
 
@@ -190,10 +191,11 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
         return {}
 
     @staticmethod
-    def build_from_config(config: dict) -> "MiniLMEmbeddingFunction":
+    def build_from_config(config: dict) -> MiniLMEmbeddingFunction:
         return MiniLMEmbeddingFunction()
 
-    def validate_config(self, config: dict) -> None:
+    @staticmethod
+    def validate_config(config: dict) -> None:
         pass
 
     def validate_config_update(self, old_config: dict, new_config: dict) -> None:

@@ -18,12 +18,14 @@ from __future__ import annotations
 import json
 import re
 import time
-from urllib.parse import urlparse
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Any, TypeVar, cast
+from urllib.parse import urlparse
 
 import openai
 from langchain_core.messages import BaseMessage, convert_to_openai_messages
+from openai.types.chat import ChatCompletionMessageParam
 from pydantic import BaseModel, ValidationError
 
 from coach.config import Backend, Settings
@@ -146,13 +148,22 @@ class Gateway:
     def available(self) -> bool:
         return self.backend is not Backend.NONE
 
+    @property
+    def embedded(self) -> LocalModelServer:
+        """The embedded model server, which exists exactly when the backend is the embedded one."""
+        if self.local_server is None:
+            raise ModelUnavailable(f"The {self.backend.value} backend has no embedded model server.")
+        return self.local_server
+
     def client(self) -> openai.OpenAI:
         s = self.settings
         if self.backend is Backend.NONE:
             raise ModelUnavailable("No model backend is configured (COACH_BACKEND=none).")
+        url: str | None
+        key: str | None
         if self.backend is Backend.LOCAL:
             try:
-                url, key = self.local_server.ensure_running(), "local"
+                url, key = self.embedded.ensure_running(), "local"
             except LocalServerError as e:
                 raise ModelUnavailable(str(e)) from e
         elif self.backend is Backend.OPENAI:
@@ -171,12 +182,12 @@ class Gateway:
         if self.backend is Backend.LOCAL and isinstance(e, (openai.APIConnectionError, ModelUnavailable)) \
                 and not isinstance(e, openai.APITimeoutError):
             # the embedded server is ours: say how it ended, not where to point COACH_BASE_URL
-            report = self.local_server.check()
+            report = self.embedded.check()
             if report:
                 return ModelUnavailable(report)
             if isinstance(e, openai.APIConnectionError):
                 return ModelUnavailable(f"The embedded model server ({self.model}) did not answer: {e}. "
-                                        f"Its log: {self.local_server.log_path}")
+                                        f"Its log: {self.embedded.log_path}")
         if isinstance(e, openai.APITimeoutError):
             return ModelTimeout(f"The {where} did not answer within {self.settings.call_timeout:.0f}s (COACH_TIMEOUT), after {self.settings.max_retries} retries.")
         if isinstance(e, openai.RateLimitError):
@@ -196,13 +207,13 @@ class Gateway:
         try:
             return fn(self.client())
         except openai.APIConnectionError:
-            if self.backend is Backend.LOCAL and not self.local_server.is_alive():
+            if self.backend is Backend.LOCAL and not self.embedded.is_alive():
                 return fn(self.client())  # client() restarts the server
             raise
 
     def _log(self, purpose: str, prompt: Prompt | None, t0: float, **kw) -> None:
         if kw.get("ok") and self.backend is Backend.LOCAL:
-            self.local_server.answered()
+            self.embedded.answered()
         if self.on_call is None:
             return
         self.on_call(CallLog(
@@ -213,11 +224,11 @@ class Gateway:
 
     # -- API --------------------------------------------------------------------------------
 
-    def _outgoing(self, messages: Messages) -> list[dict]:
+    def _outgoing(self, messages: Messages) -> list[ChatCompletionMessageParam]:
         msgs = to_openai_messages(messages)
         if self.redacting:
             msgs = [{**m, "content": redact(m["content"])} if isinstance(m.get("content"), str) else m for m in msgs]
-        return msgs
+        return cast("list[ChatCompletionMessageParam]", msgs)  # OpenAI-format dicts, by langchain's conversion
 
     def chat(self, messages: Messages, *, purpose: str, prompt: Prompt | None = None, **params) -> Reply:
         t0 = time.perf_counter()

@@ -16,10 +16,9 @@ import logging
 import os
 import socket
 import threading
-import time
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable, Collection, Iterable, Sequence
 from urllib.parse import urlparse
 
 import chromadb
@@ -349,9 +348,8 @@ def _vectors(recs: Iterable) -> np.ndarray:
     stores it with the record's next write)."""
     recs = list(recs)
     missing = [k for k, r in enumerate(recs) if r.vector is None]
-    fresh = embed([canonical_text(recs[k].kind, recs[k].text, recs[k].before, recs[k].after)
-                   for k in missing]) if missing else []
-    got = dict(zip(missing, fresh))
+    texts = [canonical_text(recs[k].kind, recs[k].text, recs[k].before, recs[k].after) for k in missing]
+    got = dict(zip(missing, embed(texts))) if missing else {}
     return np.stack([got[k] if k in got else from_blob(r.vector) for k, r in enumerate(recs)])
 
 

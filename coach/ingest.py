@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, delete, insert, null, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from coach.debrief_file import DebriefFileError, FileDebrief
@@ -47,7 +48,7 @@ def is_ingested_pair(pair_id: str) -> bool:
     return len(pair_id) == len("p-") + 16
 
 
-def offline_extract(d: FileDebrief) -> "Extraction":
+def offline_extract(d: FileDebrief) -> Extraction:
     from coach import extraction
     from coach.extraction.records import Turn as XTurn
 
@@ -100,7 +101,7 @@ def _store(conn: Connection, plans: list[Plan], programme: str) -> None:
     """Replace-or-insert these debriefs, their transcripts and records, in ``programme``, and queue
     every record concerned for the index. A debrief ingested before into another programme moves
     with its line (to its pair there); nothing else of its old pair moves."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     pair_of = {d.id: pair_id_for(d, programme) for d, _ in plans}
     programme_of = dict(conn.execute(select(Pair.id, Pair.programme).where(Pair.id.in_(set(pair_of.values())))).all())
     new_pairs = []
@@ -118,7 +119,7 @@ def _store(conn: Connection, plans: list[Plan], programme: str) -> None:
     if existing:
         # Replaced debriefs keep their row; their old records go only after the new ones are in,
         # so a new record never takes an old one's id (ids are cited as evidence and in logs).
-        removed = [tuple(r) for r in conn.execute(
+        removed = [(rid, prog) for rid, prog in conn.execute(
             select(Record.id, Pair.programme).join(Debrief, Record.debrief_id == Debrief.id)
             .join(Pair, Debrief.pair_id == Pair.id).where(Record.debrief_id.in_(existing))).all()]
         old_pairs = set(conn.scalars(select(Debrief.pair_id).where(Debrief.id.in_(existing))))

@@ -22,15 +22,21 @@ the coach never suggests what the participant learned.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from coach.cues import (  # noqa: F401  (re-exported for the interview's rules and their tests)
-    find_contradiction, first_sentence, has_example, has_time, is_vague, nothing_to_record, states_after,
-    states_before, topic_words,
+    find_contradiction,
+    first_sentence,
+    has_example,
+    has_time,
+    is_vague,
+    nothing_to_record,
+    states_after,
+    states_before,
+    topic_words,
 )
 from coach.prompts import default_prompts_dir
 
@@ -64,7 +70,7 @@ class Protocol:
         raise KeyError(f"no question {slot_id!r} in the {self.role} protocol")
 
     @classmethod
-    def load(cls, role: str, prompts_dir: Path | None = None) -> "Protocol":
+    def load(cls, role: str, prompts_dir: Path | None = None) -> Protocol:
         path = (prompts_dir or default_prompts_dir()) / "protocol" / f"{role}.yaml"
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         slots = tuple(
@@ -110,7 +116,7 @@ class Step:
     belief: int | None = None  # the senior's starting belief this question returns to
 
     def meta(self) -> dict:
-        out = {"kind": self.kind, "slot": self.slot, "probe": self.probe}
+        out: dict[str, str | int | None] = {"kind": self.kind, "slot": self.slot, "probe": self.probe}
         if self.belief is not None:
             out["belief"] = self.belief
         return out
@@ -257,7 +263,9 @@ class Interview:
             belief = first_sentence(self.baseline[item["belief"]], 240)
             if not belief.endswith((".", "!", "?", "…")):
                 belief += "."
-            text = (self.baseline_then[item["belief"]] or slot.baseline_question).format(belief=belief)
+            template = self.baseline_then[item["belief"]] or slot.baseline_question
+            assert template is not None  # the plan returns to beliefs only in slots with a baseline question
+            text = template.format(belief=belief)
             return Step(text, "question", slot=slot.id, belief=item["belief"])
         return Step(slot.question, "question", slot=slot.id)
 

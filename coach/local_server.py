@@ -207,9 +207,10 @@ class LocalModelServer:
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Kill the server abruptly (tests use this to simulate a crash)."""
-        if self.is_alive():
-            os.killpg(self._proc.pid, sig)
-            self._proc.wait()
+        proc = self._proc
+        if proc is not None and proc.poll() is None:  # is_alive(), with the process in hand
+            os.killpg(proc.pid, sig)
+            proc.wait()
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None

@@ -22,14 +22,14 @@ class Actor:
     display_name: str | None = None
 
     @classmethod
-    def of(cls, u: Any) -> "Actor":
+    def of(cls, u: Any) -> Actor:
         return cls(u.id, u.username, u.role, u.programme, u.display_name)
 
     @property
     def name(self) -> str:
         return self.display_name or self.username
 
-    def require(self, *roles: str) -> "Actor":
+    def require(self, *roles: str) -> Actor:
         if self.role not in roles:
             raise AccessDenied("Your account cannot do this.")
         return self

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -51,7 +51,7 @@ def load_prompt(name: str, prompts_dir: Path | None = None) -> Prompt:
     return _load(name, (prompts_dir or default_prompts_dir()).resolve())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(name: str, folder: Path) -> Prompt:
     path = folder / f"{name}.yaml"
     if not path.is_file():

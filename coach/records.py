@@ -10,9 +10,9 @@ same transaction; the indexer (coach.index) follows from there. Nothing else wri
 
 from __future__ import annotations
 
-from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from datetime import UTC
 
 import numpy as np
 from sqlalchemy import delete, insert, select
@@ -68,8 +68,9 @@ def canonical_text(kind: str, text: str | None, before: str | None, after: str |
 def render(row) -> str:
     """A record (ORM object or dict with kind/text/before/after) as one line of text."""
     get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
-    if get("kind") == "broken_assumption" and get("before") and get("after"):
-        return Assumption(get("before"), get("after")).labelled()
+    before, after = get("before"), get("after")
+    if get("kind") == "broken_assumption" and before and after:
+        return Assumption(before, after).labelled()
     return get("text") or ""
 
 
@@ -158,7 +159,7 @@ class Records:
             if action == "edit":
                 self._edit(r, edits)
             r.status = "rejected" if action == "reject" else "approved"
-            r.reviewed_by, r.reviewed_at = actor.username, utcnow()
+            r.reviewed_by, r.reviewed_at = actor.name, utcnow()
             enqueue(s, [(r.id, d.pair.programme)])
             return record_row(r)
 
@@ -205,8 +206,12 @@ class Records:
             return [record_row(r) | {"role": r.debrief.role, "topic": r.debrief.pair.topic,
                                      "programme": r.debrief.pair.programme} for r in s.scalars(q)]
 
-    def counts(self, debrief: Debrief) -> Counter:
-        return Counter(r.status for r in debrief.records)
+    def has_suggestible(self, programmes) -> bool:
+        """Whether any record of these programmes may feed suggestions (one indexed lookup)."""
+        q = (select(Record.id).join(Debrief, Record.debrief_id == Debrief.id).join(Pair, Debrief.pair_id == Pair.id)
+             .where(*SUGGESTIBLE, Pair.programme.in_(list(programmes))).limit(1))
+        with self.db.engine.connect() as conn:
+            return conn.scalar(q) is not None
 
 
 def shared_debrief(s: Session, debrief_id: str) -> Debrief:
@@ -243,6 +248,5 @@ def _epoch(when) -> int:
     # SQLite hands back naive datetimes; coach writes them in UTC, whatever the server's zone
     if when is None:
         return 0
-    from datetime import timezone
 
-    return int((when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp())
+    return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp())

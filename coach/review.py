@@ -11,8 +11,8 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
@@ -66,14 +66,15 @@ class Review:
     def open(self, actor: Actor, debrief_id: str) -> tuple[list[tuple[int, str, str, dict]], list[dict]]:
         """(transcript turns (index, speaker, text, meta), reviewable items) of a shared debrief;
         logged. Items the participant withdrew from their summary are not shown."""
-        turns, items = self._read(actor, debrief_id)
+        turns, items = self.read(actor, debrief_id)
         self.audit(actor, "review.open", f"debrief:{debrief_id}", f"{len(items)} records and the transcript")
         return turns, items
 
     def items(self, actor: Actor, debrief_id: str) -> list[dict]:
-        return self._read(actor, debrief_id)[1]
+        return self.read(actor, debrief_id)[1]
 
-    def _read(self, actor: Actor, debrief_id: str):
+    def read(self, actor: Actor, debrief_id: str):
+        """(turns, items) of a shared debrief of the actor's programme, not logged (open() logs)."""
         with self.db.session() as s:
             d = shared_debrief(s, debrief_id)
             check_reviewer(actor, d.pair.programme)
@@ -156,6 +157,8 @@ def pair_synthesis(db: Database, pair_id: str) -> dict:
 
     with db.session() as s:
         pair = s.get(Pair, pair_id)
+        if pair is None:
+            raise ReviewError("No such pair.")
         sides = {d.role: d for d in pair.debriefs if d.source == "interview" and d.shared and d.confirmed_at}
         if set(sides) != {"senior", "junior"}:
             raise ReviewError("Both sides of the pair must have finished and shared their debrief.")

@@ -7,11 +7,15 @@ from __future__ import annotations
 import logging
 import threading
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from coach.config import Backend, Settings, load_settings
 from coach.gateway import CallLog, Gateway
 from coach.store.db import Database
 from coach.store.models import ModelCall
+
+if TYPE_CHECKING:  # coach.index loads chromadb: only when the index is used
+    from coach.index import DirLock
 
 log = logging.getLogger("coach")
 
@@ -25,7 +29,7 @@ class Services:
         self.settings = settings or load_settings()
         self.settings.ensure_dirs()
         self.db = Database(self.settings.sqlalchemy_url)
-        self._index_lock = None
+        self._index_lock: DirLock | None = None
 
     # -- the model ---------------------------------------------------------------------------
 
@@ -51,7 +55,7 @@ class Services:
 
         def warm():
             try:
-                self.gateway.local_server.ensure_running()
+                self.gateway.embedded.ensure_running()
             except Exception as e:
                 log.warning("local model server not started: %s", e)
 
@@ -143,7 +147,7 @@ class Services:
         s = self.settings
         from coach.store.db import schema_version
 
-        info = {
+        info: dict[str, Any] = {
             "backend": s.resolved_backend.value,
             "model": s.model_name,
             "data_dir": str(s.data_dir),
@@ -156,7 +160,7 @@ class Services:
         if "indexer" in self.__dict__:
             info["index_waiting"] = self.indexer.pending()
         if s.resolved_backend is Backend.LOCAL and "gateway" in self.__dict__:
-            srv = self.gateway.local_server
+            srv = self.gateway.embedded
             problem = srv.check() or srv.crash_report()
             info["local_server"] = {"alive": srv.is_alive(), "port": srv.port, "restarts": srv.restarts,
                                     "problem": problem or None}

@@ -20,9 +20,10 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Collection
+from typing import Any
 
 import numpy as np
 import yaml
@@ -223,7 +224,7 @@ def similar_pairs(corpus: Corpus, senior: str, junior: str, topic: str, k: int =
     by_debrief: dict[str, list[Evidence]] = defaultdict(list)
     for e in ev:
         by_debrief[e.debrief_id].append(e)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for did, es in by_debrief.items():
         if did == exclude:
             continue

@@ -3,7 +3,9 @@
 Every path except the sign-in pages (``/auth/...``) needs a valid session cookie: the Gradio
 page, its config, its API and queue, uploaded and generated files. Anonymous requests get 401
 (a browser asking for a page is sent to the sign-in form instead). Gradio itself is mounted
-with an ``auth_dependency`` too, so its handlers see ``request.username``.
+with an ``auth_dependency`` too, so its handlers see ``request.username``. No other site may
+read a response (no CORS header leaves the server), and WebSocket upgrades are refused: the app
+uses none.
 """
 
 from __future__ import annotations
@@ -11,17 +13,19 @@ from __future__ import annotations
 import html
 import logging
 import os
-import threading
-import time
-from collections import OrderedDict, deque
+from collections.abc import Sequence
+from datetime import timedelta
 from urllib.parse import quote, urlsplit
 
 import gradio as gr
 from fastapi import FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import delete, func, select, update
 from starlette.concurrency import run_in_threadpool
 
-from coach.accounts import AccountError, Accounts, Actor
+from coach.accounts import AccountError, Accounts, Actor, readable
+from coach.store.db import Database
+from coach.store.models import SignInAttempt, utcnow
 
 log = logging.getLogger("coach")
 
@@ -76,56 +80,58 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site paths: an open redirect would make a convincing phishing link."""
+    """Only same-site paths: an open redirect would make a convincing phishing link. (And only
+    text a Location header can carry.)"""
     target = target or "/"
-    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
+    ok = target.startswith("/") and not target.startswith("//") and "\\" not in target and readable(target)
+    return target if ok else "/"
+
+
+BROKEN_TEXT = "What you typed contains a character that cannot be read (a broken one); please type it again."
 
 
 class Throttle:
-    """Sign-in attempts that did not succeed, per window (in memory, per process).
+    """Sign-in attempts that did not succeed, per window, in SQL: a restart forgets none, and
+    every app instance on the database shares them.
 
     At most MAX_FAILURES per (name, client address), so guessing from one place cannot lock the
     owner out from another, and MAX_FAILURES_PER_NAME per name from everywhere, which bounds
     distributed guessing. An attempt is counted before the password is checked, so a burst of
-    parallel guesses gets no more tries than a sequence; a success clears the name's counts.
-    Memory is bounded by forgetting the least recently tried keys: flushing a given key out
-    takes MAX_KEYS / 2 fresh names (an attempt keeps two keys), each paying a password check,
-    which takes longer than the window."""
+    parallel guesses gets no more tries than a sequence; a success clears the name's counts
+    (but not another address's). Rows older than the window are pruned as attempts come in."""
 
-    MAX_KEYS = 50_000
-
-    def __init__(self):
-        self._tries: OrderedDict[tuple[str, str], deque] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def _recent(self, key: tuple[str, str], now: float) -> deque:
-        q = self._tries.get(key)
-        if q is None:
-            q = self._tries[key] = deque()
-            if len(self._tries) > self.MAX_KEYS:
-                self._tries.popitem(last=False)
-        else:
-            self._tries.move_to_end(key)
-        while q and q[0] < now - FAILURE_WINDOW:
-            q.popleft()
-        return q
+    def __init__(self, db: Database):
+        self.db = db
 
     def attempt(self, name: str, address: str = "") -> bool:
         """Count an attempt; False when the name (from this address, or at all) has used up its
         tries for this window."""
-        now = time.monotonic()
-        with self._lock:
-            here, everywhere = self._recent((name, address), now), self._recent((name, "*"), now)
-            if len(here) >= MAX_FAILURES or len(everywhere) >= MAX_FAILURES_PER_NAME:
-                return False
-            here.append(now)
-            everywhere.append(now)
-            return True
+        name, address = name[:200], address[:100]  # longer names are no one's: they may share a count
+        now = utcnow()
+        since = now - timedelta(seconds=FAILURE_WINDOW)
+        with self.db.session() as s:
+            s.execute(delete(SignInAttempt).where(SignInAttempt.at < since))
+            row = SignInAttempt(name=name, address=address, at=now, counts_for_name=True)
+            s.add(row)
+        # Counted after the attempt is committed, so each of several parallel attempts sees at
+        # least those committed before it: the last of them sees them all, and at most the
+        # allowed number get through (on every database, without locks).
+        with self.db.session() as s:
+            recent = select(func.count()).select_from(SignInAttempt).where(
+                SignInAttempt.name == name, SignInAttempt.at >= since)
+            here = s.scalar(recent.where(SignInAttempt.address == address)) or 0
+            everywhere = s.scalar(recent.where(SignInAttempt.counts_for_name.is_(True))) or 0
+            if here <= MAX_FAILURES and everywhere <= MAX_FAILURES_PER_NAME:
+                return True
+            # a refused attempt is not kept: hammering does not push the end of the wait back
+            s.execute(delete(SignInAttempt).where(SignInAttempt.id == row.id))
+            return False
 
     def clear(self, name: str, address: str = "") -> None:
-        with self._lock:
-            self._tries.pop((name, address), None)
-            self._tries.pop((name, "*"), None)
+        name, address = name[:200], address[:100]
+        with self.db.session() as s:
+            s.execute(delete(SignInAttempt).where(SignInAttempt.name == name, SignInAttempt.address == address))
+            s.execute(update(SignInAttempt).where(SignInAttempt.name == name).values(counts_for_name=False))
 
 
 def _same_site(request: Request) -> bool:
@@ -144,23 +150,55 @@ class Gate:
         self.accounts = accounts
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] not in ("http", "websocket") or scope["path"].startswith(PUBLIC_PREFIX):
+        if scope["type"] == "websocket":
+            # The app uses none, and Starlette's Request cannot even read their scope (a 500
+            # with a traceback in the log): refuse them before the handshake (uvicorn sends 403).
+            await receive()  # websocket.connect
+            return await send({"type": "websocket.close", "code": 1008})
+        if scope["type"] != "http" or scope["path"].startswith(PUBLIC_PREFIX):
             return await self.app(scope, receive, send)
         request = Request(scope)
         # off the event loop: a database wait must never stall every other request
         actor = await run_in_threadpool(self.accounts.session_actor, request.cookies.get(COOKIE))
         if actor is None:
-            if scope["type"] == "websocket":
-                return await send({"type": "websocket.close", "code": 4401})
             wants_page = request.method == "GET" and "text/html" in request.headers.get("accept", "")
             if wants_page and not scope["path"].startswith("/gradio_api"):
-                nxt = scope["path"] + (f"?{scope['query_string'].decode()}" if scope["query_string"] else "")
-                response = RedirectResponse(f"/auth/login?next={quote(nxt)}", status_code=303)
+                query = scope["query_string"].decode("utf-8", "replace")  # any bytes may arrive
+                nxt = scope["path"] + (f"?{query}" if query else "")
+                response: Response = RedirectResponse(f"/auth/login?next={quote(nxt)}", status_code=303)
             else:
                 response = JSONResponse({"error": "Not signed in"}, status_code=401)
             return await response(scope, receive, send)
         scope.setdefault("state", {})["actor"] = actor
         return await self.app(scope, receive, send)
+
+
+class SameOriginOnly:
+    """ASGI middleware: no response says another origin may read it. Gradio answers any origin
+    on localhost with its own Origin and ``Allow-Credentials`` (and, on other host names, any
+    origin at all), so a page on another local port could read a signed-in user's pages. This
+    app's own pages need no CORS header: they are same-origin."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_without_cors(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [(k, v) for k, v in message.get("headers", [])
+                                      if not k.lower().startswith(b"access-control-")]
+            await send(message)
+
+        return await self.app(scope, receive, send_without_cors)
+
+
+def _client(request: Request) -> str:
+    """The client's address: the connection's, or what a trusted proxy says (uvicorn resolves
+    X-Forwarded-For only from COACH_TRUSTED_PROXIES: see :func:`uvicorn_config`)."""
+    return request.client.host if request.client else ""
 
 
 def _actor_of(request: Request) -> str | None:
@@ -169,9 +207,17 @@ def _actor_of(request: Request) -> str | None:
 
 
 def build_server(blocks: gr.Blocks, accounts: Accounts, *, secure_cookie: bool = False, css: str = "",
-                 theme=None) -> FastAPI:
+                 theme=None, trusted_proxies: Sequence[str] | None = None) -> FastAPI:
+    """The gate, the sign-in pages and the Gradio app. ``trusted_proxies``: addresses whose
+    X-Forwarded-For is believed (default: COACH_TRUSTED_PROXIES); :func:`serve` runs uvicorn
+    with them, so the throttle and the server agree on who the client is."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    throttle = Throttle()
+    if trusted_proxies is None:
+        from coach.config import load_settings
+
+        trusted_proxies = load_settings().trusted_proxy_list
+    app.state.trusted_proxies = list(trusted_proxies)
+    throttle = Throttle(accounts.db)
 
     def set_cookie(resp, token: str):
         resp.set_cookie(COOKIE, token, httponly=True, samesite="lax", secure=secure_cookie, path="/",
@@ -197,7 +243,9 @@ def build_server(blocks: gr.Blocks, accounts: Accounts, *, secure_cookie: bool =
         name = (username or "").strip().lower()
         if not _same_site(request):
             return login_form("/", "Please sign in from this site's own page.", "", 403)
-        address = request.client.host if request.client else ""  # a proxy's X-Forwarded-For, if trusted
+        if not (readable(name) and readable(password)):  # nothing to count or look up: no such account
+            return login_form(_safe_next(next), BROKEN_TEXT, "", 400)
+        address = _client(request)
         if not throttle.attempt(name, address):
             return login_form(_safe_next(next), "Too many failed attempts. Please wait 15 minutes.", name, 429)
         token = accounts.sign_in(name, password)
@@ -208,8 +256,20 @@ def build_server(blocks: gr.Blocks, accounts: Accounts, *, secure_cookie: bool =
         set_cookie(resp, token)
         return resp
 
+    # Signing out changes state, so it is a POST from this site: a link or an image on any
+    # other site (a GET) must not sign anyone out. A GET, as the app's "Sign out" link sends,
+    # shows the button.
     @app.get("/auth/logout")
+    def logout_page():
+        return _page("Sign out", """<form method="post" action="/auth/logout">
+<p>Sign out of coach in this browser?</p><button type="submit">Sign out</button></form>
+<p class="note"><a href="/">Back to coach</a></p>""")
+
+    @app.post("/auth/logout")
     def logout(request: Request):
+        if not _same_site(request):
+            return _page("Sign out", '<p>Please sign out from this site\'s own page: <a href="/auth/logout">'
+                         "sign out</a>.</p>", 403)
         accounts.sign_out(request.cookies.get(COOKIE))
         resp = RedirectResponse("/auth/login", status_code=303)
         resp.delete_cookie(COOKIE, path="/")
@@ -234,16 +294,18 @@ def build_server(blocks: gr.Blocks, accounts: Accounts, *, secure_cookie: bool =
 
     @app.get("/auth/invite/{token}")
     def invite_page(token: str):
-        u = accounts.invitation_user(token)
+        u = accounts.invitation_user(token) if readable(token) else None
         return invite_form(token, u.username) if u else used_link()
 
     @app.post("/auth/invite/{token}")
     def invite_accept(request: Request, token: str, password: str = Form(""), password2: str = Form("")):
         if not _same_site(request):
             return _page("Link not valid", "<p>Please open the invitation link itself.</p>", 403)
-        u = accounts.invitation_user(token)
+        u = accounts.invitation_user(token) if readable(token) else None
         if u is None:
             return used_link()
+        if not (readable(password) and readable(password2)):
+            return invite_form(token, u.username, BROKEN_TEXT, 400)
         if password != password2:
             return invite_form(token, u.username, "The two passwords differ.", 400)
         try:
@@ -251,7 +313,9 @@ def build_server(blocks: gr.Blocks, accounts: Accounts, *, secure_cookie: bool =
         except AccountError as e:
             return invite_form(token, u.username, str(e), 400)
         resp = RedirectResponse("/", status_code=303)
-        set_cookie(resp, accounts.sign_in(u.username, password))
+        session = accounts.sign_in(u.username, password)
+        if session:  # just chosen, so it signs in; if not (closed meanwhile), the sign-in page asks again
+            set_cookie(resp, session)
         return resp
 
     def password_form(error: str = "", status: int = 200) -> HTMLResponse:
@@ -277,7 +341,9 @@ def build_server(blocks: gr.Blocks, accounts: Accounts, *, secure_cookie: bool =
         actor = request.scope.get("state", {}).get("actor")
         if not isinstance(actor, Actor) or not _same_site(request):
             return password_form("Please use this site's own page.", 403)
-        address = request.client.host if request.client else ""
+        if not all(readable(t) for t in (current, password, password2)):
+            return password_form(BROKEN_TEXT, 400)
+        address = _client(request)
         if not throttle.attempt(actor.username, address):  # the current password is a guess too
             return password_form("Too many failed attempts. Please wait 15 minutes.", 429)
         if password != password2:
@@ -288,7 +354,8 @@ def build_server(blocks: gr.Blocks, accounts: Accounts, *, secure_cookie: bool =
             return password_form(str(e), 400)
         throttle.clear(actor.username, address)
         resp = _page("Password changed", '<p>Your password has been changed. <a href="/">Back to coach</a></p>')
-        set_cookie(resp, token)
+        if token:
+            set_cookie(resp, token)
         return resp
 
     @app.middleware("http")
@@ -304,6 +371,7 @@ def build_server(blocks: gr.Blocks, accounts: Accounts, *, secure_cookie: bool =
     gr.mount_gradio_app(app, blocks, path="/", auth_dependency=_actor_of, footer_links=[], css=css, theme=theme,
                         head=EXPIRED_JS)
     app.add_middleware(Gate, accounts=accounts)
+    app.add_middleware(SameOriginOnly)  # outermost: covers the gate's own answers too
     return app
 
 
@@ -315,8 +383,19 @@ def first_admin_link(accounts: Accounts, base_url: str) -> str | None:
     return f"{base_url}/auth/invite/{accounts.invite(u.id)}"
 
 
+def uvicorn_config(app: FastAPI, host: str, port: int):
+    """How the app is served. Forwarding headers are believed only from the proxies given to
+    :func:`build_server`: uvicorn's own default trusts 127.0.0.1 (or FORWARDED_ALLOW_IPS), which
+    lets any local client, or anyone through a local proxy that passes the header on, claim a
+    fresh address for every guess at a password."""
+    import uvicorn
+
+    proxies = list(getattr(app.state, "trusted_proxies", []))
+    return uvicorn.Config(app, host=host, port=port, log_level=os.environ.get("COACH_LOG_LEVEL", "warning").lower(),
+                          timeout_graceful_shutdown=5, proxy_headers=bool(proxies), forwarded_allow_ips=proxies)
+
+
 def serve(app: FastAPI, host: str, port: int) -> None:
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level=os.environ.get("COACH_LOG_LEVEL", "warning").lower(),
-                timeout_graceful_shutdown=5)
+    uvicorn.Server(uvicorn_config(app, host, port)).run()

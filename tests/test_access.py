@@ -15,7 +15,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from coach.accounts import Accounts
 from coach.config import load_settings
-from coach.debriefs import Debriefs
+from coach.policy import OPERATOR as OP
 from coach.services import Services
 from coach.store.models import AccessLog, Debrief, Record, Turn
 from tests.conftest import PASSWORD, PROGRAMME, api_client, seed_people, session_cookie, start_app
@@ -40,22 +40,23 @@ def world(tmp_path_factory):
                 ("ann@example.org", "participant", None), ("bob@example.org", "participant", None),
                 ("carl@example.org", "participant", None), ("dora@example.org", "participant", None))
     svc = Services(load_settings(data_dir=data))
-    acc, d = Accounts(svc.db), Debriefs(svc)
+    acc, d = Accounts(svc.db), svc.debriefs
     pair = d.create_pair(senior="Retail operations director", junior="Social media associate",
                          topic="How Gen Z discovers stores on TikTok", programme=PROGRAMME)
     ann = d.open(pair.id, "senior", participant_id=acc.find("ann@example.org").id)
     bob = d.open(pair.id, "junior", participant_id=acc.find("bob@example.org").id)
     for a in ANSWERS:
-        for _ in d.say(ann, a):
+        for _ in d.say(OP, ann, a):
             pass
-    d.confirm(ann, share=True)
+    d.confirm(OP, ann, share=True)
     pair2 = d.create_pair(senior="Head of finance", junior="Data analyst", topic="Spreadsheets to notebooks",
                           programme=PROGRAMME, senior_name="Dora")
     dora = d.open(pair2.id, "senior", participant_id=acc.find("dora@example.org").id)
-    for _ in d.say(dora, "I learned that notebooks keep every step of an analysis visible."):
+    for _ in d.say(OP, dora, "I learned that notebooks keep every step of an analysis visible."):
         pass
     svc.close()
-    proc, url = start_app(data, COACH_LOCAL_AUTOSTART="false", COACH_BACKEND="none")
+    # as behind a proxy on this machine: X-Forwarded-For is believed from 127.0.0.1 (and only so)
+    proc, url = start_app(data, COACH_LOCAL_AUTOSTART="false", COACH_BACKEND="none", COACH_TRUSTED_PROXIES="127.0.0.1")
     yield {"url": url, "data": data, "ann": ann, "bob": bob, "dora": dora}
     proc.terminate()
     proc.wait(30)
@@ -119,7 +120,7 @@ def test_anonymous_requests_to_every_route_are_refused(world, make_settings):
     # Gradio's own client cannot even connect without signing in
     from gradio_client import Client
 
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 (whatever the client raises: it must not connect)
         Client(url + "/", verbose=False)
 
 
@@ -290,10 +291,12 @@ def test_a_participant_deletes_their_account_and_everything_in_it(world):
     assert db_rows(world["data"], select(Pair.senior_name).where(Pair.topic == "Spreadsheets to notebooks")) == [(None,)]
 
 
-def test_throttle_counts_per_name_and_address_and_per_name_overall():
+def test_throttle_counts_per_name_and_address_and_per_name_overall(make_settings):
+    from coach.store.db import Database
     from coach.web import MAX_FAILURES, MAX_FAILURES_PER_NAME, Throttle
 
-    t = Throttle()
+    db = Database(make_settings().sqlalchemy_url)
+    t = Throttle(db)
     assert all(t.attempt("ann", "10.0.0.1") for _ in range(MAX_FAILURES))
     assert not t.attempt("ann", "10.0.0.1")
     assert t.attempt("ann", "10.0.0.2") and t.attempt("bob", "10.0.0.1")
@@ -306,7 +309,7 @@ def test_throttle_counts_per_name_and_address_and_per_name_overall():
     t.clear("ann", "10.0.0.2")  # a successful sign-in clears the name's counts
     assert t.attempt("ann", "198.51.100.1")
     # spraying fresh names to flush the memory forgets the oldest keys only, never all at once
-    t = Throttle()
+    t = Throttle(db)
     t.MAX_KEYS = 20
     for _ in range(MAX_FAILURES):
         t.attempt("admin", "10.0.0.9")

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from coach.store.db import head_revision
 from tests.conftest import DATA, run_cli
+
+pytestmark = pytest.mark.slow  # every test runs coach as a subprocess
 
 
 def test_help_lists_subcommands():

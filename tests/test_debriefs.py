@@ -15,7 +15,7 @@ from tests.fakes import FakeModelServer
 LEARNED = "I learned that TikTok is a search engine for young shoppers; she showed me her café search."
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def svc(make_settings, request):
     url = request.getfixturevalue("fresh_postgres") if request.param == "postgresql" else None
     s = Services(make_settings(database_url=url))
@@ -37,8 +37,8 @@ def pair(debriefs):
 
 def reply(gen) -> str:
     out = ""
-    for out in gen:
-        pass
+    for text in gen:  # cumulative: the last is the whole reply
+        out = text
     return out
 
 

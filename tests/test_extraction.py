@@ -158,6 +158,7 @@ def test_llm_extractor_against_the_bundled_model_cassette(make_settings, request
 
 # -- the command line ---------------------------------------------------------------------------
 
+@pytest.mark.slow  # runs coach as a subprocess
 def test_extract_cli_prints_one_object_per_line_in_order(tmp_path):
     r = run_cli("extract", str(DATA / "two_debriefs.jsonl"), "--extractor", "offline", "-q")
     assert r.returncode == 0, r.stderr
@@ -172,6 +173,7 @@ def test_extract_cli_prints_one_object_per_line_in_order(tmp_path):
     assert rows[0]["broken_assumptions"][0]["before"] == "Our website was where they found us"
 
 
+@pytest.mark.slow  # runs coach as a subprocess
 def test_extract_cli_bad_line_exits_nonzero_and_prints_nothing(tmp_path):
     good = (DATA / "two_debriefs.jsonl").read_text().splitlines()
     bad = tmp_path / "bad.jsonl"
@@ -182,10 +184,12 @@ def test_extract_cli_bad_line_exits_nonzero_and_prints_nothing(tmp_path):
     assert r.returncode != 0 and "invalid choice" in r.stderr
 
 
+@pytest.mark.slow  # runs coach as a subprocess
 def test_eval_runs_on_a_sample():
-    from tests.conftest import ROOT
     import subprocess
     import sys
+
+    from tests.conftest import ROOT
 
     r = subprocess.run([sys.executable, str(ROOT / "evals/extraction/run.py"), "--sample", "4"],
                        capture_output=True, text=True, timeout=300)

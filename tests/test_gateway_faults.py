@@ -11,7 +11,12 @@ import pytest
 from pydantic import BaseModel
 
 from coach.gateway import (
-    Gateway, GatewayError, ModelRateLimited, ModelTimeout, ModelUnavailable, StructuredOutputError,
+    Gateway,
+    GatewayError,
+    ModelRateLimited,
+    ModelTimeout,
+    ModelUnavailable,
+    StructuredOutputError,
     response_format_for,
 )
 from coach.local_server import LocalModelServer, LocalServerError

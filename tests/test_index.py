@@ -53,7 +53,7 @@ def test_embeddings_rank_meaning():
     assert np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-5)
 
 
-@pytest.fixture(params=["persistent", "http"])
+@pytest.fixture(params=["persistent", pytest.param("http", marks=pytest.mark.slow)])  # http: a Chroma server
 def index(request, tmp_path):
     url = request.getfixturevalue("chroma_server") if request.param == "http" else None
     idx = Index(make_client(tmp_path / "index", url))
@@ -192,7 +192,7 @@ def new_york_time():
     time.tzset()
 
 
-@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def test_chunked_ingest_indexes_what_a_rebuild_from_sql_would(index, db, store, request, new_york_time):
     """coach ingest drains each chunk as it goes; a rebuild reads everything back from SQL. Both
     give the same ids and vectors, on either database and whatever the server's time zone."""
@@ -277,6 +277,7 @@ def test_a_failed_chroma_write_is_done_again_from_the_outbox(tmp_path, db, monke
     assert indexer.pending() == 0 and set(stored_vectors(index)) == _suggestible_ids(db)
 
 
+@pytest.mark.slow  # runs coach as a subprocess
 def test_a_process_that_dies_mid_ingest_leaves_the_rest_in_the_outbox(tmp_path):
     """A real process death (os._exit) between a chunk's commit and its indexing: the next
     process to drain the outbox indexes what SQL holds."""
@@ -329,6 +330,7 @@ def test_suggestions_never_show_a_record_that_is_no_longer_approved(index, db):
     assert ids[0] not in found and found == set(ids[1:])
 
 
+@pytest.mark.slow  # runs coach as a subprocess
 def test_ingest_while_the_app_runs_leaves_the_indexing_to_the_app(make_settings, tmp_path):
     """The app holds the embedded index and indexes in the background; `coach ingest` (another
     process) stores the debriefs and their outbox rows, and the app indexes them: new records
@@ -373,7 +375,7 @@ def test_ingest_while_the_app_runs_leaves_the_indexing_to_the_app(make_settings,
     col = app.index.collection("default")
     col.delete(ids=col.get()["ids"][:3])  # entries lost somehow
     r = run_cli("reindex", "--data-dir", data, "-q")
-    assert r.returncode == 0 and "re-indexes the" in r.stderr
+    assert r.returncode == 0 and "in line with SQL" in r.stderr
     assert caught_up(lambda: app.index.count() == shared)
 
     r = run_cli("suggest", "--senior", "CFO", "--junior", "Analyst", "--json", "--data-dir", data)
@@ -406,6 +408,7 @@ def test_a_large_backlog_is_worked_through_in_the_background_and_said(make_setti
     svc.close()
 
 
+@pytest.mark.slow  # runs coach as a subprocess
 def test_a_command_indexes_what_the_app_left_before_it_answers(make_settings, tmp_path):
     """Debriefs ingested while the app ran, and the app stopped before indexing them: the next
     `coach suggest` indexes them first, so its answer draws on them."""
@@ -427,6 +430,7 @@ def test_a_command_indexes_what_the_app_left_before_it_answers(make_settings, tm
     assert cards and "TikTok" in cards[0]["topic"] and cards[0]["evidence"]
 
 
+@pytest.mark.slow  # runs coach as a subprocess
 def test_a_second_command_is_refused_clearly_while_one_holds_the_index(tmp_path):
     from coach.index import DirLock
     from tests.conftest import run_cli
@@ -474,6 +478,7 @@ def test_two_indexers_never_drain_at_once(tmp_path, db):
     assert b.drain() == 8  # the four new records, and the four they replaced
 
 
+@pytest.mark.slow  # runs coach as a subprocess
 def test_an_unusable_lock_file_gets_its_own_clear_error(tmp_path):
     from tests.conftest import run_cli
 

@@ -7,7 +7,13 @@ import json
 import pytest
 
 from coach.interview import (
-    Conversation, Interview, Protocol, find_contradiction, has_example, is_vague, states_after,
+    Conversation,
+    Interview,
+    Protocol,
+    find_contradiction,
+    has_example,
+    is_vague,
+    states_after,
     states_before,
 )
 

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from coach.config import load_settings
-from coach.debriefs import Debriefs
+from coach.policy import OPERATOR as OP
 from coach.services import Services
 from tests.conftest import PROGRAMME, seed_people, sign_in, start_app
 
@@ -20,7 +20,7 @@ XSS = "<img src=x onerror=\"window.__xss=1\">"
 
 def finished_shared_debrief(data) -> str:
     svc = Services(load_settings(data_dir=data))
-    d = Debriefs(svc)
+    d = svc.debriefs
     p = d.create_pair(senior="Retail operations director", junior="Social media associate",
                       topic="How Gen Z discovers stores on TikTok", programme=PROGRAMME)
     did = d.open(p.id, "senior")
@@ -31,13 +31,11 @@ def finished_shared_debrief(data) -> str:
         "I'll ask every store manager to post one short video a week, starting in March.",
         "They worked well because she used our own stores as examples.",
     ]:
-        for _ in d.say(did, answer):
+        for _ in d.say(OP, did, answer):
             pass
-    from coach.review import Records
-
     # the senior unticks one item of their summary: facilitators never see it
-    keep = [r["id"] for r in Records(svc).for_debrief(did) if not r["quote"].startswith("They worked well")]
-    d.confirm(did, share=True, keep=keep)
+    keep = [r["id"] for r in svc.records.for_debrief(did) if not r["quote"].startswith("They worked well")]
+    d.confirm(OP, did, share=True, keep=keep)
     svc.close()
     return did
 

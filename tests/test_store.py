@@ -10,13 +10,13 @@ from sqlalchemy import delete, func, select
 
 from coach.debrief_file import read_debriefs
 from coach.ingest import ingest
-from coach.store.db import Database, head_revision, migrate, schema_version
 from coach.records import SUGGESTIBLE
+from coach.store.db import Database, head_revision, migrate, schema_version
 from coach.store.models import Debrief, IndexOutbox, ModelCall, Pair, Record, Turn
 from tests.conftest import DATA
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def db(request, tmp_path):
     url = f"sqlite:///{tmp_path / 'coach.db'}" if request.param == "sqlite" else request.getfixturevalue("fresh_postgres")
     d = Database(url)
@@ -35,7 +35,7 @@ def test_migrations_are_versioned_and_idempotent(db):
     assert schema_version(db.engine) == head_revision()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def empty_url(request, tmp_path):
     return f"sqlite:///{tmp_path / 'old.db'}" if request.param == "sqlite" else request.getfixturevalue("fresh_postgres")
 

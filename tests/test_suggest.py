@@ -126,6 +126,7 @@ def test_model_written_cards_must_cite_their_evidence(make_settings, svc):
     assert "zzz" not in cards[1].evidence
 
 
+@pytest.mark.slow  # runs coach as a subprocess
 def test_suggest_cli_contract(tmp_path):
     d = str(tmp_path / "store")
     src = tmp_path / "past.jsonl"
@@ -256,6 +257,7 @@ def retrieve_small(svc, q):
     return retrieve(svc.corpus, *q, n=5, programmes={"small"})
 
 
+@pytest.mark.slow  # runs coach as a subprocess
 def test_suggest_cli_takes_a_programme(tmp_path):
     d = str(tmp_path / "store")
     for name, rows in (("retail", CORPUS), ("bank", BANK)):
@@ -269,6 +271,7 @@ def test_suggest_cli_takes_a_programme(tmp_path):
     assert out and all(set(c["evidence"]) <= {"bk1", "bk2"} for c in out)
 
 
+@pytest.mark.slow  # runs coach as a subprocess
 def test_retrieval_eval_within_a_programme_runs_and_matches_the_plain_run():
     """evals/suggest/run_retrieval.py --scoped asserts that no card cites the other programme;
     asked within the programme, the labelled queries score as they do with nothing else indexed."""
@@ -287,6 +290,7 @@ def test_retrieval_eval_within_a_programme_runs_and_matches_the_plain_run():
     assert run("--scoped") == run()
 
 
+@pytest.mark.slow  # runs coach as a subprocess
 def test_ingest_says_which_programme_and_moves_its_debriefs_when_told(tmp_path):
     """The app's topic ideas draw on the asker's programme, so ingest says where the debriefs went,
     warns when no one in the app is in that programme, and files them under another when asked."""

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import run_cli
-from tests.conftest import accept_invitation, seed_people, start_app
+from tests.conftest import accept_invitation, run_cli, seed_people, start_app
 from tests.test_suggest import BANK, CORPUS
 
 pytestmark = pytest.mark.slow

@@ -48,7 +48,8 @@ def guard(items: list[Item], turns: list[Turn]) -> tuple[list[Item], int, dict[s
     """Ground, then refuse what must not be recorded. Returns (items, ungrounded, refused by reason)."""
     kept, ungrounded = ground(items, turns)
     rejected = rejected_spans(turns)
-    out, refused = [], {}
+    out: list[Item] = []
+    refused: dict[str, int] = {}
     for it in kept:
         why = refuse_reason(it, turns, rejected)
         if why:

@@ -15,12 +15,27 @@ from __future__ import annotations
 
 import re
 
-from coach.extraction.records import Item, Turn
+from coach.extraction.records import Item, Kind, Turn
 from coach.extraction.sentence_model import probabilities
 from coach.extraction.text import (
-    AFTER_CUE, ASIDE, BEFORE_CUE, CORRECTION, DENIAL, INJECTION,
-    REJECT_START, STRONG_AFTER, SUGGESTION, SURPRISE_SPLIT, Sentence, clean_after, clean_before, sentences,
-    hedged, in_injection, injection_spans, strip_lead_in,
+    AFTER_CUE,
+    ASIDE,
+    BEFORE_CUE,
+    CORRECTION,
+    DENIAL,
+    INJECTION,
+    REJECT_START,
+    STRONG_AFTER,
+    SUGGESTION,
+    SURPRISE_SPLIT,
+    Sentence,
+    clean_after,
+    clean_before,
+    hedged,
+    in_injection,
+    injection_spans,
+    sentences,
+    strip_lead_in,
 )
 
 CONTEXTS = [  # (context, pattern on the coach's question); first match wins
@@ -59,7 +74,7 @@ def _usable(s: Sentence, ctx: str = "") -> bool:
     return not (hedged(s.text, belief=belief) or INJECTION.search(s.text)) and len(s.text.split()) >= 3
 
 
-def _item(kind: str, s: Sentence, **kw) -> Item:
+def _item(kind: Kind, s: Sentence, **kw) -> Item:
     if kind == "broken_assumption":
         kw["before"], kw["after"] = clean_before(kw["before"]), clean_after(kw["after"])
     return Item(kind=kind, text=kw.pop("text", strip_lead_in(s.text)), quote=s.text, turn_index=s.turn, **kw)
@@ -137,9 +152,9 @@ def _beliefs(turns: list[Turn], us: list[tuple[Sentence, str]], role: str = "sen
         later = [x for x, c in us[k + 1:] if x not in taken and (x.turn == s.turn or c == "beliefs")
                  and x.turn <= s.turn + 2 and not BEFORE_CUE.search(x.text) and not DENIAL.search(x.text)]
         if later:
-            after = next((x for x in later if AFTER_CUE.search(x.text)), later[0])
-            items.append(_item("broken_assumption", s, text="", before=strip_lead_in(s.text), after=after.text))
-            taken |= {s, after}
+            new_view = next((x for x in later if AFTER_CUE.search(x.text)), later[0])
+            items.append(_item("broken_assumption", s, text="", before=strip_lead_in(s.text), after=new_view.text))
+            taken |= {s, new_view}
     # "Before the sessions you said: “X” Is that still what you think?" "No, ...": the coach quoted
     # the before (the senior's own starting belief); the answer gives the after
     for i in range(1, len(turns)):

@@ -7,8 +7,23 @@ import re
 from dataclasses import dataclass
 
 from coach.cues import (  # noqa: F401  (re-exported: the extractors' cues)
-    _SENT, ACTION_CUE, AFTER_CUE, ASIDE, BEFORE_CUE, CORRECTION, DENIAL, HEDGE, INJECTION, LEARN_CUE,
-    REJECT_START, STRONG_AFTER, SUGGESTION, SURPRISE_SPLIT, hedged, in_injection, injection_spans,
+    _SENT,
+    ACTION_CUE,
+    AFTER_CUE,
+    ASIDE,
+    BEFORE_CUE,
+    CORRECTION,
+    DENIAL,
+    HEDGE,
+    INJECTION,
+    LEARN_CUE,
+    REJECT_START,
+    STRONG_AFTER,
+    SUGGESTION,
+    SURPRISE_SPLIT,
+    hedged,
+    in_injection,
+    injection_spans,
 )
 
 
@@ -21,7 +36,7 @@ class Sentence:
 
 def sentences(text: str, turn: int) -> list[Sentence]:
     """Split a turn into sentences, each an exact substring (so it can be quoted)."""
-    out = []
+    out: list[Sentence] = []
     for m in _SENT.finditer(text):
         s = m.group(0).strip()
         if len(s) >= 2:

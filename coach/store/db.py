@@ -6,9 +6,9 @@ instead of failing; any SQLAlchemy URL (PostgreSQL) works for multi-instance dep
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -61,7 +61,7 @@ def _alembic_config() -> AlembicConfig:
     return cfg
 
 
-def head_revision() -> str:
+def head_revision() -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
@@ -106,7 +106,7 @@ class Database:
                     func.count(ModelCall.id),
                 )
             ).one()
-        return {"prompt_tokens": int(p), "completion_tokens": int(c), "calls": int(n)}
+        return {"prompt_tokens": int(p or 0), "completion_tokens": int(c or 0), "calls": int(n)}
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -6,17 +6,27 @@ Changing a table means adding a migration in ``coach/store/migrations/versions``
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
-    JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, TypeDecorator,
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class ParticipantText(TypeDecorator):
@@ -65,8 +75,8 @@ class Pair(Base):
     start_date: Mapped[date | None] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    debriefs: Mapped[list["Debrief"]] = relationship(back_populates="pair")
-    baseline: Mapped[list["BaselineBelief"]] = relationship(
+    debriefs: Mapped[list[Debrief]] = relationship(back_populates="pair")
+    baseline: Mapped[list[BaselineBelief]] = relationship(
         order_by="BaselineBelief.idx", cascade="all, delete-orphan")
 
 
@@ -100,10 +110,10 @@ class Debrief(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     pair: Mapped[Pair] = relationship(back_populates="debriefs")
-    turns: Mapped[list["Turn"]] = relationship(
+    turns: Mapped[list[Turn]] = relationship(
         back_populates="debrief", order_by="Turn.idx", cascade="all, delete-orphan"
     )
-    records: Mapped[list["Record"]] = relationship(
+    records: Mapped[list[Record]] = relationship(
         back_populates="debrief", order_by="Record.id", cascade="all, delete-orphan"
     )
 
@@ -187,6 +197,10 @@ class User(Base):
     programme: Mapped[str | None] = mapped_column(String(200))  # a facilitator's programme
     password_hash: Mapped[str | None] = mapped_column(String(255))  # None until the invitation is used
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A facilitator an admin created (or sent a new link) for a programme that already has a
+    # facilitator or pairs: reads none of its debriefs until one of its facilitators approves
+    # (coach.accounts.Accounts.approve_facilitator), so an admin cannot let themselves in.
+    review_pending: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -213,6 +227,20 @@ class SignInSession(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SignInAttempt(Base):
+    """A sign-in attempt not (yet) followed by a success, kept for the throttle's window
+    (coach.web.Throttle). In SQL, so a restart or a second app instance does not reset it."""
+
+    __tablename__ = "sign_in_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)  # as typed (lower-cased), cut to 200
+    address: Mapped[str] = mapped_column(String(100))  # the client's (see COACH_TRUSTED_PROXIES)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    # False once the name signed in successfully: the name's count from all addresses starts
+    # again, while this address's own count stays (an attacker's guesses are not forgiven)
+    counts_for_name: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class AccessLog(Base):

@@ -87,7 +87,7 @@ def enc(batch):
 def fit(train_items):
     model = M()
     opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.01)
-    y = torch.tensor([l for *_, l in train_items])
+    y = torch.tensor([lab for *_, lab in train_items])
     pos = y.mean(0).clamp(min=1e-3)
     lossf = torch.nn.BCEWithLogitsLoss(pos_weight=(1 - pos) / pos)
     steps = EPOCHS * ((len(train_items) + 15) // 16)
@@ -97,7 +97,7 @@ def fit(train_items):
         perm = np.random.RandomState(ep).permutation(len(train_items))
         for i in range(0, len(perm), 16):
             batch = [train_items[j] for j in perm[i : i + 16]]
-            loss = lossf(model(enc(batch)), torch.tensor([l for *_, l in batch]))
+            loss = lossf(model(enc(batch)), torch.tensor([lab for *_, lab in batch]))
             opt.zero_grad()
             loss.backward()
             opt.step()

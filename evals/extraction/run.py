@@ -25,8 +25,7 @@ sys.path.insert(0, str(ROOT))
 from coach import extraction  # noqa: E402
 from coach.debrief_file import read_debriefs  # noqa: E402
 from coach.embeddings import match_pairs  # noqa: E402
-from coach.extraction.records import Turn  # noqa: E402
-from coach.extraction.records import normalise  # noqa: E402
+from coach.extraction.records import Turn, normalise  # noqa: E402
 from coach.extraction.text import in_injection, injection_spans  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -91,7 +90,8 @@ def evaluate(name: str, debriefs, gateway=None) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--extractors", default="offline,cues")
-    ap.add_argument("--split", choices=["dev", "test", "both"], default="both")
+    ap.add_argument("--split", default="both", help="dev, test, both (dev and test), freeform_dev, freeform_test "
+                    "(free-form interviewers: freeform_test is kept unread and scored once), or a comma list")
     ap.add_argument("--sample", type=int, help="only the first N debriefs of each split")
     a = ap.parse_args()
     names = a.extractors.split(",")
@@ -100,15 +100,15 @@ def main() -> None:
         from coach.services import Services
 
         gateway = Services().gateway
-    splits = ["dev", "test"] if a.split == "both" else [a.split]
-    print(f"{'split':5} {'extractor':9} | {'learned P/R/F1':17} | {'assumptions P/R/F1':18} | {'actions P/R/F1':17} |"
+    splits = ["dev", "test"] if a.split == "both" else a.split.split(",")
+    print(f"{'split':13} {'extractor':9} | {'learned P/R/F1':17} | {'assumptions P/R/F1':18} | {'actions P/R/F1':17} |"
           f" ground | valid | inject | ms/tr | tok/tr")
     for sp in splits:
         debriefs = read_debriefs(HERE / f"gold_{sp}.jsonl")[: a.sample]
         for name in names:
             r = evaluate(name, debriefs, gateway)
-            f = lambda k: "{:.2f}/{:.2f}/{:.2f}".format(*r[k])  # noqa: E731
-            print(f"{sp:5} {name:9} | {f('learned'):17} | {f('broken_assumptions'):18} | {f('actions'):17} |"
+            f = lambda k, r=r: "{:.2f}/{:.2f}/{:.2f}".format(*r[k])  # noqa: E731
+            print(f"{sp:13} {name:9} | {f('learned'):17} | {f('broken_assumptions'):18} | {f('actions'):17} |"
                   f" {r['grounding']:6.0%} | {r['schema_valid']:5.0%} | {r['injection']:>6} | {r['ms']:5.0f} | {r['tokens']:6.0f}")
 
 

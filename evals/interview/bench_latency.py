@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from coach.config import load_settings  # noqa: E402
-from coach.debriefs import Debriefs  # noqa: E402
+from coach.policy import OPERATOR  # noqa: E402
 from coach.services import Services  # noqa: E402
 
 ANSWERS = [
@@ -45,19 +45,19 @@ def bench(mode: str, turns: int) -> list[float]:
         svc = Services(load_settings(data_dir=Path(d), **extra))
         if mode != "offline":
             svc.gateway.local_server.ensure_running()
-        deb = Debriefs(svc)
+        deb = svc.debriefs
         out = []
         while len(out) < turns:
             p = deb.create_pair(senior="Retail director", junior="Social media associate", topic="TikTok discovery")
             did = deb.open(p.id, "senior")
             for a in ANSWERS:
                 t0 = time.perf_counter()
-                gen = deb.say(did, a)
+                gen = deb.say(OPERATOR, did, a)
                 next(gen)
                 out.append((time.perf_counter() - t0) * 1000)
                 for _ in gen:
                     pass
-                if deb.view(did).done or len(out) >= turns:
+                if deb.view(OPERATOR, did).done or len(out) >= turns:
                     break
         svc.close()
         return out

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from coach.config import load_settings  # noqa: E402
-from coach.debriefs import Debriefs  # noqa: E402
+from coach.policy import OPERATOR  # noqa: E402
 from coach.services import Services  # noqa: E402
 from coach.store.models import Debrief  # noqa: E402
 
@@ -41,7 +41,7 @@ def run_persona(persona: dict, backend: str, data_dir: Path, no_probes: bool = F
     else:
         overrides |= {"backend": "local", "interview_model": "on", "local_autostart": False}
     svc = Services(load_settings(**overrides))
-    d = Debriefs(svc)
+    d = svc.debriefs
     if no_probes:
         d._protocols = {r: dataclasses.replace(p, max_probes=0) for r, p in d._protocols.items()}
     pair = d.create_pair(senior="Senior leader", junior="Junior colleague", topic=persona["topic"],
@@ -59,7 +59,7 @@ def run_persona(persona: dict, backend: str, data_dir: Path, no_probes: bool = F
         entry = persona["answers"].get(slot, {})
         text = entry.get(probe) if (slot, probe) not in used else None
         used.add((slot, probe))
-        for _ in d.say(did, text or persona["fallback"]):
+        for _ in d.say(OPERATOR, did, text or persona["fallback"]):
             pass
         turns += 1
     with svc.db.session() as s:

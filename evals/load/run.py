@@ -26,9 +26,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from coach.accounts import Accounts  # noqa: E402
 from coach.config import load_settings  # noqa: E402
-from coach.debriefs import Debriefs  # noqa: E402
 from coach.local_server import free_port  # noqa: E402
 from coach.services import Services  # noqa: E402
 from coach.store.models import Debrief  # noqa: E402
@@ -116,7 +114,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as d:
             data = Path(d) / "data"
             svc = Services(load_settings(data_dir=data, backend="none"))
-            deb, acc = Debriefs(svc), Accounts(svc.db)
+            deb, acc = svc.debriefs, svc.accounts
             codes = []
             for i in range(n):
                 pair = deb.create_pair(senior="Retail director", junior="Social media associate",

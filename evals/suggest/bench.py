@@ -4,15 +4,17 @@
     python evals/suggest/bench.py --sizes 1000 --stock 200
 
 Reports, in one run, on the same synthetic record texts:
-- ingest: records/s through the path ``coach ingest`` takes (coach.ingest.ingest_and_index: SQL
-  rows for debriefs, transcripts and records while the texts are embedded, then Chroma writes);
-- raw model: the int8 MiniLM alone (tokenise with dynamic padding, batch, ONNX, mean-pool), timed
-  just before each ingest on 3,000 of its texts, so both figures come from the same conditions;
+- ingest: records/s through the path ``coach ingest`` takes (coach.ingest.ingest: SQL rows for
+  debriefs, transcripts, records and their index outbox while the texts are embedded, the
+  indexer draining the outbox into Chroma after each chunk);
+- raw model: the int8 MiniLM alone (tokenise with dynamic padding, batch, ONNX, mean-pool) on the
+  records' canonical texts, timed just before each ingest on 3,000 of them, so both figures come
+  from the same conditions;
 - Chroma's stock ONNX embedding function on the same model files (pads every input to 256);
 - suggest latency p50/p95 (retrieval + grouping + ranking, no generative model) per store size:
   over every programme (the CLI's default), and scoped as the app scopes it, to programmes
-  holding about 89%, 10%, 1% and 0.1% of the records; with how many queries got only generic
-  starter topics (a programme's own records not found).
+  holding about 89%, 10%, 1% and 0.1% of the records (each programme is its own collection);
+  with how many queries got only generic starter topics (a programme's own records not found).
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from coach.config import load_settings  # noqa: E402
-from coach.embeddings import MiniLM, model_files  # noqa: E402
-from coach.services import Services  # noqa: E402
 from coach.debrief_file import FileDebrief  # noqa: E402
-from coach.ingest import index_texts, ingest_and_index  # noqa: E402
-from coach import suggest as suggest_module  # noqa: E402
+from coach.embeddings import MiniLM, model_files  # noqa: E402
+from coach.ingest import ingest  # noqa: E402
+from coach.records import canonical_text  # noqa: E402
+from coach.services import Services  # noqa: E402
+from coach.store.models import DEFAULT_PROGRAMME  # noqa: E402
 from coach.suggest import suggest  # noqa: E402
 
 SUBJECTS = ["young customers", "our stores", "the sales team", "new recruits", "patients", "students", "suppliers",
@@ -81,6 +84,17 @@ def synth_debrief(rng: random.Random, i: int, n_records: int = 5) -> FileDebrief
     })
 
 
+def record_texts(debriefs: list[FileDebrief]) -> list[str]:
+    """The canonical texts of the debriefs' records: what ingest embeds."""
+    out = []
+    for d in debriefs:
+        exp = d.expected
+        out += [canonical_text("learned", t, None, None) for t in exp.learned]
+        out += [canonical_text("broken_assumption", None, b.before, b.after) for b in exp.broken_assumptions]
+        out += [canonical_text("action", t, None, None) for t in exp.actions]
+    return out
+
+
 def raw_rate(m: MiniLM, texts: list[str]) -> float:
     """Texts/s of the bare model on these texts."""
     m.embed(texts[:64])
@@ -91,14 +105,13 @@ def raw_rate(m: MiniLM, texts: list[str]) -> float:
 
 def fill(svc: Services, n: int, rng: random.Random, start: int) -> tuple[float, float]:
     """Ingest n records (shared debriefs of 5) through coach's own path, the one ``coach ingest``
-    takes: SQL rows (debrief, transcript, records) with the embedding running alongside, then
-    the Chroma writes. Returns (records/s, raw model texts/s on a sample of the same texts,
-    timed just before)."""
+    takes: SQL rows (debrief, transcript, records, outbox) with the embedding running alongside,
+    the indexer draining the outbox into Chroma after each chunk. Returns (records/s, raw model
+    texts/s on a sample of the same texts, timed just before)."""
     debriefs = [synth_debrief(rng, start + k) for k in range(0, n, 5)]
-    texts = index_texts(debriefs)
-    raw = raw_rate(MiniLM.shared(), texts[:3000])
+    raw = raw_rate(MiniLM.shared(), record_texts(debriefs)[:3000])
     t0 = time.perf_counter()
-    indexed = ingest_and_index(svc.db, svc.index, debriefs)
+    indexed = ingest(svc.db, debriefs, after_chunk=svc.indexer.drain)
     rate = indexed / (time.perf_counter() - t0)
     return rate, raw
 
@@ -111,19 +124,28 @@ SMALLEST = "one-in-a-thousand"
 def split_programmes(svc: Services) -> None:
     """About one pair in ten (by a hash of its id, so a pair moves once, when it first appears)
     moves to a second programme, one in a hundred to a third, one in a thousand to a fourth, so
-    latency is measured for the app's programme-scoped queries too (after the ingest timing: SQL
-    only, the index is unchanged)."""
+    latency is measured for the app's programme-scoped queries too (after the ingest timing: the
+    pairs' rows and their records' outbox rows in one transaction, then the indexer moves the
+    records to their new programme's collection)."""
     import zlib
 
     from sqlalchemy import select, update
 
-    from coach.store.models import Pair
+    from coach.records import enqueue
+    from coach.store.models import Debrief, Pair, Record
 
     with svc.db.engine.begin() as conn:
-        every = list(conn.scalars(select(Pair.id)))
+        every = dict(conn.execute(select(Pair.id, Pair.programme)).all())
         for name, modulo, rest in ((SMALL, 10, 0), (SMALLER, 100, 1), (SMALLEST, 1000, 2)):
-            ids = [i for i in every if zlib.crc32(i.encode()) % modulo == rest]
+            ids = [i for i, p in every.items() if p != name and zlib.crc32(i.encode()) % modulo == rest]
+            if not ids:
+                continue
+            # queued under the old programme: the indexer deletes them there, adds them to the new
+            moved = conn.execute(select(Record.id, Pair.programme).join(Debrief, Record.debrief_id == Debrief.id)
+                                 .join(Pair, Debrief.pair_id == Pair.id).where(Pair.id.in_(ids))).all()
             conn.execute(update(Pair).where(Pair.id.in_(ids)).values(programme=name))
+            enqueue(conn, [(r.id, r.programme) for r in moved])
+    svc.indexer.drain()
 
 
 def main() -> None:
@@ -134,7 +156,7 @@ def main() -> None:
     a = ap.parse_args()
     rng = random.Random(7)
     m = MiniLM.shared()
-    sample = index_texts([synth_debrief(rng, -1 - k) for k in range(600)])
+    sample = record_texts([synth_debrief(rng, -1 - k) for k in range(600)])
     print(f"raw model (int8 MiniLM, dynamic padding, batches of {m.batch_size} on {m.threads} threads): "
           f"{raw_rate(m, sample):,.0f} texts/s on {len(sample):,} texts")
 
@@ -162,31 +184,25 @@ def main() -> None:
         have = 0
         queries = [(f"{rng.choice(ROLES)} at a {rng.choice(['retailer', 'bank', 'hospital', 'factory'])}",
                     f"Junior who knows {rng.choice(TOOLS)} and {rng.choice(TOOLS)}") for _ in range(a.queries)]
-        small_programme = suggest_module.SMALL_PROGRAMME
         for size in [int(x) for x in a.sizes.split(",")]:
             rate, raw = fill(svc, size - have, rng, have)
             print(f"ingest {have:>6} -> {size:>6} records: {rate:,.0f} records/s, SQL rows included "
                   f"({rate / raw:.0%} of the raw model's {raw:,.0f}/s, timed just before on the same kind of texts)")
             have = size
             split_programmes(svc)
-            for label, programmes, exact in (("every programme (CLI default)", None, True),
-                                             ("programme holding 89%", {"default"}, True),
-                                             ("programme holding 10%", {SMALL}, True),
-                                             ("programme holding 1%", {SMALLER}, True),
-                                             ("programme holding 0.1%", {SMALLEST}, True),
-                                             # as before session 7: the deep search for every size
-                                             ("programme holding 1%, deep search only", {SMALLER}, False),
-                                             ("programme holding 0.1%, deep search only", {SMALLEST}, False)):
-                suggest_module.SMALL_PROGRAMME = small_programme if exact else 0
-                suggest(svc.index, *queries[0], k=5, programmes=programmes)  # warm
+            for label, programmes in (("every programme (CLI default)", None),
+                                      ("programme holding 89%", {DEFAULT_PROGRAMME}),
+                                      ("programme holding 10%", {SMALL}),
+                                      ("programme holding 1%", {SMALLER}),
+                                      ("programme holding 0.1%", {SMALLEST})):
+                suggest(svc.corpus, *queries[0], k=5, programmes=programmes)  # warm
                 lat, generic = [], 0
                 for q in queries:
                     t0 = time.perf_counter()
-                    cards = suggest(svc.index, *q, k=5, programmes=programmes)
+                    cards = suggest(svc.corpus, *q, k=5, programmes=programmes)
                     lat.append((time.perf_counter() - t0) * 1000)
                     generic += bool(cards) and cards[0].generic
-                held = len(svc.index.suggestible_ids(programmes, limit=10**7)) if programmes else have
-                suggest_module.SMALL_PROGRAMME = small_programme
+                held = sum(svc.index.count(p) for p in programmes) if programmes else svc.index.count()
                 print(f"suggest at {size:>6} records, {label} ({held:,} records): p50 {statistics.median(lat):.1f} ms, "
                       f"p95 {pct(lat, 0.95):.1f} ms ({len(lat)} queries, k=5; starter topics for {generic})")
         svc.close()

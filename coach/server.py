@@ -1,0 +1,48 @@
+"""Starting the app as a process: ``python app.py`` and ``python -m coach serve`` call :func:`main`.
+
+It wires the parts (coach.services), holds the embedded index and indexes in the background,
+warms the embedded model, builds the Gradio app behind the sign-in gate (coach.web) and serves
+it until it is stopped; then it stops the model server and the indexer with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+
+import gradio as gr
+
+from coach.index import IndexUnavailable
+from coach.services import Services
+from coach.ui import CSS, build_app
+
+
+def main(host: str | None = None, port: int | None = None) -> None:
+    from coach.web import build_server, first_admin_link, serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # SIGTERM ends the app like Ctrl-C does, so the local model server is stopped with it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    svc = Services(app=True)
+    try:
+        svc.indexer.start()  # the embedded index is this process's while the app runs
+    except IndexUnavailable as e:
+        sys.exit(f"error: {e}")
+    svc.start_local_model_in_background()
+    blocks = build_app(svc).queue(default_concurrency_limit=16)
+    host = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    port = port or int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
+    server = build_server(blocks, svc.accounts, secure_cookie=svc.settings.cookie_secure, css=CSS,
+                          theme=gr.themes.Soft(), trusted_proxies=svc.settings.trusted_proxy_list)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    link = first_admin_link(svc.accounts, f"http://{shown}:{port}")
+    if link:  # printed, never stored: only its hash is in the database
+        print(f"\n  No administrator has signed in yet. Open this single-use link to choose the\n"
+              f"  password of the account `admin`:\n\n    {link}\n", flush=True)
+    print(f"coach is running on http://{shown}:{port}", flush=True)
+    try:
+        serve(server, host, port)
+    finally:
+        svc.close()

@@ -1,0 +1,134 @@
+"""The Gradio app: a shell (the account line, the tabs) around each role's tabs, which live in
+their own modules and wire their own events:
+
+- :mod:`coach.ui.participant`: the Debrief tab;
+- :mod:`coach.ui.topics`: Topic ideas (participants and facilitators);
+- :mod:`coach.ui.facilitator`: New pair and Review;
+- :mod:`coach.ui.admin`: People and System.
+
+Everyone signs in (coach.web); each handler resolves the signed-in person from the request and
+the domain checks what they may do. A participant's debrief can be opened as
+``/?debrief=<id>`` (that is also how a reloaded page resumes), but only by its owner.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from coach.policy import Actor
+from coach.ui.admin import PeopleTab, SystemTab
+from coach.ui.common import CSS, SCRATCH_MINUTES, Ctx, esc
+from coach.ui.facilitator import PairsTab, ReviewTab
+from coach.ui.participant import DebriefTab
+from coach.ui.topics import TopicsTab
+
+__all__ = ["CSS", "build_app"]
+
+WELCOME = """
+# coach
+**A debrief coach for reverse mentoring.** After a few short sessions in which a junior colleague
+mentors a senior one, coach interviews each of them separately, records what the senior actually
+learned and which assumptions broke, what the junior gained, and helps new pairs choose topics
+from what earlier pairs discovered.
+
+### Your debrief
+* **What it is for:** to put into words what changed for you during the sessions, while it is fresh,
+  so that you keep it, and, if you agree, so that later pairs can start from it.
+* **How long it takes:** about 10 to 15 minutes: four short questions and a few follow-ups.
+  You can skip a question, correct an answer, stop early, and come back later from the same point.
+* **Who sees what:** your answers are saved the moment you send them and are visible only to you.
+  At the end you see a summary in your own words, can correct it, and decide whether to share it
+  with your programme's facilitators (and, without your name, as evidence for later pairs of
+  the programme).
+  Nothing is shared unless you agree, and every time a facilitator opens what you shared is logged.
+* **Runs on this machine:** with no API key configured, coach uses only models installed here.
+
+Your debrief is in the **Debrief** tab.
+"""
+
+WELCOME_STAFF = {
+    "facilitator": """
+# coach
+**A debrief coach for reverse mentoring.** You run a programme: create its pairs, review what
+participants agreed to share, and help new pairs choose topics.
+
+* **New pair:** each person gets a sign-in name; new people get a single-use invitation link.
+  Optionally record the senior's starting beliefs: the debrief comes back to them.
+* **Review:** shared debriefs of your programme. Check each item against the participant's own
+  words (highlighted in the transcript), then approve, edit or reject it. The dashboard and the
+  export (CSV, JSON) draw on approved items only. Every opening and decision is in the access log.
+* **Topic ideas:** suggestions for a pair, with the earlier debriefs that support them; similar
+  past pairs; and suggestions for a whole batch of new pairs from a CSV file.
+""",
+    "admin": """
+# coach
+**A debrief coach for reverse mentoring.** As administrator you manage accounts and the
+installation; you see no debrief content.
+
+* **People:** create facilitators (one programme each) and send them their invitation link; close,
+  reopen an account, or send a new invitation link (a lost link, or a staff password; a participant's
+  chosen password is never reset by an admin); read the access log of who opened someone else's debrief.
+* **System:** configuration, health, and a test of the model in use.
+""",
+}
+
+
+def build_app(svc, accounts=None) -> gr.Blocks:
+    """The Gradio Blocks over the parts ``svc`` (coach.services.Services) wires."""
+    ctx = Ctx(svc, accounts or svc.accounts)
+    debrief, topics = DebriefTab(ctx), TopicsTab(ctx)
+    pairs, review, people, system = PairsTab(ctx), ReviewTab(ctx), PeopleTab(ctx), SystemTab(ctx)
+    with gr.Blocks(title="coach — reverse-mentoring debriefs",
+                   delete_cache=(SCRATCH_MINUTES * 60, SCRATCH_MINUTES * 60)) as app:
+        with gr.Row(elem_classes="coach-account"):
+            signed_in = gr.Markdown(elem_id="signed-in")
+            gr.Button("Change password", link="/account/password", size="sm", scale=0, elem_id="change-password")
+            # a POST from this page: a sign-out link could be followed from any site
+            gr.HTML('<form method="post" action="/auth/logout" class="coach-signout">'
+                    '<button type="submit" id="sign-out">Sign out</button></form>', padding=False)
+        with gr.Tabs(selected="welcome") as tabs:
+            with gr.Tab("Welcome", id="welcome"):
+                welcome = gr.Markdown(WELCOME)
+            with gr.Tab("Debrief", id="debrief", visible=False) as debrief_tab:
+                debrief.build()
+            with gr.Tab("New pair", id="pairs", visible=False) as pairs_tab:
+                pairs.build()
+            with gr.Tab("Topic ideas", id="topics", visible=False) as topics_tab:
+                topics.build()
+            with gr.Tab("Review", id="review", visible=False) as review_tab:
+                review.build()
+            with gr.Tab("People", id="people", visible=False) as people_tab:
+                people.build()
+            with gr.Tab("System", id="system", visible=False) as system_tab:
+                system.build()
+        debrief.wire()
+        pairs.wire()
+        topics.wire(topics_tab)
+        review.wire(review_tab)
+        people.wire(people_tab)
+        system.wire(system_tab)
+        visible_to = {debrief_tab: ("participant",), pairs_tab: ("facilitator",),
+                      topics_tab: ("participant", "facilitator"), review_tab: ("facilitator",),
+                      people_tab: ("admin",), system_tab: ("admin",)}
+
+        def on_load(request: gr.Request) -> dict:
+            actor = ctx.who(request)
+            out = {signed_in: signed_in_line(actor), welcome: WELCOME_STAFF.get(actor.role, WELCOME),
+                   **{tab: gr.Tab(visible=actor.role in roles) for tab, roles in visible_to.items()},
+                   **topics.on_load(actor)}
+            if actor.role == "participant":
+                out |= debrief.on_load(actor, request)
+            else:
+                out |= {debrief.did: None, **debrief.render(None, None)}
+            return out
+
+        load_out = [signed_in, *visible_to, debrief.did, *debrief.view_outputs, welcome, topics.similar_acc,
+                    topics.batch_acc]
+        app.load(on_load, outputs=load_out, api_name="on_load").then(
+            lambda d: gr.Tabs(selected="debrief") if d else gr.Tabs(), inputs=debrief.did, outputs=tabs)
+    return app
+
+
+def signed_in_line(actor: Actor) -> str:
+    return (f"Signed in as **{esc(actor.name)}** ({actor.role}"
+            + (f", programme “{esc(actor.programme)}”" if actor.programme else "") + ")")

@@ -1,0 +1,330 @@
+"""The participant's Debrief tab: the interview chat, corrections, the summary to confirm and
+share, and the participant's own data (download, delete)."""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+
+import gradio as gr
+
+from coach.debriefs import DebriefError, View
+from coach.policy import AccessDenied, Actor
+from coach.records import Assumption
+from coach.ui.common import Ctx, esc, unchanged
+
+STATUS_WORD = {"done": "done", "current": "now", "skipped": "skipped", "partial": "in part", "todo": "to do"}
+KIND_HEADINGS = (("learned", "What you learned or gained"), ("broken_assumption", "What you believed before, and now"),
+                 ("action", "What you will do"))
+CORRECTION_REPLACES = "replaces what I said there"
+CORRECTION_ADDS = "adds to what I said there"
+SET_URL = ("(id) => { if (id) { const u = new URL(window.location);"
+           " u.searchParams.set('debrief', id); window.history.replaceState(null, '', u); } }")
+
+
+def progress_md(v: View) -> str:
+    covered = sum(st in ("done", "partial") for _, st in v.progress)
+    items = "".join(f'<li class="st-{st}">{label} <em>({STATUS_WORD.get(st, st)})</em></li>' for label, st in v.progress)
+    return f"**Debrief on “{esc(v.topic)}”**: {covered} of {len(v.progress)} parts covered<ul>{items}</ul>"
+
+
+def item_main(r: dict) -> str:
+    if r["kind"] == "broken_assumption" and r["before"] and r["after"]:
+        return f"{esc(r['before'])} → {esc(r['after'])}"
+    return esc(r["text"])
+
+
+def summary_md(v: View) -> str:
+    if not v.summary and not v.records:
+        return "Nothing has been recorded yet."
+    lines = ["### Your summary", "This is what will be recorded, each with your own words as evidence. "
+             "If something is wrong or missing, use “Correct an earlier answer” above: the summary is redone."]
+    for kind, heading in KIND_HEADINGS:
+        items = [r for r in v.records if r["kind"] == kind and r["status"] != "withdrawn"]
+        if items:
+            lines.append(f"**{heading}**")
+            lines += [f"* {item_main(r)}  \n  <small>you said: “{esc(r['quote'])}”</small>" for r in items]
+    if not v.records:  # nothing extracted: show the answers themselves
+        for label, answers in v.summary:
+            lines.append(f"**{label}**")
+            lines += [f"> {esc(a)}" for a in answers]
+    if v.confirmed:
+        lines.append("\n**Confirmed.** " + ("You agreed to share this summary with your facilitators."
+                                            if v.shared else "It stays private to you.")
+                     + " You can change this at any time: tick or untick the box below and press "
+                       "“Confirm summary” again.")
+    return "\n\n".join(lines)
+
+
+def item_label(r: dict) -> str:
+    kind = {"learned": "Learned", "broken_assumption": "Changed view", "action": "Will do"}[r["kind"]]
+    main = (Assumption(r["before"], r["after"]).text if r["kind"] == "broken_assumption" and r["before"]
+            and r["after"] else r["text"])
+    return f"{kind}: {main}"
+
+
+def chat(v: View) -> list[dict]:
+    # The chatbot renders HTML (sanitised): escaping shows markup exactly as typed, as text.
+    return [{"role": "assistant" if sp == "coach" else "user", "content": html.escape(tx)} for sp, tx in v.turns]
+
+
+class DebriefTab:
+    def __init__(self, ctx: Ctx):
+        self.ctx = ctx
+        self.debriefs = ctx.svc.debriefs
+
+    # -- layout ------------------------------------------------------------------------------
+
+    def build(self) -> None:
+        self.did = gr.Textbox(visible="hidden", elem_id="debrief-id")
+        with gr.Column(visible=True) as self.chooser:
+            self.mine_list = gr.Dropdown(label="Your debriefs", choices=[], elem_id="my-debriefs")
+            self.open_btn = gr.Button("Open", variant="primary")
+        with gr.Column(visible=False) as self.chat_col:
+            self.progress = gr.Markdown(elem_classes="coach-progress")
+            self.chatbot = gr.Chatbot(label="Debrief", show_label=False, height=460, elem_id="coach-chat",
+                                      render_markdown=False, allow_tags=False, feedback_options=None, buttons=[])
+            with gr.Column() as self.answer_col:
+                # one line that grows: Enter sends, Shift+Enter starts a new line (Gradio's rule for lines=1)
+                self.msg = gr.Textbox(label="Your answer", lines=1, max_lines=8,
+                                      placeholder="Type your answer… (Enter sends; Shift+Enter for a new line)")
+                with gr.Row():
+                    self.send_btn = gr.Button("Send", variant="primary")
+                    self.skip_btn = gr.Button("Skip question")
+                    self.end_btn = gr.Button("End now")
+            with gr.Accordion("Correct an earlier answer", open=False):
+                self.corr_slot = gr.Dropdown(label="Which answer", choices=[])
+                self.corr_said = gr.Markdown(elem_id="correction-said")
+                self.corr_text = gr.Textbox(label="Your correction", lines=2)
+                self.corr_mode = gr.Radio([CORRECTION_REPLACES, CORRECTION_ADDS], value=CORRECTION_REPLACES,
+                                          label="This correction", elem_id="correction-mode")
+                self.corr_btn = gr.Button("Save correction")
+            with gr.Accordion("Your data: download or delete", open=False):
+                self.mine_btn = gr.Button("Download everything stored about you (JSON)")
+                self.mine_file = gr.File(label="Your data", visible=False)
+                self.sure = gr.Checkbox(label="I understand: deleting removes my answers and records for good")
+                self.delete_btn = gr.Button("Delete this debrief", variant="stop")
+                self.sure_all = gr.Checkbox(label="I understand: this deletes my account and all my debriefs for good")
+                self.delete_all_btn = gr.Button("Delete my account and all my data", variant="stop")
+            with gr.Column(visible=False) as self.summary_col:
+                self.summary = gr.Markdown(elem_id="coach-summary")
+                self.keep = gr.CheckboxGroup(label="Keep what is right: untick any item that is not", choices=[],
+                                             elem_id="coach-keep")
+                self.share = gr.Checkbox(label="I agree to share this summary with my programme's facilitators, "
+                                               "and, without my name, as evidence for later pairs' topic ideas "
+                                               "in this programme")
+                self.confirm_btn = gr.Button("Confirm summary", variant="primary")
+        self.notice = gr.Markdown(elem_classes="coach-notice")
+
+    @property
+    def view_outputs(self) -> list:
+        """Every component a debrief's state shows, in the order the API returns them."""
+        return [self.chooser, self.chat_col, self.chatbot, self.progress, self.corr_slot, self.corr_text,
+                self.summary_col, self.summary, self.share, self.keep, self.answer_col, self.notice, self.mine_list]
+
+    def wire(self) -> None:
+        # api_name: the names under which the Gradio API (and tests driving it) reach each handler
+        with_did = [self.did, *self.view_outputs]
+        self.open_btn.click(self.open, inputs=[self.mine_list], outputs=with_did, api_name="open_debrief").then(
+            None, inputs=self.did, js=SET_URL)
+        stream_out = [self.msg, self.chatbot, self.progress, self.notice]
+        after_out = self.after_outputs
+        for trigger in (self.send_btn.click, self.msg.submit):
+            trigger(self.send, inputs=[self.did, self.msg], outputs=stream_out, api_name="send").then(
+                self.after, inputs=self.did, outputs=after_out)
+        self.skip_btn.click(self.skip, inputs=self.did, outputs=stream_out, api_name="skip").then(
+            self.after, inputs=self.did, outputs=after_out)
+        self.end_btn.click(self.end, inputs=self.did, outputs=stream_out, api_name="end").then(
+            self.after, inputs=self.did, outputs=after_out)
+        self.corr_btn.click(self.correct, inputs=[self.did, self.corr_slot, self.corr_text, self.corr_mode],
+                            outputs=[self.corr_text, self.chatbot, self.progress, self.notice], api_name="correct").then(
+            self.after, inputs=self.did, outputs=after_out)
+        self.corr_slot.change(self.said_before, inputs=[self.did, self.corr_slot], outputs=self.corr_said,
+                              api_name="said_before")
+        self.confirm_btn.click(self.confirm, inputs=[self.did, self.share, self.keep], outputs=self.view_outputs[1:-1],
+                               api_name="confirm")
+        self.mine_btn.click(lambda: gr.File(visible=True), outputs=self.mine_file).then(
+            self.download_mine, outputs=self.mine_file, api_name="download_mine")
+        self.delete_btn.click(self.delete_mine, inputs=[self.did, self.sure], outputs=with_did, api_name="delete_mine")
+        self.delete_all_btn.click(self.delete_account, inputs=self.sure_all, outputs=self.notice,
+                                  api_name="delete_account").success(
+            None, js="() => { setTimeout(() => { window.location.href = '/auth/login'; }, 2500); }")
+
+    @property
+    def after_outputs(self) -> list:
+        """What is redrawn after each turn: all but the chooser, the notice (which may hold an
+        error) and the list."""
+        return self.view_outputs[1:-2]
+
+    # -- rendering ---------------------------------------------------------------------------
+
+    def choices(self, actor: Actor):
+        return [(f"{topic} ({role}, {'finished' if status == 'done' else 'in progress'})", d)
+                for d, role, topic, status in self.ctx.accounts.own_debriefs(actor)]
+
+    def render(self, actor: Actor | None, did: str | None, notice: str = "") -> dict:
+        """Every debrief component for the current state (the store is the source of truth)."""
+        if not did or actor is None:
+            choices = self.choices(actor) if actor else []
+            empty = "" if choices or not actor else "You have no debrief yet: your facilitator adds you to a pair."
+            return {self.chooser: gr.update(visible=True), self.chat_col: gr.update(visible=False), self.chatbot: [],
+                    self.progress: "", self.corr_slot: gr.update(), self.corr_text: "",
+                    self.summary_col: gr.update(visible=False), self.summary: "", self.share: gr.update(),
+                    self.keep: gr.update(choices=[], value=[]), self.answer_col: gr.update(visible=True),
+                    self.notice: notice or empty, self.mine_list: gr.update(choices=choices, value=None)}
+        v = self.debriefs.view(actor, did)
+        return {self.chooser: gr.update(visible=False), self.chat_col: gr.update(visible=True), self.chatbot: chat(v),
+                self.progress: progress_md(v),
+                self.corr_slot: gr.update(choices=[(label, sid) for sid, label in v.slots], value=None),
+                self.corr_text: "", self.summary_col: gr.update(visible=v.done), self.summary: summary_md(v),
+                self.share: gr.update(value=v.shared),  # sharing can be changed after confirming too
+                self.keep: gr.update(choices=[(item_label(r), r["id"]) for r in v.records],
+                                     value=[r["id"] for r in v.records if r["status"] != "withdrawn"],
+                                     interactive=not v.confirmed, visible=bool(v.records)),
+                self.answer_col: gr.update(visible=not v.done), self.notice: notice, self.mine_list: gr.update()}
+
+    def on_load(self, actor: Actor, request: gr.Request) -> dict:
+        """On page load: the participant's debrief from the URL, or their only one, or the list."""
+        wanted = request.query_params.get("debrief") if request else None
+        own = self.ctx.accounts.own_debriefs(actor)
+        if not wanted and len(own) == 1:
+            wanted = own[0][0]
+        return self._open(actor, wanted)
+
+    def _open(self, actor: Actor | None, did: str | None) -> dict:
+        if not did:
+            return {self.did: None, **self.render(actor, None)}
+        try:
+            return {self.did: did, **self.render(actor, did)}
+        except (AccessDenied, DebriefError) as e:
+            return {self.did: None, **self.render(actor, None, f"⚠️ {e}")}
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    def _actor(self, request) -> Actor:
+        return self.ctx.who(request, "participant")
+
+    def open(self, did, request: gr.Request) -> dict:
+        try:
+            actor = self._actor(request)
+        except AccessDenied as e:
+            return {self.did: None, **self.render(None, None, f"⚠️ {e}")}
+        if not did:
+            return {self.did: None, **self.render(actor, None, "Please choose a debrief.")}
+        return self._open(actor, did)
+
+    def _stream(self, request, did, act, shown: str | None):
+        """Yield chat updates while the coach's reply is produced; errors become a calm notice.
+        ``act(actor)`` starts the domain call (which stores the participant's turn first)."""
+        if not did:
+            yield {self.notice: "⚠️ Please open your debrief first."}
+            return
+        try:
+            actor = self._actor(request)
+            msgs = chat(self.debriefs.view(actor, did))
+            if shown is not None:
+                msgs.append({"role": "user", "content": html.escape(shown)})
+            msgs.append({"role": "assistant", "content": "…"})
+            first = True
+            for text in act(actor):
+                msgs[-1]["content"] = html.escape(text)
+                out = {self.chatbot: msgs, self.notice: ""}
+                if first:  # stored: clear the box
+                    out[self.msg], first = "", False
+                yield out
+        except (AccessDenied, DebriefError) as e:
+            try:
+                yield {self.chatbot: chat(self.debriefs.view(self._actor(request), did)), self.notice: f"⚠️ {e}"}
+            except (AccessDenied, DebriefError):
+                yield {self.notice: f"⚠️ {e}"}
+
+    def send(self, did, text, request: gr.Request):
+        yield from self._stream(request, did, lambda a: self.debriefs.say(a, did, text), text)
+
+    def skip(self, did, request: gr.Request):
+        yield from self._stream(request, did, lambda a: self.debriefs.skip(a, did), "(skipped this question)")
+
+    def end(self, did, request: gr.Request):
+        yield from self._stream(request, did, lambda a: self.debriefs.end(a, did), "(ended the interview here)")
+
+    def correct(self, did, slot, text, mode, request: gr.Request):
+        if not slot:
+            yield {self.notice: "⚠️ Please choose which answer you are correcting."}
+            return
+        replace = mode != CORRECTION_ADDS
+        for out in self._stream(request, did, lambda a: self.debriefs.correct(a, did, slot, text, replace=replace),
+                                text):
+            if self.msg in out:  # the correction box is cleared, not the answer box
+                out[self.corr_text] = out.pop(self.msg)
+            yield out
+
+    def after(self, did, request: gr.Request) -> dict:
+        keys = self.after_outputs
+        try:
+            out = self.render(self._actor(request), did) if did else {}
+        except (AccessDenied, DebriefError):
+            out = {}
+        return {k: v for k, v in out.items() if k in keys} or unchanged(*keys)
+
+    def said_before(self, did, slot, request: gr.Request) -> str:
+        """What the participant's answer to that question is now, so they see what they correct."""
+        if not slot or not did:
+            return ""
+        try:
+            v = self.debriefs.view(self._actor(request), did)
+        except (AccessDenied, DebriefError):
+            return ""
+        answers = dict(v.summary).get(dict(v.slots).get(slot)) or []
+        if not answers:
+            return "_You have not answered this question yet._"
+        return "You said: " + " ".join(f"“{esc(a)}”" for a in answers)
+
+    def confirm(self, did, share, keep, request: gr.Request) -> dict:
+        try:
+            actor = self._actor(request)
+            self.debriefs.confirm(actor, did, share, keep=[int(k) for k in keep or []])
+            out = self.render(actor, did)
+        except (AccessDenied, DebriefError) as e:
+            try:
+                out = self.render(self._actor(request), did, f"⚠️ {e}")
+            except (AccessDenied, DebriefError):
+                return {self.notice: f"⚠️ {e}"}
+        out.pop(self.chooser), out.pop(self.mine_list)
+        return out
+
+    def download_mine(self, request: gr.Request) -> str:
+        """Everything stored about the signed-in participant: account and every debrief."""
+        actor = self._actor(request)
+        data = {"account": {"username": actor.username, "name": actor.display_name, "role": actor.role},
+                "debriefs": [self.debriefs.export_data(actor, d) for d, *_ in self.ctx.accounts.own_debriefs(actor)]}
+        path = self.ctx.scratch_folder() / "my-coach-data.json"
+        path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+        return str(path)
+
+    def delete_mine(self, did, sure, request: gr.Request) -> dict:
+        try:
+            actor = self._actor(request)
+            if not sure:
+                return {self.did: did, **self.render(actor, did, "⚠️ Tick the box to confirm that you want to "
+                                                                   "delete everything.")}
+            self.debriefs.delete(actor, did)
+        except (AccessDenied, DebriefError) as e:  # back to the person's own list
+            try:
+                return {self.did: None, **self.render(self._actor(request), None, f"⚠️ {e}")}
+            except AccessDenied:
+                return {self.did: None, **self.render(None, None, f"⚠️ {e}")}
+        return {self.did: None, **self.render(actor, None, "Your debrief and everything recorded from it have been "
+                                                            "deleted.")}
+
+    def delete_account(self, sure, request: gr.Request) -> str:
+        """Delete every debrief of the signed-in participant, their name on each pair, and the account."""
+        actor = self._actor(request)
+        if not sure:
+            raise gr.Error("Tick the box to confirm that you want to delete your account and everything in it.")
+        for did, *_ in self.ctx.accounts.own_debriefs(actor):
+            self.debriefs.delete(actor, did, forget_name=True)
+        # The account (and with it the sign-in) goes a moment later: this answer still has to reach
+        # the browser, which fetches it with the same sign-in.
+        threading.Timer(2.0, self.ctx.accounts.delete_user, args=(actor.id,)).start()
+        return "Your account and all your debriefs have been deleted."
