@@ -158,6 +158,7 @@ class Records:
                 raise ReviewError("The participant removed this item from their summary; it cannot be reviewed.")
             if action == "edit":
                 self._edit(r, edits)
+            r.reject_reason = (edits.get("reason") or "").strip() or None if action == "reject" else None
             r.status = "rejected" if action == "reject" else "approved"
             r.reviewed_by, r.reviewed_at = actor.name, utcnow()
             enqueue(s, [(r.id, d.pair.programme)])
@@ -165,6 +166,9 @@ class Records:
 
     @staticmethod
     def _edit(r: Record, edits: dict) -> None:
+        if r.original is None:  # what the participant's record said, kept through later edits
+            r.original = {"text": r.text, "before": r.before, "after": r.after, "provenance": r.provenance}
+        r.provenance = "edited"
         for k in ("text", "before", "after"):
             v = edits.get(k)
             if v is not None and v.strip():
@@ -227,7 +231,8 @@ def record_row(r: Record) -> dict:
             "after": r.after, "quote": r.quote, "turn_index": r.turn_index, "theme": r.theme, "depth": r.depth,
             "scope": r.scope, "status": r.status, "reviewed_by": r.reviewed_by,
             "reviewed_at": r.reviewed_at.isoformat() if r.reviewed_at else None, "extractor": r.extractor,
-            "model": r.model, "prompt_id": r.prompt_id, "prompt_hash": r.prompt_hash}
+            "model": r.model, "prompt_id": r.prompt_id, "prompt_hash": r.prompt_hash, "provenance": r.provenance,
+            "original": r.original, "suspect": r.suspect, "reject_reason": r.reject_reason, "detail": r.detail}
 
 
 def evidence_context(db: Database, record_ids, programmes=None) -> dict[int, dict]:

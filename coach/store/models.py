@@ -160,6 +160,13 @@ class Record(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String(200))
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     vector: Mapped[bytes | None] = mapped_column(LargeBinary)  # MiniLM float32 vector of ``text``
+    # extracted | confirmed (by the participant in the conversation) | participant (written or
+    # reworded by them in the summary) | edited (by a facilitator; ``original`` keeps what it was)
+    provenance: Mapped[str] = mapped_column(String(16), default="extracted")
+    original: Mapped[dict | None] = mapped_column(JSON)  # text/before/after before a facilitator's first edit
+    suspect: Mapped[str | None] = mapped_column(String(200))  # why it may be an injection attempt, for the reviewer
+    reject_reason: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict | None] = mapped_column(JSON)  # kind-specific fields (an outcome's status, its action)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     debrief: Mapped[Debrief] = relationship(back_populates="records")
 
