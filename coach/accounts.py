@@ -153,8 +153,11 @@ class Accounts:
 
     @classmethod
     def from_settings(cls, db: Database, s) -> Accounts:
+        # Several app instances share a PostgreSQL database: a session cached in one would outlive a
+        # sign-out in another, so there every request reads the session (one indexed lookup).
+        cache = SESSION_CACHE_SECONDS if db.engine.dialect.name == "sqlite" else 0.0
         return cls(db, idle_minutes=s.session_idle_minutes, max_hours=s.session_max_hours,
-                   invitation_days=s.invitation_days)
+                   invitation_days=s.invitation_days, cache_seconds=cache)
 
     # -- users and invitations -------------------------------------------------------------
 

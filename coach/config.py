@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     extraction_model: StepModel = Field(StepModel.AUTO, description="Use the model to extract records: `auto`, `on`, `off`.")
     suggestions_model: StepModel = Field(StepModel.AUTO, description="Use the model to write topic cards: `auto`, `on`, `off`.")
 
+    min_shared_debriefs: int = Field(3, ge=0, le=1000, description="Topic ideas and \"What surprised similar seniors?\" quote earlier pairs to a participant only when their programme holds at least this many shared debriefs from pairs other than the participant's own (their own pair's are never shown to them); below it they get starter topics, so one pair's candid words are never shown to the colleague they are about. Facilitators, who review those debriefs anyway, are not held to it.")
     redact_external: bool = Field(True, description="Replace e-mail addresses and phone numbers with placeholders in text sent to a model that is not on this machine (OpenAI, or a compatible server on another host).")
 
     session_idle_minutes: int = Field(120, ge=1, description="A sign-in ends after this many minutes without activity.")

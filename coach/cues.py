@@ -113,6 +113,54 @@ ASIDE = re.compile(
     r"children)\b|it'?s a long story|i'?ll tell you|i have to say|i should say|to be fair)", re.I)
 
 
+# A remark about the debrief tool itself ("My summary lost my two actions.", "You missed my
+# second point"): about the record, not a record. Words to the software that try to change the
+# record are INJECTION; these only complain or ask about it.
+META = re.compile(
+    r"\b(my|the|your|this) (summary|summaries|write-?up|record|records|transcript|debrief|notes|list|answers?)\b"
+    r"( (has|have|had|just|also|completely|somehow|then))* (lost|loses|missed|misses|dropped|drops|left out|leaves out|forgot|forgets|deleted|is wrong|"
+    r"was wrong|got (it|that) wrong|doesn'?t (show|have|include)|didn'?t (show|keep|include|save|record))\b|"
+    r"\byou('ve| have)? ((lost|missed|dropped|left out|forgot|deleted) (my|both of my|all my|what i)|"
+    r"got (that|this|my \w+) wrong)\b|"
+    r"\b(lost|missed|dropped|left out|deleted) (my|both of my|all my) (\w+ )?(actions?|points?|answers?|items?|"
+    r"learnings?|records?)\b", re.I)
+
+
+# A wish, an idea or an open decision is not a plan: "I'd love to do a stream one day", "that's
+# very much a thought", "I haven't decided".
+NOT_A_PLAN = rx(r"i'?d love to", r"i would love to", r"some ?day", r"(just |very much |only )?a thought",
+                r"(i'?m|we'?re) (also |still )?(thinking|wondering) about", r"a dream", r"(i'?m|we'?re) not going to",
+                r"(haven'?t|have not|not|hasn'?t been|isn'?t|wasn'?t|not yet) (yet |really )?decided", r"undecided",
+                r"i'?d (need|have) to (see|think|check)", r"years off", r"in an ideal world", r"would be nice")
+
+
+def says_nothing(text: str, topic: frozenset[str] = frozenset()) -> bool:
+    """Vague (is_vague) and mostly empty words, or nothing beyond the topic's name: "it was very
+    interesting, I learned a lot about social media". Narrower than is_vague, which also takes
+    terse points ("How grants work.") that are worth a follow-up but still worth recording."""
+    n = words(text)
+    return is_vague(text, topic) and (content_words(text, topic) == 0 or content_words(text) < 0.4 * n)
+
+
+def about_the_tool(text: str) -> bool:
+    return bool(META.search(text))
+
+
+# "exactly the kind of thing they worry about": a noun, not a hedge ("that kind of scared me" is one)
+KIND_OF_NOUN = re.compile(r"\b(the|a|an|this|these|those|what|which|every|any|some|same|other|all) (kind|sort)s? of\b", re.I)
+
+
+def hedged_not_kind_of(text: str, belief: bool = False) -> bool:
+    """hedged(), without taking "the kind of thing" for a hedge."""
+    return hedged(KIND_OF_NOUN.sub("~", text), belief=belief)
+
+
+def is_question(text: str) -> bool:
+    """A sentence that asks ("Sorry, I don't see the contradiction?"): never a record. A question
+    quoted at the end of a statement (he asks "what decision would this change?") does not ask."""
+    return text.rstrip().endswith("?")
+
+
 def hedged(text: str, belief: bool = False) -> bool:
     """A hedge makes a sentence no learning or action. In a stated belief ("I suppose I thought
     X") the hedge is about the old view, so the belief still counts."""
@@ -245,3 +293,32 @@ def sentences_of(text: str) -> list[str]:
 def nothing_to_record(answer: str, topic: frozenset[str] = frozenset(), belief: bool = False) -> bool:
     """Every sentence of the answer is one the guard would refuse: the interview asks again."""
     return all(unrecordable(s, belief=belief, topic=topic) for s in sentences_of(answer)) if answer.strip() else True
+
+
+# -- replies to a check-back (the coach saying back what it will record) ------------------------
+
+AGREE = re.compile(r"^\W*(yes|yeah|yep|yup|ja|si|oui|correct|exactly|right|that'?s (it|right|correct|fine)|spot on|"
+                   r"absolutely|indeed|perfect|sure|ok(ay)?|fine|good|precisely|that'?s what i (said|meant))\b", re.I)
+DISAGREE = re.compile(r"^\W*(no|nope|nah|not (really|quite|exactly|at all)|that'?s not (it|right|what i (said|meant))|"
+                      r"wrong|incorrect)\b[\s,.;:!–—-]*", re.I)
+
+
+def gist_of(answer: str, max_words: int = 9) -> str:
+    """The first point of an answer, in its own words, cut short: for an acknowledgement that
+    shows the coach heard something specific ("" when the answer has no such point)."""
+    for sentence in sentences_of(answer):
+        if unrecordable(sentence):
+            continue
+        point = re.split(r"[,;:–—(]| but | because | which | so that | when | while | if | so ",
+                         LEAD_IN.sub("", sentence), maxsplit=1)[0]
+        words = point.strip(" .!?").split()
+        if len(words) < 3:
+            continue
+        return " ".join(words[:max_words]) + ("…" if len(words) > max_words else "")
+    return ""
+
+
+# "I learned that", "What I took away was", "Honestly," ...: not the point itself
+LEAD_IN = re.compile(r"^\W*((and|also|so|well|honestly|actually|okay|ok|yes|yeah|i think|i guess)[,:]?\s+)*"
+                     r"((what )?i (learned|learnt|realised|realized|found|discovered|saw|noticed|took away)( is| was)?"
+                     r"( that)?|the (main|big|key) thing (is|was)( that)?)?[,:]?\s*", re.I)

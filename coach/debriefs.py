@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -19,10 +20,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from coach.accounts import readable
-from coach.extraction.records import Extraction
+from coach.extraction.records import Extraction, superseded_turns
 from coach.extraction.records import Turn as XTurn
 from coach.interview import Interview, Protocol, State, Step, baseline_questions, baseline_returns
-from coach.policy import OPERATOR, Actor, check_owner
+from coach.policy import OPERATOR, Actor, check_owner, check_reviewer
 from coach.records import Records, enqueue_debrief
 from coach.store.db import Database
 from coach.store.models import DEFAULT_PROGRAMME, BaselineBelief, Debrief, Pair, Turn, utcnow
@@ -33,6 +34,8 @@ MAX_MESSAGE_CHARS = 6000
 SKIP = ("(skipped this question)", {"command": "skip"})
 END = ("(ended the interview here)", {"command": "end"})
 ROLES = ("senior", "junior")
+# what a participant may add to their summary, by role
+SUMMARY_KINDS = ("learned", "action", "taught", "pushback")
 
 Extract = Callable[[list[XTurn], str, str], Extraction]  # (turns, role, topic) -> extraction
 # (step, recent (speaker, text) turns, topic, role) -> cumulative texts; returns (shown, raw model text)
@@ -58,6 +61,8 @@ class View:
     shared: bool
     confirmed: bool
     records: list[dict]
+    ended_early: bool = False  # ended before the last question: it can be resumed until confirmed
+    replaced: frozenset[int] = frozenset()  # indices of answers a later correction replaced
 
 
 def check_message(text: str | None) -> str:
@@ -126,6 +131,70 @@ class Debriefs:
                 q = q.where(Pair.programme == programme)
             return list(s.scalars(q))
 
+    # -- a facilitator's pairs ------------------------------------------------------------------
+
+    def pair_list(self, actor: Actor) -> list[dict]:
+        """The pairs of the actor's programme, newest first, with each side's account and state."""
+        actor.require("facilitator")
+        with self.db.session() as s:
+            pairs = s.scalars(select(Pair).where(Pair.programme == (actor.programme or ""))
+                              .order_by(Pair.created_at.desc())).all()
+            return [self._pair_row(p) for p in pairs if not any(d.source == "ingest" for d in p.debriefs)]
+
+    @staticmethod
+    def _pair_row(p: Pair) -> dict:
+        sides = {}
+        for d in p.debriefs:
+            user = d.participant
+            sides[d.role] = {"debrief": d.id, "status": d.status, "confirmed": d.confirmed_at is not None,
+                             "user_id": user.id if user else None, "username": user.username if user else None,
+                             "has_password": bool(user and user.password_hash)}
+        return {"id": p.id, "topic": p.topic, "senior": p.senior, "junior": p.junior, "senior_name": p.senior_name,
+                "junior_name": p.junior_name, "sessions": p.sessions, "created": p.created_at,
+                "closed": (p.extra or {}).get("closed"), "sides": sides}
+
+    def duplicate_of(self, programme: str, topic: str, senior_user: int, junior_user: int) -> str | None:
+        """The id of a pair of this programme with the same topic and the same two people, if any
+        (a form submitted twice would otherwise give each person two identical debriefs)."""
+        with self.db.session() as s:
+            for p in s.scalars(select(Pair).where(Pair.programme == programme)):
+                people = {d.role: d.participant_id for d in p.debriefs}
+                if (p.topic.strip().lower() == topic.strip().lower()
+                        and people.get("senior") == senior_user and people.get("junior") == junior_user):
+                    return p.id
+        return None
+
+    def _own_pair(self, s: Session, actor: Actor, pair_id: str) -> Pair:
+        p = s.get(Pair, pair_id)
+        check_reviewer(actor, p.programme if p is not None else None)
+        assert p is not None
+        return p
+
+    def update_pair(self, actor: Actor, pair_id: str, topic: str, sessions: int | None) -> None:
+        if not (topic or "").strip():
+            raise DebriefError("Please fill in the topic.")
+        if sessions is not None and not 1 <= sessions <= 50:
+            raise DebriefError("The number of sessions should be between 1 and 50.")
+        with self.db.session() as s:
+            p = self._own_pair(s, actor, pair_id)
+            p.topic, p.sessions = topic.strip(), sessions
+
+    def close_pair(self, actor: Actor, pair_id: str, closed: bool = True) -> None:
+        """A pair whose programme round is over (or that stopped): kept, marked closed."""
+        with self.db.session() as s:
+            p = self._own_pair(s, actor, pair_id)
+            p.extra = {**(p.extra or {}), "closed": utcnow().date().isoformat() if closed else None}
+
+    def remove_pair(self, actor: Actor, pair_id: str) -> None:
+        """Remove a pair created by mistake: only while neither participant has said a word."""
+        with self.db.session() as s:
+            p = self._own_pair(s, actor, pair_id)
+            if any(t.speaker == "participant" for d in p.debriefs for t in d.turns):
+                raise DebriefError("A participant has already started their debrief: close the pair instead.")
+            for d in p.debriefs:
+                s.delete(d)
+            s.delete(p)
+
     def of_pair(self, pair_id: str) -> set[str]:
         """The ids of a pair's debriefs."""
         with self.db.session() as s:
@@ -133,14 +202,21 @@ class Debriefs:
 
     # -- interviews -------------------------------------------------------------------------
 
-    def _lock(self, debrief_id: str) -> threading.Lock:
+    @contextmanager
+    def _lock(self, debrief_id: str) -> Iterator[None]:
+        """One turn of a debrief at a time: across this process's threads, and across app
+        instances sharing a PostgreSQL database (two tabs of one participant on two instances
+        would otherwise both answer, or store two turns under one index)."""
         with self._locks_guard:
-            return self._locks.setdefault(debrief_id, threading.Lock())
+            lock = self._locks.setdefault(debrief_id, threading.Lock())
+        with lock, self.db.lock(f"debrief:{debrief_id}"):
+            yield
 
     def _interview(self, d: Debrief) -> Interview:
         baseline = ([(b.answer, self._baseline_returns.get(b.question)) for b in d.pair.baseline]
                     if d.role == "senior" else [])
-        return Interview(self._protocols[d.role], baseline, topic=d.pair.topic)
+        protocol = self._protocols[d.role]
+        return Interview(protocol, baseline, topic=d.pair.topic, check_item=check_item(protocol, d.pair.topic))
 
     @staticmethod
     def _get(s: Session, actor: Actor, debrief_id: str) -> Debrief:
@@ -194,15 +270,17 @@ class Debriefs:
                     progress=iv.progress(st), slots=[(sl.id, sl.label) for sl in iv.p.slots], done=st.done,
                     summary=iv.summary(st), shared=d.shared, confirmed=d.confirmed_at is not None,
                     records=[{"id": r.id, "kind": r.kind, "text": r.text, "before": r.before, "after": r.after,
-                              "quote": r.quote, "status": r.status}
+                              "quote": r.quote, "status": r.status, "provenance": r.provenance}
                              for r in sorted(d.records, key=lambda r: (r.turn_index or 0, r.id))],
+                    ended_early=st.ended_early,
+                    replaced=frozenset(superseded_turns([XTurn(t.speaker, t.text, t.meta) for t in d.turns])),
                 )
 
     def _catch_up(self, actor: Actor, debrief_id: str) -> None:
         """Answer a stored participant turn that never got its coach reply (app died in between)."""
         with self.db.session() as s:
             d = self._get(s, actor, debrief_id)
-            if not d.turns or d.turns[-1].speaker != "participant":
+            if not d.turns or d.turns[-1].speaker != "participant" or (d.turns[-1].meta or {}).get("summary"):
                 return
             step = self._interview(d).reply(_turns(d))
             self._store_step(s, d, step, step.text)
@@ -274,6 +352,49 @@ class Debriefs:
             raise DebriefError("Please choose which answer you are correcting.")
         yield from self._respond(actor, debrief_id, (text, {"correction_of": slot_id, "replaces": bool(replace)}))
 
+    def resume(self, actor: Actor, debrief_id: str) -> str:
+        """Carry on an interview ended early (until the summary is confirmed): the coach asks the
+        question it stopped at. Returns what the coach says."""
+        with self._lock(debrief_id), self.db.session() as s:
+            d = self._get(s, actor, debrief_id)
+            if d.confirmed_at is not None:
+                raise DebriefError("This debrief is already confirmed. Ask your facilitator to reopen it.")
+            step = self._interview(d).resume(_turns(d))
+            if step is None:
+                raise DebriefError("There is nothing to continue: the interview did not end early.")
+            self._store_step(s, d, step, step.text)
+            return step.text
+
+    def reword(self, actor: Actor, debrief_id: str, record_id: int, text: str) -> None:
+        """The participant puts an item of their summary in their own words (stored as their
+        turn, so the record keeps a verbatim quote)."""
+        text = check_message(text)
+        with self.db.session() as s:
+            d = self._get(s, actor, debrief_id)
+            r = next((r for r in d.records if r.id == record_id), None)
+            if r is None:
+                raise DebriefError("Please choose an item of your summary.")
+            meta = {"summary": "reword", "kind": r.kind, "quote": r.quote}
+        self._summary_turn(actor, debrief_id, text, meta)
+
+    def add_item(self, actor: Actor, debrief_id: str, kind: str, text: str) -> None:
+        """The participant adds an item the coach missed, in their own words."""
+        text = check_message(text)
+        if kind not in SUMMARY_KINDS:
+            raise DebriefError("Please choose what kind of item it is.")
+        self._summary_turn(actor, debrief_id, text, {"summary": "add", "kind": kind})
+
+    def _summary_turn(self, actor: Actor, debrief_id: str, text: str, meta: dict) -> None:
+        with self._lock(debrief_id):
+            with self.db.session() as s:
+                d = self._get(s, actor, debrief_id)
+                if d.confirmed_at is not None:
+                    raise DebriefError("This debrief is already confirmed. Ask your facilitator to reopen it.")
+                if not self._interview(d).state(_turns(d)).done:
+                    raise DebriefError("Please finish or end the interview first.")
+                self._add_turn(s, d, "participant", text, meta)
+            self._extract(debrief_id)
+
     def confirm(self, actor: Actor, debrief_id: str, share: bool, keep: list[int] | None = None) -> None:
         """The participant's word: share or not, and which summary items are right. Items left
         out of ``keep`` are withdrawn: never reviewed, indexed or suggested. Sharing can be
@@ -336,6 +457,33 @@ class Debriefs:
                 setattr(d.pair, f"{d.role}_name", None)
             s.delete(d)
         self.changed()
+
+
+# -- checking items back ----------------------------------------------------------------------
+
+def check_item(protocol: Protocol, topic: str):
+    """The item a slot's answers would be recorded as, to say back to the participant: the
+    offline extractor's (fast enough for a turn, whatever extracts the records at the end), or
+    for a slot it has no kind for (what a junior taught), their first sentence with substance."""
+    from coach import extraction
+    from coach.cues import sentences_of, unrecordable
+    from coach.extraction.checks import CHECK_KIND
+
+    def find(slot_id: str, asked: list) -> dict | None:
+        kind = CHECK_KIND.get(slot_id)
+        answers = [text for speaker, text, _ in asked if speaker == "participant"]
+        if kind is None or not answers:
+            return None
+        turns = [XTurn(speaker, text, meta) for speaker, text, meta in asked]
+        items = [i for i in extraction.run("offline", turns, protocol.role, topic=topic).items if i.kind == kind]
+        if items:
+            return items[0].model_dump(include={"kind", "text", "before", "after", "quote"})
+        if kind == "taught":
+            first = next((s for a in answers for s in sentences_of(a) if not unrecordable(s)), None)
+            return {"kind": kind, "text": first, "quote": first} if first else None
+        return None
+
+    return find
 
 
 # -- model phrasing ---------------------------------------------------------------------------

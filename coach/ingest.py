@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from coach.debrief_file import DebriefFileError, FileDebrief
+from coach.extraction.injection import suspect_reasons
 from coach.records import canonical_text, derive_all, enqueue
 from coach.store.db import Database
 from coach.store.models import DEFAULT_PROGRAMME, Debrief, Pair, Record, Turn
@@ -32,7 +33,7 @@ CHUNK_RECORDS = 1000  # records per chunk: one SQL transaction, one batch for th
 Extract = Callable[[FileDebrief], "Extraction"]
 
 _BLANK = dict(text="", before=None, after=None, quote="", turn_index=None, model=None, prompt_id=None,
-              prompt_hash=None, extractor="ingest")
+              prompt_hash=None, extractor="ingest", suspect=None)
 
 
 def pair_id_for(d: FileDebrief, programme: str = DEFAULT_PROGRAMME) -> str:
@@ -145,7 +146,8 @@ def _store(conn: Connection, plans: list[Plan], programme: str) -> None:
              for d, _ in plans for i, t in enumerate(d.transcript)]
     if turns:
         conn.execute(insert(Turn), turns)
-    records = [dict(r, debrief_id=d.id, created_at=now, status="approved" if d.shared else "pending")
+    # a suspected injection waits for a facilitator (Review) instead of being approved with the file
+    records = [dict(r, debrief_id=d.id, created_at=now, status="approved" if d.shared and not r.get("suspect") else "pending")
                for d, rows in plans for r in rows]
     ids = (conn.scalars(insert(Record).returning(Record.id, sort_by_parameter_order=True), records).all()
            if records else [])
@@ -179,7 +181,8 @@ def ingest(
     after_chunk: Callable[[], None] | None = None, chunk_records: int = CHUNK_RECORDS,
 ) -> int:
     """Store debriefs and queue their records for the index; returns the number of records that
-    may feed suggestions (those of shared debriefs).
+    may feed suggestions (those of shared debriefs, less suspected injections: those stay pending
+    until a facilitator approves them in Review).
 
     A database failure part-way leaves whole chunks stored (ingesting the same file again
     completes it). ``progress`` gets the debriefs stored per chunk; ``after_chunk`` runs after
@@ -190,7 +193,7 @@ def ingest(
     model = MiniLM.shared()
     plans = _plan(debriefs, extract)
     total = sum(len(rows) for _, rows in plans)
-    suggestible = sum(len(rows) for d, rows in plans if d.shared)
+    suggestible = 0
     # Small files too get several chunks per thread: the last chunk's writes overlap no embedding
     size = max(100, min(chunk_records, -(-total // (4 * model.threads))))
     upcoming = iter(_chunks(plans, size, model.threads))
@@ -208,7 +211,11 @@ def ingest(
         vecs = vectors.result()  # the model works ahead on later chunks meanwhile
         k = 0
         for i, (d, rows) in enumerate(chunk):
-            chunk[i] = (d, derive_all(rows, vecs[k:k + len(rows)]))
+            vs = vecs[k:k + len(rows)]
+            for row, why in zip(rows, suspect_reasons(rows, vs)):  # the vectors serve the detector too
+                row["suspect"] = why
+            chunk[i] = (d, derive_all(rows, vs))
+            suggestible += sum(1 for r in rows if not r.get("suspect")) if d.shared else 0
             k += len(rows)
         with db.engine.begin() as conn:
             _store(conn, chunk, programme)

@@ -22,14 +22,19 @@ the coach never suggests what the participant learned.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from coach.cues import (  # noqa: F401  (re-exported for the interview's rules and their tests)
+    AGREE,
+    DISAGREE,
+    content_words,
     find_contradiction,
     first_sentence,
+    gist_of,
     has_example,
     has_time,
     is_vague,
@@ -52,6 +57,7 @@ class Slot:
     probes: dict = field(default_factory=dict)
     baseline_question: str | None = None
     max_probes: int | None = None  # overrides the protocol's
+    check: str | None = None  # how the coach says back the item it will record ({item}), if it does
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,11 @@ class Protocol:
     max_probes: int
     slots: tuple[Slot, ...]
     closing_early: str = ""  # when the participant ends before the last question
+    acknowledgements: tuple[str, ...] = ()  # short reflections before the next question ({gist})
+    resume: str = "Let's carry on where we stopped."
+    check_instead: str = "What was it instead, in your own words?"
+    not_noted: str = "Then I won't note it that way; you can put it in your own words in the summary at the end."
+    max_checks: int = 3  # coach turns spent checking items back, over the whole debrief
 
     def slot(self, slot_id: str) -> Slot:
         for s in self.slots:
@@ -76,12 +87,15 @@ class Protocol:
         slots = tuple(
             Slot(id=s["id"], label=s["label"], question=s["question"], needs=tuple(s.get("needs", ())),
                  probes=dict(s.get("probes", {})), baseline_question=s.get("baseline_question"),
-                 max_probes=s.get("max_probes"))
+                 max_probes=s.get("max_probes"), check=s.get("check"))
             for s in data["slots"]
         )
+        extra = {k: data[k].strip() for k in ("resume", "check_instead", "not_noted") if data.get(k)}
         return cls(role=data["role"], intro=data["intro"].strip(), closing=data["closing"].strip(),
                    closing_early=(data.get("closing_early") or data["closing"]).strip(),
-                   max_probes=int(data.get("max_probes", 2)), slots=slots)
+                   max_probes=int(data.get("max_probes", 2)), slots=slots,
+                   acknowledgements=tuple(data.get("acknowledgements", ())),
+                   max_checks=int(data.get("max_checks", 3)), **extra)
 
 
 def _baseline_entries(prompts_dir: Path | None) -> list[dict]:
@@ -109,16 +123,19 @@ class Step:
     reads back."""
 
     text: str
-    kind: str  # intro | question | probe | ack | closing
+    kind: str  # intro | question | probe | check | ack | resume | closing
     slot: str | None = None
     probe: str | None = None
     done: bool = False
     belief: int | None = None  # the senior's starting belief this question returns to
+    item: dict | None = None  # a check's item, as it will be recorded (kind, text, before, after, quote)
 
     def meta(self) -> dict:
-        out: dict[str, str | int | None] = {"kind": self.kind, "slot": self.slot, "probe": self.probe}
+        out: dict = {"kind": self.kind, "slot": self.slot, "probe": self.probe}
         if self.belief is not None:
             out["belief"] = self.belief
+        if self.item is not None:
+            out["item"] = self.item
         return out
 
 
@@ -134,18 +151,58 @@ class State:
     status: dict[str, str] = field(default_factory=dict)  # slot -> done | partial | skipped
     contradiction_checked: set[str] = field(default_factory=set)
     corrections: list[int] = field(default_factory=list)
+    checks: int = 0  # coach turns spent checking items back
+    checked: set[str] = field(default_factory=set)  # slots whose item was checked back
+    last_coach: dict = field(default_factory=dict)  # meta of the coach's latest turn
     done: bool = False
     ended_early: bool = False
 
 
 Turn = tuple[str, str, dict | None]  # (speaker, text, meta) as stored
+CheckItem = Callable[[str, list["Turn"]], dict | None]  # (slot, its question and answers) -> item to check back
+
+
+def say_back(item: dict) -> str:
+    """An item in the participant's own words: their sentence, or their before and after."""
+    if item.get("kind") == "broken_assumption" and item.get("before") and item.get("after"):
+        return f"before, “{clip(item['before'])}”; now, “{clip(item['after'])}”"
+    return f"“{clip(item.get('text') or item.get('quote') or '')}”"  # their sentence, less "I learned that"
+
+
+def clip(text: str, limit: int = 200) -> str:
+    text = text.strip().rstrip(".")
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def check_reply(text: str) -> str:
+    """How a participant answered a check: "yes"; "no" (and nothing more); "words" (a no, then
+    their own wording of it); or "more" (no objection, and something more to say: a yes with an
+    addition, or the story going on), which is read as a further answer to the question."""
+    if AGREE.match(text):
+        return "yes" if content_words(AGREE.sub("", text, count=1)) <= 2 else "more"
+    if DISAGREE.match(text):
+        return "no" if content_words(DISAGREE.sub("", text)) <= 2 else "words"
+    return "more"
+
+
+def acknowledgement(templates: tuple[str, ...], answers: list[str], n: int) -> str:
+    """A short reflection of the gist of the last answer (its first point, in the participant's
+    words, cut short), varied by ``n``; "" when there is nothing specific to reflect."""
+    if not templates or not answers:
+        return ""
+    gist = gist_of(answers[-1])
+    return templates[n % len(templates)].format(gist=gist) if gist else ""
 
 
 class Interview:
-    def __init__(self, protocol: Protocol, baseline: list | None = None, topic: str = ""):
+    def __init__(self, protocol: Protocol, baseline: list | None = None, topic: str = "",
+                 check_item: CheckItem | None = None):
         """``baseline``: the senior's starting answers, each a string or (answer, how to return
-        to it: a template with ``{belief}``, or None for the beliefs question's own)."""
+        to it: a template with ``{belief}``, or None for the beliefs question's own).
+        ``check_item(slot, turns)``: the item a slot's questions and answers will be recorded as
+        (the extractor's), to check it back with the participant; None: no checks."""
         self.p = protocol
+        self.check_item = check_item
         pairs = [b if isinstance(b, tuple) else (b, None) for b in (baseline or [])]
         pairs = [(a, then) for a, then in pairs if a and a.strip()]
         self.baseline = [a for a, _ in pairs]
@@ -170,6 +227,8 @@ class Interview:
             meta = meta or {}
             if speaker == "coach":
                 self._read_coach(st, meta)
+            elif meta.get("summary"):  # written in the summary, not an answer to a question
+                continue
             elif meta.get("command") == "skip":
                 item = self.current(st)
                 if item is not None and not st.done and st.status.get(item["slot"]) != "done":
@@ -179,13 +238,22 @@ class Interview:
                 st.done = True
             elif meta.get("correction_of"):
                 self._read_correction(st, meta["correction_of"], text, idx, bool(meta.get("replaces")))
+            elif st.last_coach.get("kind") == "check":  # a reply to a check: the words stay the slot's
+                st.answers.setdefault(st.last_coach["slot"], []).append(idx)
+                st.texts.setdefault(st.last_coach["slot"], []).append(text)
             elif not st.done and (item := self.current(st)) is not None:
                 self._read_answer(st, item["slot"], text, idx)
         return st
 
     def _read_coach(self, st: State, meta: dict) -> None:
+        st.last_coach = meta
         kind = meta.get("kind")
-        if kind == "question":
+        if kind == "check":
+            st.checks += 1
+            st.checked.add(meta.get("slot") or "")
+        elif kind == "resume":
+            st.done = st.ended_early = False
+        elif kind == "question":
             st.pos, st.probes, st.asked = st.pos + 1, 0, []
         elif kind == "probe":
             st.probes += 1
@@ -230,6 +298,14 @@ class Interview:
     def start(self) -> list[Step]:
         return [Step(self.p.intro, "intro"), self._question(0)]
 
+    def resume(self, turns: list[Turn]) -> Step | None:
+        """Carry on after ending early (None if the interview did not end early)."""
+        st = self.state(turns)
+        if not (st.done and st.ended_early):
+            return None
+        nxt = self._question(st.pos)
+        return Step(f"{self.p.resume} {nxt.text}", "resume", slot=nxt.slot, belief=nxt.belief)
+
     def reply(self, turns: list[Turn]) -> Step:
         """The coach's next turn after the participant's last one (``turns[-1]``)."""
         st = self.state(turns)
@@ -237,6 +313,8 @@ class Interview:
         meta = meta or {}
         if meta.get("command") == "skip":
             return self._question(st.pos + 1) if not st.done else self._closing(st)
+        if not meta and st.last_coach.get("kind") == "check" and not st.done:
+            return self._after_check(st, text)
         if meta.get("command") == "end":
             return self._closing(st)
         if meta.get("correction_of"):
@@ -252,7 +330,45 @@ class Interview:
         probe = self._probe(st, slot, item, text)
         if probe and st.probes < (slot.max_probes or self.p.max_probes):
             return Step(probe[1], "probe", slot=slot.id, probe=probe[0])
-        return self._question(st.pos + 1)
+        return self._check(st, slot, item, turns) or self._next(st, slot)
+
+    # checking back what will be recorded ------------------------------------------------------
+
+    def _check(self, st: State, slot: Slot, item: dict, turns: list[Turn]) -> Step | None:
+        """Say back, in the participant's words, the item this slot's answer will be recorded as,
+        and ask whether that is it: once per slot, after the last of its baseline beliefs, within
+        the debrief's budget, and only for an answer with something in it."""
+        if (self.check_item is None or slot.check is None or slot.id in st.checked
+                or st.checks >= self.p.max_checks or st.status.get(slot.id) != "done"):
+            return None
+        nxt = self.plan[st.pos + 1] if st.pos + 1 < len(self.plan) else None
+        if "belief" in item and nxt is not None and nxt["slot"] == slot.id:
+            return None  # more starting beliefs to come: check once, after the last
+        first = next(i for i, (sp, _, m) in enumerate(turns) if sp == "coach" and (m or {}).get("slot") == slot.id)
+        asked = [t for t in turns[first:] if t[0] == "coach" or not (t[2] or {})]  # its questions and answers
+        found = self.check_item(slot.id, asked)
+        if found is None:
+            return None
+        return Step(slot.check.format(item=say_back(found)), "check", slot=slot.id, item=found)
+
+    def _after_check(self, st: State, text: str) -> Step:
+        """After the participant's reply to a check: agreement or new words close it; a bare
+        "no" gets one question for what it was instead (within the budget)."""
+        slot = self.p.slot(st.last_coach["slot"])
+        if check_reply(text) != "no" or st.last_coach.get("probe") == "instead":
+            return self._next(st, slot, acknowledge=False)
+        if st.checks < self.p.max_checks:
+            return Step(self.p.check_instead, "check", slot=slot.id, probe="instead", item=st.last_coach.get("item"))
+        nxt = self._next(st, slot, acknowledge=False)  # no turn left to ask: the summary is the place
+        return Step(f"{self.p.not_noted} {nxt.text}", nxt.kind, slot=nxt.slot, belief=nxt.belief, done=nxt.done)
+
+    def _next(self, st: State, slot: Slot, acknowledge: bool = True) -> Step:
+        """The next question, after a short acknowledgement of what was just said."""
+        nxt = self._question(st.pos + 1)
+        if not acknowledge or nxt.kind != "question":
+            return nxt
+        ack = acknowledgement(self.p.acknowledgements, st.texts.get(slot.id, []), st.pos)
+        return Step(f"{ack} {nxt.text}" if ack else nxt.text, nxt.kind, slot=nxt.slot, belief=nxt.belief)
 
     def _question(self, pos: int) -> Step:
         if pos >= len(self.plan):

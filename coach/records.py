@@ -15,18 +15,22 @@ from dataclasses import dataclass
 from datetime import UTC
 
 import numpy as np
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, distinct, func, insert, select
 from sqlalchemy.orm import Session, joinedload
 
+from coach.extraction.injection import suspect_reasons
 from coach.policy import Actor, check_reviewer
 from coach.store.db import Database
-from coach.store.models import Debrief, IndexOutbox, Pair, Record, utcnow
-from coach.themes import depth_and_scope, themes_of
+from coach.store.models import Debrief, IndexOutbox, Pair, Record, User, utcnow
+from coach.themes import DEPTHS, SCOPES, THEMES, depth_and_scope, themes_of
 
-KINDS = ("learned", "broken_assumption", "action")
-KIND_LABEL = {"learned": "Learned / gained", "broken_assumption": "Broken assumption", "action": "Action"}
-# What may feed suggestions: approved records of debriefs whose participant agreed to share.
-SUGGESTIBLE = (Record.status == "approved", Debrief.shared.is_(True))
+KINDS = ("learned", "broken_assumption", "action", "taught", "pushback", "session_feedback")
+KIND_LABEL = {"learned": "Learned / gained", "broken_assumption": "Broken assumption", "action": "Action",
+              "taught": "Taught", "pushback": "Where they pushed back", "session_feedback": "About the sessions"}
+# What may feed suggestions: approved records of debriefs whose participant agreed to share, of
+# the kinds that say what was learned, taught or done (not feedback on the sessions themselves).
+INDEXED_KINDS = ("learned", "broken_assumption", "action", "taught")
+SUGGESTIBLE = (Record.status == "approved", Debrief.shared.is_(True), Record.kind.in_(INDEXED_KINDS))
 
 
 class ReviewError(ValueError):
@@ -131,11 +135,13 @@ class Records:
         """Replace a live debrief's pending records by a new extraction; reviewed records stay
         (an item already reviewed is not stored twice). Returns how many were stored."""
         items = [{"kind": i.kind, "text": i.text, "before": i.before, "after": i.after, "quote": i.quote,
-                  "turn_index": i.turn_index} for i in extraction.items]
+                  "turn_index": i.turn_index, "provenance": i.provenance} for i in extraction.items]
         with self.db.session() as s:
             reviewed = {(r.kind, r.quote) for r in s.scalars(
                 select(Record).where(Record.debrief_id == debrief_id, Record.status != "pending"))}
             items = [i for i in items if (i["kind"], i["quote"]) not in reviewed]
+            for row, why in zip(items, suspect_reasons(items)):  # shown to the reviewer (coach.extraction.injection)
+                row["suspect"] = why
             s.execute(delete(Record).where(Record.debrief_id == debrief_id, Record.status == "pending"))
             s.add_all(Record(debrief_id=debrief_id, status="pending", extractor=extraction.extractor,
                              model=extraction.model, prompt_id=extraction.prompt_id,
@@ -144,9 +150,11 @@ class Records:
         return len(items)
 
     def review(self, actor: Actor, record_id: int, action: str, **edits: str | None) -> dict:
-        """approve | reject | edit (edit also approves) one record of a shared debrief of the
-        actor's programme. An edit re-derives the record's text, theme, depth, scope and vector."""
-        if action not in ("approve", "reject", "edit"):
+        """approve | reject (with an optional ``reason``) | edit (also approves) | undo (back to
+        pending, an edit's original words restored) one record of a shared debrief of the actor's
+        programme. An edit re-derives the record's text, theme, depth, scope and vector; a theme,
+        depth or scope the facilitator sets overrides the derived one."""
+        if action not in ("approve", "reject", "edit", "undo"):
             raise ReviewError(f"Unknown review action {action!r}.")
         with self.db.session() as s:
             r = s.get(Record, record_id)
@@ -156,13 +164,27 @@ class Records:
             check_reviewer(actor, d.pair.programme)
             if r.status == "withdrawn":
                 raise ReviewError("The participant removed this item from their summary; it cannot be reviewed.")
-            if action == "edit":
-                self._edit(r, edits)
-            r.reject_reason = (edits.get("reason") or "").strip() or None if action == "reject" else None
-            r.status = "rejected" if action == "reject" else "approved"
-            r.reviewed_by, r.reviewed_at = actor.name, utcnow()
+            if action == "undo":
+                self._undo(r)
+            else:
+                if action == "edit":
+                    self._edit(r, edits)
+                r.reject_reason = (edits.get("reason") or "").strip() or None if action == "reject" else None
+                r.status = "rejected" if action == "reject" else "approved"
+                r.reviewed_by, r.reviewed_at = actor.name, utcnow()
             enqueue(s, [(r.id, d.pair.programme)])
             return record_row(r)
+
+    @staticmethod
+    def _undo(r: Record) -> None:
+        if r.status == "pending":
+            raise ReviewError("This item has no decision to undo.")
+        if r.original is not None:
+            r.text, r.before, r.after = r.original["text"], r.original["before"], r.original["after"]
+            r.provenance, r.original = r.original.get("provenance") or "extracted", None
+            d = derive_all([{"kind": r.kind, "text": r.text, "before": r.before, "after": r.after}])[0]
+            r.theme, r.depth, r.scope, r.vector = d["theme"], d["depth"], d["scope"], d["vector"]
+        r.status, r.reviewed_by, r.reviewed_at, r.reject_reason = "pending", None, None, None
 
     @staticmethod
     def _edit(r: Record, edits: dict) -> None:
@@ -177,6 +199,9 @@ class Records:
         for k, v in derive_all([item])[0].items():
             if k in ("text", "theme", "depth", "scope", "vector"):
                 setattr(r, k, v)
+        for k, allowed in (("theme", THEMES), ("depth", DEPTHS), ("scope", SCOPES)):
+            if edits.get(k) in allowed:  # the facilitator's reading wins over the derived one
+                setattr(r, k, edits[k])
 
     @staticmethod
     def withdraw_unkept(d: Debrief, keep: Iterable[int]) -> None:
@@ -193,6 +218,25 @@ class Records:
         if d.shared != bool(share):
             enqueue_debrief(s, d)
         d.shared = bool(share)
+
+    def refresh_derived(self, batch: int = 500) -> int:
+        """Derive again what an older version derived differently (a theme no longer in the
+        taxonomy) or not at all (a vector): run at start, in the background. Returns how many."""
+        from coach.themes import THEMES
+
+        done = 0
+        while True:
+            with self.db.session() as s:
+                stale = list(s.scalars(select(Record).where(Record.theme.not_in(THEMES) | Record.theme.is_(None)
+                                                            | Record.vector.is_(None)).limit(batch)))
+                if not stale:
+                    return done
+                fresh = derive_all([{"kind": r.kind, "text": r.text, "before": r.before, "after": r.after}
+                                    for r in stale])
+                for r, d in zip(stale, fresh):
+                    r.text, r.theme, r.depth, r.scope, r.vector = d["text"], d["theme"], d["depth"], d["scope"], d["vector"]
+                enqueue(s, [(r.id, r.debrief.pair.programme) for r in stale])
+                done += len(stale)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -219,9 +263,10 @@ class Records:
 
 
 def shared_debrief(s: Session, debrief_id: str) -> Debrief:
-    """A debrief its participant confirmed and agreed to share, or ReviewError."""
+    """A debrief its participant confirmed and agreed to share (an ingested one: shared in its
+    file; its suspected records wait for a facilitator there), or ReviewError."""
     d = s.get(Debrief, debrief_id)
-    if d is None or not d.shared or d.confirmed_at is None:
+    if d is None or not d.shared or (d.confirmed_at is None and d.source != "ingest"):
         raise ReviewError("This debrief has not been shared with facilitators.")
     return d
 
@@ -247,6 +292,52 @@ def evidence_context(db: Database, record_ids, programmes=None) -> dict[int, dic
         rows = conn.execute(q).mappings().all()
     return {r["id"]: dict(r, created=_epoch(r["created_at"])) for r in rows
             if programmes is None or r["programme"] in programmes}
+
+
+def record_pairs(db: Database, record_ids, programmes=None) -> dict[int, str]:
+    """The pair of each of these records that may feed suggestions (of ``programmes`` when given)."""
+    q = (select(Record.id, Debrief.pair_id, Pair.programme).join(Debrief, Record.debrief_id == Debrief.id)
+         .join(Pair, Debrief.pair_id == Pair.id).where(Record.id.in_(list(record_ids)), *SUGGESTIBLE))
+    with db.engine.connect() as conn:
+        return {rid: pid for rid, pid, prog in conn.execute(q) if programmes is None or prog in programmes}
+
+
+def pair_records(db: Database, pair_ids, programmes=None) -> list[dict]:
+    """Every suggestible record of these pairs (both of a pair's debriefs), with its vector, the
+    participant's quote, the pair's roles and topic, and the names a quote might mention (the
+    pair's senior_name and junior_name, the debrief's participant's display name), for
+    suggestions to score a past pair as a whole and to show its evidence without names."""
+    if not pair_ids:
+        return []
+    q = (select(Record.id, Record.kind, Record.text, Record.before, Record.after, Record.quote, Record.vector,
+                Debrief.id.label("debrief_id"), Debrief.role, Debrief.created_at, Pair.id.label("pair_id"), Pair.topic,
+                Pair.senior, Pair.junior, Pair.senior_name, Pair.junior_name, Pair.programme,
+                User.display_name.label("participant_name"))
+         .join(Debrief, Record.debrief_id == Debrief.id).join(Pair, Debrief.pair_id == Pair.id)
+         .outerjoin(User, Debrief.participant_id == User.id)
+         .where(Pair.id.in_(list(pair_ids)), *SUGGESTIBLE).order_by(Record.id))
+    with db.engine.connect() as conn:
+        rows = conn.execute(q).mappings().all()
+    return [dict(r, created=_epoch(r["created_at"]), vector=from_blob(r["vector"]) if r["vector"] else None)
+            for r in rows if programmes is None or r["programme"] in programmes]
+
+
+def pairs_of_participant(db: Database, participant_id: int) -> set[str]:
+    """The pairs a participant has a debrief in (their own pairs)."""
+    with db.engine.connect() as conn:
+        return set(conn.scalars(select(Debrief.pair_id).where(Debrief.participant_id == participant_id)))
+
+
+def shared_debriefs_outside(db: Database, programmes, exclude_pairs=()) -> int:
+    """How many debriefs of these programmes, outside ``exclude_pairs``, have at least one record
+    that may feed suggestions."""
+    q = (select(func.count(distinct(Debrief.id))).select_from(Record)
+         .join(Debrief, Record.debrief_id == Debrief.id).join(Pair, Debrief.pair_id == Pair.id)
+         .where(*SUGGESTIBLE, Pair.programme.in_(list(programmes))))
+    if exclude_pairs:
+        q = q.where(Pair.id.not_in(list(exclude_pairs)))
+    with db.engine.connect() as conn:
+        return int(conn.scalar(q) or 0)
 
 
 def _epoch(when) -> int:

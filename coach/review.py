@@ -14,15 +14,15 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import joinedload
 
 from coach.extraction.records import Turn as XTurn
-from coach.extraction.records import answered_slots, without_superseded
+from coach.extraction.records import answered_slots, normalise, without_superseded
 from coach.policy import OPERATOR, Actor, check_reviewer
-from coach.records import Records, ReviewError, shared_debrief
+from coach.records import INDEXED_KINDS, Records, ReviewError, shared_debrief
 from coach.store.db import Database
-from coach.store.models import Debrief, Pair
+from coach.store.models import Debrief, Pair, Record
 
 Audit = Callable[[Actor, str, str, str | None], None]  # (actor, action, target, detail)
 
@@ -48,10 +48,13 @@ class Review:
         return actor.programme or ""
 
     def queue(self, actor: Actor) -> list[dict]:
-        """Debriefs of the actor's programme whose participant confirmed and agreed to share."""
+        """Debriefs of the actor's programme whose participant confirmed and agreed to share, and
+        shared ingested ones holding records back for review (suspected injections, coach.ingest)."""
         programme = self._programme(actor)
+        held = select(Record.id).where(Record.debrief_id == Debrief.id, Record.status == "pending").exists()
         q = (select(Debrief).join(Debrief.pair)
-             .where(Debrief.shared.is_(True), Debrief.confirmed_at.is_not(None), Debrief.source == "interview")
+             .where(Debrief.shared.is_(True), or_(and_(Debrief.confirmed_at.is_not(None), Debrief.source == "interview"),
+                                                  and_(Debrief.source == "ingest", held)))
              .options(joinedload(Debrief.pair), joinedload(Debrief.records)).order_by(Debrief.updated_at.desc()))
         if programme is not None:
             q = q.where(Pair.programme == programme)
@@ -59,8 +62,12 @@ class Review:
             out = []
             for d in s.scalars(q).unique():
                 c = Counter(r.status for r in d.records)
+                name = getattr(d.pair, f"{d.role}_name") or (d.participant.display_name if d.participant else None)
                 out.append({"id": d.id, "role": d.role, "topic": d.pair.topic, "programme": d.pair.programme,
-                            "pending": c["pending"], "approved": c["approved"], "rejected": c["rejected"]})
+                            "pending": c["pending"], "approved": c["approved"], "rejected": c["rejected"],
+                            "suspect": sum(bool(r.suspect) and r.status == "pending" for r in d.records),
+                            "source": d.source, "name": name, "pair": d.pair_id,
+                            "shared_at": d.confirmed_at or d.updated_at})
             return out
 
     def open(self, actor: Actor, debrief_id: str) -> tuple[list[tuple[int, str, str, dict]], list[dict]]:
@@ -82,8 +89,15 @@ class Review:
         items = [r for r in self.records.for_debrief(debrief_id) if r["status"] != "withdrawn"]
         return turns, items
 
+    def decide_all(self, actor: Actor, debrief_id: str) -> int:
+        """Approve every item of this debrief still waiting (after reading it); logged each."""
+        pending = [r["id"] for r in self.items(actor, debrief_id) if r["status"] == "pending"]
+        for rid in pending:
+            self.decide(actor, debrief_id, rid, "approve")
+        return len(pending)
+
     def decide(self, actor: Actor, debrief_id: str, record_id: int, action: str, **edits) -> dict:
-        """approve | reject | edit one item of this debrief; logged."""
+        """approve | reject | edit | undo one item of this debrief; logged."""
         if record_id not in {r["id"] for r in self.items(actor, debrief_id)}:
             raise ReviewError("That item is not part of this debrief.")
         row = self.records.review(actor, record_id, action, **edits)
@@ -104,7 +118,7 @@ class Review:
             path.write_text(json.dumps(rows, ensure_ascii=False, indent=2), encoding="utf-8")
         else:
             cols = ["id", "programme", "topic", "role", "debrief", "kind", "text", "before", "after", "quote",
-                    "theme", "depth", "scope", "reviewed_by", "reviewed_at"]
+                    "theme", "depth", "scope", "reviewed_by", "reviewed_at", "suspect"]
             with path.open("w", newline="", encoding="utf-8") as f:
                 w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
                 w.writeheader()
@@ -113,24 +127,33 @@ class Review:
         return path
 
     def dashboard(self, actor: Actor) -> dict:
+        """The programme at a glance: approved items by theme and depth, the broken assumptions
+        earlier seniors shared most (similar wordings grouped), and how far the round is."""
         programme = self._programme(actor)
         rows = self.records.approved(programme)
-        by_theme_depth = Counter((r["theme"] or "other", r["depth"] or "awareness") for r in rows)
-        assumptions = Counter((r["before"] or "").strip().rstrip(".") for r in rows if r["kind"] == "broken_assumption")
-        with self.db.session() as s:
-            # pairs run in the app (past debriefs loaded with `coach ingest` were never planned here)
-            ingested = select(Debrief.id).where(Debrief.pair_id == Pair.id, Debrief.source == "ingest").exists()
-            q = select(func.coalesce(func.count(Pair.id), 0)).where(~ingested)
-            dq = select(func.count(Debrief.id)).join(Debrief.pair).where(Debrief.status == "done",
-                                                                         Debrief.source == "interview")
-            if programme is not None:
-                q, dq = q.where(Pair.programme == programme), dq.where(Pair.programme == programme)
-            planned = 2 * (s.scalar(q) or 0)
-            done = s.scalar(dq) or 0
+        by_theme_depth = Counter((r["theme"] or "other", r["depth"] or "awareness") for r in rows
+                                 if r["kind"] in INDEXED_KINDS)
+        beliefs = [r["before"].strip().rstrip(".") for r in rows if r["kind"] == "broken_assumption" and r["before"]]
         self.audit(actor, "dashboard", f"programme:{programme}", "aggregates and frequent broken assumptions")
         return {"theme_depth": [{"theme": t, "depth": d, "items": n} for (t, d), n in sorted(by_theme_depth.items())],
-                "assumptions": [{"belief before": b, "debriefs": n} for b, n in assumptions.most_common(10) if b],
-                "progress": [{"debriefs": "planned", "count": planned}, {"debriefs": "done", "count": done}]}
+                "assumptions": [{"belief before (most typical wording)": w, "debriefs": n}
+                                for w, n in group_by_meaning(beliefs)[:10]],
+                "progress": self._progress(programme)}
+
+    def _progress(self, programme: str | None) -> list[dict]:
+        """Counts of the round, each saying what it counts (pairs run in the app, not ingested)."""
+        with self.db.session() as s:
+            ingested = select(Debrief.id).where(Debrief.pair_id == Pair.id, Debrief.source == "ingest").exists()
+            pq = select(Pair).where(~ingested)
+            if programme is not None:
+                pq = pq.where(Pair.programme == programme)
+            pairs = list(s.scalars(pq))
+            debriefs = [d for p in pairs for d in p.debriefs if d.source == "interview"]
+            return [{"what": "pairs", "count": len(pairs)},
+                    {"what": "sessions planned", "count": sum(p.sessions or 0 for p in pairs)},
+                    {"what": "debriefs expected (2 a pair)", "count": 2 * len(pairs)},
+                    {"what": "debriefs finished", "count": sum(d.status == "done" for d in debriefs)},
+                    {"what": "debriefs shared", "count": sum(bool(d.shared and d.confirmed_at) for d in debriefs)}]
 
     def synthesis(self, actor: Actor, debrief_id: str) -> dict:
         """The pair synthesis for the pair of a debrief under review (both sides must have
@@ -142,6 +165,52 @@ class Review:
         out = pair_synthesis(self.db, pair_id)
         self.audit(actor, "review.synthesis", f"pair:{pair_id}", "both debriefs' taught points and learned items")
         return out
+
+
+def attempt_spans(turns: list[tuple[int, str, str, dict]]) -> dict[int, list[str]]:
+    """Per transcript turn, the words read as an attempt to instruct the software (either layer
+    of the guard: coach.cues and coach.extraction.injection), for the reviewer to see: nothing of
+    them became a record."""
+    from coach.cues import injection_spans
+    from coach.extraction.injection import Layer
+
+    xturns = without_superseded([XTurn(sp, tx, meta) for _, sp, tx, meta in turns])
+    layer = Layer(xturns)
+    out: dict[int, list[str]] = {}
+    for k, (idx, _, _, _) in enumerate(turns):
+        if not xturns[k].is_participant_words or not xturns[k].text:
+            continue
+        text = normalise(xturns[k].text)
+        found = [text[a:b] for a, b in injection_spans(text)] + [text[s.start:s.end] for s in layer.spans_in(k)]
+        if found:
+            out[idx] = found
+    return out
+
+
+GROUP_SIMILARITY = 0.6  # MiniLM cosine at which two stated beliefs count as the same belief
+
+
+def group_by_meaning(texts: list[str]) -> list[tuple[str, int]]:
+    """(most typical wording, how many) per group of texts that say the same thing, largest first:
+    each text joins the first group whose first member it is close to; a group is shown by the
+    member nearest to all the others."""
+    if not texts:
+        return []
+    from coach.embeddings import MiniLM
+
+    vecs = MiniLM.shared().embed(texts)
+    groups: list[list[int]] = []
+    for i, v in enumerate(vecs):
+        home = next((g for g in groups if float(vecs[g[0]] @ v) >= GROUP_SIMILARITY), None)
+        if home is None:
+            groups.append([i])
+        else:
+            home.append(i)
+    out = []
+    for g in groups:
+        centre = max(g, key=lambda i: sum(float(vecs[i] @ vecs[j]) for j in g))
+        out.append((texts[centre], len(g)))
+    return sorted(out, key=lambda x: -x[1])
 
 
 def pair_synthesis(db: Database, pair_id: str) -> dict:

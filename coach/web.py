@@ -74,6 +74,26 @@ EXPIRED_JS = """<script>
 </script>"""
 
 
+# Gradio's chat log scrolls but cannot take keyboard focus, and its date picker's button has no
+# name: make the one focusable and name both, for keyboard and screen-reader users.
+A11Y_JS = """<script>
+(() => {
+  const mend = () => {
+    document.querySelectorAll(".bubble-wrap:not([tabindex])").forEach(el => {
+      el.setAttribute("tabindex", "0");
+      el.setAttribute("aria-label", "The conversation so far");
+    });
+    document.querySelectorAll(".timebox button.calendar:not([aria-label])").forEach(el =>
+      el.setAttribute("aria-label", "Choose a date"));
+  };
+  new MutationObserver(mend).observe(document.documentElement, {childList: true, subtree: true});
+})();
+</script>"""
+
+# What screen readers hear when an event ends (Gradio announces "common.complete" untranslated).
+STATUS_WORDS = gr.I18n(en={"common.complete": "Done", "common.error": "Something went wrong"})
+
+
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(PAGE.format(title=html.escape(title), body=body), status_code=status,
                         headers={"Cache-Control": "no-store"})
@@ -369,7 +389,7 @@ def build_server(blocks: gr.Blocks, accounts: Accounts, *, secure_cookie: bool =
         return resp
 
     gr.mount_gradio_app(app, blocks, path="/", auth_dependency=_actor_of, footer_links=[], css=css, theme=theme,
-                        head=EXPIRED_JS)
+                        head=EXPIRED_JS + A11Y_JS, i18n=STATUS_WORDS)
     app.add_middleware(Gate, accounts=accounts)
     app.add_middleware(SameOriginOnly)  # outermost: covers the gate's own answers too
     return app

@@ -214,3 +214,48 @@ def accept_invitation(page, link: str, password: str = PASSWORD) -> None:
     page.get_by_label("The same password again").fill(password)
     page.get_by_role("button", name="Set password and sign in").click()
     page.locator("#signed-in", has_text="Signed in as").wait_for(timeout=30000)
+
+
+def is_check(coach_text: str) -> bool:
+    """Whether the coach is checking an item back (coach.interview: a ``check`` turn)."""
+    from coach.interview import Protocol
+
+    starts = {"What was it instead"}
+    for role in ("senior", "junior"):
+        starts |= {s.check.split("{item}")[0] for s in Protocol.load(role).slots if s.check}
+    return any(coach_text.startswith(s) for s in starts)
+
+
+def answer_all(debriefs, actor, did: str, answers: list[str], reply_to_checks: str = "Yes.") -> str:
+    """A scripted participant: each answer in turn, agreeing whenever the coach checks an item
+    back. Returns the coach's last reply."""
+    def say(text: str) -> str:
+        out = ""
+        for out in debriefs.say(actor, did, text):  # noqa: B007 - the last reply is the answer
+            pass
+        return out
+
+    last = ""
+    for a in answers:
+        last = say(a)
+        while is_check(last):
+            last = say(reply_to_checks)
+    return last
+
+
+AXE = ROOT / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js"  # scripts/test installs it (npm)
+
+
+def assert_accessible(page) -> None:
+    """axe-core, run in the page as it is now: no serious or critical violation (WCAG 2 A/AA)."""
+    if not AXE.is_file():
+        _require("axe-core", "the npm package axe-core in .cache/axe (scripts/test installs it)")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(500)  # Gradio dims outputs while an event runs: check the settled page
+    page.add_script_tag(content=AXE.read_text())
+    found = page.evaluate("""async () => {
+        const r = await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'best-practice'], resultTypes: ['violations']});
+        return r.violations.filter(v => ['serious', 'critical'].includes(v.impact))
+            .map(v => `${v.id}: ${v.help} (${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join('; ')})`);
+    }""")
+    assert found == [], "\n".join(found)

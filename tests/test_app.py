@@ -57,7 +57,7 @@ def test_fresh_start_serves_the_app_and_the_model(tmp_path, browser):
         fay = browser.new_context(viewport={"width": 1100, "height": 800}).new_page()
         accept_invitation(fay, fac_link)
         fay.locator("#signed-in", has_text="programme “Pilot 2027”").wait_for()
-        assert fay.get_by_role("tab", name="New pair").is_visible()
+        assert fay.get_by_role("tab", name="Pairs").is_visible()
         assert fay.get_by_role("tab", name="System").count() == 0 or not fay.get_by_role("tab", name="System").is_visible()
         fay.goto(fac_link)
         fay.get_by_text("has been used or has expired").wait_for()  # single use

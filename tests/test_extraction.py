@@ -12,6 +12,8 @@ import vcr
 
 from coach import extraction
 from coach.config import BUNDLED_GGUF_NAME
+from coach.extraction.guard import guard
+from coach.extraction.questions import classify
 from coach.extraction.records import Item, Turn, ground, locate, normalise
 from coach.gateway import Gateway
 from tests.conftest import DATA, run_cli
@@ -70,8 +72,9 @@ def test_offline_extractor_reads_the_interview():
 
     derived = derive_all([i.model_dump() for i in ex.items])
     assert {d["depth"] for d in derived if d["kind"] == "action"} == {"changed behaviour"}
-    assert all(d["theme"] in ("technology and trends", "ways of working and culture", "customers and markets", "other")
-               for d in derived)
+    from coach.themes import THEMES
+
+    assert all(d["theme"] in THEMES for d in derived)
 
 
 def test_injection_only_transcript_produces_no_record():
@@ -327,3 +330,101 @@ def test_a_replaced_answer_reaches_no_extractor_not_even_the_model(fake_gateway)
     fake.__exit__()
     offline = extraction.run("offline", turns, "senior")
     assert [i.quote for i in offline.items if i.kind == "action"] == ["I'll ask every store manager to post one video a week."]
+
+
+# -- interviewers who ask in their own words (issue #17) ----------------------------------------
+
+
+@pytest.mark.parametrize("question, context", [
+    ("What stands out when you look back?", "learned"),
+    ("Q: anything you had wrong?", "beliefs"),
+    ("Q: next steps?", "action"),
+    ("Anything you're still unsure about?", "unsure"),
+    ("Any worries?", "unsure"),
+    ("Mm.", "nudge"),
+    ("Go on.", "nudge"),
+])
+def test_a_question_is_read_by_its_meaning_not_its_words(question, context):
+    assert classify(question, "senior")[0] == context
+
+
+def test_a_belief_stated_under_any_question_is_a_broken_assumption():
+    turns = [C("What stands out when you look back?"),
+             P("I always figured you needed a big following before anyone would see your stuff. Turns out TikTok "
+               "pushes a video out based on how the first few hundred viewers react to it.")]
+    [ba] = extraction.run("offline", turns).by_kind("broken_assumption")
+    assert ba.before == "You needed a big following before anyone would see your stuff."
+    assert "first few hundred viewers" in ba.after
+
+
+def test_what_is_still_open_is_never_an_action():
+    turns = [C("What will you do differently at work because of these sessions?"),
+             P("I'll ask two store managers to film a how-to video each, starting in March."),
+             C("Anything you're still unsure about?"),
+             P("Whether it actually sells more paint. Whether the staff will keep it up after the trial."),
+             C("Any worries?"),
+             P("That we'll be posting into the void for months before anyone sees it.")]
+    ex = extraction.run("offline", turns)
+    assert [i.quote for i in ex.items if i.kind == "action"] == [
+        "I'll ask two store managers to film a how-to video each, starting in March."]
+    assert not [i for i in ex.items if i.turn_index in (3, 5)]
+
+
+def test_notes_are_read_line_by_line_without_their_bullets():
+    turns = [C("Debrief notes, depot manager. Q: what stood out?"),
+             P("- algorithm pushes to strangers first, not followers. didn't know that\n"
+               "- thought you needed years of followers. wrong")]
+    ex = extraction.run("offline", turns)
+    assert "algorithm pushes to strangers first, not followers." in [i.quote for i in ex.by_kind("learned")]
+    assert all(not i.quote.startswith("-") and "\n" not in i.quote for i in ex.items)
+    # "wrong" after a belief with nothing else on its line: the line before is another point, not the new view
+    assert not ex.by_kind("broken_assumption")
+
+
+VAGUE = "It was very interesting, I learned a lot about social media."
+
+
+def test_the_vague_answer_a_follow_up_was_chasing_is_not_a_learned_item():
+    turns = [C("Looking back over your sessions, what is one thing you learned that you didn't know before?"),
+             P(VAGUE),
+             C("Could you say a little more about that? What exactly was new to you?"),
+             P("Our customers ask for product advice in Instagram comments, and nobody on our side answers them.")]
+    ex = extraction.run("offline", turns, topic="Social media for a garden centre")
+    assert [i.turn_index for i in ex.by_kind("learned")] == [3]
+    # whoever proposes it, the guard refuses it
+    kept, _, refused = guard([Item(kind="learned", text="Social media", quote=VAGUE)], turns)
+    assert kept == [] and refused == {"vague": 1}
+
+
+def test_a_remark_about_the_tool_is_not_an_action():
+    turns = [C("What will you do differently at work because of these sessions?"),
+             P("I'll answer Instagram comments every morning, starting Monday."),
+             C("Thank you, that's everything I wanted to ask. Below is a summary of what will be recorded."),
+             P("My summary lost my two actions. The other one: I'll book Priya for the team meeting in May.")]
+    ex = extraction.run("offline", turns)
+    assert "My summary lost my two actions." not in [i.quote for i in ex.items]
+    kept, _, refused = guard([Item(kind="action", text="Summary", quote="My summary lost my two actions.")], turns)
+    assert kept == [] and refused == {"about the tool": 1}
+
+
+def test_a_question_back_to_the_coach_is_never_a_record():
+    turns = [C("What did you gain yourself: for example confidence, a view of how leaders think, or context about "
+               "their world?"),
+             P("I can present to a director without freezing now."),
+             C("Earlier you said: “I can present to a director without freezing now.”. What you just said sounds "
+               "different. Which is closer to what you think, or how do the two fit together?"),
+             P("Sorry, I don't see the contradiction? Is that common, do you find, with other juniors?")]
+    ex = extraction.run("offline", turns, "junior")
+    assert not [i for i in ex.items if i.quote.endswith("?")]
+    kept, _, refused = guard([Item(kind="learned", text="x", quote="Sorry, I don't see the contradiction?")], turns)
+    assert kept == [] and refused == {"question": 1}
+
+
+def test_a_belief_after_the_new_view_is_split_where_the_belief_starts():
+    """'New view - I'd always assumed belief.': the belief is what follows the dash, the new view
+    what comes before it (not the whole sentence as the belief and the next one as the new view)."""
+    turns = [C(BELIEFS_Q),
+             P("Most of our customers under thirty find us through Instagram - I'd always assumed it was the "
+               "website. We still pay an agency to redesign it every year.")]
+    [ba] = extraction.run("offline", turns).by_kind("broken_assumption")
+    assert (ba.before, ba.after) == ("It was the website.", "Most of our customers under thirty find us through Instagram")

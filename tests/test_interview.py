@@ -150,7 +150,9 @@ def test_baseline_beliefs_are_asked_back_in_the_seniors_words():
     iv = Interview(Protocol.load("senior"), baseline=["Young people find shops on Google.", "Video is a fad."])
     ex = "I learned that TikTok is a search engine; she showed me her search for a café."
     conv, steps = run(iv, [ex])
-    assert steps[-1].text == "Before the sessions you said: “Young people find shops on Google.” Is that still what you think?"
+    # a short acknowledgement of the answer, in its own words, then the question
+    assert steps[-1].text == ("Noted: “TikTok is a search engine”. Before the sessions you said: “Young people find "
+                              "shops on Google.” Is that still what you think?")
     steps.append(conv.answer("No."))
     assert steps[-1].probe == "after" and "what do you think now" in steps[-1].text.lower()
     steps.append(conv.answer("Now I know they search on TikTok first, she showed me."))
@@ -236,3 +238,89 @@ def test_coach_never_puts_words_in_the_participants_mouth(senior):
             continue
         quoted = [q for q in answers if q.rstrip(".") in st.text]
         assert st.probe in ("contradiction", "vague") and (quoted or st.probe == "vague"), st.text
+
+
+# -- checking back what will be recorded, acknowledgements, resuming ---------------------------
+
+def checked_senior(**kw):
+    from coach.debriefs import check_item
+
+    p = Protocol.load("senior")
+    return Interview(p, topic="TikTok discovery", check_item=check_item(p, "TikTok discovery"), **kw)
+
+
+LEARNED = "I learned that teenagers search TikTok before Google when they look for a shop; she showed me her café search."
+BELIEF = "I thought our website was how they found us, but now I see it is TikTok."
+ACTION = "I'll ask every store manager to post one short video a week, starting in March."
+
+
+def test_a_substantive_answer_is_said_back_in_the_participants_words_and_checked():
+    conv = Conversation(checked_senior())
+    step = conv.answer(LEARNED)
+    assert (step.kind, step.slot) == ("check", "learned")
+    assert "“Teenagers search TikTok before Google when they look for a shop" in step.text and step.text.endswith("?")
+    assert step.item["quote"] in LEARNED  # the item, grounded in their answer, travels with the turn
+    step = conv.answer("Yes, that's it.")
+    assert (step.kind, step.slot) == ("question", "beliefs")  # agreed: on to the next question
+
+
+def test_checks_are_bounded_once_per_slot_none_after_a_skip_three_turns_in_all():
+    conv = Conversation(checked_senior())
+    kinds = [conv.answer(LEARNED).kind, conv.answer("No.").kind]  # a bare no: what was it instead?
+    kinds.append(conv.answer("That TikTok is where they search for shops.").kind)
+    assert kinds == ["check", "check", "question"]
+    assert conv.answer(BELIEF).kind == "check"  # the third check turn
+    step = conv.answer("No.")  # budget spent: no fourth turn, the summary is the place
+    assert step.kind == "question" and step.text.startswith("Then I won't note it that way")
+    assert conv.answer(ACTION).kind == "question"  # no check left in the budget
+    assert sum(m.get("kind") == "check" for _, _, m in conv.turns if m) == 3
+    conv = Conversation(checked_senior())
+    conv.skip()  # nothing to check on a skipped question
+    assert conv.answer(BELIEF).kind == "check"
+
+
+def test_vague_answers_are_not_checked_back():
+    conv = Conversation(checked_senior())
+    for a in ("Good.", "Fine.", "Ok."):
+        step = conv.answer(a)
+    assert step.kind == "question" and step.slot == "beliefs"
+
+
+def test_what_the_participant_says_to_a_check_decides_the_record():
+    """Agreement confirms the item; their own words replace it (grounded in their reply); a bare
+    "no" drops it and what they say it was instead is recorded."""
+    from coach import extraction
+    from coach.extraction.records import Turn
+
+    conv = Conversation(checked_senior())
+    conv.answer(LEARNED), conv.answer("Yes.")
+    conv.answer(BELIEF), conv.answer("Not quite: they never look at websites at all, only at TikTok.")
+    conv.answer(ACTION), conv.answer("No.")
+    ex = extraction.run("offline", [Turn(sp, tx, m) for sp, tx, m in conv.turns], "senior")
+    [learned] = [i for i in ex.items if i.kind == "learned"]
+    assert learned.provenance == "confirmed" and "Teenagers search TikTok before Google" in learned.text
+    [ba] = [i for i in ex.items if i.kind == "broken_assumption"]
+    assert ba.provenance == "confirmed" and ba.after.startswith("They never look at websites")
+    assert ba.before == "Our website was how they found us"
+    assert not [i for i in ex.items if i.kind == "action"]  # refused, and no turn left to ask again
+
+
+def test_an_acknowledgement_reflects_the_answer_and_varies():
+    conv = Conversation(Interview(Protocol.load("senior")))
+    a = conv.answer(LEARNED)
+    b = conv.answer(BELIEF)
+    assert a.text.startswith("Noted: “teenagers search TikTok before Google”.")
+    assert a.text.split("“")[0] != b.text.split("“")[0]  # not the same words every time
+    assert "Great" not in a.text + b.text and "!" not in a.text + b.text  # no praise
+
+
+def test_an_interview_ended_early_can_be_resumed():
+    iv = Interview(Protocol.load("senior"))
+    conv = Conversation(iv)
+    conv.answer(LEARNED)
+    assert conv.end().done and conv.state.ended_early
+    step = iv.resume(conv.turns)
+    assert step.kind == "resume" and step.text.endswith(iv.p.slot("beliefs").question)
+    conv._coach(step)
+    assert not conv.state.done and conv.answer(BELIEF).slot == "action"
+    assert iv.resume(conv.turns) is None  # not ended: nothing to resume

@@ -12,7 +12,7 @@ from coach.accounts import SESSION_CACHE_SECONDS
 from coach.config import load_settings
 from coach.store.db import Database
 from coach.store.models import Debrief, SignInSession, Turn, User, utcnow
-from tests.conftest import accept_invitation, seed_people, sign_in, start_app
+from tests.conftest import accept_invitation, assert_accessible, seed_people, sign_in, start_app
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,7 @@ def create_pair(browser, url, data) -> dict[str, str]:
     ctx = browser.new_context(viewport={"width": 1100, "height": 900})
     page = ctx.new_page()
     sign_in(page, url, "fran@example.org")
-    page.get_by_role("tab", name="New pair").click()
+    page.get_by_role("tab", name="Pairs").click()
     page.get_by_label("Topic the junior knows better").fill("How Gen Z discovers stores on TikTok")
     page.get_by_label("Senior's sign-in name").fill(SENIOR)
     page.get_by_label("Senior's name").fill("Ann")
@@ -99,41 +99,93 @@ def test_senior_debrief_end_to_end_with_reload(app, browser):
     links = create_pair(browser, url, data)
     page = participant(browser, links["senior"], 390, 844)  # the senior is on a phone
     page.get_by_text("Looking back over your sessions").wait_for()
+    assert_accessible(page)
     assert "concrete example" in answer(page, "I learned that TikTok is a search engine for young shoppers.")
-    q = answer(page, "She showed me how she searches for a café near her flat, and every result was a video.")
+    check = answer(page, "She showed me how she searches for a café near her flat, and every result was a video.")
+    # the coach says back, in the senior's words, what it will record, and asks
+    assert check.startswith("Let me check I have it right") and "TikTok is a search engine for young shoppers" in check
+    q = answer(page, "Yes, that's it.")
     assert q == "Before the sessions you said: “Young people find shops on Google.” Is that still what you think?"
 
-    page.reload()  # mid-interview: nothing lost, same point
+    page.get_by_label("Your answer").fill("Half of an answer I have not sent yet")
+    page.wait_for_timeout(500)
+    page.reload()  # mid-interview: nothing lost, same point, even the unsent answer
     page.get_by_text("Is that still what you think?").wait_for()
     assert page.get_by_text("every result was a video").count() == 1
     assert bots(page).last.inner_text() == q
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('textarea')].some(t => t.value === 'Half of an answer I have not sent yet')")
 
-    nxt = answer(page, "No. Now I know they search TikTok first; Google comes later if at all.")
+    check = answer(page, "No. Now I know they search TikTok first; Google comes later if at all.")
+    assert check.startswith("And the change of view I'd note") and "Young people find shops on Google" in check
+    nxt = answer(page, "Yes.")
     assert nxt.startswith("What will you do differently")
-    assert answer(page, "I'll ask each store manager to post one short video a week, starting next month.") \
-        .startswith("How did the sessions themselves go")
+    check = answer(page, "I'll ask each store manager to post one short video a week, starting next month.")
+    assert check.startswith("The step I'd note")
+    assert answer(page, "No, it's more that I'll film the first one myself, next Monday.").startswith(
+        "How did the sessions themselves go")  # in their own words instead: no further question
     closing = answer(page, "They worked well because she used our own stores; I'd add a fifth session on ads.")
     assert closing.startswith("Thank you, that's everything")
-    page.locator("#coach-summary", has_text="I'll ask each store manager").wait_for()  # the summary
+    keep = page.locator("#coach-keep")
+    keep.get_by_text("I'll film the first one myself", exact=False).wait_for()  # one list: the summary
+    assert keep.get_by_text("you confirmed this", exact=False).count() >= 2  # said so in the conversation
     assert not page.get_by_label("Your answer").is_visible()  # finished: no more answers
+    assert_accessible(page)
     boxes = page.locator("#coach-keep label", has_text="Will do:")
     for i in range(boxes.count()):  # "that's not what I meant": untick every action
         boxes.nth(i).locator("input").uncheck()
     page.get_by_label("I agree to share this summary").check()
     page.get_by_role("button", name="Confirm summary").click()
     page.get_by_text("You agreed to share this summary").wait_for()
-    assert page.locator("#coach-summary").get_by_text("What you will do").count() == 0  # withdrawn
 
     code = debrief_of(data, SENIOR)
     turns, shared, status = stored_turns(data, code)
     said = [t for sp, t in turns if sp == "participant"]
-    assert len(said) == 5 and said[0] == "I learned that TikTok is a search engine for young shoppers."
+    assert said[0] == "I learned that TikTok is a search engine for young shoppers." and len(said) == 8
     assert shared is True and status == "done"
     db = Database(load_settings(data_dir=data).sqlalchemy_url)
     with db.session() as s:
-        kinds = {(r.kind, r.status) for r in s.get(Debrief, code).records}
+        records = [(r.kind, r.status, r.provenance) for r in s.get(Debrief, code).records]
     db.dispose()
-    assert ("action", "withdrawn") in kinds and ("learned", "pending") in kinds
+    assert ("action", "withdrawn", "confirmed") in records and ("learned", "pending", "confirmed") in records
+
+
+def test_ending_early_is_confirmed_can_be_resumed_and_the_summary_takes_the_participants_words(app, browser):
+    url, data = app
+    links = create_pair(browser, url, data)
+    page = participant(browser, links["senior"])
+    page.get_by_text("Looking back over your sessions").wait_for()
+    answer(page, "I learned that our young customers compare prices on their phones in the shop, for example at the till.")
+    answer(page, "Yes.")
+    page.get_by_role("button", name="End now…").click()
+    page.get_by_role("button", name="Keep going").click()  # not by mistake: nothing happens
+    assert page.get_by_label("Your answer").is_visible()
+    page.get_by_role("button", name="End now…").click()
+    page.get_by_role("button", name="Yes, end now").click()
+    page.locator("#coach-summary").get_by_text("You ended the interview early").wait_for()
+    # the participant puts an item in their own words and adds one the coach missed
+    page.get_by_text("Change an item's wording, or add one that is missing").click()
+    page.get_by_label("Item", exact=True).click()
+    page.get_by_role("option").first.click()
+    page.get_by_label("Its wording, in your words").fill("Young customers check prices on their phones while in the shop.")
+    page.get_by_role("button", name="Save the wording").click()
+    page.locator("#coach-keep").get_by_text("Young customers check prices on their phones while in the shop").wait_for()
+    page.get_by_label("What it is").click()
+    page.get_by_role("option", name="Something I will do").click()
+    page.get_by_label("What is missing, in your words").fill("I'll put price-match signs at the tills in March.")
+    page.get_by_role("button", name="Add it").click()
+    page.locator("#coach-keep").get_by_text("price-match signs", exact=False).wait_for()
+    assert page.locator("#coach-keep").get_by_text("in your words", exact=False).count() == 2
+    # and carries on where it stopped
+    page.get_by_role("button", name="Continue the interview").click()
+    page.get_by_text("Let's carry on where we stopped.", exact=False).wait_for()
+    assert page.get_by_label("Your answer").is_visible()
+    db = Database(load_settings(data_dir=data).sqlalchemy_url)
+    with db.session() as s:
+        records = {(r.kind, r.text, r.provenance) for r in s.get(Debrief, debrief_of(data, SENIOR)).records}
+    db.dispose()
+    assert ("action", "I'll put price-match signs at the tills in March.", "participant") in records
+    assert ("learned", "Young customers check prices on their phones while in the shop.", "participant") in records
 
 
 def test_junior_debrief_end_to_end(app, browser):
@@ -142,23 +194,27 @@ def test_junior_debrief_end_to_end(app, browser):
     page = participant(browser, links["junior"])
     page.get_by_text("What did you teach or show").wait_for()
     assert answer(page, "Good.", by_enter=True).startswith("Could you say a bit more")  # vague probe; Enter sends
-    assert answer(page, "I showed him how our TikTok analytics work, for example the watch-time graph of our last post.") \
-        .startswith("Where did your senior colleague struggle")
+    check = answer(page, "I showed him how our TikTok analytics work, for example the watch-time graph of our last post.")
+    assert check.startswith("So what you taught, as I'd note it")
+    assert answer(page, "Yes.").startswith("Where did your senior colleague struggle")
     page.get_by_role("button", name="Skip question").click()
     page.get_by_text("What did you gain yourself").wait_for()
-    assert answer(page, "I feel much more confident presenting to directors; last week I spoke up in the ops meeting.") \
-        .startswith("What surprised you")
-    # correct an earlier answer before finishing
+    assert "for example" not in bots(page).last.inner_text()  # asked open: no answers suggested
+    answer(page, "I feel much more confident presenting to directors; last week I spoke up in the ops meeting.")
+    answer(page, "Yes.")
+    # correct an earlier answer before finishing: adding to it is the default
     page.get_by_text("Correct an earlier answer", exact=True).click()
     page.get_by_label("Which answer").click()
     page.get_by_role("option", name="What you taught").click()
     page.locator("#correction-said").get_by_text("I showed him how our TikTok analytics work", exact=False).wait_for()
     page.get_by_label("Your correction").fill("Also: how hashtags work as search terms.")
-    page.get_by_label("adds to what I said there").check()
+    assert page.get_by_label("adds to what I said there").is_checked()
     page.get_by_role("button", name="Save correction").click()
     page.get_by_text("I've noted your correction").wait_for()
-    page.get_by_role("button", name="End now").click()
+    page.get_by_role("button", name="End now…").click()
+    page.get_by_role("button", name="Yes, end now").click()
     page.locator("#coach-summary").get_by_text("Your summary").wait_for()
+    assert page.locator("#coach-keep").get_by_text("Taught:", exact=False).count() >= 1  # a junior's own kinds
     page.get_by_role("button", name="Confirm summary").click()  # without agreeing to share
     page.get_by_text("It stays private to you").wait_for()
 
@@ -196,7 +252,8 @@ def test_markup_in_answers_is_shown_as_text_and_never_runs(app, browser):
     answer(page, odd)
     assert page.evaluate("window.__xss") is None
     assert odd in page.locator("#coach-chat").inner_text()  # exactly as typed, as text
-    page.get_by_role("button", name="End now").click()
+    page.get_by_role("button", name="End now…").click()
+    page.get_by_role("button", name="Yes, end now").click()
     page.locator("#coach-summary").get_by_text("Your summary").wait_for()
     assert page.evaluate("window.__xss") is None
 

@@ -10,9 +10,10 @@ import pytest
 from coach.debriefs import Debriefs
 from coach.policy import OPERATOR as OP
 from coach.policy import AccessDenied, Actor
-from coach.records import ReviewError
+from coach.records import INDEXED_KINDS, ReviewError
 from coach.review import pair_synthesis
 from coach.services import Services
+from tests.conftest import answer_all
 
 FRAN = Actor(7, "Fran", "facilitator", "default")
 
@@ -25,9 +26,7 @@ def svc(make_settings):
 
 
 def run(d: Debriefs, did: str, answers: list[str]):
-    for a in answers:
-        for _ in d.say(OP, did, a):
-            pass
+    answer_all(d, OP, did, answers)
 
 
 def indexed(svc) -> int:
@@ -59,7 +58,8 @@ def test_finishing_an_interview_extracts_pending_records(svc, pair):
     did = d.open(p.id, "senior")
     run(d, did, SENIOR)
     recs = svc.records.for_debrief(did)
-    assert {r["kind"] for r in recs} == {"learned", "broken_assumption", "action"}
+    # and how the sessions went, for the facilitator (never evidence for topic ideas)
+    assert {r["kind"] for r in recs} == {"learned", "broken_assumption", "action", "session_feedback"}
     assert all(r["status"] == "pending" and r["extractor"] == "offline" for r in recs)
     assert d.view(OP, did).records  # the participant's summary shows them
 
@@ -109,8 +109,11 @@ def test_review_records_who_and_when_and_feeds_the_index(svc, pair, tmp_path):
     assert {row["reviewed_by"] for row in data} == {"Fran"}
     dash = svc.review.dashboard(FRAN)
     assert sum(x["items"] for x in dash["theme_depth"]) == 2
-    assert dash["assumptions"] == [{"belief before": "The website is how they find us", "debriefs": 1}]
-    assert dash["progress"] == [{"debriefs": "planned", "count": 2}, {"debriefs": "done", "count": 1}]
+    assert dash["assumptions"] == [{"belief before (most typical wording)": "The website is how they find us",
+                                    "debriefs": 1}]
+    counts = {row["what"]: row["count"] for row in dash["progress"]}  # each count says what it counts
+    assert counts == {"pairs": 1, "sessions planned": 0, "debriefs expected (2 a pair)": 2, "debriefs finished": 1,
+                      "debriefs shared": 1}
     from coach.debrief_file import read_debriefs
     from coach.ingest import ingest
     from tests.conftest import DATA
@@ -124,6 +127,32 @@ def test_review_records_who_and_when_and_feeds_the_index(svc, pair, tmp_path):
     after = r.for_debrief(did)
     assert len(after) == len(before)
     assert [x for x in after if x["status"] != "pending"] == [x for x in before if x["status"] != "pending"]
+
+
+def test_a_decision_can_be_undone_and_an_edit_keeps_the_participants_words(svc, pair):
+    """Reject with a reason; undo; an edit marks the record edited, keeps its original, and takes
+    the facilitator's theme; undoing the edit restores the participant's words."""
+    d, p = pair
+    did = d.open(p.id, "senior")
+    run(d, did, SENIOR)
+    d.confirm(OP, did, share=True)
+    rec = next(r for r in svc.records.for_debrief(did) if r["kind"] == "learned")
+    out = svc.review.decide(FRAN, did, rec["id"], "reject", reason="Not what the sessions were about")
+    assert (out["status"], out["reject_reason"]) == ("rejected", "Not what the sessions were about")
+    out = svc.review.decide(FRAN, did, rec["id"], "undo")
+    assert (out["status"], out["reject_reason"], out["reviewed_by"]) == ("pending", None, None)
+    out = svc.review.decide(FRAN, did, rec["id"], "edit", text="Teenagers use TikTok as a search engine for shops",
+                            theme="customers and markets")
+    assert (out["provenance"], out["theme"]) == ("edited", "customers and markets")
+    assert out["original"]["text"] == rec["text"] and out["text"].startswith("Teenagers use TikTok")
+    out = svc.review.decide(FRAN, did, rec["id"], "undo")
+    assert (out["status"], out["text"], out["provenance"], out["original"]) == ("pending", rec["text"],
+                                                                                rec["provenance"], None)
+    with pytest.raises(ReviewError, match="no decision to undo"):
+        svc.review.decide(FRAN, did, rec["id"], "undo")
+    waiting = len([r for r in svc.records.for_debrief(did) if r["status"] == "pending"])
+    assert waiting > 1 and svc.review.decide_all(FRAN, did) == waiting  # after reading it: all at once
+    assert {r["status"] for r in svc.records.for_debrief(did) if r["status"] != "withdrawn"} == {"approved"}
 
 
 def test_pair_synthesis_shows_overlap_and_gaps(svc, pair):
@@ -180,7 +209,7 @@ def test_items_the_participant_unticks_are_withdrawn_never_reviewed_or_indexed(s
         svc.records.review(FRAN, withdrawn[0], "approve")
     for i in keep:
         svc.records.review(FRAN, i, "approve")
-    assert indexed(svc) == len(keep)
+    assert indexed(svc) == len([r for r in recs if r["id"] in keep and r["kind"] in INDEXED_KINDS])
     assert all(r["kind"] != "action" for r in svc.records.approved())
 
 
@@ -192,7 +221,7 @@ def test_sharing_can_be_taken_back_and_given_again_after_a_review(svc, pair):
     d.confirm(OP, did, share=True)
     for r in svc.records.for_debrief(did):
         svc.records.review(FRAN, r["id"], "approve")
-    approved = len(svc.records.for_debrief(did))
+    approved = len([r for r in svc.records.for_debrief(did) if r["kind"] in INDEXED_KINDS])
     assert indexed(svc) == approved > 0
     d.confirm(OP, did, share=False, keep=[])  # the UI sends the tick boxes again: they count no more
     assert {r["status"] for r in svc.records.for_debrief(did)} == {"approved"}

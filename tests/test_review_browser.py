@@ -11,7 +11,7 @@ import pytest
 from coach.config import load_settings
 from coach.policy import OPERATOR as OP
 from coach.services import Services
-from tests.conftest import PROGRAMME, seed_people, sign_in, start_app
+from tests.conftest import PROGRAMME, answer_all, assert_accessible, seed_people, sign_in, start_app
 
 pytestmark = pytest.mark.slow
 
@@ -31,8 +31,7 @@ def finished_shared_debrief(data) -> str:
         "I'll ask every store manager to post one short video a week, starting in March.",
         "They worked well because she used our own stores as examples.",
     ]:
-        for _ in d.say(OP, did, answer):
-            pass
+        answer_all(d, OP, did, [answer])
     # the senior unticks one item of their summary: facilitators never see it
     keep = [r["id"] for r in svc.records.for_debrief(did) if not r["quote"].startswith("They worked well")]
     d.confirm(OP, did, share=True, keep=keep)
@@ -55,26 +54,37 @@ def test_facilitator_approves_edits_rejects_and_exports(tmp_path, browser):
         page.get_by_role("option", name="How Gen Z discovers stores on TikTok").first.click()
         page.locator("#review-transcript").get_by_text("every result was a video").wait_for()
 
-        def pick(kind: str):
-            page.get_by_label("Item", exact=True).click()
-            page.get_by_role("option", name=re.compile(kind)).first.click()
+        items = page.locator("#review-items label")
 
-        assert page.get_by_text("They worked well").count() == 1  # in the transcript only, not as an item
+        def pick(kind: str):
+            items.filter(has_text=re.compile(kind)).first.click()
+
+        # the participant unticked "They worked well": it is in the transcript only, not an item
         assert page.locator("#review-transcript").get_by_text("They worked well").count() == 1
+        assert items.filter(has_text="They worked well").count() == 0
         pick("Learned")
         page.locator("#review-transcript mark").wait_for()  # the quote is highlighted in the transcript
+        assert_accessible(page)
         page.get_by_role("button", name="Approve", exact=True).click()
-        page.get_by_text("approved by Fran").wait_for()
+        page.locator("#review-note").get_by_text("approved by Fran").wait_for()
+        assert items.filter(has_text=re.compile("Learned.*approved")).count() == 1  # the list follows at once
         pick("Broken assumption")
         page.locator("#review-transcript mark", has_text="I thought our website").wait_for()
         page.get_by_label("Before (broken assumption)").fill("Young customers find our stores through the website")
         page.get_by_role("button", name="Save edit and approve").click()
-        page.get_by_text("approved by Fran").nth(0).wait_for()
-        page.get_by_label("Item", exact=True).click()  # the list shows the edited text
-        page.get_by_role("option", name=re.compile("Young customers find our stores through the website")).click()
+        items.filter(has_text="Young customers find our stores through the website").filter(
+            has_text="edited").wait_for()  # the list shows the edited text, marked as edited
         pick("Action")
+        page.get_by_label("Reason (for a rejection, optional)").fill("Too vague to act on")
         page.get_by_role("button", name="Reject").click()
-        page.get_by_text("rejected by Fran").wait_for()
+        page.locator("#review-note").get_by_text("rejected by Fran").wait_for()
+        pick("Action")
+        page.get_by_role("button", name="Undo the decision on this item").click()  # changed their mind
+        page.locator("#review-note").get_by_text("back to be reviewed").wait_for()
+        page.get_by_label("Reason (for a rejection, optional)").fill("Too vague to act on")
+        page.get_by_role("button", name="Reject").click()
+        page.locator("#review-note").get_by_text("rejected by Fran").wait_for()
+        assert "0 to review" in page.get_by_label("Shared debriefs").input_value()  # the queue's count follows
 
         page.get_by_text("Programme dashboard and export").click()
         with page.expect_download() as dl:
@@ -100,3 +110,27 @@ def test_facilitator_approves_edits_rejects_and_exports(tmp_path, browser):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_the_review_desk_works_at_phone_width(tmp_path, browser):
+    """At 390 px the review desk is usable: the items are a list of readable entries, not a table
+    squeezed to a letter a line; choosing one and approving it works."""
+    data = tmp_path / "data"
+    proc, url = start_app(data, COACH_LOCAL_AUTOSTART="false")
+    try:
+        finished_shared_debrief(data)
+        seed_people(data)
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        sign_in(page, url, "fran@example.org")
+        page.get_by_role("tab", name="Review").click()
+        page.get_by_label("Shared debriefs").click()
+        page.get_by_role("option", name="How Gen Z discovers stores on TikTok").first.click()
+        entry = page.locator("#review-items label").filter(has_text="Learned").first
+        entry.wait_for()
+        assert entry.bounding_box()["width"] > 250  # a readable line, not one letter a line
+        entry.click()
+        page.get_by_role("button", name="Approve all remaining items").click()
+        page.locator("#review-note").get_by_text("items approved").wait_for()
+        assert_accessible(page)
+    finally:
+        proc.terminate()

@@ -202,3 +202,21 @@ def test_upgrade_to_never_reused_record_ids_keeps_records(empty_url):
         s.flush()
         assert r.id == 3
     db.dispose()
+
+
+def test_records_derived_by_an_older_version_are_derived_again(db):
+    """A theme from an older taxonomy (or a record without a vector, from before vectors were
+    stored) is derived again, and the index told."""
+    from sqlalchemy import update
+
+    from coach.records import Records
+    from coach.themes import THEMES
+
+    ingest(db, read_debriefs(DATA / "two_debriefs.jsonl"))
+    with db.session() as s:
+        s.execute(update(Record).values(theme="technology and trends", vector=None))
+        s.execute(delete(IndexOutbox))
+    assert Records(db).refresh_derived() == 4
+    with db.session() as s:
+        assert all(r.theme in THEMES and r.vector for r in s.scalars(select(Record)))
+    assert len(queued(db)) == 4 and Records(db).refresh_derived() == 0

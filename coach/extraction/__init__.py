@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import time
 
+from coach.extraction.checks import apply_checks, without_check_replies
+from coach.extraction.feedback import session_feedback
 from coach.extraction.guard import guard
 from coach.extraction.offline import extract_cues, extract_offline
 from coach.extraction.records import Extraction, Item, Turn, without_superseded
@@ -29,18 +31,20 @@ def run(name: str, turns: list[Turn], role: str = "senior", *, topic: str = "", 
         raise ValueError(f"unknown extractor {name!r}; choose one of {', '.join(EXTRACTORS)}")
     t0 = time.perf_counter()
     turns = without_superseded(turns)
+    seen = without_check_replies(turns)  # replies to the coach's checks are settled below
     ex = Extraction(extractor=name)
     if name == "offline":
-        items = extract_offline(turns, role)
+        items = extract_offline(seen, role)
     elif name == "cues":
-        items = extract_cues(turns, role)
+        items = extract_cues(seen, role)
     else:
         from coach.extraction.llm import extract_llm
 
         if gateway is None:
             raise ValueError("the llm extractor needs a model gateway")
-        items, ex = extract_llm(turns, role, gateway, ex, topic)
-    ex.items, ex.dropped_ungrounded, ex.refused = guard(items, turns)
+        items, ex = extract_llm(seen, role, gateway, ex, topic)
+    ex.items, ex.dropped_ungrounded, ex.refused = guard(apply_checks(turns, items), turns, topic)
+    ex.items += session_feedback(turns)
     ex.seconds = time.perf_counter() - t0
     return ex
 

@@ -1,14 +1,17 @@
 """Rules every extractor's items pass before they can become records.
 
 Grounding (the quote is the participant's own words) comes first; then participant text is
-treated as data: a quote that carries an injection attempt, a hedge, a denial, or the rejection
-of something the coach suggested produces no record.
+treated as data: a quote that carries an injection attempt, a hedge, a denial, the rejection
+of something the coach suggested, a question, a remark about the tool or nothing specific
+produces no record.
 """
 
 from __future__ import annotations
 
+from coach.cues import NOT_A_PLAN, about_the_tool, hedged_not_kind_of, is_question, says_nothing, topic_words
+from coach.extraction.injection import Layer
 from coach.extraction.records import Item, Turn, ground, normalise
-from coach.extraction.text import DENIAL, INJECTION, REJECT_START, SUGGESTION, hedged, in_injection, sentences
+from coach.extraction.text import DENIAL, INJECTION, REJECT_START, SUGGESTION, in_injection, sentences
 
 
 def rejected_spans(turns: list[Turn]) -> list[tuple[int, str]]:
@@ -27,31 +30,49 @@ def injection_turns(turns: list[Turn]) -> set[int]:
     return {i for i, t in enumerate(turns) if t.is_participant_words and INJECTION.search(t.text)}
 
 
-def refuse_reason(item: Item, turns: list[Turn], rejected: list[tuple[int, str]]) -> str | None:
+def refuse_reason(item: Item, turns: list[Turn], rejected: list[tuple[int, str]],
+                  topic: frozenset[str] = frozenset()) -> str | None:
     q = normalise(item.quote)
     if INJECTION.search(q):
         return "injection"
     if item.turn_index is not None and 0 <= item.turn_index < len(turns) and in_injection(
             normalise(turns[item.turn_index].text), q):
         return "injection"
-    if hedged(q, belief=item.kind == "broken_assumption"):
+    if hedged_not_kind_of(q, belief=item.kind == "broken_assumption"):
         return "hedge"
     for turn, sent in rejected:
         if item.turn_index == turn and (q in sent or sent in q):
             return "rejected suggestion"
     if DENIAL.search(q) and item.kind != "broken_assumption":
         return "denial"
+    return not_a_record(q, item.kind, topic)
+
+
+def not_a_record(quote: str, kind: str, topic: frozenset[str] = frozenset()) -> str | None:
+    """Words that say nothing to record: a question (to the coach, or still open), a remark about
+    the debrief tool ("My summary lost my two actions."), or praise without content ("it was very
+    interesting, I learned a lot"), the answer the interview's follow-up was chasing; and as an
+    action, a wish or an open decision ("I'd love to ... one day", "I haven't decided")."""
+    if is_question(quote):
+        return "question"
+    if about_the_tool(quote):
+        return "about the tool"
+    if kind != "broken_assumption" and says_nothing(quote, topic):
+        return "vague"
+    if kind == "action" and NOT_A_PLAN.search(quote):
+        return "not a plan"
     return None
 
 
-def guard(items: list[Item], turns: list[Turn]) -> tuple[list[Item], int, dict[str, int]]:
+def guard(items: list[Item], turns: list[Turn], topic: str = "") -> tuple[list[Item], int, dict[str, int]]:
     """Ground, then refuse what must not be recorded. Returns (items, ungrounded, refused by reason)."""
     kept, ungrounded = ground(items, turns)
     rejected = rejected_spans(turns)
+    second = Layer(turns)  # attempts found by meaning, whatever their phrasing (coach.extraction.injection)
     out: list[Item] = []
     refused: dict[str, int] = {}
     for it in kept:
-        why = refuse_reason(it, turns, rejected)
+        why = refuse_reason(it, turns, rejected, topic_words(topic)) or second.refuse_reason(it)
         if why:
             refused[why] = refused.get(why, 0) + 1
         else:

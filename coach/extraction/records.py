@@ -13,10 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Kind = Literal["learned", "broken_assumption", "action"]
-THEMES = ("technology and trends", "ways of working and culture", "customers and markets", "other")
-DEPTHS = ("awareness", "understanding", "changed behaviour")
-SCOPES = ("personal", "team", "organisation")
+# learned (for a junior: what they gained), broken_assumption, action; a junior's taught and the
+# senior's pushback; session_feedback (how the sessions went, for the facilitator)
+Kind = Literal["learned", "broken_assumption", "action", "taught", "pushback", "session_feedback"]
 
 
 class Item(BaseModel):
@@ -28,6 +27,9 @@ class Item(BaseModel):
     after: str | None = None
     quote: str
     turn_index: int | None = None  # index in the transcript of the participant turn quoted
+    # extracted | confirmed (the participant agreed, or gave these words, when the coach checked it
+    # back) | participant (written or reworded by them in their summary)
+    provenance: str = "extracted"
 
     def contract(self) -> dict:
         """The item as ``coach extract`` prints it (shared/contracts.md section 2)."""
@@ -65,12 +67,16 @@ def answered_slots(turns: list[Turn]) -> dict[int, str]:
 
 def superseded_turns(turns: list[Turn]) -> set[int]:
     """Participant turns that a later correction replaced ("Correct an earlier answer", with
-    ``replaces``): their words stay in the transcript, but no record comes from them."""
+    ``replaces``): their words stay in the transcript, but no record comes from them. A correction
+    too slight to stand as an answer (a date fixed, a name) amends rather than replaces: it drops
+    nothing it does not contradict."""
+    from coach.cues import content_words
+
     slots = answered_slots(turns)
     out: set[int] = set()
     for i, t in enumerate(turns):
         meta = t.meta or {}
-        if i in slots and meta.get("correction_of") and meta.get("replaces"):
+        if i in slots and meta.get("correction_of") and meta.get("replaces") and content_words(t.text) >= 6:
             out |= {j for j, s in slots.items() if j < i and s == meta["correction_of"]}
     return out
 
@@ -100,10 +106,14 @@ class Extraction:
         return [i for i in self.items if i.kind == kind]
 
     def contract(self, debrief_id: str) -> dict:
-        return {"id": debrief_id,
-                "learned": [i.contract() for i in self.by_kind("learned")],
-                "broken_assumptions": [i.contract() for i in self.by_kind("broken_assumption")],
-                "actions": [i.contract() for i in self.by_kind("action")]}
+        out = {"id": debrief_id,
+               "learned": [i.contract() for i in self.by_kind("learned")],
+               "broken_assumptions": [i.contract() for i in self.by_kind("broken_assumption")],
+               "actions": [i.contract() for i in self.by_kind("action")]}
+        for kind in ("taught", "pushback", "session_feedback"):
+            if self.by_kind(kind):  # extra fields only when there is something in them (contracts.md)
+                out[kind] = [i.contract() for i in self.by_kind(kind)]
+        return out
 
 
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‘": "'", "’": "'", "‚": "'", "`": "'"})

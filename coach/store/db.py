@@ -2,11 +2,19 @@
 
 SQLite (default) runs in WAL mode with a busy timeout, so several writers wait for each other
 instead of failing; any SQLAlchemy URL (PostgreSQL) works for multi-instance deployments.
+
+Deleted means gone from the files too: SQLite overwrites what it deletes with zeros
+(``secure_delete``), and a commit that deleted a debrief or an account is followed by a
+checkpoint that empties the write-ahead log (which still held the deleted rows' pages), then by
+the erasure hooks (:attr:`Database.on_erase`: the app removes served files that held them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,7 +24,9 @@ from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from coach.store.models import ModelCall
+from coach.store.models import Debrief, ModelCall, User
+
+log = logging.getLogger("coach.store")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -32,6 +42,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")  # durable at each commit under WAL
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not left in free pages
             cur.close()
 
         return engine
@@ -81,6 +92,11 @@ class Database:
         self.engine = make_engine(url)
         migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # called with the debrief ids and sign-in names a commit erased (a participant deleting
+        # their data), after the database has let go of them
+        self.on_erase: list[Callable[[set[str]], object]] = []
+        event.listen(self._sessions, "after_flush", _note_erased)
+        event.listen(self._sessions, "after_commit", self._erased)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -92,6 +108,64 @@ class Database:
             except BaseException:
                 s.rollback()
                 raise
+
+    def _erased(self, session: Session) -> None:
+        keys = session.info.pop("erased", None)
+        if not keys:
+            return
+        self.scrub()
+        for hook in list(self.on_erase):
+            try:
+                hook(set(keys))
+            except Exception:  # a hook failing must not undo or hide the deletion itself
+                log.exception("erasure hook failed")
+
+    def scrub(self, retries: int = 30) -> bool:
+        """SQLite: move the write-ahead log into the database file and truncate it, so the pages
+        that held deleted rows are gone from the log too (the database's own copies were
+        overwritten by ``secure_delete``). A reader in the way (a moment's wait at most): tried
+        again every second in the background. Returns whether it was done now."""
+        if self.engine.dialect.name != "sqlite":
+            return True
+        if self._checkpoint():
+            return True
+        if retries:
+            def again() -> None:
+                for _ in range(retries):
+                    time.sleep(1)
+                    if self._checkpoint():
+                        return
+                log.warning("the write-ahead log could not be emptied after a deletion (the database stayed "
+                            "busy); the next checkpoint overwrites it")
+
+            threading.Thread(target=again, name="scrub-wal", daemon=True).start()
+        return False
+
+    def _checkpoint(self) -> bool:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA busy_timeout=3000")  # a reader in the way: do not hold the request long
+            try:
+                busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            finally:
+                conn.exec_driver_sql("PRAGMA busy_timeout=30000")
+            conn.commit()
+        return not busy
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold a named lock across processes while the block runs: a PostgreSQL advisory lock
+        (several app instances share the database). On SQLite there is one app process, which
+        serialises with its own threading locks."""
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT pg_advisory_lock(hashtext(%(k)s))", {"k": key})
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(hashtext(%(k)s))", {"k": key})
+                conn.commit()
 
     def record_model_call(self, call: ModelCall) -> None:
         with self.session() as s:
@@ -110,3 +184,12 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _note_erased(session: Session, _context) -> None:
+    """Remember, until the commit, which debriefs and accounts this session deleted."""
+    for obj in session.deleted:
+        if isinstance(obj, Debrief):
+            session.info.setdefault("erased", set()).add(obj.id)
+        elif isinstance(obj, User):
+            session.info.setdefault("erased", set()).add(obj.username)

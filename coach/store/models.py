@@ -110,6 +110,7 @@ class Debrief(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     pair: Mapped[Pair] = relationship(back_populates="debriefs")
+    participant: Mapped[User | None] = relationship()
     turns: Mapped[list[Turn]] = relationship(
         back_populates="debrief", order_by="Turn.idx", cascade="all, delete-orphan"
     )

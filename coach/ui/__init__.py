@@ -3,7 +3,7 @@ their own modules and wire their own events:
 
 - :mod:`coach.ui.participant`: the Debrief tab;
 - :mod:`coach.ui.topics`: Topic ideas (participants and facilitators);
-- :mod:`coach.ui.facilitator`: New pair and Review;
+- :mod:`coach.ui.facilitator`: Pairs and Review;
 - :mod:`coach.ui.admin`: People and System.
 
 Everyone signs in (coach.web); each handler resolves the signed-in person from the request and
@@ -41,7 +41,7 @@ from what earlier pairs discovered.
   with your programme's facilitators (and, without your name, as evidence for later pairs of
   the programme).
   Nothing is shared unless you agree, and every time a facilitator opens what you shared is logged.
-* **Runs on this machine:** with no API key configured, coach uses only models installed here.
+{where}
 
 Your debrief is in the **Debrief** tab.
 """
@@ -52,7 +52,7 @@ WELCOME_STAFF = {
 **A debrief coach for reverse mentoring.** You run a programme: create its pairs, review what
 participants agreed to share, and help new pairs choose topics.
 
-* **New pair:** each person gets a sign-in name; new people get a single-use invitation link.
+* **Pairs:** create a pair (each person gets a sign-in name; new people get a single-use invitation link), and look after each: a new link for a lost invitation, its topic and sessions, closing it.
   Optionally record the senior's starting beliefs: the debrief comes back to them.
 * **Review:** shared debriefs of your programme. Check each item against the participant's own
   words (highlighted in the transcript), then approve, edit or reject it. The dashboard and the
@@ -88,10 +88,10 @@ def build_app(svc, accounts=None) -> gr.Blocks:
                     '<button type="submit" id="sign-out">Sign out</button></form>', padding=False)
         with gr.Tabs(selected="welcome") as tabs:
             with gr.Tab("Welcome", id="welcome"):
-                welcome = gr.Markdown(WELCOME)
+                welcome = gr.Markdown(WELCOME.format(where=where_answers_go(svc.settings)))
             with gr.Tab("Debrief", id="debrief", visible=False) as debrief_tab:
                 debrief.build()
-            with gr.Tab("New pair", id="pairs", visible=False) as pairs_tab:
+            with gr.Tab("Pairs", id="pairs", visible=False) as pairs_tab:
                 pairs.build()
             with gr.Tab("Topic ideas", id="topics", visible=False) as topics_tab:
                 topics.build()
@@ -102,7 +102,7 @@ def build_app(svc, accounts=None) -> gr.Blocks:
             with gr.Tab("System", id="system", visible=False) as system_tab:
                 system.build()
         debrief.wire()
-        pairs.wire()
+        pairs.wire(pairs_tab)
         topics.wire(topics_tab)
         review.wire(review_tab)
         people.wire(people_tab)
@@ -113,7 +113,8 @@ def build_app(svc, accounts=None) -> gr.Blocks:
 
         def on_load(request: gr.Request) -> dict:
             actor = ctx.who(request)
-            out = {signed_in: signed_in_line(actor), welcome: WELCOME_STAFF.get(actor.role, WELCOME),
+            out = {signed_in: signed_in_line(actor),
+                   welcome: WELCOME_STAFF.get(actor.role, WELCOME.format(where=where_answers_go(svc.settings))),
                    **{tab: gr.Tab(visible=actor.role in roles) for tab, roles in visible_to.items()},
                    **topics.on_load(actor)}
             if actor.role == "participant":
@@ -124,9 +125,23 @@ def build_app(svc, accounts=None) -> gr.Blocks:
 
         load_out = [signed_in, *visible_to, debrief.did, *debrief.view_outputs, welcome, topics.similar_acc,
                     topics.batch_acc]
-        app.load(on_load, outputs=load_out, api_name="on_load").then(
+        loaded = app.load(on_load, outputs=load_out, api_name="on_load").then(
             lambda d: gr.Tabs(selected="debrief") if d else gr.Tabs(), inputs=debrief.did, outputs=tabs)
+        debrief.restore_draft(loaded)
     return app
+
+
+def where_answers_go(settings) -> str:
+    """The welcome's line on where a participant's words go, true for this installation."""
+    from coach.config import STEPS
+    from coach.gateway import is_external
+
+    if not is_external(settings) or not any(settings.step_uses_model(s) for s in STEPS):
+        return ("* **Where your words go:** they stay on your organisation's coach server; no outside service "
+                "reads them.")
+    removed = " (with e-mail addresses and phone numbers removed)" if settings.redact_external else ""
+    return (f"* **Where your words go:** coach sends your answers{removed} to the AI service your organisation "
+            "has chosen, to word its questions and draft your summary.")
 
 
 def signed_in_line(actor: Actor) -> str:

@@ -5,8 +5,8 @@ person may do; hiding a tab is only layout."""
 
 from __future__ import annotations
 
-import html
-import shutil
+import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -25,19 +25,31 @@ if TYPE_CHECKING:
 CSS = """
 .coach-note { font-size: 0.95em; opacity: 0.85; }
 .coach-progress ul { list-style: none; padding-left: 0; margin: 0; }
-.coach-progress li { display: inline-block; margin: 0 0.9em 0.3em 0; opacity: 0.7; }
-.coach-progress li.st-done, .coach-progress li.st-current { opacity: 1; }
+.coach-progress li { display: inline-block; margin: 0 0.9em 0.3em 0; color: #4b5563; }
+.coach-progress li.st-done, .coach-progress li.st-current { color: inherit; }
 .coach-progress li.st-current { font-weight: 600; }
 /* warnings stay in view at the bottom of the window, wherever the page is scrolled */
 .coach-notice { color: #b45309; position: sticky; bottom: 0; z-index: 5; background: var(--background-fill-primary); }
 .topic-card { border-left: 3px solid #818cf8; padding: 0.2em 0.9em; margin: 0.6em 0; }
 #review-transcript mark { background: #fde68a; padding: 0 2px; }
+/* suspected injections: a record to check before approving, words the guard refused */
+#review-transcript mark.suspect { background: #fecaca; outline: 2px solid #b91c1c; }
+#review-transcript .attempt { background: #fee2e2; text-decoration: line-through; }
+#review-transcript .suspect-badge { color: #991b1b; font-weight: 600; margin-right: 0.4em; }
 #coach-chat button[aria-label="Clear"] { display: none !important; }  /* the store keeps every turn */
+/* contrast (WCAG AA, checked with axe-core in the browser tests): the theme's primary buttons and
+   field labels are too pale for small text */
+button.primary { background: #4338ca !important; border-color: #4338ca !important; color: #fff !important; }
+[data-testid="block-info"], .label > p, .max_value, .min_value { color: #1f2937 !important; }
+label.selected, label:has(input:checked) { background: #4338ca !important; color: #fff !important; }
+button[role="tab"].selected { color: #4338ca !important; }
+.coach-account { flex-wrap: wrap !important; align-items: center; gap: 0.5em; }
+#signed-in { flex: 1 1 16em !important; min-width: 14em !important; }
 .coach-signout button { font: inherit; font-size: 0.9em; padding: 0.35em 0.8em; border-radius: 6px; cursor: pointer;
   border: 1px solid var(--border-color-primary); background: var(--button-secondary-background-fill); }
 """
 
-SCRATCH_MINUTES = 10  # downloads are kept this long (Gradio's copies too: Blocks(delete_cache=...))
+SCRATCH_MINUTES = 10  # downloads are kept this long (Gradio's copies too: swept by coach.server)
 
 
 @dataclass
@@ -55,14 +67,12 @@ class Ctx:
         return actor.require(*roles) if roles else actor
 
     def scratch_folder(self) -> Path:
-        """A new folder for one download. Gradio serves its own copy of the file, so ours are
-        removed after SCRATCH_MINUTES: exported debriefs do not pile up on disk."""
-        scratch = self.svc.settings.data_dir / "exports" / "scratch"
-        scratch.mkdir(parents=True, exist_ok=True)
-        cutoff = time.time() - SCRATCH_MINUTES * 60
-        for old in scratch.iterdir():
-            if old.stat().st_mtime < cutoff:
-                shutil.rmtree(old, ignore_errors=True)
+        """A new folder (owner-only) for one download. Gradio serves its own copy of the file
+        (from served_folder()); both are removed after SCRATCH_MINUTES (coach.server sweeps them),
+        and at once when a participant deletes what they hold (purge())."""
+        scratch = scratch_root(self.svc.settings.data_dir)
+        private_folder(scratch)
+        sweep([scratch])
         return Path(tempfile.mkdtemp(dir=scratch))
 
     def base_url(self, request: gr.Request) -> str:
@@ -72,9 +82,108 @@ class Ctx:
         return f"{request.request.url.scheme}://{request.headers.get('host')}"
 
 
+# Characters HTML or Markdown give a meaning to, and those that start a link or an autolink (the ":"
+# of "http://", the "@" of an e-mail address), as numeric character references: the browser shows
+# them as typed, while Markdown and HTML read them as plain text. A "$" goes in an element of its
+# own, so that no "$$" reaches the page's LaTeX renderer (it reads the text the browser shows).
+_PLAIN = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'\\`*_{}[]()#+-!|~:@=^"}
+                       | {"\n": " ", "\r": " ", "$": "<span>&#36;</span>"})
+_LIST_OR_LINK_DOT = re.compile(r"(?<=\d)\.|(?<=www)\.", re.I)  # "1." starts a list; "www." is autolinked
+
+
+# -- files served to a browser ---------------------------------------------------------------
+
+def private_folder(path: Path) -> Path:
+    """``path`` (and its parents up to it) created if need be, readable by this user only."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def served_folder(data_dir: Path) -> Path:
+    """Gradio's temp folder (GRADIO_TEMP_DIR): uploads, and its copies of the files it serves."""
+    return data_dir / "served"
+
+
+def scratch_root(data_dir: Path) -> Path:
+    """Where coach writes a download before Gradio copies it (one folder per download)."""
+    return data_dir / "exports" / "scratch"
+
+
+def use_private_temp_dir(data_dir: Path) -> Path:
+    """Point Gradio's temp folder at an owner-only folder in the data dir (its default, under
+    /tmp, is readable by every user and shared by every Gradio app on the host). Call before the
+    Blocks are built: Gradio reads GRADIO_TEMP_DIR when it builds them and when it serves."""
+    folder = private_folder(served_folder(data_dir))
+    private_folder(data_dir / "exports")
+    os.environ["GRADIO_TEMP_DIR"] = str(folder)
+    return folder
+
+
+def _files(folders) -> list[Path]:
+    return [f for folder in folders if Path(folder).is_dir() for f in Path(folder).rglob("*")
+            if f.is_file() or f.is_symlink()]
+
+
+def _prune(folders) -> None:
+    """Empty folders left by a sweep or a purge (deepest first; the roots stay)."""
+    for folder in folders:
+        for d in sorted((d for d in Path(folder).rglob("*") if d.is_dir() and not d.is_symlink()),
+                        key=lambda d: len(d.parts), reverse=True):
+            try:
+                d.rmdir()
+            except OSError:
+                pass  # not empty: still in use
+
+
+def sweep(folders, older_than: float = SCRATCH_MINUTES * 60) -> int:
+    """Remove files older than ``older_than`` seconds (created or last handed out: Gradio
+    touches a copy it hands out again) from these folders; returns how many."""
+    cutoff, n = time.time() - older_than, 0
+    for f in _files(folders):
+        try:
+            st = f.lstat()
+            if max(st.st_mtime, st.st_ctime) <= cutoff:
+                f.unlink()
+                n += 1
+        except OSError:
+            continue
+    _prune(folders)
+    return n
+
+
+def purge(folders, keys: set[str]) -> int:
+    """Remove every file in these folders that holds one of ``keys`` (deleted debriefs' ids,
+    deleted accounts' sign-in names): a participant's own download, and exports or batch
+    suggestions that cite their debriefs. Returns how many."""
+    needles = [k.encode() for k in keys if k]
+    n = 0
+    for f in _files(folders):
+        try:
+            data = f.read_bytes()
+        except OSError:
+            continue
+        if any(k in data for k in needles):
+            f.unlink(missing_ok=True)
+            n += 1
+    _prune(folders)
+    return n
+
+
+def download_folders(data_dir: Path) -> list[Path]:
+    return [served_folder(data_dir), scratch_root(data_dir)]
+
+
 def esc(text: str | None) -> str:
-    """Participant text is shown as text, never as markup."""
-    return html.escape(text or "").replace("\n", " ")
+    """User text (participants' answers and records, topics, names) for a Markdown or HTML
+    component: shown exactly as typed, never as markup, Markdown, a link or an image."""
+    return _LIST_OR_LINK_DOT.sub("&#46;", (text or "").translate(_PLAIN))
+
+
+def code(text: str | None) -> str:
+    """User text as code (a sign-in name, a path) in a Markdown component: an HTML element, as
+    a Markdown code span would show esc()'s character references as they are written."""
+    return f"<code>{esc(text)}</code>"
 
 
 def warn(e: Exception | str) -> str:

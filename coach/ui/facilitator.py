@@ -10,73 +10,254 @@ from coach.debriefs import DebriefError
 from coach.interview import baseline_questions
 from coach.policy import AccessDenied
 from coach.records import KIND_LABEL, ReviewError
-from coach.ui.common import Ctx, esc, parse_date, unchanged, warn
+from coach.review import attempt_spans
+from coach.themes import DEPTHS, SCOPES, THEMES
+from coach.ui.common import Ctx, code, esc, parse_date, unchanged, warn
 
 
 class PairsTab:
+    """The programme's pairs: create one, and look after each (a new invitation link, its topic and
+    planned sessions, closing it, removing one created by mistake)."""
+
     def __init__(self, ctx: Ctx):
         self.ctx = ctx
+        self.debriefs = ctx.svc.debriefs
 
     def build(self) -> None:
-        gr.Markdown("Create a pair of your programme. Each person gets a sign-in name; new people get a "
-                    "single-use invitation link to choose a password. Each sees only their own debrief.")
-        with gr.Row():
-            self.topic = gr.Textbox(label="Topic the junior knows better")
-            self.sessions = gr.Number(label="Planned sessions", value=4, precision=0, minimum=1, maximum=50)
-        with gr.Row():
-            self.senior_user = gr.Textbox(label="Senior's sign-in name (e.g. e-mail)")
-            self.senior_name = gr.Textbox(label="Senior's name")
-            self.senior = gr.Textbox(label="Senior's role", placeholder="e.g. Retail operations director")
-        with gr.Row():
-            self.junior_user = gr.Textbox(label="Junior's sign-in name (e.g. e-mail)")
-            self.junior_name = gr.Textbox(label="Junior's name")
-            self.junior = gr.Textbox(label="Junior's role and strengths", placeholder="e.g. Social media associate")
-        with gr.Row():
-            self.start = gr.Textbox(label="First session (YYYY-MM-DD)")
-            self.end = gr.Textbox(label="Last session (YYYY-MM-DD)")
-        gr.Markdown("**Senior's starting beliefs** (optional; best answered by the senior before the "
-                    "first session; the debrief will come back to them):")
-        self.baseline = [gr.Textbox(label=q, lines=1) for q in baseline_questions(self.ctx.svc.settings.prompts_dir)]
-        self.create_btn = gr.Button("Create pair", variant="primary")
-        self.created = gr.Markdown(elem_id="pair-created")
+        with gr.Accordion("New pair", open=True):
+            gr.Markdown("Each person gets a sign-in name; new people get a single-use invitation link to choose a "
+                        "password. Each sees only their own debrief.")
+            with gr.Row():
+                self.topic = gr.Textbox(label="Topic the junior knows better")
+                self.sessions = gr.Number(label="Planned sessions", value=4, precision=0, minimum=1, maximum=50)
+            with gr.Row():
+                self.senior_user = gr.Textbox(label="Senior's sign-in name (e.g. e-mail)")
+                self.senior_name = gr.Textbox(label="Senior's name")
+                self.senior = gr.Textbox(label="Senior's role", placeholder="e.g. Retail operations director")
+            with gr.Row():
+                self.junior_user = gr.Textbox(label="Junior's sign-in name (e.g. e-mail)")
+                self.junior_name = gr.Textbox(label="Junior's name")
+                self.junior = gr.Textbox(label="Junior's role and strengths", placeholder="e.g. Social media associate")
+            with gr.Row():
+                self.start = gr.DateTime(label="First session", include_time=False, type="string")
+                self.end = gr.DateTime(label="Last session", include_time=False, type="string")
+            gr.Markdown("**Senior's starting beliefs** (optional; best answered by the senior before the "
+                        "first session; the debrief will come back to them):")
+            self.baseline = [gr.Textbox(label=q, lines=1)
+                             for q in baseline_questions(self.ctx.svc.settings.prompts_dir)]
+            self.create_btn = gr.Button("Create pair", variant="primary")
+            self.created = gr.Markdown(elem_id="pair-created")
+        gr.Markdown("### Your programme's pairs")
+        self.table = gr.Dataframe(headers=["topic", "senior", "junior", "sessions", "created", "state"],
+                                  label="Pairs (click a row to look after that pair)", interactive=False, wrap=True,
+                                  elem_id="pairs-table")
+        self.pair_id = gr.Textbox(visible=False)
+        with gr.Column(visible=False, elem_id="pair-details") as self.details:
+            self.chosen = gr.Markdown()
+            with gr.Row():
+                self.link_senior = gr.Button("New invitation link for the senior")
+                self.link_junior = gr.Button("New invitation link for the junior")
+            with gr.Row():
+                self.edit_topic = gr.Textbox(label="Topic", scale=3)
+                self.edit_sessions = gr.Number(label="Planned sessions", precision=0, minimum=1, maximum=50, scale=1)
+            self.save_btn = gr.Button("Save changes")
+            with gr.Row():
+                self.close_btn = gr.Button("Close the pair")
+                self.reopen_btn = gr.Button("Reopen the pair")
+                self.remove_btn = gr.Button("Remove the pair (created by mistake)", variant="stop")
+        self.note = gr.Markdown(elem_id="pair-note")
 
-    def wire(self) -> None:
-        self.create_btn.click(self.create, inputs=[self.senior_user, self.senior_name, self.senior, self.junior_user,
-                                                   self.junior_name, self.junior, self.topic, self.sessions,
-                                                   self.start, self.end, *self.baseline], outputs=self.created,
+    @property
+    def form(self) -> list:
+        return [self.senior_user, self.senior_name, self.senior, self.junior_user, self.junior_name, self.junior,
+                self.topic, self.sessions, self.start, self.end, *self.baseline]
+
+    def wire(self, tab: gr.Tab) -> None:
+        self.create_btn.click(self.create, inputs=self.form, outputs=[self.created, self.table, *self.form],
                               api_name="create_pair")
+        tab.select(self.pairs_if_facilitator, outputs=self.table)
+        self.table.select(self.choose, outputs=[self.pair_id, self.details, self.chosen, self.edit_topic,
+                                                self.edit_sessions, self.note])
+        for btn, role in ((self.link_senior, "senior"), (self.link_junior, "junior")):
+            btn.click(self.linker(role), inputs=self.pair_id, outputs=self.note)
+        after = [self.note, self.table, self.chosen, self.details]
+        self.save_btn.click(self.save, inputs=[self.pair_id, self.edit_topic, self.edit_sessions], outputs=after)
+        self.close_btn.click(self.closer(True), inputs=self.pair_id, outputs=after)
+        self.reopen_btn.click(self.closer(False), inputs=self.pair_id, outputs=after)
+        self.remove_btn.click(self.remove, inputs=self.pair_id, outputs=after)
+
+    # -- the list ----------------------------------------------------------------------------
+
+    def rows(self, actor) -> list[list]:
+        self._pairs = {p["id"]: p for p in self.debriefs.pair_list(actor)}
+        return [[p["topic"], p["senior_name"] or p["senior"], p["junior_name"] or p["junior"], p["sessions"] or "",
+                 p["created"].strftime("%Y-%m-%d"), pair_state(p)] for p in self._pairs.values()]
+
+    def pairs_if_facilitator(self, request: gr.Request):
+        try:
+            return self.rows(self.ctx.who(request, "facilitator"))
+        except AccessDenied:
+            return gr.update()
+
+    def choose(self, evt: gr.SelectData, request: gr.Request):
+        actor = self.ctx.who(request, "facilitator")
+        pairs = self.debriefs.pair_list(actor)
+        p = pairs[evt.index[0]] if evt.index[0] < len(pairs) else None
+        if p is None:
+            return None, gr.update(visible=False), "", "", None, ""
+        return p["id"], gr.update(visible=True), pair_md(p), p["topic"], p["sessions"], ""
+
+    def _after(self, request, pair_id: str, note: str) -> tuple:
+        actor = self.ctx.who(request, "facilitator")
+        p = next((x for x in self.debriefs.pair_list(actor) if x["id"] == pair_id), None)
+        return note, self.rows(actor), pair_md(p) if p else "", gr.update(visible=p is not None)
+
+    # -- handlers ----------------------------------------------------------------------------
 
     def create(self, senior_user, senior_name, senior, junior_user, junior_name, junior, topic, sessions, start,
-               end, b1, b2, b3, request: gr.Request) -> str:
-        accounts, debriefs = self.ctx.accounts, self.ctx.svc.debriefs
+               end, b1, b2, b3, request: gr.Request):
+        keep = [gr.update()] * len(self.form)  # a refused form keeps what was typed
         try:
             actor = self.ctx.who(request, "facilitator")
-            if not (senior_user or "").strip() or not (junior_user or "").strip():
-                raise DebriefError("Please give each participant a sign-in name (their e-mail address works).")
+            problem = missing_fields(senior_user=senior_user, junior_user=junior_user, senior=senior, junior=junior,
+                                     topic=topic)
+            if problem:
+                raise DebriefError(problem)
             if senior_user.strip().lower() == junior_user.strip().lower():
                 raise DebriefError("The senior and the junior need different sign-in names.")
-            for name in (senior_user, junior_user):  # check both before writing anything
-                accounts.check_participant(name)
-            pair = debriefs.create_pair(
-                programme=actor.programme, senior_name=senior_name, senior=senior, junior_name=junior_name,
+            accounts = self.ctx.accounts
+            s_user, j_user = (accounts.check_participant(n) for n in (senior_user, junior_user))  # both first
+            if s_user and j_user and self.debriefs.duplicate_of(actor.programme or "", topic, s_user.id, j_user.id):
+                raise DebriefError("This pair already exists (same people, same topic): see it in the list below. "
+                                   "For a lost invitation, choose the pair there and send a new link.")
+            pair = self.debriefs.create_pair(
+                programme=actor.programme or "", senior_name=senior_name, senior=senior, junior_name=junior_name,
                 junior=junior, topic=topic, sessions=int(sessions) if sessions else None,
                 start_date=parse_date(start), end_date=parse_date(end), baseline=[b1, b2, b3])
             people = {"senior": accounts.participant(senior_user, senior_name, actor),
                       "junior": accounts.participant(junior_user, junior_name, actor)}
         except (AccessDenied, AccountError, DebriefError, ValueError) as e:
-            return f"⚠️ {e}"
+            return f"⚠️ {esc(str(e))}", gr.update(), *keep
         base = self.ctx.base_url(request)
         lines = [f"**Pair created** for “{esc(pair.topic)}” in programme “{esc(pair.programme)}”."]
         for role, (user, token) in people.items():
-            debriefs.open(pair.id, role, participant_id=user.id)
-            label = f"{role.capitalize()} ({esc(user.display_name or user.username)}, sign-in name `{esc(user.username)}`)"
+            self.debriefs.open(pair.id, role, participant_id=user.id)
+            label = f"{role.capitalize()} ({esc(user.display_name or user.username)}, sign-in name {code(user.username)})"
             if token:
                 lines.append(f"* {label}: send them this single-use invitation link to choose a password "
                              f"(valid {self.ctx.svc.settings.invitation_days} days): `{base}/auth/invite/{token}`")
             else:
                 lines.append(f"* {label}: already has an account or an invitation; the debrief is waiting when "
                              "they sign in.")
-        return "\n".join(lines)
+        cleared = ["", "", "", "", "", "", "", 4, None, None, "", "", ""]
+        return "\n".join(lines), self.rows(actor), *cleared
+
+    def linker(self, role: str):
+        def new_link(pair_id, request: gr.Request) -> str:
+            try:
+                actor = self.ctx.who(request, "facilitator")
+                p = next((x for x in self.debriefs.pair_list(actor) if x["id"] == pair_id), None)
+                side = (p or {}).get("sides", {}).get(role) or {}
+                if not side.get("username"):
+                    return "⚠️ Choose a pair in the list first."
+                if side["has_password"]:
+                    return (f"{esc(side['username'])} has already chosen a password. If they forgot it, the "
+                            "administrator of this installation can reset it (`python -m coach user reset`).")
+                _, token = self.ctx.accounts.participant(side["username"], None, actor)
+            except (AccessDenied, AccountError) as e:
+                return warn(e)
+            if not token:
+                return "⚠️ A new link cannot be sent for this account from your programme."
+            return (f"New single-use invitation link for the {role} (earlier links no longer work; valid "
+                    f"{self.ctx.svc.settings.invitation_days} days): `{self.ctx.base_url(request)}/auth/invite/{token}`")
+
+        return new_link
+
+    def save(self, pair_id, topic, sessions, request: gr.Request):
+        try:
+            self.debriefs.update_pair(self.ctx.who(request, "facilitator"), pair_id, topic,
+                                      int(sessions) if sessions else None)
+        except (AccessDenied, DebriefError) as e:
+            return warn(e), gr.update(), gr.update(), gr.update()
+        return self._after(request, pair_id, "Saved.")
+
+    def closer(self, closed: bool):
+        def close(pair_id, request: gr.Request):
+            try:
+                self.debriefs.close_pair(self.ctx.who(request, "facilitator"), pair_id, closed)
+            except (AccessDenied, DebriefError) as e:
+                return warn(e), gr.update(), gr.update(), gr.update()
+            return self._after(request, pair_id, "The pair is closed." if closed else "The pair is open again.")
+
+        return close
+
+    def remove(self, pair_id, request: gr.Request):
+        try:
+            self.debriefs.remove_pair(self.ctx.who(request, "facilitator"), pair_id)
+        except (AccessDenied, DebriefError) as e:
+            return warn(e), gr.update(), gr.update(), gr.update()
+        return self._after(request, pair_id, "The pair was removed.")
+
+
+def queue_label(q: dict) -> str:
+    """A queue entry: topic, whose debrief, when shared, where its review stands."""
+    name = q.get("name")
+    who = f"{q['role']} ({name})" if name else q["role"]
+    when = q["shared_at"].strftime("%d %b") if q.get("shared_at") else ""
+    state = f"{q['pending']} to review · {q['approved']} approved" + (f" · {q['rejected']} rejected" if q["rejected"] else "")
+    flag = f" · ⚠ {q['suspect']} suspected injection" if q.get("suspect") else ""
+    past = " (past debrief, ingested)" if q.get("source") == "ingest" else ""
+    return f"{q['topic']} · {who}{past} · shared {when} · {state}{flag}"
+
+
+def item_label(r: dict) -> str:
+    """An item of the review list: what, its words, where it stands and where it comes from."""
+    how = {"confirmed": "confirmed by the participant", "participant": "written by the participant",
+           "edited": "edited"}.get(r.get("provenance") or "", "extracted")
+    flag = "⚠ " if r.get("suspect") else ""
+    return (f"{flag}#{r['id']} {KIND_LABEL.get(r['kind'], r['kind'])}: {r['text']} — {r['status']}, {how}; "
+            f"{r['theme']}, {r['depth']}, {r['scope']}")
+
+
+def next_pending(items: list[dict]) -> int | None:
+    return next((r["id"] for r in items if r["status"] == "pending"), None)
+
+
+def pair_state(p: dict) -> str:
+    if p.get("closed"):
+        return f"closed {p['closed']}"
+    sides = p["sides"]
+    words = []
+    for role in ("senior", "junior"):
+        side = sides.get(role) or {}
+        if side.get("confirmed"):
+            words.append(f"{role}: confirmed")
+        elif side.get("status") == "done":
+            words.append(f"{role}: finished")
+        elif not side.get("has_password"):
+            words.append(f"{role}: invited")
+        else:
+            words.append(f"{role}: debrief open")
+    return "; ".join(words)
+
+
+def pair_md(p: dict | None) -> str:
+    if not p:
+        return ""
+    people = " / ".join(f"{role} {esc((p['sides'].get(role) or {}).get('username') or '?')}"
+                        for role in ("senior", "junior"))
+    return (f"**{esc(p['topic'])}** ({people}); {p['sessions'] or 'no'} sessions planned; created "
+            f"{p['created'].strftime('%Y-%m-%d')}; {esc(pair_state(p))}.")
+
+
+def missing_fields(**values: str | None) -> str:
+    """One message naming every empty field of a form ("" when none is)."""
+    names = {"senior_user": "the senior's sign-in name", "junior_user": "the junior's sign-in name",
+             "senior": "the senior's role", "junior": "the junior's role", "topic": "the topic"}
+    empty = [names[k] for k, v in values.items() if not (v or "").strip()]
+    if not empty:
+        return ""
+    return "Please fill in " + (", ".join(empty[:-1]) + " and " if len(empty) > 1 else "") + empty[-1] + "."
 
 
 class ReviewTab:
@@ -89,30 +270,43 @@ class ReviewTab:
                     "against the participant's words, then approve, edit or reject it. "
                     "Each opening and each decision is recorded in the access log.")
         with gr.Row():
-            self.queue = gr.Dropdown(label="Shared debriefs", choices=[], scale=4)
-            self.refresh_q = gr.Button("Refresh queue", scale=1)
-        self.items = gr.Dataframe(headers=["id", "kind", "item", "status", "theme", "depth", "scope", "reviewer"],
-                                  label="Items", interactive=False, wrap=True,
-                                  column_widths=["5%", "11%", "40%", "9%", "12%", "9%", "7%", "7%"])
+            self.search = gr.Textbox(label="Find (topic, participant)", scale=2)
+            self.show = gr.Radio(["to review", "all"], value="to review", label="Show", scale=1)
+            self.refresh_q = gr.Button("Refresh", scale=1)
+        self.queue = gr.Dropdown(label="Shared debriefs", choices=[], elem_id="review-queue")
         with gr.Row():
             with gr.Column(scale=3):
                 self.transcript = gr.HTML(label="Transcript")
             with gr.Column(scale=2):
-                self.pick = gr.Dropdown(label="Item", choices=[])
+                # one list of the debrief's items: choosing one shows its words in the transcript
+                self.pick = gr.Radio(label="Items", choices=[], elem_id="review-items")
                 self.text = gr.Textbox(label="Text (learned / action)")
                 self.before = gr.Textbox(label="Before (broken assumption)")
                 self.after = gr.Textbox(label="After (broken assumption)")
                 with gr.Row():
+                    self.theme = gr.Dropdown(label="Theme", choices=list(THEMES))
+                    self.depth = gr.Dropdown(label="Depth", choices=list(DEPTHS))
+                    self.scope = gr.Dropdown(label="Scope", choices=list(SCOPES))
+                self.reason = gr.Textbox(label="Reason (for a rejection, optional)")
+                with gr.Row():
                     self.approve_btn = gr.Button("Approve", variant="primary")
                     self.edit_btn = gr.Button("Save edit and approve")
                     self.reject_btn = gr.Button("Reject", variant="stop")
-                self.note = gr.Markdown()
+                with gr.Row():
+                    self.undo_btn = gr.Button("Undo the decision on this item")
+                    self.all_btn = gr.Button("Approve all remaining items")
+                self.note = gr.Markdown(elem_id="review-note")
         self.synthesis = gr.Markdown()
         with gr.Accordion("Programme dashboard and export", open=False) as self.dash_acc:
             self.dash_btn = gr.Button("Refresh dashboard")
             self.theme_plot = gr.BarPlot(x="theme", y="items", color="depth", title="Approved items by theme and depth")
-            self.assumptions = gr.Dataframe(label="Most frequent broken assumptions", interactive=False)
-            self.progress_plot = gr.BarPlot(x="debriefs", y="count", title="Debriefs done versus planned")
+            self.assumptions = gr.Dataframe(label="Broken assumptions shared most often (similar wordings grouped)",
+                                            interactive=False, wrap=True)
+            self.progress_plot = gr.BarPlot(x="what", y="count", title="The round so far", y_lim=[0, None],
+                                            sort=None)
+            gr.Markdown("Pairs created in the app (past debriefs loaded with `coach ingest` are not counted). Each "
+                        "pair expects two debriefs, one from each side; “shared” counts debriefs whose participant "
+                        "confirmed the summary and agreed to share it.", elem_classes="coach-note")
             with gr.Row():
                 self.csv_btn = gr.Button("Export approved records (CSV)")
                 self.json_btn = gr.Button("Export approved records (JSON)")
@@ -128,14 +322,21 @@ class ReviewTab:
             self.waiting_note = gr.Markdown()
 
     def wire(self, tab: gr.Tab) -> None:
-        self.refresh_q.click(self.queue_choices, outputs=self.queue, api_name="queue_choices")
-        tab.select(self.queue_if_facilitator, outputs=self.queue)
+        filters = [self.search, self.show]
+        self.refresh_q.click(self.queue_choices, inputs=filters, outputs=self.queue, api_name="queue_choices")
+        gr.on([self.search.submit, self.show.change], self.queue_choices, inputs=filters, outputs=self.queue)
+        tab.select(self.queue_if_facilitator, inputs=filters, outputs=self.queue)
         self.queue.change(self.open, inputs=self.queue, outputs=self.opened, api_name="open_review")
-        self.pick.change(self.pick_item, inputs=[self.queue, self.pick],
-                         outputs=[self.transcript, self.text, self.before, self.after, self.note], api_name="pick_item")
-        for btn, action in ((self.approve_btn, "approve"), (self.edit_btn, "edit"), (self.reject_btn, "reject")):
-            btn.click(self.decider(action), inputs=[self.queue, self.pick, self.text, self.before, self.after],
-                      outputs=[self.items, self.note, self.pick], api_name=f"review_{action}")
+        picked = [self.transcript, self.text, self.before, self.after, self.theme, self.depth, self.scope, self.note]
+        self.pick.change(self.pick_item, inputs=[self.queue, self.pick], outputs=picked, api_name="pick_item")
+        edit = [self.text, self.before, self.after, self.theme, self.depth, self.scope, self.reason]
+        decided = [self.pick, self.note, self.queue]
+        for btn, action in ((self.approve_btn, "approve"), (self.edit_btn, "edit"), (self.reject_btn, "reject"),
+                            (self.undo_btn, "undo")):
+            btn.click(self.decider(action), inputs=[self.queue, self.pick, *edit, *filters], outputs=decided,
+                      api_name=f"review_{action}")
+        self.all_btn.click(self.approve_all, inputs=[self.queue, *filters], outputs=decided,
+                           api_name="review_approve_all")
         dash = [self.theme_plot, self.assumptions, self.progress_plot]
         self.dash_btn.click(self.dashboard, outputs=dash, api_name="dashboard")
         self.dash_acc.expand(self.dashboard, outputs=dash)  # computed when looked at
@@ -148,14 +349,17 @@ class ReviewTab:
 
     @property
     def opened(self) -> list:
-        return [self.transcript, self.items, self.pick, self.text, self.before, self.after, self.note, self.synthesis]
+        return [self.transcript, self.pick, self.text, self.before, self.after, self.note, self.synthesis]
 
     # -- handlers ----------------------------------------------------------------------------
 
-    def queue_choices(self, request: gr.Request):
+    def queue_choices(self, search: str = "", show: str = "to review", request: gr.Request | None = None):
+        """The queue, each entry telling the debriefs apart: topic, whose, when shared, where it stands."""
         actor = self.ctx.who(request, "facilitator")
-        return gr.update(choices=[(f"{q['topic']} · {q['role']} · {q['pending']} to review · {q['approved']} approved",
-                                   q["id"]) for q in self.review.queue(actor)])
+        rows = [q for q in self.review.queue(actor) if show == "all" or q["pending"]]
+        words = (search or "").lower().split()
+        rows = [q for q in rows if all(w in f"{q['topic']} {q.get('name') or ''} {q['role']}".lower() for w in words)]
+        return gr.update(choices=[(queue_label(q), q["id"]) for q in rows])
 
     def waiting_choices(self, request: gr.Request):
         try:
@@ -175,18 +379,37 @@ class ReviewTab:
             return warn(e), gr.update()
         return "Approved: they can now review your programme's shared debriefs.", self.waiting_choices(request)
 
-    def queue_if_facilitator(self, request: gr.Request):
+    def queue_if_facilitator(self, search, show, request: gr.Request):
         """The tab's select event fires for every role that has the tab: others get no change."""
         try:
-            return self.queue_choices(request)
+            return self.queue_choices(search, show, request)
         except AccessDenied:
             return gr.update()
 
-    def transcript_html(self, turns, quote: str | None = None, turn: int | None = None) -> str:
+    def transcript_html(self, turns, quote: str | None = None, turn: int | None = None, items=(),
+                        attempts: dict[int, list[str]] | None = None) -> str:
+        """The transcript, the chosen item's quote highlighted; suspected injections (records to
+        check first, ``items``' suspect reasons) outlined and badged, and words the guard read as
+        an attempt to instruct the software (``attempts``, coach.review.attempt_spans) struck through."""
         slots = {sl.id: sl.label for role in ("senior", "junior") for sl in self.ctx.svc.debriefs.protocol(role).slots}
+        suspects: dict[int, list[tuple[str, str]]] = {}
+        for r in items:
+            if r.get("suspect") and r.get("turn_index") is not None and r.get("quote"):
+                suspects.setdefault(r["turn_index"], []).append((r["quote"], r["suspect"]))
         rows = []
         for idx, speaker, text, meta in turns:
-            body = esc(text)
+            body, badges = esc(text), ""
+            for words in (attempts or {}).get(idx, []):
+                w = esc(words)
+                body = body.replace(w, f'<span class="attempt" title="not recorded">{w}</span>', 1)
+            if (attempts or {}).get(idx):
+                badges += '<span class="suspect-badge">⚠ words to the software (not recorded)</span>'
+            for q_, why in suspects.get(idx, []):
+                w = esc(q_)
+                body = body.replace(w, f'<mark class="suspect" title="{esc(why)}">{w}</mark>', 1)
+            if idx in suspects:
+                badges += (f'<span class="suspect-badge">⚠ suspected injection: '
+                           f'{esc("; ".join(dict.fromkeys(why for _, why in suspects[idx])))}</span>')
             if quote and idx == turn:
                 q = esc(quote)
                 body = body.replace(q, f"<mark>{q}</mark>", 1)
@@ -194,17 +417,12 @@ class ReviewTab:
             if meta.get("correction_of"):  # said later, about an earlier question
                 how = "replacing" if meta.get("replaces") else "adding to"
                 who += f" (correction, {how} the answer on “{esc(slots.get(meta['correction_of'], meta['correction_of']))}”)"
-            rows.append(f'<p class="turn {speaker}"><b>{who}:</b> {body}</p>')
+            rows.append(f'<p class="turn {speaker}"><b>{who}:</b> {badges}{body}</p>')
         return '<div id="review-transcript">' + "".join(rows) + "</div>"
 
     @staticmethod
-    def table(items: list[dict]) -> list[list]:
-        return [[r["id"], KIND_LABEL[r["kind"]], r["text"], r["status"], r["theme"], r["depth"], r["scope"],
-                 r["reviewed_by"] or ""] for r in items]
-
-    @staticmethod
     def choices(items: list[dict]) -> list[tuple[str, int]]:
-        return [(f"#{r['id']} {KIND_LABEL[r['kind']]}: {str(r['text'])[:60]}", r["id"]) for r in items]
+        return [(item_label(r), r["id"]) for r in items]
 
     def synthesis_md(self, actor, did: str) -> str:
         try:
@@ -218,7 +436,7 @@ class ReviewTab:
         return "\n".join(lines)
 
     def open(self, did, request: gr.Request) -> dict:
-        empty = {self.transcript: "", self.items: [], self.pick: gr.update(choices=[], value=None), self.text: "",
+        empty = {self.transcript: "", self.pick: gr.update(choices=[], value=None), self.text: "",
                  self.before: "", self.after: "", self.note: "", self.synthesis: ""}
         if not did:
             return empty
@@ -227,12 +445,12 @@ class ReviewTab:
             turns, items = self.review.open(actor, did)
         except (AccessDenied, ReviewError) as e:
             return empty | {self.transcript: warn(e), self.pick: gr.update(choices=[])}
-        return empty | {self.transcript: self.transcript_html(turns), self.items: self.table(items),
-                        self.pick: gr.update(choices=self.choices(items), value=None),
+        return empty | {self.transcript: self.transcript_html(turns, items=items, attempts=attempt_spans(turns)),
+                        self.pick: gr.update(choices=self.choices(items), value=next_pending(items)),
                         self.synthesis: self.synthesis_md(actor, did)}
 
     def pick_item(self, did, rid, request: gr.Request) -> dict:
-        keys = (self.transcript, self.text, self.before, self.after, self.note)
+        keys = (self.transcript, self.text, self.before, self.after, self.theme, self.depth, self.scope, self.note)
         if not did or rid is None:
             return unchanged(*keys)
         try:
@@ -243,25 +461,59 @@ class ReviewTab:
         r = next((x for x in items if x["id"] == rid), None)
         if r is None:
             return unchanged(*keys)
-        return {self.transcript: self.transcript_html(turns, r["quote"], r["turn_index"]), self.text: r["text"] or "",
-                self.before: r["before"] or "", self.after: r["after"] or "",
-                self.note: ""}  # a notice about an earlier choice no longer applies
+        note = ""  # a notice about an earlier choice no longer applies
+        if r.get("suspect"):
+            note = (f"⚠ **Suspected injection** ({esc(r['suspect'])}). Check it against the participant's words "
+                    "(outlined in red in the transcript) before approving: once approved, it is evidence in other "
+                    "pairs' topic ideas.")
+        if r.get("provenance") == "edited" and r.get("original"):
+            note += f"\n\nEdited; the participant's record said: “{esc(r['original'].get('text') or '')}”."
+        if r.get("reject_reason"):
+            note += f"\n\nRejected: {esc(r['reject_reason'])}"
+        return {self.transcript: self.transcript_html(turns, r["quote"], r["turn_index"], items, attempt_spans(turns)),
+                self.text: r["text"] or "", self.before: r["before"] or "", self.after: r["after"] or "",
+                self.theme: r["theme"], self.depth: r["depth"], self.scope: r["scope"], self.note: note.strip()}
 
     def decider(self, action: str):
-        def decide(did, rid, text, before, after, request: gr.Request) -> dict:
+        def decide(did, rid, text, before, after, theme, depth, scope, reason, search="", show="to review",
+                   request: gr.Request | None = None) -> dict:
             if rid is None or not did:
                 return {self.note: "⚠️ Choose an item first."}
             try:
                 actor = self.ctx.who(request, "facilitator")
-                row = self.review.decide(actor, did, int(rid), action, text=text, before=before, after=after)
+                row = self.review.decide(actor, did, int(rid), action, text=text, before=before, after=after,
+                                         theme=theme, depth=depth, scope=scope, reason=reason)
                 items = self.review.items(actor, did)
             except (AccessDenied, ReviewError) as e:
                 return {self.note: warn(e)}
-            return {self.items: self.table(items), self.note: f"Item #{row['id']} {row['status']} by "
-                                                             f"{esc(row['reviewed_by'])}.",
-                    self.pick: gr.update(choices=self.choices(items), value=int(rid))}  # an edit shows in the list too
+            done = (f"Item #{row['id']} back to be reviewed." if action == "undo" else
+                    f"Item #{row['id']} {row['status']} by {esc(row['reviewed_by'])}.")
+            nxt = next_pending(items) if action != "undo" else int(rid)  # on to the next item waiting
+            return {self.note: done, self.pick: gr.update(choices=self.choices(items), value=nxt),
+                    self.queue: self._queue_keeping(did, search, show, request)}
 
         return decide
+
+    def approve_all(self, did, search="", show="to review", request: gr.Request | None = None) -> dict:
+        if not did:
+            return {self.note: "⚠️ Choose a debrief first."}
+        try:
+            actor = self.ctx.who(request, "facilitator")
+            n = self.review.decide_all(actor, did)
+            items = self.review.items(actor, did)
+        except (AccessDenied, ReviewError) as e:
+            return {self.note: warn(e)}
+        return {self.note: f"{n} items approved.", self.pick: gr.update(choices=self.choices(items), value=None),
+                self.queue: self._queue_keeping(did, search, show, request)}
+
+    def _queue_keeping(self, did, search, show, request):
+        """The queue's labels brought up to date, the open debrief still chosen (even if nothing in
+        it waits any more: the facilitator is still reading it)."""
+        actor = self.ctx.who(request, "facilitator")
+        rows = self.review.queue(actor)
+        shown = {c[1] for c in self.queue_choices(search, show, request)["choices"]}
+        return gr.update(choices=[(queue_label(q), q["id"]) for q in rows if q["id"] in shown or q["id"] == did],
+                         value=did)
 
     def exporter(self, fmt: str):
         def export(request: gr.Request) -> str:
@@ -275,8 +527,10 @@ class ReviewTab:
 
         d = self.review.dashboard(self.ctx.who(request, "facilitator"))
         td = pd.DataFrame(d["theme_depth"] or [{"theme": "none yet", "depth": "awareness", "items": 0}])
-        return (td, pd.DataFrame(d["assumptions"] or [{"belief before": "none yet", "debriefs": 0}]),
-                pd.DataFrame(d["progress"]))
+        beliefs = d["assumptions"] or [{"belief before (most typical wording)": "none yet", "debriefs": 0}]
+        progress = pd.DataFrame(d["progress"])
+        top = max(1, int(progress["count"].max()))
+        return td, pd.DataFrame(beliefs), gr.BarPlot(value=progress, y_lim=[0, top])
 
     def reextract(self, request: gr.Request, progress=gr.Progress()) -> str:  # noqa: B008 (Gradio's way to ask for it)
         actor = self.ctx.who(request, "facilitator")

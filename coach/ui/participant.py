@@ -15,10 +15,10 @@ from coach.records import Assumption
 from coach.ui.common import Ctx, esc, unchanged
 
 STATUS_WORD = {"done": "done", "current": "now", "skipped": "skipped", "partial": "in part", "todo": "to do"}
-KIND_HEADINGS = (("learned", "What you learned or gained"), ("broken_assumption", "What you believed before, and now"),
-                 ("action", "What you will do"))
 CORRECTION_REPLACES = "replaces what I said there"
 CORRECTION_ADDS = "adds to what I said there"
+SAVE_DRAFT = "(d, t) => { try { if (d) localStorage.setItem('coach-draft-' + d, t || ''); } catch (e) {} }"
+LOAD_DRAFT = "(d) => { try { return (d && localStorage.getItem('coach-draft-' + d)) || ''; } catch (e) { return ''; } }"
 SET_URL = ("(id) => { if (id) { const u = new URL(window.location);"
            " u.searchParams.set('debrief', id); window.history.replaceState(null, '', u); } }")
 
@@ -29,26 +29,18 @@ def progress_md(v: View) -> str:
     return f"**Debrief on “{esc(v.topic)}”**: {covered} of {len(v.progress)} parts covered<ul>{items}</ul>"
 
 
-def item_main(r: dict) -> str:
-    if r["kind"] == "broken_assumption" and r["before"] and r["after"]:
-        return f"{esc(r['before'])} → {esc(r['after'])}"
-    return esc(r["text"])
-
-
 def summary_md(v: View) -> str:
+    """The heading of the summary; the items themselves are the one list of tick boxes below it."""
     if not v.summary and not v.records:
-        return "Nothing has been recorded yet."
-    lines = ["### Your summary", "This is what will be recorded, each with your own words as evidence. "
-             "If something is wrong or missing, use “Correct an earlier answer” above: the summary is redone."]
-    for kind, heading in KIND_HEADINGS:
-        items = [r for r in v.records if r["kind"] == kind and r["status"] != "withdrawn"]
-        if items:
-            lines.append(f"**{heading}**")
-            lines += [f"* {item_main(r)}  \n  <small>you said: “{esc(r['quote'])}”</small>" for r in items]
+        return "### Your summary\n\nNothing has been recorded yet."
+    lines = ["### Your summary", "This is what will be recorded, each item with your own words as evidence. "
+             "Untick anything that is wrong, change an item's wording, or add what is missing (below)."]
     if not v.records:  # nothing extracted: show the answers themselves
         for label, answers in v.summary:
             lines.append(f"**{label}**")
             lines += [f"> {esc(a)}" for a in answers]
+    if v.ended_early and not v.confirmed:
+        lines.append("You ended the interview early: you can continue it until you confirm this summary.")
     if v.confirmed:
         lines.append("\n**Confirmed.** " + ("You agreed to share this summary with your facilitators."
                                             if v.shared else "It stays private to you.")
@@ -57,16 +49,39 @@ def summary_md(v: View) -> str:
     return "\n\n".join(lines)
 
 
-def item_label(r: dict) -> str:
-    kind = {"learned": "Learned", "broken_assumption": "Changed view", "action": "Will do"}[r["kind"]]
+KIND_WORDS = {"learned": "Learned", "broken_assumption": "Changed view", "action": "Will do", "taught": "Taught",
+              "pushback": "Where they pushed back", "session_feedback": "About the sessions"}
+JUNIOR_WORDS = {"learned": "Gained"}
+PROVENANCE_WORDS = {"confirmed": "you confirmed this", "participant": "in your words", "edited": "edited"}
+
+
+def item_label(r: dict, role: str = "senior") -> str:
+    """One item of the summary as its tick box reads: what, in whose words, and how it was checked."""
+    kind = (JUNIOR_WORDS if role == "junior" else {}).get(r["kind"]) or KIND_WORDS.get(r["kind"], r["kind"])
     main = (Assumption(r["before"], r["after"]).text if r["kind"] == "broken_assumption" and r["before"]
             and r["after"] else r["text"])
-    return f"{kind}: {main}"
+    said = f" (you said: “{r['quote']}”)" if r.get("quote") and r["quote"].strip() != (main or "").strip() else ""
+    how = PROVENANCE_WORDS.get(r.get("provenance") or "", "")
+    return f"{kind}: {main}{said}" + (f" · {how}" if how else "")
+
+
+REPLACED = "[replaced by a later correction] "
 
 
 def chat(v: View) -> list[dict]:
-    # The chatbot renders HTML (sanitised): escaping shows markup exactly as typed, as text.
-    return [{"role": "assistant" if sp == "coach" else "user", "content": html.escape(tx)} for sp, tx in v.turns]
+    # The chatbot renders HTML (sanitised): escaping shows markup exactly as typed, as text (quotes
+    # are left alone: screen readers read the label as it stands, "I&#x27;ll" included).
+    return [{"role": "assistant" if sp == "coach" else "user",
+             "content": (REPLACED if i in v.replaced else "") + html.escape(tx, quote=False)}
+            for i, (sp, tx) in enumerate(v.turns)]
+
+
+def add_choices(role: str) -> list[tuple[str, str]]:
+    """What a participant may add to their summary (coach.debriefs.SUMMARY_KINDS), in their terms."""
+    if role == "junior":
+        return [("Something I taught", "taught"), ("Something I gained", "learned"),
+                ("Where they pushed back", "pushback"), ("Something I will do", "action")]
+    return [("Something I learned", "learned"), ("Something I will do", "action")]
 
 
 class DebriefTab:
@@ -83,6 +98,26 @@ class DebriefTab:
             self.open_btn = gr.Button("Open", variant="primary")
         with gr.Column(visible=False) as self.chat_col:
             self.progress = gr.Markdown(elem_classes="coach-progress")
+            # when the interview is over, the summary comes first: it is what is left to do
+            with gr.Column(visible=False, elem_id="summary-col") as self.summary_col:
+                self.summary = gr.Markdown(elem_id="coach-summary")
+                self.keep = gr.CheckboxGroup(label="Keep what is right: untick any item that is not", choices=[],
+                                             elem_id="coach-keep")
+                self.resume_btn = gr.Button("Continue the interview", visible=False)
+                with gr.Accordion("Change an item's wording, or add one that is missing", open=False,
+                                  elem_id="summary-edit") as self.edit_acc:
+                    with gr.Row():
+                        self.edit_item = gr.Dropdown(label="Item", choices=[], scale=2)
+                        self.edit_text = gr.Textbox(label="Its wording, in your words", lines=1, scale=3)
+                    self.edit_btn = gr.Button("Save the wording")
+                    with gr.Row():
+                        self.add_kind = gr.Dropdown(label="What it is", choices=[], scale=2)
+                        self.add_text = gr.Textbox(label="What is missing, in your words", lines=1, scale=3)
+                    self.add_btn = gr.Button("Add it")
+                self.share = gr.Checkbox(label="I agree to share this summary with my programme's facilitators, "
+                                               "and, without my name, as evidence for later pairs' topic ideas "
+                                               "in this programme")
+                self.confirm_btn = gr.Button("Confirm summary", variant="primary")
             self.chatbot = gr.Chatbot(label="Debrief", show_label=False, height=460, elem_id="coach-chat",
                                       render_markdown=False, allow_tags=False, feedback_options=None, buttons=[])
             with gr.Column() as self.answer_col:
@@ -92,12 +127,17 @@ class DebriefTab:
                 with gr.Row():
                     self.send_btn = gr.Button("Send", variant="primary")
                     self.skip_btn = gr.Button("Skip question")
-                    self.end_btn = gr.Button("End now")
+                    self.end_btn = gr.Button("End now…")
+                with gr.Row(visible=False, elem_id="end-confirm") as self.end_row:
+                    gr.Markdown("End the interview here? You can come back and carry on until you confirm your "
+                                "summary.")
+                    self.end_yes = gr.Button("Yes, end now", variant="stop")
+                    self.end_no = gr.Button("Keep going")
             with gr.Accordion("Correct an earlier answer", open=False):
                 self.corr_slot = gr.Dropdown(label="Which answer", choices=[])
                 self.corr_said = gr.Markdown(elem_id="correction-said")
                 self.corr_text = gr.Textbox(label="Your correction", lines=2)
-                self.corr_mode = gr.Radio([CORRECTION_REPLACES, CORRECTION_ADDS], value=CORRECTION_REPLACES,
+                self.corr_mode = gr.Radio([CORRECTION_ADDS, CORRECTION_REPLACES], value=CORRECTION_ADDS,
                                           label="This correction", elem_id="correction-mode")
                 self.corr_btn = gr.Button("Save correction")
             with gr.Accordion("Your data: download or delete", open=False):
@@ -107,27 +147,20 @@ class DebriefTab:
                 self.delete_btn = gr.Button("Delete this debrief", variant="stop")
                 self.sure_all = gr.Checkbox(label="I understand: this deletes my account and all my debriefs for good")
                 self.delete_all_btn = gr.Button("Delete my account and all my data", variant="stop")
-            with gr.Column(visible=False) as self.summary_col:
-                self.summary = gr.Markdown(elem_id="coach-summary")
-                self.keep = gr.CheckboxGroup(label="Keep what is right: untick any item that is not", choices=[],
-                                             elem_id="coach-keep")
-                self.share = gr.Checkbox(label="I agree to share this summary with my programme's facilitators, "
-                                               "and, without my name, as evidence for later pairs' topic ideas "
-                                               "in this programme")
-                self.confirm_btn = gr.Button("Confirm summary", variant="primary")
         self.notice = gr.Markdown(elem_classes="coach-notice")
 
     @property
     def view_outputs(self) -> list:
         """Every component a debrief's state shows, in the order the API returns them."""
         return [self.chooser, self.chat_col, self.chatbot, self.progress, self.corr_slot, self.corr_text,
-                self.summary_col, self.summary, self.share, self.keep, self.answer_col, self.notice, self.mine_list]
+                self.summary_col, self.summary, self.share, self.keep, self.answer_col, self.resume_btn,
+                self.edit_acc, self.edit_item, self.add_kind, self.end_row, self.notice, self.mine_list]
 
     def wire(self) -> None:
         # api_name: the names under which the Gradio API (and tests driving it) reach each handler
         with_did = [self.did, *self.view_outputs]
-        self.open_btn.click(self.open, inputs=[self.mine_list], outputs=with_did, api_name="open_debrief").then(
-            None, inputs=self.did, js=SET_URL)
+        self.restore_draft(self.open_btn.click(self.open, inputs=[self.mine_list], outputs=with_did,
+                                               api_name="open_debrief").then(None, inputs=self.did, js=SET_URL))
         stream_out = [self.msg, self.chatbot, self.progress, self.notice]
         after_out = self.after_outputs
         for trigger in (self.send_btn.click, self.msg.submit):
@@ -135,8 +168,18 @@ class DebriefTab:
                 self.after, inputs=self.did, outputs=after_out)
         self.skip_btn.click(self.skip, inputs=self.did, outputs=stream_out, api_name="skip").then(
             self.after, inputs=self.did, outputs=after_out)
-        self.end_btn.click(self.end, inputs=self.did, outputs=stream_out, api_name="end").then(
+        self.end_btn.click(lambda: gr.update(visible=True), outputs=self.end_row)
+        self.end_no.click(lambda: gr.update(visible=False), outputs=self.end_row)
+        self.end_yes.click(lambda: gr.update(visible=False), outputs=self.end_row).then(
+            self.end, inputs=self.did, outputs=stream_out, api_name="end").then(
             self.after, inputs=self.did, outputs=after_out)
+        self.resume_btn.click(self.resume, inputs=self.did, outputs=after_out + [self.notice], api_name="resume")
+        self.edit_btn.click(self.reword, inputs=[self.did, self.edit_item, self.edit_text],
+                            outputs=after_out + [self.edit_text, self.notice], api_name="reword")
+        self.add_btn.click(self.add_item, inputs=[self.did, self.add_kind, self.add_text],
+                           outputs=after_out + [self.add_text, self.notice], api_name="add_item")
+        # an unsent answer survives a reload: kept in this browser only, per debrief
+        self.msg.change(None, inputs=[self.did, self.msg], js=SAVE_DRAFT)
         self.corr_btn.click(self.correct, inputs=[self.did, self.corr_slot, self.corr_text, self.corr_mode],
                             outputs=[self.corr_text, self.chatbot, self.progress, self.notice], api_name="correct").then(
             self.after, inputs=self.did, outputs=after_out)
@@ -157,6 +200,10 @@ class DebriefTab:
         error) and the list."""
         return self.view_outputs[1:-2]
 
+    def restore_draft(self, event) -> None:
+        """After ``event`` has opened a debrief: put back an answer typed but not sent."""
+        event.then(None, inputs=self.did, outputs=self.msg, js=LOAD_DRAFT)
+
     # -- rendering ---------------------------------------------------------------------------
 
     def choices(self, actor: Actor):
@@ -172,6 +219,8 @@ class DebriefTab:
                     self.progress: "", self.corr_slot: gr.update(), self.corr_text: "",
                     self.summary_col: gr.update(visible=False), self.summary: "", self.share: gr.update(),
                     self.keep: gr.update(choices=[], value=[]), self.answer_col: gr.update(visible=True),
+                    self.resume_btn: gr.update(visible=False), self.edit_acc: gr.update(),
+                    self.edit_item: gr.update(), self.add_kind: gr.update(), self.end_row: gr.update(visible=False),
                     self.notice: notice or empty, self.mine_list: gr.update(choices=choices, value=None)}
         v = self.debriefs.view(actor, did)
         return {self.chooser: gr.update(visible=False), self.chat_col: gr.update(visible=True), self.chatbot: chat(v),
@@ -179,10 +228,16 @@ class DebriefTab:
                 self.corr_slot: gr.update(choices=[(label, sid) for sid, label in v.slots], value=None),
                 self.corr_text: "", self.summary_col: gr.update(visible=v.done), self.summary: summary_md(v),
                 self.share: gr.update(value=v.shared),  # sharing can be changed after confirming too
-                self.keep: gr.update(choices=[(item_label(r), r["id"]) for r in v.records],
+                self.keep: gr.update(choices=[(item_label(r, v.role), r["id"]) for r in v.records],
                                      value=[r["id"] for r in v.records if r["status"] != "withdrawn"],
                                      interactive=not v.confirmed, visible=bool(v.records)),
-                self.answer_col: gr.update(visible=not v.done), self.notice: notice, self.mine_list: gr.update()}
+                self.answer_col: gr.update(visible=not v.done),
+                self.resume_btn: gr.update(visible=v.ended_early and not v.confirmed),
+                self.edit_acc: gr.update(visible=not v.confirmed),
+                self.edit_item: gr.update(choices=[(item_label(r, v.role), r["id"]) for r in v.records
+                                                   if r["status"] != "withdrawn"], value=None),
+                self.add_kind: gr.update(choices=add_choices(v.role), value=None),
+                self.end_row: gr.update(visible=False), self.notice: notice, self.mine_list: gr.update()}
 
     def on_load(self, actor: Actor, request: gr.Request) -> dict:
         """On page load: the participant's debrief from the URL, or their only one, or the list."""
@@ -292,6 +347,35 @@ class DebriefTab:
                 return {self.notice: f"⚠️ {e}"}
         out.pop(self.chooser), out.pop(self.mine_list)
         return out
+
+    def _summary_change(self, request, did, change, box) -> dict:
+        """Run a change to the summary, then redraw it (the box that held the words is emptied)."""
+        keys = self.after_outputs
+        try:
+            actor = self._actor(request)
+            change(actor)
+            out = {k: v for k, v in self.render(actor, did).items() if k in keys}
+            return out | {box: "", self.notice: ""}
+        except (AccessDenied, DebriefError) as e:
+            return unchanged(*keys) | {box: gr.update(), self.notice: f"⚠️ {e}"}
+
+    def resume(self, did, request: gr.Request) -> dict:
+        keys = self.after_outputs
+        try:
+            actor = self._actor(request)
+            self.debriefs.resume(actor, did)
+            return {k: v for k, v in self.render(actor, did).items() if k in keys} | {self.notice: ""}
+        except (AccessDenied, DebriefError) as e:
+            return unchanged(*keys) | {self.notice: f"⚠️ {e}"}
+
+    def reword(self, did, record_id, text, request: gr.Request) -> dict:
+        if record_id is None:
+            return {self.notice: "⚠️ Please choose the item to change."}
+        return self._summary_change(request, did, lambda a: self.debriefs.reword(a, did, int(record_id), text),
+                                    self.edit_text)
+
+    def add_item(self, did, kind, text, request: gr.Request) -> dict:
+        return self._summary_change(request, did, lambda a: self.debriefs.add_item(a, did, kind, text), self.add_text)
 
     def download_mine(self, request: gr.Request) -> str:
         """Everything stored about the signed-in participant: account and every debrief."""

@@ -47,7 +47,7 @@ data = []  # per debrief: list of (key, text_a, text_b, labels)
 for d, f, s in rows:
     items = []
     if f is not None:
-        us = units([Turn(t.speaker, t.text) for t in d.transcript])
+        us = units([Turn(t.speaker, t.text) for t in d.transcript], d.role)
         for k, (x, c) in enumerate(us):
             prev = (
                 us[k - 1][0].text if PREV and k and us[k - 1][0].turn == x.turn else ""

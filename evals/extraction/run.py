@@ -33,6 +33,11 @@ THRESHOLD = 0.5
 FIELDS = {"learned": "learned", "broken_assumptions": "broken_assumption", "actions": "action"}
 
 
+def split_file(split: str) -> Path:
+    """gold_<split>.jsonl; extra_dev.jsonl holds synthetic debriefs for fitting, not a gold split."""
+    return HERE / ("extra_dev.jsonl" if split == "extra_dev" else f"gold_{split}.jsonl")
+
+
 def as_text(x) -> str:
     if isinstance(x, dict) or hasattr(x, "before"):
         b = x["before"] if isinstance(x, dict) else x.before
@@ -53,7 +58,7 @@ def evaluate(name: str, debriefs, gateway=None) -> dict:
     for d in debriefs:
         turns = [Turn(t.speaker, t.text) for t in d.transcript]
         t0 = time.perf_counter()
-        ex = extraction.run(name, turns, d.role, gateway=gateway)
+        ex = extraction.run(name, turns, d.role, topic=d.pair.topic, gateway=gateway)  # as `coach extract` does
         times.append(time.perf_counter() - t0)
         tokens.append(ex.prompt_tokens + ex.completion_tokens)
         valid.append(ex.schema_valid)
@@ -104,7 +109,7 @@ def main() -> None:
     print(f"{'split':13} {'extractor':9} | {'learned P/R/F1':17} | {'assumptions P/R/F1':18} | {'actions P/R/F1':17} |"
           f" ground | valid | inject | ms/tr | tok/tr")
     for sp in splits:
-        debriefs = read_debriefs(HERE / f"gold_{sp}.jsonl")[: a.sample]
+        debriefs = read_debriefs(split_file(sp))[: a.sample]
         for name in names:
             r = evaluate(name, debriefs, gateway)
             f = lambda k, r=r: "{:.2f}/{:.2f}/{:.2f}".format(*r[k])  # noqa: E731

@@ -1,17 +1,22 @@
 """Fit the offline extractor's sentence classifier on the DEV split only; write its weights.
 
-    python evals/extraction/train.py          # fit on all of dev, write sentence_model.json
-    python evals/extraction/train.py --cv     # 5-fold cross-validation over dev debriefs (writes nothing)
-
-    python evals/extraction/train.py --cv-belief  # the same for the "belief" label
+    python evals/extraction/train.py               # fit on all of dev, write sentence_model.json
+    python evals/extraction/train.py --cv          # cross-validate POSITIVE, L2, LEARNED_MIN (writes nothing)
+    python evals/extraction/train.py --cv shipped  # the shipped settings only
+    python evals/extraction/train.py --cv belief   # BELIEF_POSITIVE, BELIEF_MIN (also --cv-belief)
+    python evals/extraction/train.py --cv alone    # LEARNED_MIN_ALONE (answers to questions we cannot place)
+    python evals/extraction/train.py --cv stated   # STATED_MIN ("I thought ..." outside a beliefs question)
+    python evals/extraction/train.py --cv shipped --fit dev,extra_dev   # fit on other splits too
 
 A participant sentence is a positive example of "learned" (or "action") when its MiniLM
 cosine similarity to one of the debrief's gold items of that field is at least POSITIVE; of
 "belief" (a stated belief that later broke) when its similarity to a gold broken assumption's
 "before", or to its "before after", is at least BELIEF_POSITIVE.
-``--cv`` fits on 4/5 of the dev debriefs, runs the whole offline extractor on the other 1/5, and
-prints pooled precision/recall/F1 for each setting of POSITIVE, L2 and LEARNED_MIN (``--cv-belief``:
-BELIEF_POSITIVE and BELIEF_MIN); the values below are the best of that grid.
+``--cv`` makes 5 folds of the debriefs of each development split (dev, freeform_dev, and the
+synthetic extra_dev), fits on the other 4/5 of the ``--fit`` splits (dev alone by default, so
+freeform_dev and extra_dev are never fitted on), runs the whole offline extractor on the held-out
+fold of every split, and prints pooled precision/recall/F1 per split for each setting; the values
+below are the best of that grid. The test splits are never read here.
 """
 
 from __future__ import annotations
@@ -28,10 +33,12 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
+from run import split_file  # noqa: E402
+
 from coach.debrief_file import read_debriefs  # noqa: E402
 from coach.embeddings import MiniLM  # noqa: E402
 from coach.extraction import offline, sentence_model  # noqa: E402
-from coach.extraction.offline import units  # noqa: E402
+from coach.extraction.offline import feature_context, units  # noqa: E402
 from coach.extraction.records import Turn  # noqa: E402
 from coach.extraction.sentence_model import LABELS, WEIGHTS, features, fit  # noqa: E402
 
@@ -39,13 +46,19 @@ POSITIVE = 0.55  # with L2 and LEARNED_MIN 0.65: cross-validated learned F1 0.61
 L2 = 3e-3
 BELIEF_POSITIVE = 0.6  # with BELIEF_MIN 0.6: cross-validated assumptions F1 0.79 (0.77 without the label)
 FOLDS = 5
+# every split development may read (extra_dev: synthetic free-form debriefs written for fitting,
+# see extra_dev.jsonl); the test splits never
+DEV_SPLITS = ("dev", "freeform_dev", "extra_dev")
+FIT_SPLITS = ("dev",)  # what the shipped weights are fitted on
 
 
-def dev_rows():
-    """Per dev debrief: (debrief, features, {label: best similarity of each sentence to a gold item})."""
+def dev_rows(split: str = "dev"):
+    """Per debrief of a development split: (debrief, features, {label: best similarity of each
+    sentence to a gold item}). Never the test splits."""
+    assert "test" not in split
     rows = []
-    for d in read_debriefs(Path(__file__).with_name("gold_dev.jsonl")):
-        us = units([Turn(t.speaker, t.text) for t in d.transcript])
+    for d in read_debriefs(split_file(split)):
+        us = units([Turn(t.speaker, t.text) for t in d.transcript], d.role)
         if not us:
             rows.append((d, None, None))
             continue
@@ -59,7 +72,7 @@ def dev_rows():
             before = MiniLM.shared().embed([b.before for b in beliefs])
             both = MiniLM.shared().embed([f"{b.before} {b.after}" for b in beliefs])
             sims["belief"] = np.maximum((emb @ before.T).max(axis=1), (emb @ both.T).max(axis=1))
-        rows.append((d, features(sents, [c for _, c in us]), sims))
+        rows.append((d, features(sents, [feature_context(c, d.role) for _, c in us]), sims))
     return rows
 
 
@@ -78,48 +91,75 @@ def fit_weights(rows, positive: float, l2: float, verbose: bool = False,
     return out
 
 
-def cross_validate(rows) -> None:
+def _memoise_embeddings() -> None:
+    """Cross-validation runs the extractor over the same sentences many times: embed each once."""
+    model, cache = MiniLM.shared(), {}
+    embed = model.embed
+
+    def cached(texts: list[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in cache]
+        if missing:
+            cache.update(zip(missing, embed(missing)))
+        return np.array([cache[t] for t in texts]) if texts else embed(texts)
+
+    model.embed = cached  # type: ignore[method-assign]
+
+
+def cross_validate(rows: dict, fit_splits: tuple[str, ...], grid: list[dict]) -> None:
+    """FOLDS folds over the debriefs of every development split together: fit on the other folds
+    of ``fit_splits``, run the whole offline extractor on the held-out fold, pool per split. Each
+    grid entry: fit settings, and "sweep": offline.py thresholds -> values to try."""
+    folds = [{sp: set(range(f, len(r), FOLDS)) for sp, r in rows.items()} for f in range(FOLDS)]
+    original = sentence_model._weights, {k: getattr(offline, k) for g in grid for k in g["sweep"]}
+    try:
+        for g in grid:
+            fold_weights = [fit_weights([r for sp in fit_splits for i, r in enumerate(rows[sp]) if i not in held[sp]],
+                                        g["positive"], g["l2"], belief_positive=g["belief_positive"]) for held in folds]
+            for values in itertools.product(*g["sweep"].values()):
+                setting = dict(zip(g["sweep"], values))
+                for k, v in setting.items():
+                    setattr(offline, k, v)
+                print(f"POSITIVE={g['positive']} L2={g['l2']:g} BELIEF_POSITIVE={g['belief_positive']} "
+                      + " ".join(f"{k}={v}" for k, v in setting.items()), flush=True)
+                _report(_pooled(rows, folds, fold_weights))
+    finally:
+        sentence_model._weights = original[0]
+        for k, v in original[1].items():
+            setattr(offline, k, v)
+
+
+def _pooled(rows: dict, folds: list[dict], fold_weights: list[dict]) -> dict:
     import run  # evals/extraction/run.py: the same scoring as the eval table
 
-    folds = [list(range(i, len(rows), FOLDS)) for i in range(FOLDS)]
-    original = sentence_model._weights, offline.LEARNED_MIN
-    try:
-        for positive, l2 in itertools.product([0.55, 0.6], [1e-3, 3e-3, 1e-2]):
-            fold_weights = [fit_weights([r for i, r in enumerate(rows) if i not in set(f)], positive, l2) for f in folds]
-            for learned_min in (0.5, 0.6, 0.65, 0.7, 0.75):
-                offline.LEARNED_MIN = learned_min
-                pooled = {"learned": [0, 0, 0], "actions": [0, 0, 0]}
-                for f, w in zip(folds, fold_weights):
-                    sentence_model._weights = lambda w=w: w  # the extractor reads the fold's weights
-                    raw = run.evaluate("offline", [rows[i][0] for i in f])["_raw"]
-                    for field in pooled:
-                        pooled[field] = [a + b for a, b in zip(pooled[field], raw[field])]
-                print(f"POSITIVE={positive} L2={l2:g} LEARNED_MIN={learned_min}: "
-                      + "  ".join(f"{k} P/R/F1 {_prf(c)}" for k, c in pooled.items()), flush=True)
-    finally:
-        sentence_model._weights, offline.LEARNED_MIN = original
+    pooled = {sp: {f: [0, 0, 0] for f in run.FIELDS} for sp in rows}
+    for held, w in zip(folds, fold_weights):
+        sentence_model._weights = lambda w=w: w  # the extractor reads the fold's weights
+        for sp in rows:
+            raw = run.evaluate("offline", [rows[sp][i][0] for i in sorted(held[sp])])["_raw"]
+            for f in run.FIELDS:
+                pooled[sp][f] = [a + b for a, b in zip(pooled[sp][f], raw[f])]
+    return pooled
 
 
-def cross_validate_belief(rows) -> None:
-    import run
+def _report(pooled: dict) -> None:
+    for sp, c in pooled.items():
+        print(f"    {sp:13} learned {_prf(c['learned'])}  assumptions {_prf(c['broken_assumptions'])}"
+              f"  actions {_prf(c['actions'])}", flush=True)
 
-    folds = [list(range(i, len(rows), FOLDS)) for i in range(FOLDS)]
-    original = sentence_model._weights, offline.BELIEF_MIN
-    try:
-        for belief_positive in (0.5, 0.55, 0.6, 0.65):
-            fold_weights = [fit_weights([r for i, r in enumerate(rows) if i not in set(f)], POSITIVE, L2,
-                                        belief_positive=belief_positive) for f in folds]
-            for belief_min in (0.5, 0.6, 0.7, 0.8, 1.01):  # 1.01: the label unused
-                offline.BELIEF_MIN = belief_min
-                pooled = [0, 0, 0]
-                for f, w in zip(folds, fold_weights):
-                    sentence_model._weights = lambda w=w: w
-                    raw = run.evaluate("offline", [rows[i][0] for i in f])["_raw"]
-                    pooled = [a + b for a, b in zip(pooled, raw["broken_assumptions"])]
-                print(f"BELIEF_POSITIVE={belief_positive} BELIEF_MIN={belief_min}: "
-                      f"assumptions P/R/F1 {_prf(pooled)}", flush=True)
-    finally:
-        sentence_model._weights, offline.BELIEF_MIN = original
+
+def grid(which: str) -> list[dict]:
+    shipped = {"positive": POSITIVE, "l2": L2, "belief_positive": BELIEF_POSITIVE, "sweep": {}}
+    if which == "shipped":
+        return [shipped]
+    if which == "belief":
+        return [{**shipped, "belief_positive": bp, "sweep": {"BELIEF_MIN": [0.5, 0.6, 0.7, 0.8, 1.01]}}  # 1.01: unused
+                for bp in (0.5, 0.55, 0.6, 0.65)]
+    if which == "stated":
+        return [{**shipped, "sweep": {"STATED_MIN": [0.3, 0.4, 0.5, 0.6, 0.7, 1.01]}}]  # 1.01: "I thought" never
+    if which == "alone":
+        return [{**shipped, "sweep": {"LEARNED_MIN_ALONE": [0.5, 0.6, 0.65, 0.7, 0.75]}}]
+    return [{**shipped, "positive": p, "l2": l2, "sweep": {"LEARNED_MIN": [0.5, 0.6, 0.65, 0.7, 0.75]}}
+            for p, l2 in itertools.product([0.55, 0.6], [1e-3, 3e-3, 1e-2])]
 
 
 def _prf(c) -> str:
@@ -130,14 +170,19 @@ def _prf(c) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--cv", action="store_true", help="cross-validate the settings instead of writing weights")
-    ap.add_argument("--cv-belief", action="store_true", help="cross-validate the belief label's settings")
+    ap.add_argument("--cv", nargs="?", const="learned", choices=("learned", "belief", "alone", "stated", "shipped"),
+                    help="cross-validate a grid of settings instead of writing weights (shipped: the current ones)")
+    ap.add_argument("--cv-belief", action="store_true", help="the same as --cv belief")
+    ap.add_argument("--fit", default=",".join(FIT_SPLITS), help="development splits to fit on (comma list)")
     a = ap.parse_args()
-    rows = dev_rows()
-    if a.cv or a.cv_belief:
-        (cross_validate if a.cv else cross_validate_belief)(rows)
+    fit_splits = tuple(a.fit.split(","))
+    which = "belief" if a.cv_belief else a.cv
+    _memoise_embeddings()
+    rows = {sp: dev_rows(sp) for sp in dict.fromkeys(fit_splits + (DEV_SPLITS if which else ()))}
+    if which:
+        cross_validate(rows, fit_splits, grid(which))
         return
-    weights = fit_weights(rows, POSITIVE, L2, verbose=True)
+    weights = fit_weights([r for sp in fit_splits for r in rows[sp]], POSITIVE, L2, verbose=True)
     WEIGHTS.write_text(json.dumps({k: {"w": [round(float(v), 6) for v in w], "b": b} for k, (w, b) in weights.items()}))
     print(f"wrote {WEIGHTS}")
 

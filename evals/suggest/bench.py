@@ -2,6 +2,7 @@
 
     python evals/suggest/bench.py                    # 1k, 10k, 100k records (several minutes)
     python evals/suggest/bench.py --sizes 1000 --stock 200
+    python evals/suggest/bench.py --sizes 10000 --queries 50 --stock 20 --system both   # before/after #18
 
 Reports, in one run, on the same synthetic record texts:
 - ingest: records/s through the path ``coach ingest`` takes (coach.ingest.ingest: SQL rows for
@@ -14,7 +15,11 @@ Reports, in one run, on the same synthetic record texts:
 - suggest latency p50/p95 (retrieval + grouping + ranking, no generative model) per store size:
   over every programme (the CLI's default), and scoped as the app scopes it, to programmes
   holding about 89%, 10%, 1% and 0.1% of the records (each programme is its own collection);
-  with how many queries got only generic starter topics (a programme's own records not found).
+  with how many queries got only generic starter topics (nothing of the programme close enough).
+``--warm-pass`` asks every query once before timing them. ``--system before`` times
+evals/suggest/baseline_suggest.py (coach/suggest.py before issue #18)
+instead, ``both`` times both on the same store, one after the other (a fair comparison on a
+machine whose load moves).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from coach.config import load_settings  # noqa: E402
 from coach.debrief_file import FileDebrief  # noqa: E402
@@ -153,7 +159,16 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--stock", type=int, default=500, help="texts for Chroma's stock function (slow)")
+    ap.add_argument("--system", choices=["after", "before", "both"], default="after")
+    ap.add_argument("--warm-pass", action="store_true",
+                    help="ask every query once, untimed, before timing (as in an app that has answered them: "
+                         "since #18 each candidate pair's topic and roles are embedded once per process)")
     a = ap.parse_args()
+    from run_retrieval import baseline
+
+    systems = {"after": suggest}
+    if a.system != "after":
+        systems = {"before": baseline().suggest} | ({"after": suggest} if a.system == "both" else {})
     rng = random.Random(7)
     m = MiniLM.shared()
     sample = record_texts([synth_debrief(rng, -1 - k) for k in range(600)])
@@ -195,16 +210,20 @@ def main() -> None:
                                       ("programme holding 10%", {SMALL}),
                                       ("programme holding 1%", {SMALLER}),
                                       ("programme holding 0.1%", {SMALLEST})):
-                suggest(svc.corpus, *queries[0], k=5, programmes=programmes)  # warm
-                lat, generic = [], 0
-                for q in queries:
-                    t0 = time.perf_counter()
-                    cards = suggest(svc.corpus, *q, k=5, programmes=programmes)
-                    lat.append((time.perf_counter() - t0) * 1000)
-                    generic += bool(cards) and cards[0].generic
-                held = sum(svc.index.count(p) for p in programmes) if programmes else svc.index.count()
-                print(f"suggest at {size:>6} records, {label} ({held:,} records): p50 {statistics.median(lat):.1f} ms, "
-                      f"p95 {pct(lat, 0.95):.1f} ms ({len(lat)} queries, k=5; starter topics for {generic})")
+                for system, run in systems.items():
+                    for q in queries if a.warm_pass else queries[:1]:  # warm
+                        run(svc.corpus, *q, k=5, programmes=programmes)
+                    lat, generic = [], 0
+                    for q in queries:
+                        t0 = time.perf_counter()
+                        cards = run(svc.corpus, *q, k=5, programmes=programmes)
+                        lat.append((time.perf_counter() - t0) * 1000)
+                        generic += bool(cards) and cards[0].generic
+                    held = sum(svc.index.count(p) for p in programmes) if programmes else svc.index.count()
+                    tag = f"[{system}] " if len(systems) > 1 else ""
+                    print(f"{tag}suggest at {size:>6} records, {label} ({held:,} records): p50 "
+                          f"{statistics.median(lat):.1f} ms, p95 {pct(lat, 0.95):.1f} ms ({len(lat)} queries, k=5; "
+                          f"starter topics for {generic})")
         svc.close()
 
 
