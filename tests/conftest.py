@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -198,6 +199,17 @@ def api_client(url: str, username: str, password: str = PASSWORD):
 
     return Client(url + "/", headers={"Cookie": f"coach_session={session_cookie(url, username, password)}"},
                   verbose=False)
+
+
+def open_tab(page, name: str):
+    """Open a tab by its name, at any width: on a phone Gradio shows the tabs that do not fit in a
+    second row (coach.ui.common.CSS), as plain buttons rather than role="tab"."""
+    tab = page.get_by_role("tab", name=name, exact=True)
+    if tab.count() and tab.first.is_visible():
+        tab.first.click()
+    else:
+        page.locator(".tab-wrapper .overflow-dropdown button").filter(has_text=re.compile(f"^{re.escape(name)}$")).click()
+    return page
 
 
 def sign_in(page, url: str, username: str, password: str = PASSWORD) -> None:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import accept_invitation, run_cli, start_app
+from tests.conftest import accept_invitation, open_tab, run_cli, start_app
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ def test_fresh_start_serves_the_app_and_the_model(tmp_path, browser):
         page.get_by_text("A debrief coach for reverse mentoring").wait_for(timeout=30000)
         if os.environ.get("COACH_TEST_SCREENSHOT"):
             page.screenshot(path=os.environ["COACH_TEST_SCREENSHOT"], full_page=True)
-        page.get_by_role("tab", name="System").click()
+        open_tab(page, "System")
         page.get_by_role("button", name="Check the model").click()
         box = page.get_by_label("Model self-test")
         page.wait_for_function(
@@ -46,7 +46,7 @@ def test_fresh_start_serves_the_app_and_the_model(tmp_path, browser):
         assert busy.returncode == 0 and busy.stderr.startswith("the app (process") and "in line with SQL" in busy.stderr
 
         # the admin creates a facilitator, who uses the invitation and runs their programme
-        page.get_by_role("tab", name="People").click()
+        open_tab(page, "People")
         page.get_by_label("Facilitator's sign-in name").fill("fay@example.org")
         page.get_by_label("Name", exact=True).fill("Fay")
         page.get_by_label("Programme they run").fill("Pilot 2027")

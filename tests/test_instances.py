@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import threading
+from pathlib import Path
 
 import httpx
 import pytest
@@ -31,7 +32,7 @@ def instances_module():
 
 @pytest.fixture
 def deployment(tmp_path, fresh_postgres, chroma_server):
-    if not shutil.which("nginx") and not (ROOT / "/usr/sbin/nginx").exists():
+    if not shutil.which("nginx") and not Path("/usr/sbin/nginx").exists():
         _require("nginx", "Debian's nginx (scripts/test installs it)")
     svc = Services(load_settings(data_dir=tmp_path / "setup", database_url=fresh_postgres, chroma_url=chroma_server,
                                  backend="none"))

@@ -12,7 +12,7 @@ from coach.accounts import SESSION_CACHE_SECONDS
 from coach.config import load_settings
 from coach.store.db import Database
 from coach.store.models import Debrief, SignInSession, Turn, User, utcnow
-from tests.conftest import accept_invitation, assert_accessible, seed_people, sign_in, start_app
+from tests.conftest import accept_invitation, assert_accessible, open_tab, seed_people, sign_in, start_app
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,7 @@ def create_pair(browser, url, data) -> dict[str, str]:
     ctx = browser.new_context(viewport={"width": 1100, "height": 900})
     page = ctx.new_page()
     sign_in(page, url, "fran@example.org")
-    page.get_by_role("tab", name="Pairs").click()
+    open_tab(page, "Pairs")
     page.get_by_label("Topic the junior knows better").fill("How Gen Z discovers stores on TikTok")
     page.get_by_label("Senior's sign-in name").fill(SENIOR)
     page.get_by_label("Senior's name").fill("Ann")

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.conftest import assert_accessible, seed_people, sign_in, start_app
+from tests.conftest import assert_accessible, open_tab, seed_people, sign_in, start_app
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,7 @@ def test_a_facilitator_looks_after_the_pairs(app, browser, width):
     url, data = app
     page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
     sign_in(page, url, "fran@example.org")
-    page.get_by_role("tab", name="Pairs").click()
+    open_tab(page, "Pairs")
     page.get_by_role("button", name="Create pair").click()  # nothing filled: every missing field is named
     note = page.locator("#pair-created")
     note.get_by_text("Please fill in", exact=False).wait_for()

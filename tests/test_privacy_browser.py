@@ -24,7 +24,7 @@ from coach.local_server import free_port
 from coach.policy import OPERATOR as OP
 from coach.policy import Actor
 from coach.services import Services
-from tests.conftest import PROGRAMME, answer_all, api_client, seed_people, sign_in, start_app
+from tests.conftest import PROGRAMME, answer_all, api_client, open_tab, seed_people, sign_in, start_app
 
 pytestmark = pytest.mark.slow
 
@@ -136,7 +136,7 @@ def test_markdown_and_images_in_user_text_stay_text_for_everyone(tmp_path, brows
 
         # the facilitator: transcript and pair synthesis
         page = page_for("fran@example.org")
-        page.get_by_role("tab", name="Review").click()
+        open_tab(page, "Review")
         page.get_by_label("Shared debriefs").click()
         page.get_by_role("option", name="senior", exact=False).filter(has_text="How Gen Z").first.click()
         transcript = page.locator("#review-transcript")
@@ -162,7 +162,7 @@ def test_markdown_and_images_in_user_text_stay_text_for_everyone(tmp_path, brows
 
         # another participant: what surprised similar seniors (the approved past debrief)
         page = page_for("pat@example.org")
-        page.get_by_role("tab", name="Topic ideas").click()
+        open_tab(page, "Topic ideas")
         page.get_by_label("The senior: role and context").fill("Retail operations director")
         cards = page.locator("#topic-cards")
         deadline = time.monotonic() + 90

@@ -11,7 +11,7 @@ import pytest
 from coach.config import load_settings
 from coach.policy import OPERATOR as OP
 from coach.services import Services
-from tests.conftest import PROGRAMME, answer_all, assert_accessible, seed_people, sign_in, start_app
+from tests.conftest import PROGRAMME, answer_all, assert_accessible, open_tab, seed_people, sign_in, start_app
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def test_facilitator_approves_edits_rejects_and_exports(tmp_path, browser):
         sign_in(page, url, "fran@example.org")
         page.get_by_text("You run a programme").wait_for()  # the welcome speaks to facilitators
         assert page.locator("#change-password").count() == 1  # own password: /account/password
-        page.get_by_role("tab", name="Review").click()  # the queue fills when the tab opens
+        open_tab(page, "Review")  # the queue fills when the tab opens
         page.get_by_label("Shared debriefs").click()
         page.get_by_role("option", name="How Gen Z discovers stores on TikTok").first.click()
         page.locator("#review-transcript").get_by_text("every result was a video").wait_for()
@@ -122,7 +122,7 @@ def test_the_review_desk_works_at_phone_width(tmp_path, browser):
         seed_people(data)
         page = browser.new_page(viewport={"width": 390, "height": 844})
         sign_in(page, url, "fran@example.org")
-        page.get_by_role("tab", name="Review").click()
+        open_tab(page, "Review")
         page.get_by_label("Shared debriefs").click()
         page.get_by_role("option", name="How Gen Z discovers stores on TikTok").first.click()
         entry = page.locator("#review-items label").filter(has_text="Learned").first

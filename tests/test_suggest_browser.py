@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.conftest import accept_invitation, run_cli, seed_people, start_app
+from tests.conftest import accept_invitation, open_tab, run_cli, seed_people, start_app
 from tests.test_suggest import BANK, CORPUS, debrief
 
 pytestmark = pytest.mark.slow
@@ -41,7 +41,7 @@ def test_junior_gets_topic_ideas_with_readable_evidence_and_no_names(tmp_path, b
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         accept_invitation(page, json.loads(pair.stdout)["invitations"]["junior"])  # a junior, signed in
         assert page.get_by_role("tab", name="Review").count() == 0  # not a facilitator's tabs
-        page.get_by_role("tab", name="Topic ideas").click()
+        open_tab(page, "Topic ideas")
         page.get_by_label("The senior: role and context").fill("Head of store operations at a fashion retailer")
         page.get_by_label("The junior: role and strengths").fill("Marketing assistant who runs the brand's TikTok")
         page.get_by_role("button", name="Suggest topics").click()
@@ -81,7 +81,7 @@ def test_junior_gets_topic_ideas_with_readable_evidence_and_no_names(tmp_path, b
         assert pair.returncode == 0, pair.stderr
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         accept_invitation(page, json.loads(pair.stdout)["invitations"]["junior"])
-        page.get_by_role("tab", name="Topic ideas").click()
+        open_tab(page, "Topic ideas")
         page.get_by_label("The senior: role and context").fill("Head of store operations, fashion")
         page.get_by_label("The junior: role and strengths").fill("Runs the brand's TikTok")
         page.get_by_role("button", name="Suggest topics").click()

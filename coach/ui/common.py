@@ -43,6 +43,16 @@ button.primary { background: #4338ca !important; border-color: #4338ca !importan
 [data-testid="block-info"], .label > p, .max_value, .min_value { color: #1f2937 !important; }
 label.selected, label:has(input:checked) { background: #4338ca !important; color: #fff !important; }
 button[role="tab"].selected { color: #4338ca !important; }
+/* on a phone every tab stays in view: Gradio moves the tabs that do not fit into a "..." menu,
+   which people miss, so that menu's entries are shown as a second row of tabs */
+@media (max-width: 720px) {
+  .tab-wrapper { flex-wrap: wrap; height: auto !important; padding-bottom: 0.2em; }
+  .tab-wrapper .overflow-menu > button { display: none !important; }
+  .tab-wrapper .overflow-dropdown, .tab-wrapper .overflow-dropdown.hide {
+    display: flex !important; flex-wrap: wrap; position: static !important; box-shadow: none !important;
+    border: 0 !important; background: transparent !important; padding: 0 !important; min-width: 0 !important; }
+  .tab-wrapper .overflow-dropdown button { width: auto !important; padding: 0.4em 0.75em !important; }
+}
 .coach-account { flex-wrap: wrap !important; align-items: center; gap: 0.5em; }
 #signed-in { flex: 1 1 16em !important; min-width: 14em !important; }
 .coach-signout button { font: inherit; font-size: 0.9em; padding: 0.35em 0.8em; border-radius: 6px; cursor: pointer;
