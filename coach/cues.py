@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import re
 
-_SENT = re.compile(r"[^.!?…]+(?:[.!?…]+[\"”’')\]]*|$)", re.S)
+# A sentence ends at . ! ? … (with any closing quotes or brackets). A stop followed at once by a
+# digit, a lower-case letter or a URL character does not end one: "127.0.0.1", "example.net/a?b=1",
+# "2.5%" stay whole, so a record never ends inside a web address.
+_SENT = re.compile(r"(?:[^.!?…]|[.!?…]+(?=[0-9a-z/_~%=&#-]))+(?:[.!?…]+[\"”’')\]]*|$)", re.S)
 
 
 def rx(*alternatives: str) -> re.Pattern:

@@ -174,9 +174,10 @@ def test_a_participant_cannot_read_or_write_another_participants_debrief(world):
 
     assert db_rows(world["data"], select(User.role).where(User.username == "bob@example.org")) == [("participant",)]
     # and a participant reaches no facilitator or admin function
-    for api in ("/queue_choices", "/export_csv", "/status_json", "/users_table", "/access_rows"):
+    for api, args in (("/queue_choices", ("", "to review")), ("/export_csv", ()), ("/status_json", ()),
+                      ("/users_table", ()), ("/access_rows", ())):
         with pytest.raises(AppError):
-            c.predict(api_name=api)
+            c.predict(*args, api_name=api)
     with pytest.raises(AppError):
         c.predict(ann, api_name="/open_review")  # returns a notice, not the transcript: see below
     mine = c.predict(api_name="/download_mine")
@@ -187,7 +188,7 @@ def test_a_participant_cannot_read_or_write_another_participants_debrief(world):
 def test_a_facilitator_sees_only_their_programme_and_every_opening_is_logged(world):
     url, ann = world["url"], world["ann"]
     oscar = api_client(url, "oscar@example.org")
-    assert oscar.predict(api_name="/queue_choices")["choices"] == []
+    assert oscar.predict("", "to review", api_name="/queue_choices")["choices"] == []
     rid = db_rows(world["data"], select(Record.id).where(Record.debrief_id == ann))[0][0]
     # Gradio refuses a debrief id that was never offered to this session; past that, the
     # programme check refuses it (tests/test_accounts.py). Either way nothing is read or changed.
@@ -201,7 +202,7 @@ def test_a_facilitator_sees_only_their_programme_and_every_opening_is_logged(wor
     assert db_rows(world["data"], select(Record.status).where(Record.id == rid))[0][0] == "pending"
 
     fran = api_client(url, "fran@example.org")
-    assert [c[1] for c in fran.predict(api_name="/queue_choices")["choices"]] == [ann]
+    assert [c[1] for c in fran.predict("", "to review", api_name="/queue_choices")["choices"]] == [ann]
     out = fran.predict(ann, api_name="/open_review")
     assert "TikTok before Google" in out[0]
     _, note, _ = approve(fran, ann, rid)
@@ -231,7 +232,7 @@ def test_topic_ideas_draw_only_on_the_askers_programme(world):
     url, ann = world["url"], world["ann"]
     fran = api_client(url, "fran@example.org")
     ask = ("Head of store operations at a fashion retailer", "Marketing assistant who runs the brand's TikTok", 5)
-    fran.predict(api_name="/queue_choices")  # Gradio takes only debrief ids it offered this session
+    fran.predict("", "to review", api_name="/queue_choices")  # Gradio takes only debrief ids it offered this session
     fran.predict(ann, api_name="/open_review")
     status = lambda s: db_rows(world["data"], select(Record.id).where(Record.debrief_id == ann, Record.status == s))  # noqa: E731
     if not status("approved"):  # run on its own: approve one record, as the test above does

@@ -30,7 +30,9 @@ def test_sigkill_mid_interview_then_restart_keeps_every_acknowledged_turn(tmp_pa
         page.get_by_text("every result was a video").wait_for()
         assert page.get_by_text("I learned that TikTok is a search engine for young shoppers.").count() == 1
         assert bots(page).last.inner_text() == last  # the coach's acknowledged reply survived too
-        assert answer(page, "No. Now I know they search TikTok first.").startswith("What will you do differently")
+        assert last.startswith("Let me check I have it right")  # the check-back, asked before the kill
+        # and the interview goes on from there
+        assert answer(page, "Yes, that's it.").startswith("Before the sessions you said")
     finally:
         proc.terminate()
         proc.wait(30)

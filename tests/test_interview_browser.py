@@ -40,7 +40,7 @@ def answer(page, text: str, by_enter: bool = False) -> str:
         page.get_by_role("button", name="Send").click()
     page.wait_for_function(
         "n => { const b = document.querySelectorAll('#coach-chat [data-testid=\"bot\"]');"
-        " return b.length > n && !b[b.length - 1].innerText.trim().startsWith('…'); }", arg=n, timeout=20000)
+        " return b.length > n && !b[b.length - 1].innerText.trim().startsWith('…'); }", arg=n, timeout=40000)
     return bots(page).last.inner_text()
 
 

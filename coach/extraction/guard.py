@@ -26,10 +26,6 @@ def rejected_spans(turns: list[Turn]) -> list[tuple[int, str]]:
     return out
 
 
-def injection_turns(turns: list[Turn]) -> set[int]:
-    return {i for i, t in enumerate(turns) if t.is_participant_words and INJECTION.search(t.text)}
-
-
 def refuse_reason(item: Item, turns: list[Turn], rejected: list[tuple[int, str]],
                   topic: frozenset[str] = frozenset()) -> str | None:
     q = normalise(item.quote)
