@@ -55,7 +55,7 @@ class Slot:
     question: str
     needs: tuple[str, ...] = ()
     probes: dict = field(default_factory=dict)
-    baseline_question: str | None = None
+    baseline_question: tuple[str, ...] = ()  # one per starting belief, the last repeated
     max_probes: int | None = None  # overrides the protocol's
     check: str | None = None  # how the coach says back the item it will record ({item}), if it does
 
@@ -86,7 +86,7 @@ class Protocol:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         slots = tuple(
             Slot(id=s["id"], label=s["label"], question=s["question"], needs=tuple(s.get("needs", ())),
-                 probes=dict(s.get("probes", {})), baseline_question=s.get("baseline_question"),
+                 probes=dict(s.get("probes", {})), baseline_question=_as_tuple(s.get("baseline_question")),
                  max_probes=s.get("max_probes"), check=s.get("check"))
             for s in data["slots"]
         )
@@ -102,6 +102,10 @@ def _baseline_entries(prompts_dir: Path | None) -> list[dict]:
     path = (prompts_dir or default_prompts_dir()) / "protocol" / "baseline.yaml"
     entries = yaml.safe_load(path.read_text(encoding="utf-8"))["questions"]
     return [e if isinstance(e, dict) else {"ask": e} for e in entries]
+
+
+def _as_tuple(value: str | list[str] | None) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value or ())
 
 
 def baseline_questions(prompts_dir: Path | None = None) -> list[str]:
@@ -379,8 +383,10 @@ class Interview:
             belief = first_sentence(self.baseline[item["belief"]], 240)
             if not belief.endswith((".", "!", "?", "…")):
                 belief += "."
-            template = self.baseline_then[item["belief"]] or slot.baseline_question
-            assert template is not None  # the plan returns to beliefs only in slots with a baseline question
+            # the plan returns to beliefs only in slots with a baseline question
+            nth = sum(then is None for then in self.baseline_then[: item["belief"]])
+            template = self.baseline_then[item["belief"]] or slot.baseline_question[
+                min(nth, len(slot.baseline_question) - 1)]
             text = template.format(belief=belief)
             return Step(text, "question", slot=slot.id, belief=item["belief"])
         return Step(slot.question, "question", slot=slot.id)

@@ -70,8 +70,9 @@ def test_answers_follow_the_protocol_and_baseline(debriefs, pair):
     did = debriefs.open(pair.id, "senior")
     check = reply(debriefs.say(OP, did, LEARNED))  # said back, in the participant's words, to check
     assert check.startswith("Let me check I have it right") and "TikTok is a search engine for young shoppers" in check
-    assert reply(debriefs.say(OP, did, "Yes.")) == ("Before the sessions you said: “Young people find shops on "
-                                                    "Google.” Is that still what you think?")
+    assert reply(debriefs.say(OP, did, "Yes.")) == (
+        "When your pair was set up, before the sessions, your starting beliefs were noted. "
+        "One was: “Young people find shops on Google.” Is that still what you think?")
     v = debriefs.view(OP, did)
     assert v.progress[0] == ("What you learned", "done") and v.progress[1][1] == "current"
 

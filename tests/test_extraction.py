@@ -237,6 +237,21 @@ def test_a_baseline_belief_quoted_by_the_coach_and_turned_down_is_a_broken_assum
     assert not [i for i in extraction.run("offline", kept).items if i.kind == "broken_assumption"]
 
 
+def test_each_wording_of_the_return_to_a_starting_belief_is_read_as_one():
+    from coach.interview import Interview, Protocol
+
+    beliefs = ["Our customers never use chat.", "Video is a fad.", "Reviews do not matter to us."]
+    iv = Interview(Protocol.load("senior"), baseline=beliefs)
+    asked = [iv._question(k).text for k, item in enumerate(iv.plan) if "belief" in item]
+    assert len(set(q.split("“")[0] for q in asked)) == 3  # three wordings, not one form repeated
+    answers = ["Not really, no. Half of our under-25 customers would rather chat than call.",
+               "No. Short videos bring us more store visits than any print advert.",
+               "Not any more. Most young customers read reviews before they visit a store."]
+    turns = [t for q, a in zip(asked, answers, strict=True) for t in (C(q), P(a))]
+    found = [i for i in extraction.run("offline", turns).items if i.kind == "broken_assumption"]
+    assert sorted(i.before for i in found) == sorted(beliefs)
+
+
 def test_i_had_assumed_the_other_way_round_turns_the_point_before_it_into_a_changed_view():
     turns = [C("Looking back over your sessions, what is one thing you learned that you didn't know before?"),
              P("Our drivers plan their routes in a WhatsApp group, not in the depot system. "

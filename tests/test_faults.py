@@ -32,7 +32,7 @@ def test_sigkill_mid_interview_then_restart_keeps_every_acknowledged_turn(tmp_pa
         assert bots(page).last.inner_text() == last  # the coach's acknowledged reply survived too
         assert last.startswith("Let me check I have it right")  # the check-back, asked before the kill
         # and the interview goes on from there
-        assert answer(page, "Yes, that's it.").startswith("Before the sessions you said")
+        assert answer(page, "Yes, that's it.").startswith("When your pair was set up")
     finally:
         proc.terminate()
         proc.wait(30)

@@ -151,12 +151,14 @@ def test_baseline_beliefs_are_asked_back_in_the_seniors_words():
     ex = "I learned that TikTok is a search engine; she showed me her search for a café."
     conv, steps = run(iv, [ex])
     # a short acknowledgement of the answer, in its own words, then the question
-    assert steps[-1].text == ("Noted: “TikTok is a search engine”. Before the sessions you said: “Young people find "
-                              "shops on Google.” Is that still what you think?")
+    assert steps[-1].text == ("Noted: “TikTok is a search engine”. When your pair was set up, before the sessions, "
+                              "your starting beliefs were noted. One was: “Young people find shops on Google.” "
+                              "Is that still what you think?")
     steps.append(conv.answer("No."))
     assert steps[-1].probe == "after" and "what do you think now" in steps[-1].text.lower()
     steps.append(conv.answer("Now I know they search on TikTok first, she showed me."))
-    assert "Video is a fad." in steps[-1].text  # second belief
+    # the second belief, in other words than the first (three in a row must not read as a form)
+    assert steps[-1].text.endswith("Another was: “Video is a fad.” How do you see that now?")
     assert [lbl for lbl, _ in iv.progress(conv.state)].count("What you believed before") == 1
 
 

@@ -105,7 +105,7 @@ def test_senior_debrief_end_to_end_with_reload(app, browser):
     # the coach says back, in the senior's words, what it will record, and asks
     assert check.startswith("Let me check I have it right") and "TikTok is a search engine for young shoppers" in check
     q = answer(page, "Yes, that's it.")
-    assert q == "Before the sessions you said: “Young people find shops on Google.” Is that still what you think?"
+    assert q == "When your pair was set up, before the sessions, your starting beliefs were noted. One was: “Young people find shops on Google.” Is that still what you think?"
 
     page.get_by_label("Your answer").fill("Half of an answer I have not sent yet")
     page.wait_for_timeout(500)

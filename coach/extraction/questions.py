@@ -39,8 +39,8 @@ def _slot_exemplars(role: str) -> list[tuple[str, str]]:
     out = []
     for slot in yaml.safe_load(path.read_text(encoding="utf-8"))["slots"]:
         out.append((slot["question"], slot["id"]))
-        if slot.get("baseline_question"):
-            out.append((slot["baseline_question"].replace("“{belief}”", "").strip(), slot["id"]))
+        for text in ([q] if isinstance(q := slot.get("baseline_question") or [], str) else q):
+            out.append((text.replace("“{belief}”", "").strip(), slot["id"]))
         out += [(text, PROBE_CONTEXT.get(kind, slot["id"])) for kind, text in slot.get("probes", {}).items()]
     return out
 
