@@ -407,7 +407,11 @@ class Interview:
         # thin, or nothing in it the extractor's guard would record (e.g. only hedged plans)
         thin = is_vague(so_far, self.topic) or nothing_to_record(so_far, self.topic, belief="before" in slot.needs)
         if "belief" in item:  # the earlier belief is known: ask only for what they think now
-            if (thin or not states_after(so_far)) and "after" not in asked:
+            if "after" in asked:
+                return None
+            if check_reply(text) == "yes":  # "Yes, still." - the belief held: do not presume a change
+                return "after", "So that still holds for you. Did anything in the sessions add to it or complicate it?"
+            if thin or not states_after(so_far):
                 return "after", "What do you think now, and what in the sessions made the difference?"
             return None
         # the beliefs question is about before and after: ask for whichever is missing first

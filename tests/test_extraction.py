@@ -252,6 +252,23 @@ def test_each_wording_of_the_return_to_a_starting_belief_is_read_as_one():
     assert sorted(i.before for i in found) == sorted(beliefs)
 
 
+def test_a_quoted_starting_belief_is_the_before_when_the_change_comes_after_and_now():
+    """A walk-through found "before: “Yes, that's it”": the reply to the quoted belief was taken
+    as the belief."""
+    turns = [C("When your pair was set up, before the sessions, your starting beliefs were noted. One was: “Young "
+               "people find shops on Google.” Is that still what you think?"),
+             P("Yes, that's it."), C("What do you think now, and what in the sessions made the difference?"),
+             P("No. Now I know they search TikTok first, and Google comes later if at all.")]
+    [ba] = [i for i in extraction.run("offline", turns).items if i.kind == "broken_assumption"]
+    assert ba.before == "Young people find shops on Google." and ba.after.startswith("I know they search TikTok first")
+    # and the new view in the same sentence as the "no"
+    turns += [C("Another was: “Video is a passing fad.” How do you see that now?"),
+              P("Not really: she showed me videos are how they judge a shop before they go.")]
+    found = [i for i in extraction.run("offline", turns).items if i.kind == "broken_assumption"]
+    assert [(i.before, i.after) for i in found][1] == (
+        "Video is a passing fad.", "She showed me videos are how they judge a shop before they go.")
+
+
 def test_i_had_assumed_the_other_way_round_turns_the_point_before_it_into_a_changed_view():
     turns = [C("Looking back over your sessions, what is one thing you learned that you didn't know before?"),
              P("Our drivers plan their routes in a WhatsApp group, not in the depot system. "

@@ -146,6 +146,14 @@ def test_a_hedged_plan_gets_a_follow_up(senior):
     assert (step.kind, step.slot) == ("question", "sessions")
 
 
+def test_a_starting_belief_that_still_holds_is_not_asked_what_changed():
+    iv = Interview(Protocol.load("senior"), baseline=["Young people find shops on Google."])
+    conv, steps = run(iv, ["I learned that TikTok is a search engine; she showed me her search for a café."])
+    step = conv.answer("Yes, that's it.")
+    assert step.probe == "after" and step.text.startswith("So that still holds for you.")
+    assert "made the difference" not in step.text
+
+
 def test_baseline_beliefs_are_asked_back_in_the_seniors_words():
     iv = Interview(Protocol.load("senior"), baseline=["Young people find shops on Google.", "Video is a fad."])
     ex = "I learned that TikTok is a search engine; she showed me her search for a café."

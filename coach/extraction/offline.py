@@ -186,11 +186,13 @@ def _beliefs(turns: list[Turn], us: list[tuple[Sentence, str]], role: str = "sen
         m = BASELINE_Q.search(turns[i - 1].text) if turns[i - 1].speaker == "coach" else None
         if not (m and turns[i].is_participant_words and NO_LONGER.search(turns[i].text)):
             continue
-        now = [x for x, _ in us if x.turn == i and x not in taken and not DENIAL.search(x.text)
-               and not REJECT_START.search(x.text)]
+        mine = [x for x, _ in us if x.turn == i and x not in taken]
+        # "Not really: she showed me ..." - the new view can follow the "no" in the same sentence
+        now = [(x, _after_no(x.text)) for x in mine]
+        now = [(x, after) for x, after in now if after and not DENIAL.search(after) and not REJECT_START.search(after)]
         if now:
-            items.append(_item("broken_assumption", now[0], text="", before=m.group(1).strip(), after=now[0].text))
-            taken.add(now[0])
+            items.append(_item("broken_assumption", now[0][0], text="", before=m.group(1).strip(), after=now[0][1]))
+            taken.add(now[0][0])
     # "X. I'd assumed it was the other way round." -> the before is X turned around
     for k, (s, _) in enumerate(us):
         if k and OPPOSITE.search(s.text) and BEFORE_CUE.search(s.text) and s not in taken:
@@ -207,6 +209,15 @@ def _beliefs(turns: list[Turn], us: list[tuple[Sentence, str]], role: str = "sen
             continue
         now = [x for x, _ in us if x.turn == i and x not in taken]
         earlier = [x.turn for x, _ in us if x.turn < i]
+        quoted = _quoted_belief(turns, max(earlier)) if earlier else None
+        if now and quoted and not DENIAL.search(now[0].text):
+            # the coach had quoted the senior's starting belief: that is the before, whatever the
+            # reply to it was ("Yes, that's it." ... "And now?" "Now I know ...")
+            k = next(j for j, (x, _) in enumerate(us) if x is now[0])
+            items.append(_item("broken_assumption", now[0], text="", before=quoted,
+                               after=_whole_after(now[0], us, k, taken)))
+            taken.add(now[0])
+            continue
         was = [x for x, _ in us if earlier and x.turn == max(earlier) and x not in taken]
         # the stated belief if the earlier answer has one, else its first sentence that says something
         was = sorted(was, key=lambda x: not BEFORE_CUE.search(x.text))
@@ -390,6 +401,20 @@ def _contrast(text: str) -> tuple[str, str] | None:
     if m.group(1).lower() == "and" and (LIST_BEFORE_AND.search(before) or CONFIRMS.search(after)):
         return None
     return before, after
+
+
+def _after_no(text: str) -> str:
+    """The sentence without a leading "No," / "Not really:" (the answer to "Is that still what you
+    think?"), if what is left says something."""
+    m = NO_LONGER.match(text)
+    rest = text[m.end():].lstrip(" ,;:.–—-!") if m else text
+    return rest[:1].upper() + rest[1:] if len(rest.split()) >= 3 else ""
+
+
+def _quoted_belief(turns: list[Turn], answer: int) -> str | None:
+    """The starting belief the coach quoted in the question ``answer`` replies to, if it did."""
+    m = BASELINE_Q.search(turns[answer - 1].text) if answer > 0 and turns[answer - 1].speaker == "coach" else None
+    return m.group(1).strip() if m else None
 
 
 def _can_be_after(text: str) -> bool:
