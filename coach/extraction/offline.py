@@ -188,11 +188,11 @@ def _beliefs(turns: list[Turn], us: list[tuple[Sentence, str]], role: str = "sen
             continue
         mine = [x for x, _ in us if x.turn == i and x not in taken]
         # "Not really: she showed me ..." - the new view can follow the "no" in the same sentence
-        now = [(x, _after_no(x.text)) for x in mine]
-        now = [(x, after) for x, after in now if after and not DENIAL.search(after) and not REJECT_START.search(after)]
-        if now:
-            items.append(_item("broken_assumption", now[0][0], text="", before=m.group(1).strip(), after=now[0][1]))
-            taken.add(now[0][0])
+        views = [(x, _after_no(x.text)) for x in mine]
+        views = [(x, v) for x, v in views if v and not DENIAL.search(v) and not REJECT_START.search(v)]
+        if views:
+            items.append(_item("broken_assumption", views[0][0], text="", before=m.group(1).strip(), after=views[0][1]))
+            taken.add(views[0][0])
     # "X. I'd assumed it was the other way round." -> the before is X turned around
     for k, (s, _) in enumerate(us):
         if k and OPPOSITE.search(s.text) and BEFORE_CUE.search(s.text) and s not in taken:
