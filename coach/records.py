@@ -302,6 +302,9 @@ def record_pairs(db: Database, record_ids, programmes=None) -> dict[int, str]:
         return {rid: pid for rid, pid, prog in conn.execute(q) if programmes is None or prog in programmes}
 
 
+PER_PAIR = 60  # records read per candidate past pair (see pair_records)
+
+
 def pair_records(db: Database, pair_ids, programmes=None) -> list[dict]:
     """Every suggestible record of these pairs (both of a pair's debriefs), with its vector, the
     participant's quote, the pair's roles and topic, and the names a quote might mention (the
@@ -309,13 +312,20 @@ def pair_records(db: Database, pair_ids, programmes=None) -> list[dict]:
     suggestions to score a past pair as a whole and to show its evidence without names."""
     if not pair_ids:
         return []
+    # a pair has two debriefs, but ingested files may file many under one pair (the same roles and
+    # topic): its newest PER_PAIR records stand for it, so one query reads a bounded number of rows
+    newest = (select(Record.id, func.row_number().over(partition_by=Debrief.pair_id, order_by=Record.id.desc())
+                     .label("n"))
+              .join(Debrief, Record.debrief_id == Debrief.id)
+              .where(Debrief.pair_id.in_(list(pair_ids)), *SUGGESTIBLE).subquery())
     q = (select(Record.id, Record.kind, Record.text, Record.before, Record.after, Record.quote, Record.vector,
                 Debrief.id.label("debrief_id"), Debrief.role, Debrief.created_at, Pair.id.label("pair_id"), Pair.topic,
                 Pair.senior, Pair.junior, Pair.senior_name, Pair.junior_name, Pair.programme,
                 User.display_name.label("participant_name"))
+         .join(newest, (newest.c.id == Record.id) & (newest.c.n <= PER_PAIR))
          .join(Debrief, Record.debrief_id == Debrief.id).join(Pair, Debrief.pair_id == Pair.id)
          .outerjoin(User, Debrief.participant_id == User.id)
-         .where(Pair.id.in_(list(pair_ids)), *SUGGESTIBLE).order_by(Record.id))
+         .order_by(Record.id))
     with db.engine.connect() as conn:
         rows = conn.execute(q).mappings().all()
     return [dict(r, created=_epoch(r["created_at"]), vector=from_blob(r["vector"]) if r["vector"] else None)

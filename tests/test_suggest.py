@@ -509,3 +509,19 @@ def test_batch_reads_any_header_case_semicolons_and_quoted_values(svc, tmp_path)
     with pytest.raises(BatchError, match="k must be between 1 and 10"):
         read_batch(src)
     assert csv  # the module the batch writes with
+
+
+def test_a_pair_with_many_ingested_debriefs_is_read_in_bounded_rows(svc, monkeypatch):
+    """Files may put many debriefs under one pair (the same roles and topic): scoring a candidate
+    pair reads its newest PER_PAIR records, not all of them."""
+    from coach import records
+    from coach.ingest import pair_id_for
+
+    many = [debrief(f"gen{i}", "AI at work", "Senior", "Junior", learned=[f"Lesson {i} about AI drafts at work"])
+            for i in range(8)]
+    load(svc, many)
+    monkeypatch.setattr(records, "PER_PAIR", 3)
+    rows = records.pair_records(svc.db, [pair_id_for(many[0])])
+    assert len(rows) == 3 and [r["debrief_id"] for r in rows] == ["gen5", "gen6", "gen7"]
+    monkeypatch.setattr(records, "PER_PAIR", 60)
+    assert len(records.pair_records(svc.db, [pair_id_for(many[0])])) == 8

@@ -84,7 +84,10 @@ def synth_debrief(rng: random.Random, i: int, n_records: int = 5) -> FileDebrief
     said = " ".join(learned + actions + [a["after"] for a in assumptions])
     return FileDebrief.model_validate({
         "id": f"d{i}", "role": "senior", "shared": True,
-        "pair": {"senior": rng.choice(ROLES), "junior": "Junior colleague", "topic": rng.choice(TOPICS)},
+        # each debrief its own pair, as in a real programme (a pair has two debriefs at most);
+        # roles and topics repeat across pairs, as they do in a programme
+        "pair": {"senior": f"{rng.choice(ROLES)}, {rng.choice(PLACES)}", "junior": f"Junior colleague, team {i}",
+                 "topic": rng.choice(TOPICS)},
         "transcript": [{"speaker": "coach", "text": "What did you learn?"}, {"speaker": "participant", "text": said}],
         "expected": {"learned": learned, "broken_assumptions": assumptions, "actions": actions},
     })
