@@ -334,3 +334,34 @@ def test_an_interview_ended_early_can_be_resumed():
     conv._coach(step)
     assert not conv.state.done and conv.answer(BELIEF).slot == "action"
     assert iv.resume(conv.turns) is None  # not ended: nothing to resume
+
+
+def test_every_answer_the_guard_would_refuse_whole_gets_a_follow_up(senior):
+    """One vocabulary (coach.cues): each participant sentence of the development gold set that the
+    extractor's guard refuses (vague, hedged, a denial), given alone as the answer to the learned
+    and the action question, is followed up, not taken as the answer."""
+    from coach.cues import unrecordable
+    from coach.extraction.guard import refuse_reason
+    from coach.extraction.records import Item
+    from coach.extraction.records import Turn as XTurn
+    from coach.extraction.text import sentences
+    from tests.conftest import ROOT
+
+    refused = []
+    for line in (ROOT / "evals" / "extraction" / "gold_dev.jsonl").read_text(encoding="utf-8").splitlines():
+        for t in json.loads(line)["transcript"]:
+            if t["speaker"] != "participant":
+                continue
+            for s in sentences(t["text"], 0):
+                item = Item(kind="learned", text=s.text, quote=s.text, turn_index=0)
+                if refuse_reason(item, [XTurn("participant", s.text, {})], []) and unrecordable(s.text):
+                    refused.append(s.text)
+    assert len(refused) >= 10, len(refused)  # the gold set has such answers: the test reads real ones
+    for text in refused:
+        conv = Conversation(senior)
+        step = conv.answer(text)
+        assert step.kind == "probe" and step.slot == "learned", text
+        conv = Conversation(senior)
+        conv.skip(), conv.skip()
+        step = conv.answer(text)
+        assert step.kind == "probe" and step.slot == "action", text
