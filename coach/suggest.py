@@ -350,7 +350,8 @@ def suggest(corpus: Corpus, senior: str, junior: str, k: int = 5, *, writer=None
     if not (senior or "").strip() or not (junior or "").strip():
         raise ValueError("Describe both the senior (role, context) and the junior (role, strengths).")
     chosen = _choose(_cards(past_pairs(corpus, senior, junior, programmes, exclude_pairs)), k)
-    topic_vectors([c.lead.junior_role for c in chosen])  # embedded in one batch for the cards' text, if new
+    # the juniors' roles the cards' text compares (only those sharing a word: see related()), in one batch
+    topic_vectors([c.lead.junior_role for c in chosen if _words(c.lead.junior_role) & _words(junior)])
     out = []
     for c in chosen:
         card = _suggestion(c, senior, junior)
@@ -475,7 +476,7 @@ def fit_reason(p: PastPair, senior: str, junior: str, extra_pairs: int = 0) -> s
     first += f"; it speaks to this senior's “{s_clause}”" if s_clause else ""
     second = (f"It builds on what this junior does (“{j_clause}”)" if j_clause else
               "It is close to this junior's strengths")
-    if related(p.junior_role_sim, p.junior_role, junior):
+    if _words(p.junior_role) & _words(junior) and related(p.junior_role_sim, p.junior_role, junior):
         second += f", as the earlier junior ({_short(p.junior_role)}) did"
     more = f" {extra_pairs + 1} earlier pairs worked on it." if extra_pairs else ""
     return f"{first}. {second}.{more}"
@@ -483,7 +484,8 @@ def fit_reason(p: PastPair, senior: str, junior: str, extra_pairs: int = 0) -> s
 
 def related(similarity: float, role: str, other: str) -> bool:
     """Whether two roles are measurably similar: their descriptions' vectors at least ROLE_SIMILAR
-    apart and a word in common beyond job-title words ("Retail director" and "Retail operations
+    apart and a word in common beyond job-title words (callers test the words first: they cost no
+    embedding) ("Retail director" and "Retail operations
     director" are; "Retail director" and "Finance director", at 0.64, are not)."""
     return similarity >= ROLE_SIMILAR and bool(_words(role) & _words(other))
 
