@@ -56,6 +56,9 @@ def cmd_ingest(args) -> int:
     else:
         indexer.drain()
         print(f"ingested {len(debriefs)} debriefs, indexed {n} records", file=sys.stderr)
+    from coach.records import fill_pair_vectors
+
+    fill_pair_vectors(svc.db)  # the new pairs' topic and role, for topic ideas (the app does it too)
     _programme_hint(svc, debriefs, args.programme)
     svc.close()
     return 0

@@ -24,7 +24,7 @@ from coach.extraction.records import Extraction, superseded_turns
 from coach.extraction.records import Turn as XTurn
 from coach.interview import Interview, Protocol, State, Step, baseline_questions, baseline_returns
 from coach.policy import OPERATOR, Actor, check_owner, check_reviewer
-from coach.records import Records, enqueue_debrief
+from coach.records import Records, enqueue_debrief, pair_vectors
 from coach.store.db import Database
 from coach.store.models import DEFAULT_PROGRAMME, BaselineBelief, Debrief, Pair, Turn, utcnow
 
@@ -117,7 +117,8 @@ class Debriefs:
         pair = Pair(id="p-" + secrets.token_hex(6), programme=programme.strip() or DEFAULT_PROGRAMME,
                     senior=senior.strip(), junior=junior.strip(), topic=topic.strip(), sessions=sessions,
                     senior_name=(senior_name or "").strip() or None, junior_name=(junior_name or "").strip() or None,
-                    start_date=start_date, end_date=end_date, extra={})
+                    start_date=start_date, end_date=end_date, extra={},
+                    vectors=pair_vectors(topic.strip(), senior.strip()))
         pair.baseline = [BaselineBelief(idx=i, question=q, answer=a.strip())
                          for i, (q, a) in enumerate(zip(questions, baseline or [])) if a and a.strip()]
         with self.db.session() as s:
@@ -177,6 +178,8 @@ class Debriefs:
             raise DebriefError("The number of sessions should be between 1 and 50.")
         with self.db.session() as s:
             p = self._own_pair(s, actor, pair_id)
+            if p.topic != topic.strip():
+                p.vectors = pair_vectors(topic.strip(), p.senior)
             p.topic, p.sessions = topic.strip(), sessions
 
     def close_pair(self, actor: Actor, pair_id: str, closed: bool = True) -> None:

@@ -10,12 +10,12 @@ same transaction; the indexer (coach.index) follows from there. Nothing else wri
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 
 import numpy as np
-from sqlalchemy import delete, distinct, func, insert, select
+from sqlalchemy import bindparam, delete, distinct, func, insert, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from coach.extraction.injection import suspect_reasons
@@ -98,6 +98,42 @@ def derived(kind: str, text: str, vector: np.ndarray, theme: str) -> dict:
     """The columns derived from a record's canonical text and its vector."""
     depth, scope = depth_and_scope(kind, text)
     return {"text": text, "theme": theme, "depth": depth, "scope": scope, "vector": to_blob(vector)}
+
+
+def pair_vectors(topic: str, senior: str) -> bytes:
+    """What Pair.vectors holds: the topic's and the senior role's vectors, one blob."""
+    return to_blob(embed([topic, senior]).reshape(-1))
+
+
+def pair_vectors_of(blob: bytes | None) -> tuple[np.ndarray, np.ndarray] | None:
+    if not blob:
+        return None
+    v = from_blob(blob).reshape(2, -1)
+    return v[0], v[1]
+
+
+def fill_pair_vectors(db: Database, pair_ids: Collection[str] | None = None, batch: int = 256) -> int:
+    """Derive the vectors of pairs that have none (ingested pairs; pairs of an older version): in
+    the background at start, after ``coach ingest``, and for any candidate a query meets without
+    them. Returns how many pairs were filled."""
+    done = 0
+    while True:
+        q = select(Pair.id, Pair.topic, Pair.senior).where(Pair.vectors.is_(None))
+        if pair_ids is not None:
+            q = q.where(Pair.id.in_(list(pair_ids)))
+        with db.engine.connect() as conn:
+            todo = conn.execute(q.limit(batch)).all()
+        if not todo:
+            return done
+        texts = list(dict.fromkeys(t for _, topic, senior in todo for t in (topic, senior)))
+        vec = dict(zip(texts, embed(texts)))
+        with db.engine.begin() as conn:
+            conn.execute(update(Pair).where(Pair.id == bindparam("pid"), Pair.vectors.is_(None)),
+                         [{"pid": pid, "vectors": to_blob(np.concatenate([vec[topic], vec[senior]]))}
+                          for pid, topic, senior in todo])
+        done += len(todo)
+        if pair_ids is not None:
+            return done
 
 
 def derive_all(items: Sequence[dict], vectors: np.ndarray | None = None) -> list[dict]:
@@ -221,9 +257,11 @@ class Records:
 
     def refresh_derived(self, batch: int = 500) -> int:
         """Derive again what an older version derived differently (a theme no longer in the
-        taxonomy) or not at all (a vector): run at start, in the background. Returns how many."""
+        taxonomy) or not at all (a record's or a pair's vectors): run at start, in the background.
+        Returns how many records."""
         from coach.themes import THEMES
 
+        fill_pair_vectors(self.db)
         done = 0
         while True:
             with self.db.session() as s:
@@ -321,7 +359,7 @@ def pair_records(db: Database, pair_ids, programmes=None) -> list[dict]:
     q = (select(Record.id, Record.kind, Record.text, Record.before, Record.after, Record.quote, Record.vector,
                 Debrief.id.label("debrief_id"), Debrief.role, Debrief.created_at, Pair.id.label("pair_id"), Pair.topic,
                 Pair.senior, Pair.junior, Pair.senior_name, Pair.junior_name, Pair.programme,
-                User.display_name.label("participant_name"))
+                Pair.vectors.label("pair_vectors"), User.display_name.label("participant_name"))
          .join(newest, (newest.c.id == Record.id) & (newest.c.n <= PER_PAIR))
          .join(Debrief, Record.debrief_id == Debrief.id).join(Pair, Debrief.pair_id == Pair.id)
          .outerjoin(User, Debrief.participant_id == User.id)

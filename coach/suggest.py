@@ -47,12 +47,21 @@ from typing import Any
 import numpy as np
 import yaml
 from pydantic import BaseModel
+from sqlalchemy import select
 
 from coach.embeddings import MiniLM
 from coach.index import Index, Indexer
 from coach.prompts import default_prompts_dir
-from coach.records import evidence_context, pair_records, record_pairs, shared_debriefs_outside
+from coach.records import (
+    evidence_context,
+    fill_pair_vectors,
+    pair_records,
+    pair_vectors_of,
+    record_pairs,
+    shared_debriefs_outside,
+)
 from coach.store.db import Database
+from coach.store.models import Pair
 
 MIN_SUPPORT = 2
 CANDIDATES = 60  # records per query vector (senior, junior); measured in evals/suggest/bench.py
@@ -252,7 +261,7 @@ def past_pairs(corpus: Corpus, senior: str, junior: str, programmes: Collection[
         mine = [rows[i] for i in idx]
         pairs.append(PastPair(pid, mine[0]["topic"], mine[0]["senior"], mine[0]["junior"], mine, names=_names_of(mine)))
     n = len(pairs)
-    vecs = topic_vectors([p.topic for p in pairs] + [p.senior_role for p in pairs])
+    vecs = _pair_vectors(corpus.db, pairs, [rows[idx[0]]["pair_vectors"] for idx in by_pair.values()])
     to_query = vecs @ qv.T  # topics and senior roles against (senior, junior)
     for i, (p, idx) in enumerate(zip(pairs, by_pair.values())):
         p.vec = vecs[i]
@@ -263,6 +272,21 @@ def past_pairs(corpus: Corpus, senior: str, junior: str, programmes: Collection[
         p.score = (2 * p.senior_side + 2 * p.junior_side + 0.5 * p.role_sim) / 4.5
     pairs.sort(key=lambda p: -p.score)
     return pairs
+
+
+def _pair_vectors(db, pairs: list[PastPair], blobs: list[bytes | None]) -> np.ndarray:
+    """The pairs' topic vectors, then their senior roles' (as stored with each pair; a pair
+    without them yet gets them derived and stored now, once)."""
+    missing = [p.pair_id for p, b in zip(pairs, blobs) if not b]
+    if missing:
+        fill_pair_vectors(db, missing)
+        with db.engine.connect() as conn:
+            got = dict(conn.execute(select(Pair.id, Pair.vectors).where(Pair.id.in_(missing))).all())
+        blobs = [b or got.get(p.pair_id) for p, b in zip(pairs, blobs)]
+    both = [pair_vectors_of(b) for b in blobs]
+    if any(v is None for v in both):  # removed meanwhile: embed here
+        return topic_vectors([p.topic for p in pairs] + [p.senior_role for p in pairs])
+    return np.stack([v[0] for v in both if v] + [v[1] for v in both if v])
 
 
 def _names_of(rows: list[dict]) -> dict[str, str]:

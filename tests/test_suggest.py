@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from coach.debrief_file import FileDebrief
@@ -525,3 +526,32 @@ def test_a_pair_with_many_ingested_debriefs_is_read_in_bounded_rows(svc, monkeyp
     assert len(rows) == 3 and [r["debrief_id"] for r in rows] == ["gen5", "gen6", "gen7"]
     monkeypatch.setattr(records, "PER_PAIR", 60)
     assert len(records.pair_records(svc.db, [pair_id_for(many[0])])) == 8
+
+
+def test_a_pairs_topic_and_role_vectors_are_derived_once_and_kept_with_it(svc):
+    """Ingested pairs get them after ingest (or from the first query that meets them); a pair
+    created or re-topiced in the app gets them at once; suggestions are the same either way."""
+    from sqlalchemy import select, update
+
+    from coach.records import fill_pair_vectors, pair_vectors_of
+    from coach.store.models import Pair
+
+    load(svc, CORPUS)
+    stored = lambda: dict(svc.db.engine.connect().execute(select(Pair.id, Pair.vectors)).all())  # noqa: E731
+    assert all(v is None for v in stored().values())  # ingest leaves them to the background
+    first = suggest(svc.corpus, "Retail operations director", "Social media associate who films TikToks")
+    met = {pid for pid, v in stored().items() if v is not None}
+    assert met  # the query derived and kept those it met
+    assert fill_pair_vectors(svc.db) == len(stored()) - len(met)  # the rest, as the app does at start
+    again = suggest(svc.corpus, "Retail operations director", "Social media associate who films TikToks")
+    assert [(c.topic, round(c.score, 5)) for c in again] == [(c.topic, round(c.score, 5)) for c in first]
+    # a pair made in the app has them at once; a new topic derives them again
+    pair = svc.debriefs.create_pair(senior="CFO", junior="Analyst", topic="AI for board papers")
+    topic_vec, _ = pair_vectors_of(stored()[pair.id])
+    from coach.policy import OPERATOR
+
+    svc.debriefs.update_pair(OPERATOR, pair.id, "TikTok for bank customers", None)
+    assert not np.allclose(pair_vectors_of(stored()[pair.id])[0], topic_vec)
+    with svc.db.engine.begin() as conn:
+        conn.execute(update(Pair).values(vectors=None))
+    assert fill_pair_vectors(svc.db) == len(stored())

@@ -75,6 +75,9 @@ class Pair(Base):
     start_date: Mapped[date | None] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # MiniLM float32 vectors of the topic and the senior's role, one after the other (coach.records:
+    # derived when the pair is written or, for ingested pairs, in the background; None until then)
+    vectors: Mapped[bytes | None] = mapped_column(LargeBinary)
     debriefs: Mapped[list[Debrief]] = relationship(back_populates="pair")
     baseline: Mapped[list[BaselineBelief]] = relationship(
         order_by="BaselineBelief.idx", cascade="all, delete-orphan")

@@ -40,7 +40,7 @@ from coach.config import load_settings  # noqa: E402
 from coach.debrief_file import FileDebrief  # noqa: E402
 from coach.embeddings import MiniLM, model_files  # noqa: E402
 from coach.ingest import ingest  # noqa: E402
-from coach.records import canonical_text  # noqa: E402
+from coach.records import canonical_text, fill_pair_vectors  # noqa: E402
 from coach.services import Services  # noqa: E402
 from coach.store.models import DEFAULT_PROGRAMME  # noqa: E402
 from coach.suggest import suggest  # noqa: E402
@@ -207,6 +207,10 @@ def main() -> None:
             print(f"ingest {have:>6} -> {size:>6} records: {rate:,.0f} records/s, SQL rows included "
                   f"({rate / raw:.0%} of the raw model's {raw:,.0f}/s, timed just before on the same kind of texts)")
             have = size
+            t0 = time.perf_counter()
+            pairs = fill_pair_vectors(svc.db)  # what the app's background start-up and `coach ingest` do next
+            print(f"pair vectors: {pairs:,} new pairs' topics and roles derived in {time.perf_counter() - t0:.1f} s "
+                  "(after ingest, not in its figure)")
             split_programmes(svc)
             for label, programmes in (("every programme (CLI default)", None),
                                       ("programme holding 89%", {DEFAULT_PROGRAMME}),
