@@ -42,6 +42,7 @@ CSS = """
 button.primary { background: #4338ca !important; border-color: #4338ca !important; color: #fff !important; }
 [data-testid="block-info"], .label > p, .max_value, .min_value { color: #1f2937 !important; }
 label.selected, label:has(input:checked) { background: #4338ca !important; color: #fff !important; }
+label:has(input:checked) .label-text { color: #fff !important; }
 button[role="tab"].selected { color: #4338ca !important; }
 /* on a phone every tab stays in view: Gradio moves the tabs that do not fit into a "..." menu,
    which people miss, so that menu's entries are shown as a second row of tabs */
