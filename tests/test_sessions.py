@@ -314,3 +314,36 @@ def test_check_ins_are_removed_with_their_pair(svc, people, pair):
     svc.debriefs.remove_pair(people["fran"], pair)
     with svc.db.session() as s:
         assert s.scalars(select(CheckIn)).all() == []
+
+
+def test_upgrade_to_sessions_keeps_accounts_and_pairs_and_goes_back(tmp_path):
+    from sqlalchemy import create_engine, text
+
+    from coach.store.db import Database, head_revision, migrate, schema_version
+    from coach.store.models import User
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    eng = create_engine(url)
+    migrate(eng, "0007")
+    with eng.begin() as c:
+        c.execute(text("INSERT INTO users (username, role, active, review_pending, created_at) "
+                       "VALUES ('ann@example.org', 'participant', 1, 0, CURRENT_TIMESTAMP)"))
+        c.execute(text("INSERT INTO pairs (id, programme, senior, junior, topic, extra, created_at) "
+                       "VALUES ('p1', 'default', 'CFO', 'Analyst', 'AI tools', '{}', CURRENT_TIMESTAMP)"))
+    eng.dispose()
+    db = Database(url)
+    assert schema_version(db.engine) == head_revision() == "0008"
+    with db.session() as s:
+        assert s.scalar(select(User.reminders).where(User.username == "ann@example.org")) is True
+        assert s.get(Pair, "p1").topic == "AI tools"
+    from alembic import command
+
+    from coach.store.db import _alembic_config
+
+    with db.engine.begin() as conn:  # and back down, for an operator who has to
+        cfg = _alembic_config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0007")
+    assert schema_version(db.engine) == "0007"
+    db.dispose()
+    Database(url).dispose()  # and up again
