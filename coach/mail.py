@@ -149,6 +149,8 @@ class Mail:
             m.attempts += 1
             if error is None:
                 m.status, m.sent_at, m.last_error = "sent", now, None
+                if m.kind == "invitation":  # a usable sign-in link is not kept once it has gone
+                    m.body = "(sent; the single-use link is not kept)"
             else:
                 wait = backoff(m.attempts, self.settings.mail_retry_seconds, self.settings.mail_retry_max_seconds)
                 m.last_error, m.next_attempt_at = error, now + timedelta(seconds=wait)

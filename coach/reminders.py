@@ -15,6 +15,7 @@ to a participant who turned reminders off, or whose sign-in name is not an e-mai
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from datetime import date, timedelta
 
@@ -49,6 +50,10 @@ def text(kind: str, link: str, **facts) -> tuple[str, str]:
         return ("Reminder: your debrief is waiting",
                 f"Hello,\n\nYour debrief on “{topic}” is still waiting for you. It takes about 10 to 15 minutes "
                 f"and you can stop and come back:\n{link}" + SIGN_OFF)
+    if kind == "invitation":
+        return ("Your invitation to coach",
+                f"Hello,\n\nYou have been added to a reverse-mentoring programme. Choose your password with this "
+                f"single-use link (valid {facts['days']} days):\n{link}\n")
     if kind == "digest":
         why = "\n".join(f"- {n} × {reason}" for reason, n in facts["reasons"])
         return (f"{facts['at_risk']} pairs need attention",
@@ -73,6 +78,19 @@ class Reminders:
     @property
     def link(self) -> str:
         return self.settings.public_url.rstrip("/") + "/"
+
+    def invite(self, user_id: int, username: str, link: str, programme: str | None) -> bool:
+        """Mail a single-use invitation link (when mail is configured and the sign-in name is an
+        address). The link leaves SQL once it is sent (coach.mail scrubs the body)."""
+        to = address_of(username)
+        if not self.settings.mail_configured or to is None:
+            return False
+        subject, body = text("invitation", link, days=self.settings.invitation_days)
+        key = "invite:" + hashlib.sha256(link.encode()).hexdigest()[:32]
+        queued = queue_once(self.db, key=key, kind="invitation", to=to, subject=subject, body=body, user_id=user_id,
+                            programme=programme)
+        self.poke()
+        return queued
 
     def scan(self, today: date | None = None) -> int:
         """Queue every message that has become due; returns how many were queued."""

@@ -257,6 +257,21 @@ class Sessions:
             ci.fit = fit if ci.asks_fit else None
             ci.answered_at = utcnow()
 
+    def export(self, actor: Actor) -> dict:
+        """What is stored about the participant here, for their download: their pairs' sessions,
+        their own check-in answers (never the other side's), their reminder choice."""
+        actor.require("participant")
+        with self.db.session() as s:
+            own = list(s.scalars(select(CheckIn).where(CheckIn.participant_id == actor.id).order_by(CheckIn.id)))
+            held = {x.id: x.held_on for x in s.scalars(select(PairSession).where(
+                PairSession.id.in_([c.session_id for c in own])))}
+        return {"reminders": self.reminders(actor),
+                "sessions": {p["pair"]: [dict(r, held_on=r["held_on"].isoformat()) for r in self.sessions(actor, p["pair"])]
+                             for p in self.my_pairs(actor)},
+                "check_ins": [{"pair": c.pair_id, "session": held[c.session_id].isoformat(), "usefulness": c.usefulness,
+                               "fit": c.fit, "role_answer": c.role_answer, "comment": c.comment,
+                               "answered_at": c.answered_at.isoformat() if c.answered_at else None} for c in own]}
+
     # -- the facilitator's -----------------------------------------------------------------
 
     def check_ins(self, actor: Actor, pair_id: str) -> list[dict]:

@@ -250,3 +250,27 @@ def test_the_sender_thread_delivers_without_being_asked(svc, inbox, pair):
     svc.sessions.log(jo, pid, TODAY, 30)  # the log pokes the sender: no waiting for the next scan
     inbox.wait_for(1)
     assert inbox.messages[0]["To"] == "ann@example.org"
+
+
+def test_an_invitation_by_mail_works_once_and_its_link_leaves_sql(svc, inbox):
+    import re as _re
+
+    from coach.accounts import AccountError
+
+    u = svc.accounts.create_user("new@example.org", "participant")
+    token = svc.accounts.invite(u.id)
+    link = f"https://coach.example.org/auth/invite/{token}"
+    assert svc.reminders.invite(u.id, u.username, link, PROGRAMME)
+    assert not svc.reminders.invite(u.id, u.username, link, PROGRAMME)  # once
+    svc.sessions.set_reminders(Actor.of(u), False)  # an invitation is not a reminder: still sent
+    assert svc.mail.send_due() == 1
+    [m] = inbox.to("new@example.org")
+    assert m["Subject"] == "Your invitation to coach"
+    [sent] = _re.findall(r"https://\S+", body(m))
+    assert sent == link
+    with svc.db.session() as s:
+        assert token not in s.scalar(select(MailMessage.body))  # not kept once sent
+    svc.accounts.accept(sent.rsplit("/", 1)[1], "correct horse 42")
+    with pytest.raises(AccountError):
+        svc.accounts.accept(sent.rsplit("/", 1)[1], "correct horse 43")  # works once
+    assert not svc.reminders.invite(u.id, "not-an-address", link + "x", PROGRAMME)

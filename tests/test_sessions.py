@@ -347,3 +347,17 @@ def test_upgrade_to_sessions_keeps_accounts_and_pairs_and_goes_back(tmp_path):
     assert schema_version(db.engine) == "0007"
     db.dispose()
     Database(url).dispose()  # and up again
+
+
+def test_a_participant_downloads_their_check_ins_and_deleting_the_account_removes_their_words(svc, people, pair):
+    ses = svc.sessions
+    ses.log(people["jo"], pair, TODAY - timedelta(days=1), 30, "Jo's line on TikTok search")
+    answer(svc, people["jo"], comment="Jo's private comment")
+    answer(svc, people["ann"], comment="Ann's private comment")
+    mine = ses.export(people["jo"])
+    assert [c["comment"] for c in mine["check_ins"]] == ["Jo's private comment"]  # never the other side's
+    assert mine["sessions"][pair][0]["covered"] == "Jo's line on TikTok search" and mine["reminders"] is True
+    svc.accounts.delete_user(people["jo"].id)
+    [row] = ses.check_ins(people["fran"], pair)
+    assert row["comment"] == "Ann's private comment"
+    assert ses.sessions(people["ann"], pair)[0]["covered"] is None  # the session stays, Jo's words go

@@ -212,7 +212,11 @@ class PairsTab:
         for role, (user, token) in people.items():
             self.debriefs.open(pair.id, role, participant_id=user.id)
             label = f"{role.capitalize()} ({esc(user.display_name or user.username)}, sign-in name {code(user.username)})"
-            if token:
+            if token and self._mail_invitation(user, f"{base}/auth/invite/{token}", actor):
+                lines.append(f"* {label}: their single-use invitation link is on its way by e-mail (valid "
+                             f"{self.ctx.svc.settings.invitation_days} days); should it not arrive, it is also here: "
+                             f"`{base}/auth/invite/{token}`")
+            elif token:
                 lines.append(f"* {label}: send them this single-use invitation link to choose a password "
                              f"(valid {self.ctx.svc.settings.invitation_days} days): `{base}/auth/invite/{token}`")
             else:
@@ -220,6 +224,10 @@ class PairsTab:
                              "they sign in.")
         cleared = ["", "", "", "", "", "", "", 4, None, None, "", "", ""]
         return "\n".join(lines), self.rows(actor), *cleared
+
+    def _mail_invitation(self, user, link: str, actor) -> bool:
+        """Mail the link too, when a mail server is configured and the sign-in name is an address."""
+        return self.ctx.svc.reminders.invite(user.id, user.username, link, actor.programme)
 
     def linker(self, role: str):
         def new_link(pair_id, request: gr.Request) -> str:
@@ -232,13 +240,15 @@ class PairsTab:
                 if side["has_password"]:
                     return (f"{esc(side['username'])} has already chosen a password. If they forgot it, the "
                             "administrator of this installation can reset it (`python -m coach user reset`).")
-                _, token = self.ctx.accounts.participant(side["username"], None, actor)
+                user, token = self.ctx.accounts.participant(side["username"], None, actor)
             except (AccessDenied, AccountError) as e:
                 return warn(e)
             if not token:
                 return "⚠️ A new link cannot be sent for this account from your programme."
+            link = f"{self.ctx.base_url(request)}/auth/invite/{token}"
+            mailed = " It is on its way to them by e-mail too." if self._mail_invitation(user, link, actor) else ""
             return (f"New single-use invitation link for the {role} (earlier links no longer work; valid "
-                    f"{self.ctx.svc.settings.invitation_days} days): `{self.ctx.base_url(request)}/auth/invite/{token}`")
+                    f"{self.ctx.svc.settings.invitation_days} days): `{link}`{mailed}")
 
         return new_link
 
