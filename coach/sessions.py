@@ -72,11 +72,12 @@ def pair_status(p: Pair, sessions: list[PairSession]) -> PairStatus:
                       since, bool(opened))
 
 
-def due_line(st: PairStatus) -> str:
-    """One line for the participant's page: sessions so far and whether the debrief is due."""
+def due_line(st: PairStatus, where: str = "") -> str:
+    """One line for the participant's page: sessions so far and whether the debrief is due
+    (``where``: where the page shows the debrief, if elsewhere)."""
     held = f"{st.held} of {st.planned} planned sessions logged" if st.planned else f"{st.held} sessions logged"
     if st.due:
-        return f"{held}. **Your debrief is due**: it is in the Debrief tab."
+        return f"{held}. **Your debrief is due**{where}."
     return f"{held}. Your debrief becomes due when the planned sessions are logged (you can start it at any time)."
 
 

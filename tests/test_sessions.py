@@ -361,3 +361,14 @@ def test_a_participant_downloads_their_check_ins_and_deleting_the_account_remove
     [row] = ses.check_ins(people["fran"], pair)
     assert row["comment"] == "Ann's private comment"
     assert ses.sessions(people["ann"], pair)[0]["covered"] is None  # the session stays, Jo's words go
+
+
+def test_times_are_shown_in_the_viewers_time_zone():
+    from datetime import UTC, datetime
+
+    from coach.ui.common import local_time
+
+    t = datetime(2026, 12, 6, 23, 30, tzinfo=UTC)
+    assert local_time(t, "Pacific/Auckland") == "2026-12-07 12:30 NZDT"
+    assert local_time(t.replace(tzinfo=None), "Europe/Berlin") == "2026-12-07 00:30 CET"  # SQLite's naive UTC
+    assert local_time(t, "Not/AZone") == local_time(t, None) == "2026-12-06 23:30 UTC"

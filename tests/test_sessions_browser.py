@@ -93,7 +93,7 @@ def test_log_a_session_answer_the_check_in_and_the_facilitator_sees_the_pair_at_
     senior.locator("#check-in").get_by_text("Is this a topic where your junior knows more than you?").wait_for()
     assert "checks his phone" not in senior.content() and "still deciding" not in senior.locator("#sessions-status").inner_text()
 
-    fac = browser.new_context(viewport={"width": width, "height": 900}).new_page()
+    fac = browser.new_context(viewport={"width": width, "height": 900}, timezone_id="Pacific/Auckland").new_page()
     sign_in(fac, url, "fran@example.org")
     open_tab(fac, "Pairs")
     cells = fac.locator("#pairs-table [data-testid^='cell-']")  # not Gradio's hidden copy for sizing
@@ -103,6 +103,7 @@ def test_log_a_session_answer_the_check_in_and_the_facilitator_sees_the_pair_at_
     assert "the junior says the senior is not showing up as a learner" in counts.inner_text()  # a phone reads it here
     assert cells.filter(has_text="⚠ at risk").count() and cells.filter(has_text="1 / 2").count()
     assert cells.filter(has_text="junior: still deciding").count()
+    assert cells.filter(has_text=re.compile(r"\d\d:\d\d NZ[DS]T")).count()  # last activity, in the viewer's zone
     cells.filter(has_text="How Gen Z discovers stores on TikTok").first.click()
     fac.locator("#pair-details").get_by_text("senior ann@example.org", exact=False).wait_for()
     fac.locator("#pair-sessions").get_by_text("Sessions and check-ins").click()

@@ -12,7 +12,7 @@ from coach.policy import AccessDenied
 from coach.records import KIND_LABEL, ReviewError
 from coach.review import attempt_spans
 from coach.themes import DEPTHS, SCOPES, THEMES
-from coach.ui.common import Ctx, code, esc, parse_date, unchanged, warn
+from coach.ui.common import BROWSER_TZ, Ctx, code, esc, local_time, parse_date, unchanged, warn
 
 
 class PairsTab:
@@ -22,8 +22,10 @@ class PairsTab:
     def __init__(self, ctx: Ctx):
         self.ctx = ctx
         self.debriefs = ctx.svc.debriefs
+        self._zones: dict[int, str] = {}  # each facilitator's browser time zone, as last sent
 
     def build(self) -> None:
+        self.tz = gr.Textbox(visible=False)
         with gr.Accordion("New pair", open=True):
             gr.Markdown("Each person gets a sign-in name; new people get a single-use invitation link to choose a "
                         "password. Each sees only their own debrief.")
@@ -88,7 +90,8 @@ class PairsTab:
     def wire(self, tab: gr.Tab) -> None:
         self.create_btn.click(self.create, inputs=self.form, outputs=[self.created, self.table, *self.form],
                               api_name="create_pair")
-        tab.select(self.pairs_if_facilitator, outputs=[self.table, self.counts, self.undelivered])
+        tab.select(self.pairs_if_facilitator, inputs=self.tz, outputs=[self.table, self.counts, self.undelivered],
+                   js=BROWSER_TZ)
         self.table.select(self.choose, outputs=[self.pair_id, self.details, self.chosen, self.edit_topic,
                                                 self.edit_sessions, self.note, self.sessions_md, self.checkins_md])
         self.log_btn.click(self.log_session, inputs=[self.pair_id, self.log_day, self.log_minutes, self.log_covered],
@@ -109,21 +112,23 @@ class PairsTab:
 
     def rows(self, actor) -> list[list]:
         """Every pair of the programme, at risk first (coach.risk; reading it is logged)."""
-        return [risk_row(r, p) for r, p in self._overview(actor)]
+        return [risk_row(r, p, self._zones.get(actor.id)) for r, p in self._overview(actor)]
 
     def _overview(self, actor) -> list[tuple[dict, dict]]:
         listed = {p["id"]: p for p in self.debriefs.pair_list(actor)}
         return [(r, listed[r["pair"]]) for r in self.ctx.svc.risk.overview(actor) if r["pair"] in listed]
 
-    def pairs_if_facilitator(self, request: gr.Request):
+    def pairs_if_facilitator(self, tz, request: gr.Request):
         try:
             actor = self.ctx.who(request, "facilitator")
         except AccessDenied:
             return gr.update(), gr.update(), gr.update()
+        if tz:
+            self._zones[actor.id] = str(tz)[:64]
         overview = self._overview(actor)  # once: each reading is logged
         risk = [r for r, _ in overview]
-        return ([risk_row(r, p) for r, p in overview], counts_md(self.ctx.svc.risk.counts(risk), risk),
-                undelivered_md(self.ctx.svc.mail.undelivered(actor)))
+        return ([risk_row(r, p, tz) for r, p in overview], counts_md(self.ctx.svc.risk.counts(risk), risk),
+                undelivered_md(self.ctx.svc.mail.undelivered(actor), tz))
 
     def choose(self, evt: gr.SelectData, request: gr.Request):
         actor = self.ctx.who(request, "facilitator")
@@ -325,7 +330,7 @@ PAIR_COLUMNS = ["status", "why", "topic", "sessions (held / planned)", "last act
                 "junior", "pair"]
 
 
-def risk_row(r: dict, p: dict) -> list:
+def risk_row(r: dict, p: dict, tz: str | None = None) -> list:
     """A row of the Pairs list: coach.risk's assessment with the pair's accounts (pair_list)."""
     status = {"at risk": "⚠ at risk", "ok": "ok"}.get(r["status"], pair_state(p))
     fit = "; ".join(f"{role}: {' → '.join(answers)}" for role, answers in r["fit"].items() if answers)
@@ -334,7 +339,7 @@ def risk_row(r: dict, p: dict) -> list:
         side = p["sides"].get(role) or {}
         word = r["debriefs"][role] if side.get("has_password") or side.get("confirmed") else "invited"
         sides.append(f"{role}: {word}")
-    last = r["last_activity"].strftime("%Y-%m-%d") if r["last_activity"] else "none"
+    last = local_time(r["last_activity"], tz) or "none"
     return [status, "; ".join(r["reasons"]), r["topic"], f"{r['held']} / {r['planned'] or '?'}", last,
             fit or "not asked yet", "; ".join(sides), r["senior"], r["junior"], r["pair"]]
 
@@ -349,12 +354,12 @@ def counts_md(counts: dict[str, int], rows: list[dict] | None = None) -> str:
     return "\n\n".join([line, "\n".join(risky)]) if risky else line
 
 
-def undelivered_md(rows: list[dict]) -> str:
+def undelivered_md(rows: list[dict], tz: str | None = None) -> str:
     """Mail the server has not taken yet (it is retried until it is): whom, what, why."""
     if not rows:
         return ""
     lines = [f"* to {esc(m['to'])}: “{esc(m['subject'])}”, tried {m['attempts']} times since "
-             f"{m['queued']:%d %b %H:%M} UTC; last error: {esc(m['last_error'])}" for m in rows[:20]]
+             f"{local_time(m['queued'], tz, '%d %b %H:%M %Z')}; last error: {esc(m['last_error'])}" for m in rows[:20]]
     return (f"⚠ **{len(rows)} e-mails not delivered yet** (coach keeps trying; check the mail settings, or pass "
             "the message on yourself):\n\n" + "\n".join(lines))
 

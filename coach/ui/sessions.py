@@ -104,9 +104,10 @@ class SessionsTab:
             return out | {self.status: "You are not in a pair yet: your facilitator adds you to one.",
                           self.due_md: "", **self._check_in(actor, None)}
         rows = self.sessions.sessions(actor, chosen["pair"])
-        line = due_line(chosen["status"])
+        line = due_line(chosen["status"], ": it is in the Debrief tab")
         return out | {self.status: f"**{esc(chosen['topic'])}**: {line}\n\n{sessions_md(rows)}",
-                      self.due_md: line if len(mine) == 1 else "", **self._check_in(actor, chosen["pair"])}
+                      self.due_md: due_line(chosen["status"]) if len(mine) == 1 else "",
+                      **self._check_in(actor, chosen["pair"])}
 
     def _check_in(self, actor: Actor, pair_id: str | None) -> dict:
         """The oldest check-in waiting for this participant in this pair (hidden when none is)."""
