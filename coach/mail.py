@@ -135,7 +135,7 @@ class Mail:
         error = None
         try:
             self._send(to, subject, body)
-        except (OSError, smtplib.SMTPException) as e:  # refused, unreachable, timed out: retried later
+        except Exception as e:  # refused, unreachable, timed out, a bad address: recorded, retried later
             error = f"{type(e).__name__}: {e}"[:500]
         self._record(message_id, error)
         return error is None

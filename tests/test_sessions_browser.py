@@ -15,7 +15,7 @@ from coach.config import load_settings
 from coach.local_server import free_port
 from coach.services import Services
 from coach.store.models import AccessLog
-from tests.conftest import assert_accessible, open_tab, seed_people, sign_in, start_app
+from tests.conftest import api_client, assert_accessible, open_tab, seed_people, sign_in, start_app
 from tests.test_mail import Inbox
 
 pytestmark = pytest.mark.slow
@@ -116,6 +116,13 @@ def test_log_a_session_answer_the_check_in_and_the_facilitator_sees_the_pair_at_
     try:
         with svc.db.session() as s:
             actions = {(a.username, a.action) for a in s.scalars(select(AccessLog))}
+        [pair_id] = [p.id for p in svc.debriefs.pairs()]
     finally:
         svc.close()
     assert ("fran@example.org", "checkins.read") in actions and ("fran@example.org", "pairs.read") in actions
+    if width == 390:
+        return
+    # the endpoint itself refuses a participant (not only the page, which shows them no button)
+    for who in ("ann@example.org", "jo@example.org"):
+        answer = api_client(url, who).predict(pair_id, api_name="/read_check_ins")
+        assert answer.startswith("⚠️") and "phone" not in answer
