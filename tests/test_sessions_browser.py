@@ -86,6 +86,8 @@ def test_log_a_session_answer_the_check_in_and_the_facilitator_sees_the_pair_at_
     inbox.wait_for(1, timeout=30)  # the app's sender mails the senior their check-in
     assert [m["To"] for m in inbox.messages] == ["ann@example.org"]
     assert_accessible(page)
+    page.get_by_label("Send me reminders by e-mail", exact=False).uncheck()  # opt out
+    notice.get_by_text("Reminders off").wait_for()
 
     senior = browser.new_context(viewport={"width": width, "height": 900}).new_page()
     sign_in(senior, url, "ann@example.org")
@@ -111,15 +113,22 @@ def test_log_a_session_answer_the_check_in_and_the_facilitator_sees_the_pair_at_
     fac.locator("#pair-check-ins").get_by_text("He checks his phone <b>all the time</b>").wait_for()
     shot(fac, tmp_path, f"facilitator-pairs-{width}")
     assert_accessible(fac)
+    if width == 1100:  # the facilitator logs a session for the pair, then opens its debrief early
+        fac.get_by_label("Session date (YYYY-MM-DD)").fill("2026-12-03")
+        fac.get_by_role("button", name="Log a session for this pair").click()
+        fac.locator("#pair-note").get_by_text("Session logged").wait_for()
+        fac.locator("#pair-sessions").get_by_text("2 of 2 planned sessions logged; the debrief is due").wait_for()
     settings = load_settings(data_dir=data)
     svc = Services(settings)
     try:
         with svc.db.session() as s:
             actions = {(a.username, a.action) for a in s.scalars(select(AccessLog))}
         [pair_id] = [p.id for p in svc.debriefs.pairs()]
+        jo_reminders = svc.accounts.find("jo@example.org").reminders
     finally:
         svc.close()
     assert ("fran@example.org", "checkins.read") in actions and ("fran@example.org", "pairs.read") in actions
+    assert jo_reminders is False
     if width == 390:
         return
     # the endpoint itself refuses a participant (not only the page, which shows them no button)
