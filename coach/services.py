@@ -103,7 +103,7 @@ class Services:
     def review(self):
         from coach.review import Review
 
-        return Review(self.db, self.records, self.accounts.log)
+        return Review(self.db, self.records, self.accounts.log, self.risk)
 
     @cached_property
     def sessions(self):
