@@ -26,11 +26,11 @@ from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from coach.policy import OPERATOR, AccessDenied, Actor  # noqa: F401  (re-exported: the accounts' callers use them)
 from coach.store.db import Database
-from coach.store.models import AccessLog, Debrief, Invitation, Pair, SignInSession, User, utcnow
+from coach.store.models import AccessLog, CheckIn, Debrief, Invitation, Pair, PairSession, SignInSession, User, utcnow
 
 ROLES = ("participant", "facilitator", "admin")
 # The Actor role of a facilitator awaiting approval (see _actor); never stored in users.role.
@@ -361,6 +361,12 @@ class Accounts:
         with self.db.session() as s:
             s.execute(delete(SignInSession).where(SignInSession.user_id == user_id))
             s.execute(delete(Invitation).where(Invitation.user_id == user_id))
+            # their words elsewhere: check-in answers, and the line on what a session they logged
+            # covered (the session itself stays: the pair held it)
+            s.execute(delete(CheckIn).where(CheckIn.participant_id == user_id))
+            s.execute(update(PairSession).where(PairSession.logged_by == user_id,
+                                                PairSession.logged_as.in_(("senior", "junior")))
+                      .values(covered=None))
             u = s.get(User, user_id)
             if u is not None:
                 s.delete(u)

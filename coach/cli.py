@@ -192,6 +192,11 @@ def cmd_pair(args) -> int:
 
     svc = _services(args)
     debriefs = svc.debriefs
+    if args.action == "list" and args.at_risk:
+        for row in svc.risk.overview(OPERATOR, at_risk_only=True):  # worst first, one JSON object a line
+            row["last_activity"] = row["last_activity"].isoformat() if row["last_activity"] else None
+            print(json.dumps(row, ensure_ascii=False))
+        return 0
     if args.action == "list":
         rows = [{"pair": p.id, "programme": p.programme, "topic": p.topic, "senior": p.senior,
                  "junior": p.junior, "sessions": p.sessions} for p in debriefs.pairs()]
@@ -328,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--programme", default=DEFAULT_PROGRAMME)
     sp.add_argument("--belief", action="append", help="a starting belief of the senior (up to 3, in order)")
     sp.add_argument("--base-url", default="http://127.0.0.1:7860", help="app address used in the printed links")
+    sp.add_argument("--at-risk", action="store_true",
+                    help="with list: only pairs at risk, worst first, one JSON object a line with the reasons")
 
     sp.add_argument("--senior-user", help="the senior's sign-in name (e.g. e-mail); created and invited if new")
     sp.add_argument("--junior-user", help="the junior's sign-in name; created and invited if new")

@@ -91,6 +91,22 @@ class Settings(BaseSettings):
 
     prompts_dir: Path | None = Field(None, description="Folder of prompt files. Default: the `prompts/` shipped with coach.")
 
+    first_session_days: int = Field(14, ge=1, description="A pair with no session logged this many days after it was created is at risk (Pairs tab, `pair list --at-risk`).")
+    debrief_overdue_days: int = Field(14, ge=1, description="A debrief not finished this many days after it became due (the planned sessions logged, the facilitator opened it, or the pair's last session date passed) is overdue: the pair is at risk.")
+    log_session_days: int = Field(14, ge=1, description="Participants who logged no session for this many days (since the pair was created or its last session) are mailed \"log your session\" (once per gap).")
+    debrief_reminder_days: int = Field(7, ge=1, description="A participant whose debrief has been due this many days without being finished gets one reminder by mail.")
+
+    smtp_host: str | None = Field(None, description="Mail server for reminders and the facilitators' digest. Unset: no mail is sent, and the app shows links to copy, as before.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="Mail server port (587 for STARTTLS, 465 for TLS from the start, 25 for none).")
+    smtp_user: str | None = Field(None, description="Mail server sign-in name, if it asks for one.")
+    smtp_password: str | None = Field(None, description="Mail server password, if it asks for one.")
+    smtp_tls: Literal["starttls", "ssl", "none"] = Field("starttls", description="How the connection to the mail server is encrypted: `starttls`, `ssl` (TLS from the start) or `none` (a relay on this machine only).")
+    mail_from: str | None = Field(None, description="Sender address of coach's mail, e.g. `coach@example.org`; needed with COACH_SMTP_HOST.")
+    public_url: str = Field("http://127.0.0.1:7860", description="The app's address as participants reach it: the one link in each mail.")
+    mail_retry_seconds: float = Field(60.0, gt=0, description="Wait before the first retry of a message the mail server did not take; doubled at each retry.")
+    mail_retry_max_seconds: float = Field(3600.0, gt=0, description="The longest wait between retries: a message is retried until it is delivered, never dropped.")
+    mail_scan_seconds: float = Field(300.0, gt=0, description="How often the app looks for reminders and digests to send.")
+
     @field_validator("data_dir", "gguf_path", "prompts_dir", mode="after")
     @classmethod
     def _expand(cls, v: Path | None) -> Path | None:
@@ -108,6 +124,16 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"“{item}” is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8).") from None
         return ",".join(items) or None
+
+    @model_validator(mode="after")
+    def _check_mail(self) -> Settings:
+        if self.smtp_host and not self.mail_from:
+            raise ValueError("COACH_SMTP_HOST needs COACH_MAIL_FROM (the sender address of coach's mail).")
+        return self
+
+    @property
+    def mail_configured(self) -> bool:
+        return bool(self.smtp_host and self.mail_from)
 
     @model_validator(mode="after")
     def _check_backend(self) -> Settings:

@@ -37,8 +37,9 @@ def csv_safe(value):
 
 
 class Review:
-    def __init__(self, db: Database, records: Records, audit: Audit):
-        self.db, self.records, self.audit = db, records, audit
+    def __init__(self, db: Database, records: Records, audit: Audit, risk=None):
+        """``risk`` (coach.risk.PairsAtRisk), if given, adds the pairs by status to the dashboard."""
+        self.db, self.records, self.audit, self.risk = db, records, audit, risk
 
     def _programme(self, actor: Actor) -> str | None:
         """The programme a reviewer sees (None: every programme, for the operator only)."""
@@ -138,7 +139,7 @@ class Review:
         return {"theme_depth": [{"theme": t, "depth": d, "items": n} for (t, d), n in sorted(by_theme_depth.items())],
                 "assumptions": [{"belief before (most typical wording)": w, "debriefs": n}
                                 for w, n in group_by_meaning(beliefs)[:10]],
-                "progress": self._progress(programme)}
+                "progress": self._progress(programme) + self._by_status(actor)}
 
     def _progress(self, programme: str | None) -> list[dict]:
         """Counts of the round, each saying what it counts (pairs run in the app, not ingested)."""
@@ -154,6 +155,13 @@ class Review:
                     {"what": "debriefs expected (2 a pair)", "count": 2 * len(pairs)},
                     {"what": "debriefs finished", "count": sum(d.status == "done" for d in debriefs)},
                     {"what": "debriefs shared", "count": sum(bool(d.shared and d.confirmed_at) for d in debriefs)}]
+
+    def _by_status(self, actor: Actor) -> list[dict]:
+        """Pairs by status (ok / at risk; closed ones not counted), as coach.risk assesses them."""
+        if self.risk is None:
+            return []
+        counts = self.risk.counts(self.risk.overview(actor))
+        return [{"what": f"pairs {status}", "count": counts[status]} for status in ("ok", "at risk")]
 
     def synthesis(self, actor: Actor, debrief_id: str) -> dict:
         """The pair synthesis for the pair of a debrief under review (both sides must have

@@ -53,6 +53,8 @@ def main(host: str | None = None, port: int | None = None) -> None:
     except IndexUnavailable as e:
         sys.exit(f"error: {e}")
     svc.start_local_model_in_background()
+    if settings.mail_configured:  # queued mail waits in SQL until a mail server is configured
+        svc.mail_worker.start()
     threading.Thread(target=svc.records.refresh_derived, name="refresh-records", daemon=True).start()
     blocks = build_app(svc).queue(default_concurrency_limit=16)
     host = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"

@@ -103,7 +103,43 @@ class Services:
     def review(self):
         from coach.review import Review
 
-        return Review(self.db, self.records, self.accounts.log)
+        return Review(self.db, self.records, self.accounts.log, self.risk)
+
+    @cached_property
+    def sessions(self):
+        from coach.sessions import Sessions
+
+        return Sessions(self.db, self.accounts.log, logged=self.mail_changed)
+
+    @cached_property
+    def risk(self):
+        from coach.risk import PairsAtRisk, Thresholds
+
+        return PairsAtRisk(self.db, self.accounts.log, Thresholds.of(self.settings))
+
+    @cached_property
+    def mail(self):
+        from coach.mail import Mail
+
+        return Mail(self.db, self.settings)
+
+    @cached_property
+    def reminders(self):
+        from coach.reminders import Reminders
+
+        return Reminders(self.db, self.settings, self.risk, poke=self.mail_changed)
+
+    @cached_property
+    def mail_worker(self):
+        """The app's sender thread (coach.mail.Worker); started by coach.server when mail is configured."""
+        from coach.mail import Worker
+
+        return Worker(self.mail, self.reminders.scan)
+
+    def mail_changed(self) -> None:
+        """Something may have made a message due: wake the sender if this process runs it."""
+        if "mail_worker" in self.__dict__:
+            self.mail_worker.poke()
 
     @cached_property
     def index(self):
@@ -167,6 +203,8 @@ class Services:
         return info
 
     def close(self) -> None:
+        if "mail_worker" in self.__dict__:
+            self.mail_worker.stop()
         if "indexer" in self.__dict__:
             self.indexer.stop()
         if self._index_lock is not None:

@@ -136,3 +136,25 @@ def test_ingest_extracts_lines_without_expected_records(tmp_path):
     assert all(x.extractor == "offline" and x.status == "approved" and x.quote in said for x in records)
     assert all(x.theme for x in records)  # classified like live debriefs
     assert f"indexed {len(records)} records" in r.stderr
+
+
+def test_pair_list_at_risk_prints_one_json_line_per_pair_at_risk(tmp_path):
+    import sqlite3
+
+    d = tmp_path / "store"
+    made = {}
+    for topic, who in (("Quiet pair", "q"), ("New pair", "n")):
+        r = run_cli("pair", "create", "--senior", "CFO", "--junior", "Analyst", "--topic", topic, "--sessions", "3",
+                    "--senior-user", f"{who}s@example.org", "--junior-user", f"{who}j@example.org", "--data-dir", str(d))
+        assert r.returncode == 0, r.stderr
+        made[topic] = json.loads(r.stdout)["pair"]
+    with sqlite3.connect(d / "coach.db") as c:  # paired 30 days ago, no session since
+        c.execute("UPDATE pairs SET created_at = datetime('now', '-30 days') WHERE id = ?", (made["Quiet pair"],))
+    r = run_cli("pair", "list", "--at-risk", "--data-dir", str(d))
+    assert r.returncode == 0, r.stderr
+    [line] = r.stdout.splitlines()
+    row = json.loads(line)
+    assert (row["pair"], row["status"], row["held"], row["planned"]) == (made["Quiet pair"], "at risk", 0, 3)
+    assert row["reasons"] == ["no session logged in the 30 days since pairing"]
+    rows = json.loads(run_cli("pair", "list", "--data-dir", str(d)).stdout)  # the plain list is as it was
+    assert all(set(p) == {"pair", "programme", "topic", "senior", "junior", "sessions"} for p in rows) and len(rows) == 2

@@ -113,7 +113,7 @@ def test_review_records_who_and_when_and_feeds_the_index(svc, pair, tmp_path):
                                     "debriefs": 1}]
     counts = {row["what"]: row["count"] for row in dash["progress"]}  # each count says what it counts
     assert counts == {"pairs": 1, "sessions planned": 0, "debriefs expected (2 a pair)": 2, "debriefs finished": 1,
-                      "debriefs shared": 1}
+                      "debriefs shared": 1, "pairs ok": 1, "pairs at risk": 0}
     from coach.debrief_file import read_debriefs
     from coach.ingest import ingest
     from tests.conftest import DATA

@@ -212,6 +212,8 @@ class User(Base):
     # facilitator or pairs: reads none of its debriefs until one of its facilitators approves
     # (coach.accounts.Accounts.approve_facilitator), so an admin cannot let themselves in.
     review_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    # False: the participant turned reminders off (coach.mail sends them no nudges)
+    reminders: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -283,5 +285,73 @@ class ModelCall(Base):
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     latency_ms: Mapped[float] = mapped_column(Float)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class PairSession(Base):
+    """One mentoring session a pair held, as logged by a participant or the facilitator."""
+
+    __tablename__ = "pair_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pair_id: Mapped[str] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), index=True)
+    held_on: Mapped[date] = mapped_column(Date)
+    minutes: Mapped[int] = mapped_column(Integer)
+    covered: Mapped[str | None] = mapped_column(ParticipantText)  # one optional line on what was covered
+    logged_by: Mapped[int | None] = mapped_column(Integer)  # users.id (0: the operator at the shell)
+    logged_as: Mapped[str] = mapped_column(String(16))  # senior | junior | facilitator | operator
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CheckIn(Base):
+    """A participant's short check-in after a logged session: written (unanswered) when the
+    session is logged, answered later. Private to the programme's facilitator."""
+
+    __tablename__ = "check_ins"
+    __table_args__ = (UniqueConstraint("session_id", "role"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("pair_sessions.id", ondelete="CASCADE"), index=True)
+    pair_id: Mapped[str] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # senior | junior
+    participant_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    asks_fit: Mapped[bool] = mapped_column(Boolean, default=False)  # the pairing-fit question is part of it
+    usefulness: Mapped[int | None] = mapped_column(Integer)  # 1 (not useful) .. 4 (very useful)
+    fit: Mapped[str | None] = mapped_column(String(16))  # good | deciding | not
+    # the role's own question: junior "is your senior showing up as a learner?", senior "is this
+    # a topic where your junior knows more than you?": yes | partly | no
+    role_answer: Mapped[str | None] = mapped_column(String(16))
+    comment: Mapped[str | None] = mapped_column(ParticipantText)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MailMessage(Base):
+    """A message waiting to be sent, or sent: written in SQL first, so a request never waits for
+    the mail server and a failing server loses nothing. ``key`` makes each message happen once."""
+
+    __tablename__ = "mail_outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # e.g. "checkin:12", "due:d-abc"
+    kind: Mapped[str] = mapped_column(String(32))  # log_session | check_in | debrief_due | reminder | digest
+    programme: Mapped[str | None] = mapped_column(String(200), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    to_addr: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | sent | cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MailAttempt(Base):
+    """One try at handing a message to the mail server, and how it went."""
+
+    __tablename__ = "mail_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("mail_outbox.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     ok: Mapped[bool] = mapped_column(Boolean)
     error: Mapped[str | None] = mapped_column(Text)

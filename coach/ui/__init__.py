@@ -20,6 +20,7 @@ from coach.ui.admin import PeopleTab, SystemTab
 from coach.ui.common import CSS, SCRATCH_MINUTES, Ctx, esc
 from coach.ui.facilitator import PairsTab, ReviewTab
 from coach.ui.participant import DebriefTab
+from coach.ui.sessions import SessionsTab
 from coach.ui.topics import TopicsTab
 
 __all__ = ["CSS", "build_app"]
@@ -43,7 +44,9 @@ from what earlier pairs discovered.
   Nothing is shared unless you agree, and every time a facilitator opens what you shared is logged.
 {where}
 
-Your debrief is in the **Debrief** tab.
+Log each session with your mentoring partner in the **Sessions** tab (a few seconds), and answer
+the two-question check-in after it: only your programme's facilitator sees your answers. Your
+debrief is in the **Debrief** tab; it becomes due when the planned sessions are logged.
 """
 
 WELCOME_STAFF = {
@@ -52,7 +55,7 @@ WELCOME_STAFF = {
 **A debrief coach for reverse mentoring.** You run a programme: create its pairs, review what
 participants agreed to share, and help new pairs choose topics.
 
-* **Pairs:** create a pair (each person gets a sign-in name; new people get a single-use invitation link), and look after each: a new link for a lost invitation, its topic and sessions, closing it.
+* **Pairs:** create a pair (each person gets a sign-in name; new people get a single-use invitation link), and look after each: a new link for a lost invitation, its topic and sessions, closing it. Every pair shows its sessions held and planned, the pairing-fit answers, each side's debrief, and whether it is at risk (and why), worst first; you can log a session for a pair, read its check-ins (logged) and open its debrief early.
   Optionally record the senior's starting beliefs: the debrief comes back to them.
 * **Review:** shared debriefs of your programme. Check each item against the participant's own
   words (highlighted in the transcript), then approve, edit or reject it. The dashboard and the
@@ -76,7 +79,7 @@ installation; you see no debrief content.
 def build_app(svc, accounts=None) -> gr.Blocks:
     """The Gradio Blocks over the parts ``svc`` (coach.services.Services) wires."""
     ctx = Ctx(svc, accounts or svc.accounts)
-    debrief, topics = DebriefTab(ctx), TopicsTab(ctx)
+    debrief, topics, sessions = DebriefTab(ctx), TopicsTab(ctx), SessionsTab(ctx)
     pairs, review, people, system = PairsTab(ctx), ReviewTab(ctx), PeopleTab(ctx), SystemTab(ctx)
     with gr.Blocks(title="coach — reverse-mentoring debriefs",
                    delete_cache=(SCRATCH_MINUTES * 60, SCRATCH_MINUTES * 60)) as app:
@@ -90,7 +93,10 @@ def build_app(svc, accounts=None) -> gr.Blocks:
             with gr.Tab("Welcome", id="welcome"):
                 welcome = gr.Markdown(WELCOME.format(where=where_answers_go(svc.settings)))
             with gr.Tab("Debrief", id="debrief", visible=False) as debrief_tab:
+                sessions.build_due()
                 debrief.build()
+            with gr.Tab("Sessions", id="sessions", visible=False) as sessions_tab:
+                sessions.build()
             with gr.Tab("Pairs", id="pairs", visible=False) as pairs_tab:
                 pairs.build()
             with gr.Tab("Topic ideas", id="topics", visible=False) as topics_tab:
@@ -102,12 +108,13 @@ def build_app(svc, accounts=None) -> gr.Blocks:
             with gr.Tab("System", id="system", visible=False) as system_tab:
                 system.build()
         debrief.wire()
+        sessions.wire(sessions_tab)
         pairs.wire(pairs_tab)
         topics.wire(topics_tab)
         review.wire(review_tab)
         people.wire(people_tab)
         system.wire(system_tab)
-        visible_to = {debrief_tab: ("participant",), pairs_tab: ("facilitator",),
+        visible_to = {debrief_tab: ("participant",), sessions_tab: ("participant",), pairs_tab: ("facilitator",),
                       topics_tab: ("participant", "facilitator"), review_tab: ("facilitator",),
                       people_tab: ("admin",), system_tab: ("admin",)}
 
@@ -128,6 +135,7 @@ def build_app(svc, accounts=None) -> gr.Blocks:
         loaded = app.load(on_load, outputs=load_out, api_name="on_load").then(
             lambda d: gr.Tabs(selected="debrief") if d else gr.Tabs(), inputs=debrief.did, outputs=tabs)
         debrief.restore_draft(loaded)
+        app.load(sessions.on_load, outputs=sessions.outputs)  # the due line; the tab itself is filled when opened
     return app
 
 

@@ -10,9 +10,10 @@ import re
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import gradio as gr
 
@@ -42,6 +43,7 @@ CSS = """
 button.primary { background: #4338ca !important; border-color: #4338ca !important; color: #fff !important; }
 [data-testid="block-info"], .label > p, .max_value, .min_value { color: #1f2937 !important; }
 label.selected, label:has(input:checked) { background: #4338ca !important; color: #fff !important; }
+label:has(input:checked) .label-text { color: #fff !important; }
 button[role="tab"].selected { color: #4338ca !important; }
 /* on a phone every tab stays in view: Gradio moves the tabs that do not fit into a "..." menu,
    which people miss, so that menu's entries are shown as a second row of tabs */
@@ -210,6 +212,22 @@ def parse_date(text: str | None) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise DebriefError(f"“{text}” is not a date like 2026-03-31.") from None
+
+
+# the browser's time zone, sent with an event (``js=BROWSER_TZ``): times are stored in UTC and shown
+# in the viewer's zone
+BROWSER_TZ = "() => Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'"
+
+
+def local_time(t: datetime | None, tz: str | None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
+    """A stored (UTC) time in the viewer's time zone (UTC when it is unknown or not a zone)."""
+    if t is None:
+        return ""
+    try:
+        zone: tzinfo = ZoneInfo(tz) if tz else UTC
+    except (ValueError, ZoneInfoNotFoundError):
+        zone = UTC
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(zone).strftime(fmt)
 
 
 def unchanged(*components) -> dict:

@@ -12,7 +12,7 @@ from coach.policy import AccessDenied
 from coach.records import KIND_LABEL, ReviewError
 from coach.review import attempt_spans
 from coach.themes import DEPTHS, SCOPES, THEMES
-from coach.ui.common import Ctx, code, esc, parse_date, unchanged, warn
+from coach.ui.common import BROWSER_TZ, Ctx, code, esc, local_time, parse_date, unchanged, warn
 
 
 class PairsTab:
@@ -22,8 +22,10 @@ class PairsTab:
     def __init__(self, ctx: Ctx):
         self.ctx = ctx
         self.debriefs = ctx.svc.debriefs
+        self._zones: dict[int, str] = {}  # each facilitator's browser time zone, as last sent
 
     def build(self) -> None:
+        self.tz = gr.Textbox(visible=False)
         with gr.Accordion("New pair", open=True):
             gr.Markdown("Each person gets a sign-in name; new people get a single-use invitation link to choose a "
                         "password. Each sees only their own debrief.")
@@ -48,9 +50,10 @@ class PairsTab:
             self.create_btn = gr.Button("Create pair", variant="primary")
             self.created = gr.Markdown(elem_id="pair-created")
         gr.Markdown("### Your programme's pairs")
-        self.table = gr.Dataframe(headers=["topic", "senior", "junior", "sessions", "created", "state"],
-                                  label="Pairs (click a row to look after that pair)", interactive=False, wrap=True,
-                                  elem_id="pairs-table")
+        self.counts = gr.Markdown(elem_id="pairs-counts")
+        self.table = gr.Dataframe(headers=PAIR_COLUMNS, label="Pairs, at risk first (click a row to look after that "
+                                  "pair)", interactive=False, wrap=True, elem_id="pairs-table")
+        self.undelivered = gr.Markdown(elem_id="mail-undelivered")
         self.pair_id = gr.Textbox(visible=False)
         with gr.Column(visible=False, elem_id="pair-details") as self.details:
             self.chosen = gr.Markdown()
@@ -61,6 +64,18 @@ class PairsTab:
                 self.edit_topic = gr.Textbox(label="Topic", scale=3)
                 self.edit_sessions = gr.Number(label="Planned sessions", precision=0, minimum=1, maximum=50, scale=1)
             self.save_btn = gr.Button("Save changes")
+            with gr.Accordion("Sessions and check-ins", open=False, elem_id="pair-sessions"):
+                self.sessions_md = gr.Markdown()
+                with gr.Row():
+                    self.log_day = gr.Textbox(label="Session date (YYYY-MM-DD)", max_lines=1)
+                    self.log_minutes = gr.Number(label="Length in minutes", value=45, precision=0, minimum=5,
+                                                 maximum=480)
+                    self.log_covered = gr.Textbox(label="What was covered (optional)", max_lines=1)
+                with gr.Row():
+                    self.log_btn = gr.Button("Log a session for this pair")
+                    self.open_debrief_btn = gr.Button("Open the debrief now (before the planned sessions)")
+                    self.checkins_btn = gr.Button("Read the check-ins (written to the access log)")
+                self.checkins_md = gr.Markdown(elem_id="pair-check-ins")
             with gr.Row():
                 self.close_btn = gr.Button("Close the pair")
                 self.reopen_btn = gr.Button("Reopen the pair")
@@ -75,9 +90,16 @@ class PairsTab:
     def wire(self, tab: gr.Tab) -> None:
         self.create_btn.click(self.create, inputs=self.form, outputs=[self.created, self.table, *self.form],
                               api_name="create_pair")
-        tab.select(self.pairs_if_facilitator, outputs=self.table)
+        tab.select(self.pairs_if_facilitator, inputs=self.tz, outputs=[self.table, self.counts, self.undelivered],
+                   js=BROWSER_TZ)
         self.table.select(self.choose, outputs=[self.pair_id, self.details, self.chosen, self.edit_topic,
-                                                self.edit_sessions, self.note])
+                                                self.edit_sessions, self.note, self.sessions_md, self.checkins_md])
+        self.log_btn.click(self.log_session, inputs=[self.pair_id, self.log_day, self.log_minutes, self.log_covered],
+                           outputs=[self.note, self.table, self.sessions_md, self.log_covered])
+        self.open_debrief_btn.click(self.open_debrief, inputs=self.pair_id, outputs=[self.note, self.table,
+                                                                                    self.sessions_md])
+        self.checkins_btn.click(self.read_check_ins, inputs=self.pair_id, outputs=self.checkins_md,
+                                api_name="read_check_ins")
         for btn, role in ((self.link_senior, "senior"), (self.link_junior, "junior")):
             btn.click(self.linker(role), inputs=self.pair_id, outputs=self.note)
         after = [self.note, self.table, self.chosen, self.details]
@@ -89,23 +111,75 @@ class PairsTab:
     # -- the list ----------------------------------------------------------------------------
 
     def rows(self, actor) -> list[list]:
-        self._pairs = {p["id"]: p for p in self.debriefs.pair_list(actor)}
-        return [[p["topic"], p["senior_name"] or p["senior"], p["junior_name"] or p["junior"], p["sessions"] or "",
-                 p["created"].strftime("%Y-%m-%d"), pair_state(p)] for p in self._pairs.values()]
+        """Every pair of the programme, at risk first (coach.risk; reading it is logged)."""
+        return [risk_row(r, p, self._zones.get(actor.id)) for r, p in self._overview(actor)]
 
-    def pairs_if_facilitator(self, request: gr.Request):
+    def _overview(self, actor) -> list[tuple[dict, dict]]:
+        listed = {p["id"]: p for p in self.debriefs.pair_list(actor)}
+        return [(r, listed[r["pair"]]) for r in self.ctx.svc.risk.overview(actor) if r["pair"] in listed]
+
+    def pairs_if_facilitator(self, tz, request: gr.Request):
         try:
-            return self.rows(self.ctx.who(request, "facilitator"))
+            actor = self.ctx.who(request, "facilitator")
         except AccessDenied:
-            return gr.update()
+            return gr.update(), gr.update(), gr.update()
+        if tz:
+            self._zones[actor.id] = str(tz)[:64]
+        overview = self._overview(actor)  # once: each reading is logged
+        risk = [r for r, _ in overview]
+        return ([risk_row(r, p, tz) for r, p in overview], counts_md(self.ctx.svc.risk.counts(risk), risk),
+                undelivered_md(self.ctx.svc.mail.undelivered(actor), tz))
 
     def choose(self, evt: gr.SelectData, request: gr.Request):
         actor = self.ctx.who(request, "facilitator")
-        pairs = self.debriefs.pair_list(actor)
-        p = pairs[evt.index[0]] if evt.index[0] < len(pairs) else None
+        row = evt.row_value if isinstance(evt.row_value, list) else []
+        p = next((x for x in self.debriefs.pair_list(actor) if row and x["id"] == row[-1]), None)
         if p is None:
-            return None, gr.update(visible=False), "", "", None, ""
-        return p["id"], gr.update(visible=True), pair_md(p), p["topic"], p["sessions"], ""
+            return None, gr.update(visible=False), "", "", None, "", "", ""
+        return (p["id"], gr.update(visible=True), pair_md(p), p["topic"], p["sessions"], "",
+                self._sessions_md(actor, p["id"]), "")
+
+    def _sessions_md(self, actor, pair_id: str) -> str:
+        from coach.ui.sessions import sessions_md
+
+        st = self.ctx.svc.sessions.status(actor, pair_id)
+        due = ("the debrief is due" + (" (opened early)" if st.opened_early else "")) if st.due else "debrief not due yet"
+        planned = f" of {st.planned} planned" if st.planned else ""
+        return f"{st.held}{planned} sessions logged; {due}.\n\n" + sessions_md(self.ctx.svc.sessions.sessions(actor, pair_id))
+
+    def log_session(self, pair_id, day, minutes, covered, request: gr.Request):
+        from coach.sessions import SessionError
+
+        try:
+            actor = self.ctx.who(request, "facilitator")
+            if not pair_id:
+                raise SessionError("Choose a pair in the list first.")
+            self.ctx.svc.sessions.log(actor, pair_id, day, minutes, covered)
+        except (AccessDenied, SessionError) as e:  # what was typed stays
+            return warn(e), gr.update(), gr.update(), gr.update()
+        return "Session logged; each participant has a check-in waiting.", self.rows(actor), \
+            self._sessions_md(actor, pair_id), ""
+
+    def open_debrief(self, pair_id, request: gr.Request):
+        try:
+            actor = self.ctx.who(request, "facilitator")
+            if not pair_id:
+                raise DebriefError("Choose a pair in the list first.")
+            self.ctx.svc.sessions.open_debrief(actor, pair_id)
+        except (AccessDenied, DebriefError) as e:
+            return warn(e), gr.update(), gr.update()
+        return "The debrief is open: both participants see it as due.", self.rows(actor), \
+            self._sessions_md(actor, pair_id)
+
+    def read_check_ins(self, pair_id, request: gr.Request) -> str:
+        try:
+            actor = self.ctx.who(request, "facilitator")
+            if not pair_id:
+                return "⚠️ Choose a pair in the list first."
+            rows = self.ctx.svc.sessions.check_ins(actor, pair_id)
+        except (AccessDenied, DebriefError) as e:
+            return warn(e)
+        return check_ins_md(rows)
 
     def _after(self, request, pair_id: str, note: str) -> tuple:
         actor = self.ctx.who(request, "facilitator")
@@ -143,7 +217,11 @@ class PairsTab:
         for role, (user, token) in people.items():
             self.debriefs.open(pair.id, role, participant_id=user.id)
             label = f"{role.capitalize()} ({esc(user.display_name or user.username)}, sign-in name {code(user.username)})"
-            if token:
+            if token and self._mail_invitation(user, f"{base}/auth/invite/{token}", actor):
+                lines.append(f"* {label}: their single-use invitation link is on its way by e-mail (valid "
+                             f"{self.ctx.svc.settings.invitation_days} days); should it not arrive, it is also here: "
+                             f"`{base}/auth/invite/{token}`")
+            elif token:
                 lines.append(f"* {label}: send them this single-use invitation link to choose a password "
                              f"(valid {self.ctx.svc.settings.invitation_days} days): `{base}/auth/invite/{token}`")
             else:
@@ -151,6 +229,10 @@ class PairsTab:
                              "they sign in.")
         cleared = ["", "", "", "", "", "", "", 4, None, None, "", "", ""]
         return "\n".join(lines), self.rows(actor), *cleared
+
+    def _mail_invitation(self, user, link: str, actor) -> bool:
+        """Mail the link too, when a mail server is configured and the sign-in name is an address."""
+        return self.ctx.svc.reminders.invite(user.id, user.username, link, actor.programme)
 
     def linker(self, role: str):
         def new_link(pair_id, request: gr.Request) -> str:
@@ -163,13 +245,15 @@ class PairsTab:
                 if side["has_password"]:
                     return (f"{esc(side['username'])} has already chosen a password. If they forgot it, the "
                             "administrator of this installation can reset it (`python -m coach user reset`).")
-                _, token = self.ctx.accounts.participant(side["username"], None, actor)
+                user, token = self.ctx.accounts.participant(side["username"], None, actor)
             except (AccessDenied, AccountError) as e:
                 return warn(e)
             if not token:
                 return "⚠️ A new link cannot be sent for this account from your programme."
+            link = f"{self.ctx.base_url(request)}/auth/invite/{token}"
+            mailed = " It is on its way to them by e-mail too." if self._mail_invitation(user, link, actor) else ""
             return (f"New single-use invitation link for the {role} (earlier links no longer work; valid "
-                    f"{self.ctx.svc.settings.invitation_days} days): `{self.ctx.base_url(request)}/auth/invite/{token}`")
+                    f"{self.ctx.svc.settings.invitation_days} days): `{link}`{mailed}")
 
         return new_link
 
@@ -239,6 +323,60 @@ def pair_state(p: dict) -> str:
         else:
             words.append(f"{role}: debrief open")
     return "; ".join(words)
+
+
+# status and why first: on a phone the rest is a scroll away
+PAIR_COLUMNS = ["status", "why", "topic", "sessions (held / planned)", "last activity", "fit", "debriefs", "senior",
+                "junior", "pair"]
+
+
+def risk_row(r: dict, p: dict, tz: str | None = None) -> list:
+    """A row of the Pairs list: coach.risk's assessment with the pair's accounts (pair_list)."""
+    status = {"at risk": "⚠ at risk", "ok": "ok"}.get(r["status"], pair_state(p))
+    fit = "; ".join(f"{role}: {' → '.join(answers)}" for role, answers in r["fit"].items() if answers)
+    sides = []
+    for role in ("senior", "junior"):
+        side = p["sides"].get(role) or {}
+        word = r["debriefs"][role] if side.get("has_password") or side.get("confirmed") else "invited"
+        sides.append(f"{role}: {word}")
+    last = local_time(r["last_activity"], tz) or "none"
+    return [status, "; ".join(r["reasons"]), r["topic"], f"{r['held']} / {r['planned'] or '?'}", last,
+            fit or "not asked yet", "; ".join(sides), r["senior"], r["junior"], r["pair"]]
+
+
+def counts_md(counts: dict[str, int], rows: list[dict] | None = None) -> str:
+    """Pairs by status, then each pair at risk with its reasons (readable on a phone, where the
+    table's later columns are a scroll away)."""
+    total = sum(counts.values())
+    line = (f"**{total} {'pair' if total == 1 else 'pairs'}**: {counts['at risk']} at risk, {counts['ok']} ok"
+            + (f", {counts['closed']} closed" if counts["closed"] else "") + ".")
+    risky = [f"* ⚠ **{esc(r['topic'])}**: {esc('; '.join(r['reasons']))}" for r in rows or [] if r["reasons"]]
+    return "\n\n".join([line, "\n".join(risky)]) if risky else line
+
+
+def undelivered_md(rows: list[dict], tz: str | None = None) -> str:
+    """Mail the server has not taken yet (it is retried until it is): whom, what, why."""
+    if not rows:
+        return ""
+    lines = [f"* to {esc(m['to'])}: “{esc(m['subject'])}”, tried {m['attempts']} times since "
+             f"{local_time(m['queued'], tz, '%d %b %H:%M %Z')}; last error: {esc(m['last_error'])}" for m in rows[:20]]
+    return (f"⚠ **{len(rows)} e-mails not delivered yet** (coach keeps trying; check the mail settings, or pass "
+            "the message on yourself):\n\n" + "\n".join(lines))
+
+
+def check_ins_md(rows: list[dict]) -> str:
+    """A pair's answered check-ins, for its facilitator only (participants' comments escaped)."""
+    from coach.sessions import FITS, USEFULNESS
+
+    if not rows:
+        return "No check-in answered yet."
+    lines = []
+    for r in rows:  # a list, not a table: it stays readable on a phone
+        fit = f" Fit: {FITS[r['fit']]}." if r["fit"] else ""
+        said = f" Comment: “{esc(r['comment'])}”" if r["comment"] else ""
+        lines.append(f"* **{r['held_on']:%d %b %Y}, {r['role']}**: {USEFULNESS[r['usefulness']]} "
+                     f"({r['usefulness']}/4).{fit} {esc(r['role_question'])} {r['role_answer']}.{said}")
+    return "\n".join(lines)
 
 
 def pair_md(p: dict | None) -> str:

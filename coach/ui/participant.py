@@ -381,7 +381,8 @@ class DebriefTab:
         """Everything stored about the signed-in participant: account and every debrief."""
         actor = self._actor(request)
         data = {"account": {"username": actor.username, "name": actor.display_name, "role": actor.role},
-                "debriefs": [self.debriefs.export_data(actor, d) for d, *_ in self.ctx.accounts.own_debriefs(actor)]}
+                "debriefs": [self.debriefs.export_data(actor, d) for d, *_ in self.ctx.accounts.own_debriefs(actor)],
+                "sessions_and_check_ins": self.ctx.svc.sessions.export(actor)}
         path = self.ctx.scratch_folder() / "my-coach-data.json"
         path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
         return str(path)

@@ -81,7 +81,9 @@ def participant(url: str, code: str, cookie: str, deadline: float, latencies: li
 
     stage = "connect"
     try:
-        c = Client(url + "/", verbose=False, headers={"Cookie": f"coach_session={cookie}"})
+        # a browser waits for the page as long as it takes; gradio_client's own timeout is a few seconds
+        c = Client(url + "/", verbose=False, headers={"Cookie": f"coach_session={cookie}"},
+                   httpx_kwargs={"timeout": 120})
         stage = "open"
         c.predict(api_name="/on_load")  # signed in: the participant's one debrief opens
         stage = "send"

@@ -1,0 +1,178 @@
+"""What coach mails, and when: the participants' nudges and the facilitators' weekly digest.
+
+A scan looks at every open pair and queues (coach.mail, once per key) what has become due:
+
+- "log your session": no session logged for ``log_session_days`` since pairing or the last one;
+- the check-in: a session was logged and this participant has not answered its check-in (the
+  participant who logged it sees the check-in at once, so theirs waits a day);
+- "your debrief is ready": the debrief became due and is not finished;
+- one reminder, ``debrief_reminder_days`` after it became due, if it is still not finished;
+- to each facilitator with pairs at risk, once a week, how many and why (no names, no content).
+
+Each message is plain, short, has one link (the app) and holds no debrief content. Nothing goes
+to a participant who turned reminders off, or whose sign-in name is not an e-mail address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from datetime import date, timedelta
+
+from sqlalchemy import select
+
+from coach.mail import address_of, queue_once
+from coach.policy import OPERATOR
+from coach.risk import AT_RISK, PairsAtRisk
+from coach.sessions import pair_status
+from coach.store.db import Database
+from coach.store.models import CheckIn, Debrief, MailMessage, Pair, PairSession, User, utcnow
+
+SIGN_OFF = "\n\nYou can turn these reminders off on your Sessions page.\n"
+
+
+def text(kind: str, link: str, **facts) -> tuple[str, str]:
+    """(subject, body) of a message: plain, short, one link, no debrief content."""
+    topic = facts.get("topic", "")
+    if kind == "log_session":
+        return ("Log your last mentoring session",
+                f"Hello,\n\nIf you have met for your mentoring on “{topic}”, log the session (a few seconds) "
+                f"at\n{link}" + SIGN_OFF)
+    if kind == "check_in":
+        return ("Two quick questions about your session",
+                f"Hello,\n\nHow was your session on “{topic}”? Two one-tap questions, seen only by your "
+                f"programme's facilitator:\n{link}" + SIGN_OFF)
+    if kind == "debrief_due":
+        return ("Your debrief is ready",
+                f"Hello,\n\nYour sessions on “{topic}” are done: your debrief is ready (about 10 to 15 minutes) "
+                f"at\n{link}" + SIGN_OFF)
+    if kind == "reminder":
+        return ("Reminder: your debrief is waiting",
+                f"Hello,\n\nYour debrief on “{topic}” is still waiting for you. It takes about 10 to 15 minutes "
+                f"and you can stop and come back:\n{link}" + SIGN_OFF)
+    if kind == "invitation":
+        return ("Your invitation to coach",
+                f"Hello,\n\nYou have been added to a reverse-mentoring programme. Choose your password with this "
+                f"single-use link (valid {facts['days']} days):\n{link}\n")
+    if kind == "digest":
+        why = "\n".join(f"- {n} × {reason}" for reason, n in facts["reasons"])
+        return (f"{facts['at_risk']} pairs need attention",
+                f"Hello,\n\n{facts['at_risk']} of the {facts['pairs']} pairs of your programme are at risk:\n"
+                f"{why}\n\nSee them in the Pairs tab:\n{link}\n")
+    raise KeyError(kind)
+
+
+def reason_kind(reason: str) -> str:
+    """A reason without its particulars (days, counts), for the digest's tally."""
+    for k in ("no session logged", "not a good fit", "still deciding", "not showing up as a learner",
+              "overdue", "disagree"):
+        if k in reason:
+            return {"no session logged": "no first session", "disagree": "the two debriefs disagree"}.get(k, k)
+    return reason
+
+
+class Reminders:
+    def __init__(self, db: Database, settings, risk: PairsAtRisk, poke=lambda: None):
+        self.db, self.settings, self.risk, self.poke = db, settings, risk, poke
+
+    @property
+    def link(self) -> str:
+        return self.settings.public_url.rstrip("/") + "/"
+
+    def invite(self, user_id: int, username: str, link: str, programme: str | None) -> bool:
+        """Mail a single-use invitation link (when mail is configured and the sign-in name is an
+        address). The link leaves SQL once it is sent (coach.mail scrubs the body)."""
+        to = address_of(username)
+        if not self.settings.mail_configured or to is None:
+            return False
+        subject, body = text("invitation", link, days=self.settings.invitation_days)
+        key = "invite:" + hashlib.sha256(link.encode()).hexdigest()[:32]
+        queued = queue_once(self.db, key=key, kind="invitation", to=to, subject=subject, body=body, user_id=user_id,
+                            programme=programme)
+        self.poke()
+        return queued
+
+    def scan(self, today: date | None = None) -> int:
+        """Queue every message that has become due; returns how many were queued."""
+        if not self.settings.mail_configured:
+            return 0  # no mail server: the app shows links, as before
+        today = today or utcnow().date()
+        n = self._participants(today) + self._digests(today)
+        if n:
+            self.poke()
+        return n
+
+    def _send(self, key: str, kind: str, user: User, programme: str, **facts) -> int:
+        to = address_of(user.username)
+        if to is None or not user.reminders or not user.active:
+            return 0
+        subject, body = text(kind, self.link, **facts)
+        return int(queue_once(self.db, key=key, kind=kind, to=to, subject=subject, body=body, user_id=user.id,
+                              programme=programme))
+
+    def _participants(self, today: date) -> int:
+        n = 0
+        with self.db.session() as s:
+            for p in s.scalars(select(Pair)):
+                if (p.extra or {}).get("closed"):
+                    continue
+                sessions = list(s.scalars(select(PairSession).where(PairSession.pair_id == p.id)))
+                st = pair_status(p, sessions)
+                for d in p.debriefs:
+                    u = d.participant
+                    if d.source != "interview" or u is None:
+                        continue
+                    n += self._nudges(s, p, d, u, sessions, st, today)
+        return n
+
+    def _nudges(self, s, p: Pair, d: Debrief, u: User, sessions, st, today: date) -> int:
+        n, topic = 0, p.topic
+        quiet_since = st.last_session or p.created_at.date()
+        if not st.due and (today - quiet_since).days >= self.settings.log_session_days:
+            n += self._send(f"log:{d.id}:{st.held}", "log_session", u, p.programme, topic=topic)
+        day_ago = utcnow() - timedelta(days=1)
+        for ci, sess in s.execute(select(CheckIn, PairSession).join(PairSession, PairSession.id == CheckIn.session_id)
+                                  .where(CheckIn.pair_id == p.id, CheckIn.participant_id == u.id,
+                                         CheckIn.answered_at.is_(None))).all():
+            own = sess.logged_by == u.id and sess.logged_as in ("senior", "junior")
+            if own and _aware(sess.created_at) > day_ago:
+                continue  # they logged it and saw the check-in then
+            n += self._send(f"checkin:{ci.id}", "check_in", u, p.programme, topic=topic)
+        if st.due and d.status != "done":
+            n += self._send(f"due:{d.id}", "debrief_due", u, p.programme, topic=topic)
+            assert st.due_since is not None
+            if (today - st.due_since).days >= self.settings.debrief_reminder_days:
+                n += self._send(f"remind:{d.id}", "reminder", u, p.programme, topic=topic)
+        return n
+
+    def _digests(self, today: date) -> int:
+        year, week, _ = today.isocalendar()
+        key = f"{year}-W{week:02d}"
+        with self.db.session() as s:
+            done = set(s.scalars(select(MailMessage.key).where(MailMessage.key.like(f"digest:%:{key}"))))
+            staff = [u for u in s.scalars(select(User).where(User.role == "facilitator", User.active.is_(True),
+                                                             User.review_pending.is_(False)))
+                     if f"digest:{u.id}:{key}" not in done and address_of(u.username)]
+        if not staff:
+            return 0  # this week's digests are out: the pairs are not assessed again until next week
+        by_programme: dict[str, list[dict]] = {}
+        for r in self.risk.overview(OPERATOR, today, logged=False):
+            by_programme.setdefault(r["programme"], []).append(r)
+        n = 0
+        for f in staff:
+            mine = [r for r in by_programme.get(f.programme or "", []) if r["status"] != "closed"]
+            risky = [r for r in mine if r["status"] == AT_RISK]
+            to = address_of(f.username)
+            if not risky or to is None:
+                continue
+            tally = Counter(reason_kind(x) for r in risky for x in r["reasons"]).most_common()
+            subject, body = text("digest", self.link, at_risk=len(risky), pairs=len(mine), reasons=tally)
+            n += int(queue_once(self.db, key=f"digest:{f.id}:{key}", kind="digest", to=to,
+                                subject=subject, body=body, user_id=f.id, programme=f.programme))
+        return n
+
+
+def _aware(t):
+    from datetime import UTC
+
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
