@@ -17,6 +17,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -39,6 +40,7 @@ except ImportError:  # not POSIX: one process at a time is then up to the operat
 log = logging.getLogger("coach.index")
 
 PREFIX = "programme-"
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="index-search")
 LOCK_FILE = "in-use.lock"
 
 
@@ -150,11 +152,15 @@ class Index:
         """Per query vector: {record id: cosine similarity} of its n nearest records in these
         programmes (every programme when None)."""
         out: list[dict[int, float]] = [{} for _ in vectors]
-        for p in (self.programmes() if programmes is None else programmes):
-            col = self.collection(p, create=False)
-            if col is None:
-                continue
-            res = col.query(query_embeddings=np.asarray(vectors), n_results=n, include=["distances"])
+        cols = [c for p in (self.programmes() if programmes is None else programmes)
+                if (c := self.collection(p, create=False)) is not None]
+
+        def query(col):
+            return col.query(query_embeddings=np.asarray(vectors), n_results=n, include=["distances"])
+
+        # several collections (the operator's "every programme") are searched side by side
+        results = list(_POOL.map(query, cols)) if len(cols) > 1 else [query(c) for c in cols]
+        for res in results:
             for hits, ids, dists in zip(out, res["ids"], res["distances"]):
                 hits.update((int(i[1:]), 1.0 - d) for i, d in zip(ids, dists))
         if programmes is None or len(programmes) > 1:  # merged from several collections: keep the n best
