@@ -29,6 +29,7 @@ from coach.store.models import Debrief, ModelCall, User
 log = logging.getLogger("coach.store")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_LOCK_ENGINE_GUARD = threading.Lock()
 
 
 def make_engine(url: str) -> Engine:
@@ -46,7 +47,9 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # a request may hold a debrief's lock (Database.lock) while its work takes connections of
+    # its own: the pool must cover the app's concurrent requests (Gradio runs 16 at once) with room
+    return create_engine(url, pool_pre_ping=True, pool_size=16, max_overflow=16, pool_timeout=60)
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
@@ -90,6 +93,7 @@ class Database:
     def __init__(self, url: str):
         self.url = url
         self.engine = make_engine(url)
+        self._locks: Engine | None = None  # PostgreSQL: the engine whose connections hold advisory locks
         migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # called with the debrief ids and sign-in names a commit erased (a participant deleting
@@ -151,6 +155,13 @@ class Database:
             conn.commit()
         return not busy
 
+    def _lock_engine(self) -> Engine:
+        with _LOCK_ENGINE_GUARD:
+            if self._locks is None:
+                self._locks = create_engine(self.url, pool_pre_ping=True, pool_size=8, max_overflow=16,
+                                            pool_timeout=60)
+            return self._locks
+
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:
         """Hold a named lock across processes while the block runs: a PostgreSQL advisory lock
@@ -159,7 +170,7 @@ class Database:
         if self.engine.dialect.name != "postgresql":
             yield
             return
-        with self.engine.connect() as conn:
+        with self._lock_engine().connect() as conn:  # its own pool: a held lock takes no work connection
             conn.exec_driver_sql("SELECT pg_advisory_lock(hashtext(%(k)s))", {"k": key})
             try:
                 yield
@@ -184,6 +195,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._locks is not None:
+            self._locks.dispose()
 
 
 def _note_erased(session: Session, _context) -> None:
