@@ -262,7 +262,9 @@ def test_a_quoted_starting_belief_is_the_before_when_the_change_comes_after_and_
     [ba] = [i for i in extraction.run("offline", turns).items if i.kind == "broken_assumption"]
     assert ba.before == "Young people find shops on Google." and ba.after.startswith("I know they search TikTok first")
     # and the new view in the same sentence as the "no"
-    turns += [C("Another was: “Video is a passing fad.” How do you see that now?"),
+    # (after an acknowledgement that quotes the last answer: only the belief's own quote is the before)
+    turns += [C("Noted: “Now I know they search TikTok first”. Another was: “Video is a passing fad.” How do you see "
+                "that now?"),
               P("Not really: she showed me videos are how they judge a shop before they go.")]
     found = [i for i in extraction.run("offline", turns).items if i.kind == "broken_assumption"]
     assert [(i.before, i.after) for i in found][1] == (

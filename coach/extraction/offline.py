@@ -357,7 +357,7 @@ STILL_HELD = re.compile(r"\b(i |we )?still (think|believe|hold|say|feel|stand by
 AFTER_PROBE = re.compile(r"\b(and now|think now|see it now|believe now)\b", re.I)
 OPPOSITE = re.compile(r"\b(the other way (round|around)|the opposite|otherwise)\b", re.I)
 # the coach returning to a starting belief, quoted (prompts/protocol/senior.yaml's wordings and earlier ones)
-BASELINE_Q = re.compile(r"[“\"](.+?)[”\"]\s*(is that still|how do you see that now|does it still hold)", re.I | re.S)
+BASELINE_Q = re.compile(r"[“\"]([^“”\"]+)[”\"]\s*(is that still|how do you see that now|does it still hold)", re.I | re.S)
 NO_LONGER = re.compile(r"^\W*(no\b|not (really|any ?more|quite|at all|now)|i don'?t think so|nope)", re.I)
 
 
