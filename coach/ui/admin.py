@@ -3,6 +3,8 @@ a test of the model). Admins see no debrief content."""
 
 from __future__ import annotations
 
+import time
+
 import gradio as gr
 
 from coach.accounts import AccountError
@@ -185,11 +187,15 @@ class SystemTab:
             return
         p = load_prompt("selftest", self.svc.settings.prompts_dir)
         yield "Waiting for the model…"
-        text = ""
+        text, t0 = "", time.monotonic()
         try:
             for delta in self.svc.gateway.stream(p.messages(question="Say hello to a new user."),
                                                  purpose="selftest", prompt=p, max_tokens=32):
                 text += delta
-                yield text
+                yield f"The model is answering: “{text.strip()}”"
         except GatewayError as e:
             yield f"The model is not available right now: {e}"
+            return
+        # what it said matters less than that it said it: a small model's hello can be odd
+        yield (f"The model works: it answered in {time.monotonic() - t0:.1f} s with “{text.strip()}”. "
+               "Which steps use its answers is shown above (“Steps that use the model”).")
