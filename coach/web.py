@@ -85,6 +85,8 @@ A11Y_JS = """<script>
     });
     document.querySelectorAll(".timebox button.calendar:not([aria-label])").forEach(el =>
       el.setAttribute("aria-label", "Choose a date"));
+    // an empty plot's placeholder carries an aria-label without a role: give it one
+    document.querySelectorAll(".empty[aria-label]:not([role])").forEach(el => el.setAttribute("role", "img"));
   };
   new MutationObserver(mend).observe(document.documentElement, {childList: true, subtree: true});
 })();

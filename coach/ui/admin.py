@@ -71,8 +71,8 @@ class PeopleTab:
     @staticmethod
     def choose(table, evt: gr.SelectData):
         """A click in the table chooses its row's account."""
-        row = table.iloc[evt.index[0]] if hasattr(table, "iloc") else table[evt.index[0]]
-        user_id, username = int(row[0]), row[1]
+        row = list(table.iloc[evt.index[0]]) if hasattr(table, "iloc") else table[evt.index[0]]
+        user_id, username = int(row[0]), row[1]  # by position: a labelled row refuses row[0] (pandas 3)
         return user_id, f"Chosen: **{esc(username)}** (account {user_id})."
 
     def add_facilitator(self, username, name, programme, request: gr.Request):

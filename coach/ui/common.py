@@ -42,6 +42,9 @@ CSS = """
    field labels are too pale for small text */
 button.primary { background: #4338ca !important; border-color: #4338ca !important; color: #fff !important; }
 [data-testid="block-info"], .label > p, .max_value, .min_value { color: #1f2937 !important; }
+label[data-testid="block-label"] { color: #1f2937 !important; background: #eef2ff !important; }
+/* long paths wrap on a phone instead of making the status a scrolling box */
+#system-status, #system-status code { overflow-wrap: anywhere; word-break: break-word; white-space: normal; }
 label.selected, label:has(input:checked) { background: #4338ca !important; color: #fff !important; }
 label:has(input:checked) .label-text { color: #fff !important; }
 button[role="tab"].selected { color: #4338ca !important; }
