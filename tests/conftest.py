@@ -148,6 +148,12 @@ def start_app(data_dir: Path, **env) -> tuple[subprocess.Popen, str]:
     pytest.fail("app did not answer within 90 s")
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+def either_database(request) -> str | None:
+    """Run a test on SQLite (None: the data dir's own database) and on PostgreSQL (slow)."""
+    return request.getfixturevalue("fresh_postgres") if request.param == "postgresql" else None
+
+
 @pytest.fixture
 def browser():
     if not Path(CHROMIUM).exists():

@@ -15,10 +15,9 @@ from tests.fakes import FakeModelServer
 LEARNED = "I learned that TikTok is a search engine for young shoppers; she showed me her café search."
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
-def svc(make_settings, request):
-    url = request.getfixturevalue("fresh_postgres") if request.param == "postgresql" else None
-    s = Services(make_settings(database_url=url))
+@pytest.fixture
+def svc(make_settings, either_database):
+    s = Services(make_settings(database_url=either_database))
     yield s
     s.close()
 

@@ -69,10 +69,9 @@ def mail_settings(make_settings, port, **more):
                          public_url="https://coach.example.org", mail_retry_seconds=0.5, **more)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
-def svc(make_settings, port, request):
-    url = request.getfixturevalue("fresh_postgres") if request.param == "postgresql" else None
-    s = Services(mail_settings(make_settings, port, database_url=url))
+@pytest.fixture
+def svc(make_settings, port, either_database):
+    s = Services(mail_settings(make_settings, port, database_url=either_database))
     yield s
     s.close()
 

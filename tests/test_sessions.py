@@ -19,10 +19,9 @@ PROGRAMME = "Retail pilot"
 TODAY = utcnow().date()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
-def svc(make_settings, request):
-    url = request.getfixturevalue("fresh_postgres") if request.param == "postgresql" else None
-    s = Services(make_settings(database_url=url))
+@pytest.fixture
+def svc(make_settings, either_database):
+    s = Services(make_settings(database_url=either_database))
     yield s
     s.close()
 

@@ -11,7 +11,7 @@ from coach.accounts import AccountError
 from coach.gateway import GatewayError
 from coach.policy import AccessDenied
 from coach.prompts import load_prompt
-from coach.ui.common import Ctx, code, esc, warn
+from coach.ui.common import Ctx, code, esc, missing_fields, warn
 
 
 def state(u) -> str:
@@ -77,11 +77,10 @@ class PeopleTab:
 
     def add_facilitator(self, username, name, programme, request: gr.Request):
         keep = (gr.update(), gr.update(), gr.update())  # a refused form keeps what was typed
-        missing = [what for what, v in (("their sign-in name", username), ("their name", name),
-                                        ("the programme they run", programme)) if not (v or "").strip()]
+        missing = missing_fields(("their sign-in name", username), ("their name", name),
+                                 ("the programme they run", programme))
         if missing:
-            return f"⚠️ Please fill in {', '.join(missing[:-1])}{' and ' if len(missing) > 1 else ''}{missing[-1]}.", \
-                gr.update(), *keep
+            return f"⚠️ {missing}", gr.update(), *keep
         try:
             actor = self.ctx.who(request, "admin")
             u = self.accounts.create_user(username, "facilitator", programme=programme, display_name=name,

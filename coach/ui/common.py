@@ -106,6 +106,15 @@ _PLAIN = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'\\`*_{}[]()#+-!|~:@=^"
 _LIST_OR_LINK_DOT = re.compile(r"(?<=\d)\.|(?<=www)\.", re.I)  # "1." starts a list; "www." is autolinked
 
 
+def missing_fields(*fields: tuple[str, str | None]) -> str:
+    """One message naming every empty field of a form, given as (what to call it, value); ""
+    when none is empty."""
+    empty = [name for name, value in fields if not (value or "").strip()]
+    if not empty:
+        return ""
+    return "Please fill in " + (", ".join(empty[:-1]) + " and " if len(empty) > 1 else "") + empty[-1] + "."
+
+
 # -- files served to a browser ---------------------------------------------------------------
 
 def private_folder(path: Path) -> Path:

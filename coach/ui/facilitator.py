@@ -12,7 +12,7 @@ from coach.policy import AccessDenied
 from coach.records import KIND_LABEL, ReviewError
 from coach.review import attempt_spans
 from coach.themes import DEPTHS, SCOPES, THEMES
-from coach.ui.common import BROWSER_TZ, Ctx, code, esc, local_time, parse_date, unchanged, warn
+from coach.ui.common import BROWSER_TZ, Ctx, code, esc, local_time, missing_fields, parse_date, unchanged, warn
 
 
 class PairsTab:
@@ -193,8 +193,8 @@ class PairsTab:
         keep = [gr.update()] * len(self.form)  # a refused form keeps what was typed
         try:
             actor = self.ctx.who(request, "facilitator")
-            problem = missing_fields(senior_user=senior_user, junior_user=junior_user, senior=senior, junior=junior,
-                                     topic=topic)
+            problem = missing_fields(("the senior's sign-in name", senior_user), ("the junior's sign-in name", junior_user),
+                                     ("the senior's role", senior), ("the junior's role", junior), ("the topic", topic))
             if problem:
                 raise DebriefError(problem)
             if senior_user.strip().lower() == junior_user.strip().lower():
@@ -386,16 +386,6 @@ def pair_md(p: dict | None) -> str:
                         for role in ("senior", "junior"))
     return (f"**{esc(p['topic'])}** ({people}); {p['sessions'] or 'no'} sessions planned; created "
             f"{p['created'].strftime('%Y-%m-%d')}; {esc(pair_state(p))}.")
-
-
-def missing_fields(**values: str | None) -> str:
-    """One message naming every empty field of a form ("" when none is)."""
-    names = {"senior_user": "the senior's sign-in name", "junior_user": "the junior's sign-in name",
-             "senior": "the senior's role", "junior": "the junior's role", "topic": "the topic"}
-    empty = [names[k] for k, v in values.items() if not (v or "").strip()]
-    if not empty:
-        return ""
-    return "Please fill in " + (", ".join(empty[:-1]) + " and " if len(empty) > 1 else "") + empty[-1] + "."
 
 
 class ReviewTab:
