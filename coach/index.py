@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -105,10 +106,16 @@ class DirLock:
 class Index:
     """Per-programme collections of record vectors."""
 
+    # how long the list of programmes is reused by "every programme" searches: a collection this
+    # process creates joins it at once; one created by another process (another instance on the
+    # same Chroma server) within this many seconds
+    PROGRAMMES_TTL = 5.0
+
     def __init__(self, client):
         self.client = client
         self._collections: dict[str, object] = {}
         self._guard = threading.Lock()
+        self._programmes: tuple[float, list[str]] | None = None
 
     def collection(self, programme: str, create: bool = True):
         with self._guard:
@@ -119,6 +126,7 @@ class Index:
                     col = self.client.get_or_create_collection(
                         name, metadata={"programme": programme}, embedding_function=None,
                         configuration={"hnsw": {"space": "cosine"}})
+                    self._programmes = None
                 else:
                     try:
                         col = self.client.get_collection(name, embedding_function=None)
@@ -128,12 +136,18 @@ class Index:
             return col
 
     def programmes(self) -> list[str]:
+        """The programmes that have a collection (listing collections is a round trip to Chroma
+        that every-programme searches would otherwise pay each time)."""
+        known = self._programmes
+        if known is not None and time.monotonic() - known[0] < self.PROGRAMMES_TTL:
+            return known[1]
         out = []
         for c in self.client.list_collections():
             meta = getattr(c, "metadata", None) or {}
             if c.name.startswith(PREFIX) and "programme" in meta:
                 out.append(meta["programme"])
-        return sorted(out)
+        self._programmes = (time.monotonic(), sorted(out))
+        return self._programmes[1]
 
     def upsert(self, programme: str, record_ids: Sequence[int], vectors: np.ndarray) -> None:
         if len(record_ids):
@@ -171,9 +185,11 @@ class Index:
         """Drop every collection coach made (the rebuild refills them from SQL)."""
         with self._guard:
             self._collections.clear()
+            self._programmes = None
         for c in self.client.list_collections():
             if c.name.startswith(PREFIX) or c.name == "records":  # "records": the single collection of old
                 self.client.delete_collection(c.name)
+        self._programmes = None
 
 
 class Indexer:

@@ -332,40 +332,53 @@ def evidence_context(db: Database, record_ids, programmes=None) -> dict[int, dic
             if programmes is None or r["programme"] in programmes}
 
 
+# Suggestions run the next two for every query: their statements are built once, with the ids
+# as expanding parameters, so a query pays for executing them only.
+_RECORD_PAIRS = (select(Record.id, Debrief.pair_id, Pair.programme).join(Debrief, Record.debrief_id == Debrief.id)
+                 .join(Pair, Debrief.pair_id == Pair.id)
+                 .where(Record.id.in_(bindparam("ids", expanding=True)), *SUGGESTIBLE))
+
+
 def record_pairs(db: Database, record_ids, programmes=None) -> dict[int, str]:
     """The pair of each of these records that may feed suggestions (of ``programmes`` when given)."""
-    q = (select(Record.id, Debrief.pair_id, Pair.programme).join(Debrief, Record.debrief_id == Debrief.id)
-         .join(Pair, Debrief.pair_id == Pair.id).where(Record.id.in_(list(record_ids)), *SUGGESTIBLE))
     with db.engine.connect() as conn:
-        return {rid: pid for rid, pid, prog in conn.execute(q) if programmes is None or prog in programmes}
+        return {rid: pid for rid, pid, prog in conn.execute(_RECORD_PAIRS, {"ids": list(record_ids)})
+                if programmes is None or prog in programmes}
 
 
 PER_PAIR = 60  # records read per candidate past pair (see pair_records)
 
 
-def pair_records(db: Database, pair_ids, programmes=None) -> list[dict]:
-    """Every suggestible record of these pairs (both of a pair's debriefs), with its vector, the
-    participant's quote, the pair's roles and topic, and the names a quote might mention (the
-    pair's senior_name and junior_name, the debrief's participant's display name), for
-    suggestions to score a past pair as a whole and to show its evidence without names."""
-    if not pair_ids:
-        return []
+def _pair_records_statement():
     # a pair has two debriefs, but ingested files may file many under one pair (the same roles and
     # topic): its newest PER_PAIR records stand for it, so one query reads a bounded number of rows
     newest = (select(Record.id, func.row_number().over(partition_by=Debrief.pair_id, order_by=Record.id.desc())
                      .label("n"))
               .join(Debrief, Record.debrief_id == Debrief.id)
-              .where(Debrief.pair_id.in_(list(pair_ids)), *SUGGESTIBLE).subquery())
-    q = (select(Record.id, Record.kind, Record.text, Record.before, Record.after, Record.quote, Record.vector,
-                Debrief.id.label("debrief_id"), Debrief.role, Debrief.created_at, Pair.id.label("pair_id"), Pair.topic,
-                Pair.senior, Pair.junior, Pair.senior_name, Pair.junior_name, Pair.programme,
-                Pair.vectors.label("pair_vectors"), User.display_name.label("participant_name"))
-         .join(newest, (newest.c.id == Record.id) & (newest.c.n <= PER_PAIR))
-         .join(Debrief, Record.debrief_id == Debrief.id).join(Pair, Debrief.pair_id == Pair.id)
-         .outerjoin(User, Debrief.participant_id == User.id)
-         .order_by(Record.id))
+              .where(Debrief.pair_id.in_(bindparam("pairs", expanding=True)), *SUGGESTIBLE).subquery())
+    return (select(Record.id, Record.kind, Record.text, Record.before, Record.after, Record.quote, Record.vector,
+                   Debrief.id.label("debrief_id"), Debrief.role, Debrief.created_at, Pair.id.label("pair_id"),
+                   Pair.topic, Pair.senior, Pair.junior, Pair.senior_name, Pair.junior_name, Pair.programme,
+                   Pair.vectors.label("pair_vectors"), User.display_name.label("participant_name"))
+            .join(newest, (newest.c.id == Record.id) & (newest.c.n <= bindparam("per_pair")))
+            .join(Debrief, Record.debrief_id == Debrief.id).join(Pair, Debrief.pair_id == Pair.id)
+            .outerjoin(User, Debrief.participant_id == User.id)
+            .order_by(Record.id))
+
+
+_PAIR_RECORDS = _pair_records_statement()
+
+
+def pair_records(db: Database, pair_ids, programmes=None) -> list[dict]:
+    """Every suggestible record of these pairs (both of a pair's debriefs; at most the newest
+    PER_PAIR of a pair), with its vector, the participant's quote, the pair's roles and topic, and
+    the names a quote might mention (the pair's senior_name and junior_name, the debrief's
+    participant's display name), for suggestions to score a past pair as a whole and to show its
+    evidence without names."""
+    if not pair_ids:
+        return []
     with db.engine.connect() as conn:
-        rows = conn.execute(q).mappings().all()
+        rows = conn.execute(_PAIR_RECORDS, {"pairs": list(pair_ids), "per_pair": PER_PAIR}).mappings().all()
     return [dict(r, created=_epoch(r["created_at"]), vector=from_blob(r["vector"]) if r["vector"] else None)
             for r in rows if programmes is None or r["programme"] in programmes]
 

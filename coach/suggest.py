@@ -64,7 +64,7 @@ from coach.store.db import Database
 from coach.store.models import Pair
 
 MIN_SUPPORT = 2
-CANDIDATES = 60  # records per query vector (senior, junior); measured in evals/suggest/bench.py
+CANDIDATES = 40  # records per query vector (senior, junior): enough to name CANDIDATE_PAIRS pairs (evals/suggest/README.md)
 CANDIDATE_PAIRS = 30  # past pairs scored as a whole per query
 MERGE_SIMILAR_TOPICS = 0.7
 # Measured on the 40 labelled development queries (evals/suggest/tune.py; evals/suggest/README.md):

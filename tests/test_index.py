@@ -129,6 +129,29 @@ def test_each_programme_has_its_own_collection(index, db):
     assert len(retail) == 3 and len(both) == 6 and set(retail) < set(both)
 
 
+def test_a_new_programme_joins_every_programme_searches(index, db, monkeypatch):
+    """The list of programmes is reused between searches: a collection this process creates is in
+    it at once; one another process creates (here: another Index on the same store) once the list
+    is older than PROGRAMMES_TTL."""
+    debriefs = read_debriefs(DATA / "two_debriefs.jsonl")
+    indexer = Indexer(db, index)
+    ingest(db, debriefs[:1], programme="retail")
+    indexer.drain()
+    v = MiniLM.shared().embed(["TikTok"])
+    assert index.programmes() == ["retail"] and len(index.search(v, 10, None)[0]) == 3
+    ingest(db, [d.model_copy(update={"id": "x01"}) for d in debriefs[:1]], programme="bank")
+    indexer.drain()  # this process creates the bank's collection
+    assert index.programmes() == ["bank", "retail"] and len(index.search(v, 10, None)[0]) == 6
+
+    indexer.stop()  # hands the lease over
+    other = Index(index.client)
+    ingest(db, [d.model_copy(update={"id": "x02"}) for d in debriefs[:1]], programme="hospital")
+    Indexer(db, other).drain()
+    assert index.programmes() == ["bank", "retail"]  # not yet: the list is fresh
+    monkeypatch.setattr(Index, "PROGRAMMES_TTL", 0.0)
+    assert index.programmes() == ["bank", "hospital", "retail"] and len(index.search(v, 10, None)[0]) == 9
+
+
 def test_bulk_embedding_matches_one_call_in_order():
     """embed_stream (chunks embedded side by side) returns each chunk's vectors, in order, equal to
     embedding the texts in one call."""
