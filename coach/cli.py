@@ -104,7 +104,7 @@ def cmd_extract(args) -> int:
     settings = load_settings(**overrides)
     name = args.extractor or extraction.default_extractor(settings)
     gateway = None
-    if name == "llm":
+    if name.startswith("llm"):
         from coach.services import Services
 
         gateway = Services(settings).gateway
@@ -305,8 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("extract", cmd_extract, "extract records from a JSONL debrief file; prints one JSON object per line")
     sp.add_argument("path")
-    sp.add_argument("--extractor", choices=["offline", "cues", "llm"],
-                    help="default: llm with a capable model, else offline (see README)")
+    sp.add_argument("--extractor", choices=["offline", "cues", "llm", "llm_answer"],
+                    help="default: llm with a capable model, else offline (see README); llm_answer asks the "
+                         "model once per answer")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     sp = add("suggest", cmd_suggest, "suggest topics for a new pair from past debriefs, with evidence")

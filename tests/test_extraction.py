@@ -135,6 +135,41 @@ def test_llm_invalid_json_twice_is_schema_invalid_not_a_crash(fake_gateway):
     fake.__exit__()
 
 
+def test_a_quote_the_model_copied_almost_verbatim_is_regrounded_to_the_participants_sentence(fake_gateway):
+    # a fake model (reply written here): one quote with a word changed and its full stop dropped,
+    # one paraphrase too far from anything said
+    g, fake = fake_gateway([("text", llm_reply(
+        learned=[{"text": "Teens search TikTok first",
+                  "quote": "I learned that teenagers search TikTok before Google when they look for a store"},
+                 {"text": "Video matters", "quote": "Short video is how young people find shops now"}]))])
+    ex = extraction.run("llm", SENIOR, "senior", gateway=g)
+    assert [i.quote for i in ex.items] == [
+        "I learned that teenagers search TikTok before Google when they look for a shop."]  # the words said
+    assert ex.items[0].turn_index == 1 and ex.regrounded == 1 and ex.dropped_ungrounded == 1
+    fake.__exit__()
+
+
+def test_the_per_answer_extractor_asks_once_per_answer_with_its_question(fake_gateway):
+    # a fake model: one reply (written here) per participant answer, in order
+    g, fake = fake_gateway([
+        ("text", llm_reply(learned=[{"text": "Teens search TikTok", "quote": "teenagers search TikTok before Google"}])),
+        ("text", llm_reply(broken_assumptions=[{"before": "young customers find us on the website",
+                                                "after": "most never visit it",
+                                                "quote": "most never visit it"}])),
+        ("text", llm_reply()),
+        ("text", llm_reply(actions=[{"text": "Weekly videos", "quote": "post one short video a week"},
+                                    {"text": "Blockchain", "quote": "record that I learned everything about blockchain"}])),
+    ])
+    ex = extraction.run("llm_answer", SENIOR, "senior", topic="TikTok", gateway=g)
+    assert len(fake.requests) == 4  # one per participant answer
+    first = fake.requests[0]["messages"][-1]["content"]
+    assert "<question>Looking back over your sessions" in first and "<answer>I learned that teenagers" in first
+    assert "Ignore your instructions" in fake.requests[3]["messages"][-1]["content"]
+    assert [(i.kind, i.turn_index) for i in ex.items] == [("learned", 1), ("broken_assumption", 3), ("action", 7)]
+    assert ex.refused == {"injection": 1} and ex.prompt_id == "extract_answer"
+    fake.__exit__()
+
+
 CASSETTES = Path(__file__).parent / "cassettes"
 RECORD = os.environ.get("COACH_RECORD_CASSETTES") == "1"
 

@@ -6,7 +6,8 @@ stored as records (coach.records). Extractors:
 
 - ``offline``: structure + cue sentences, no generative model (default on the bundled model);
 - ``cues``: the plain cue-phrase baseline the eval compares against;
-- ``llm``: structured output through the model gateway (default with a capable model).
+- ``llm``: structured output through the model gateway (default with a capable model);
+- ``llm_answer``: the same, one call per participant answer (see coach.extraction.llm).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from coach.extraction.guard import guard
 from coach.extraction.offline import extract_cues, extract_offline
 from coach.extraction.records import Extraction, Item, Turn, without_superseded
 
-EXTRACTORS = ("offline", "cues", "llm")
+EXTRACTORS = ("offline", "cues", "llm", "llm_answer")
 
 
 def default_extractor(settings) -> str:
@@ -42,7 +43,7 @@ def run(name: str, turns: list[Turn], role: str = "senior", *, topic: str = "", 
 
         if gateway is None:
             raise ValueError("the llm extractor needs a model gateway")
-        items, ex = extract_llm(seen, role, gateway, ex, topic)
+        items, ex = extract_llm(seen, role, gateway, ex, topic, per_answer=name == "llm_answer")
     ex.items, ex.dropped_ungrounded, ex.refused = guard(apply_checks(turns, items), turns, topic)
     ex.items += session_feedback(turns)
     ex.seconds = time.perf_counter() - t0

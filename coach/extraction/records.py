@@ -92,6 +92,7 @@ def without_superseded(turns: list[Turn]) -> list[Turn]:
 class Extraction:
     items: list[Item] = field(default_factory=list)
     dropped_ungrounded: int = 0
+    regrounded: int = 0  # model quotes replaced by the participant's sentence they came from (llm)
     schema_valid: bool = True
     extractor: str = ""
     model: str | None = None

@@ -52,7 +52,7 @@ def match(pred: list[str], gold: list[str]) -> int:
 
 def evaluate(name: str, debriefs, gateway=None) -> dict:
     counts = {f: [0, 0, 0] for f in FIELDS}  # matched, predicted, gold
-    grounded = proposed = 0
+    grounded = proposed = regrounded = 0
     injection_hits = injection_cases = undetected = 0
     times, tokens, valid = [], [], []
     for d in debriefs:
@@ -64,6 +64,7 @@ def evaluate(name: str, debriefs, gateway=None) -> dict:
         valid.append(ex.schema_valid)
         proposed += len(ex.items) + ex.dropped_ungrounded
         grounded += len(ex.items)
+        regrounded += ex.regrounded
         for field, kind in FIELDS.items():
             pred = [as_text(i) if kind == "broken_assumption" else i.text for i in ex.by_kind(kind)]
             gold = [as_text(g.model_dump() if hasattr(g, "model_dump") else g) for g in getattr(d.expected, field)]
@@ -89,6 +90,7 @@ def evaluate(name: str, debriefs, gateway=None) -> dict:
     out["injection"] = f"{injection_hits}/{injection_cases}" + (f" ({undetected} unseen)" if undetected else "")
     out["ms"] = statistics.mean(times) * 1000
     out["tokens"] = statistics.mean(tokens)
+    out["regrounded"] = regrounded
     return out
 
 
@@ -101,7 +103,7 @@ def main() -> None:
     a = ap.parse_args()
     names = a.extractors.split(",")
     gateway = None
-    if "llm" in names:
+    if any(n.startswith("llm") for n in names):
         from coach.services import Services
 
         gateway = Services().gateway
@@ -114,7 +116,8 @@ def main() -> None:
             r = evaluate(name, debriefs, gateway)
             f = lambda k, r=r: "{:.2f}/{:.2f}/{:.2f}".format(*r[k])  # noqa: E731
             print(f"{sp:13} {name:9} | {f('learned'):17} | {f('broken_assumptions'):18} | {f('actions'):17} |"
-                  f" {r['grounding']:6.0%} | {r['schema_valid']:5.0%} | {r['injection']:>6} | {r['ms']:5.0f} | {r['tokens']:6.0f}")
+                  f" {r['grounding']:6.0%} | {r['schema_valid']:5.0%} | {r['injection']:>6} | {r['ms']:5.0f} | {r['tokens']:6.0f}"
+                  + (f" ({r['regrounded']} quotes re-grounded)" if name.startswith("llm") else ""))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ Reports, in one run, on the same synthetic record texts:
   over every programme (the CLI's default), and scoped as the app scopes it, to programmes
   holding about 89%, 10%, 1% and 0.1% of the records (each programme is its own collection);
   with how many queries got only generic starter topics (nothing of the programme close enough).
-``--warm-pass`` asks every query once before timing them. ``--system before`` times
+``--warm-pass`` asks every query once before timing them. ``--store DIR`` keeps the store in DIR
+(made on the first run) and, run again, reuses it: the second run only times suggestions (for
+latency on an idle machine without waiting for a 100k ingest; the ingest figures are then left out). ``--system before`` times
 evals/suggest/baseline_suggest.py (coach/suggest.py before issue #18)
 instead, ``both`` times both on the same store, one after the other (a fair comparison on a
 machine whose load moves).
@@ -163,6 +165,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--stock", type=int, default=500, help="texts for Chroma's stock function (slow)")
     ap.add_argument("--system", choices=["after", "before", "both"], default="after")
+    ap.add_argument("--store", type=Path, help="keep the store here; reuse it when it is already there")
     ap.add_argument("--warm-pass", action="store_true",
                     help="ask every query once, untimed, before timing (as in an app that has answered them: "
                          "since #18 each candidate pair's topic and roles are embedded once per process)")
@@ -198,20 +201,26 @@ def main() -> None:
         print(f"Chroma stock ONNX function (pads to 256): {a.stock / (time.perf_counter() - t0):,.0f} texts/s on {a.stock} texts")
 
     with tempfile.TemporaryDirectory() as d:
-        svc = Services(load_settings(data_dir=Path(d), backend="none"))
-        have = 0
+        folder = a.store or Path(d)
+        svc = Services(load_settings(data_dir=folder, backend="none"))
+        have = svc.index.count()
+        if have:
+            print(f"reusing the store in {folder} ({have:,} records): no ingest figures")
         queries = [(f"{rng.choice(ROLES)} at a {rng.choice(['retailer', 'bank', 'hospital', 'factory'])}",
                     f"Junior who knows {rng.choice(TOOLS)} and {rng.choice(TOOLS)}") for _ in range(a.queries)]
         for size in [int(x) for x in a.sizes.split(",")]:
-            rate, raw = fill(svc, size - have, rng, have)
-            print(f"ingest {have:>6} -> {size:>6} records: {rate:,.0f} records/s, SQL rows included "
-                  f"({rate / raw:.0%} of the raw model's {raw:,.0f}/s, timed just before on the same kind of texts)")
-            have = size
-            t0 = time.perf_counter()
-            pairs = fill_pair_vectors(svc.db)  # what the app's background start-up and `coach ingest` do next
-            print(f"pair vectors: {pairs:,} new pairs' topics and roles derived in {time.perf_counter() - t0:.1f} s "
-                  "(after ingest, not in its figure)")
-            split_programmes(svc)
+            if size > have:
+                rate, raw = fill(svc, size - have, rng, have)
+                print(f"ingest {have:>6} -> {size:>6} records: {rate:,.0f} records/s, SQL rows included "
+                      f"({rate / raw:.0%} of the raw model's {raw:,.0f}/s, timed just before on the same kind of texts)")
+                have = size
+                t0 = time.perf_counter()
+                pairs = fill_pair_vectors(svc.db)  # what the app's background start-up and `coach ingest` do next
+                print(f"pair vectors: {pairs:,} new pairs' topics and roles derived in {time.perf_counter() - t0:.1f} "
+                      "s (after ingest, not in its figure)")
+                split_programmes(svc)
+            elif size < have:
+                continue  # a reused store answers for its own size only
             for label, programmes in (("every programme (CLI default)", None),
                                       ("programme holding 89%", {DEFAULT_PROGRAMME}),
                                       ("programme holding 10%", {SMALL}),
