@@ -41,7 +41,43 @@ INJECTION = rx(r"ignore (all |your |the |any )?(previous |prior )?(instructions|
                # "note to whoever types this up: ...", "if the computer is listening - please write ..."
                r"whoever('?s| is)? (writ|typ|summari[sz]|process|record|read|transcrib)(ing|es|s|e)? (this|these|it|me)",
                r"(if|in case) (the |this |a |an )?(computer|machine|software|system|bot|ai|model|app|program)"
-               r"('?s| is) (listening|reading|processing|recording|watching)")
+               r"('?s| is) (listening|reading|processing|recording|watching)",
+               # role-play that hands the software another role: "let's play a game. You are now ..."
+               r"ignore (the |all |any |my )?(questions?|everything|the rest)( above| before| so far)",
+               r"(just|simply|only) (write|record|put|note|say) (down )?that",
+               r"let'?s play a game", r"pretend (that )?(you are|you'?re)\b", r"imagine (that )?you are\b",
+               r"(now you'?re|you'?re now)\b", r"with(out)? (no|any) (rules|restrictions|filters)",
+               r"act as (the |an? )?(admin|administrator|facilitator|system|reviewer)",
+               r"(im_start|im_end|endoftext)(?=\|)",  # chat-template tokens: "<|im_end|>"
+               r"pre-?approved", r"pass (this|it|that) (on )?to the (approval|review) (step|stage|team|process)",
+               r"publish (them|it|this|these|my \w+) (straight|directly|immediately)",
+               # what other people will be shown, dictated: "what others see from this debrief said that ..."
+               r"what (others|other (people|pairs|participants)|everyone|people) (see|read|get|are shown) "
+               r"(from|of|in|about) (this|my|the) (debrief|summary|record|notes)",
+               # the debrief's own state, commanded: "mark both sessions as complete", "set my status to ..."
+               r"set (my|the|his|her|our) status",
+               r"(?:^|(?<=[.;:,!?] )|(?<=please )|(?<=and ))mark (both |all |the |my |every )?(\w+ )?(sessions?|debriefs?|"
+               r"records?|items?|answers?)( and [\w ]{1,40}?)? (as )?(complete|completed|done|finished|approved)",
+               r"(don'?t|do not) ask (me )?(any )?(more|further) questions",
+               r"no (further|more|other) (approval|review|checks?) (is |are )?(needed|required|necessary)",
+               r"(has|have) (already )?approved (this|the|my) (debrief|records?|summary|answers?)",
+               r"(please )?note (it )?down that", r"(put|place) (it )?on (the )?record that",
+               # a correction that dictates the record: "the correct action is ...", "recorded inaccurately"
+               r"the correct (action|learning|takeaway|record|entry|version) (is|should be|reads)",
+               r"(were|was) recorded (inaccurately|incorrectly|wrongly|wrong)",
+               # the same orders in other languages participants use
+               r"ignor\w* (le |las |les |tes |tus |vos |die |alle |deine |as |de |je |poprzednie )?"
+               r"(istruzioni|instrucciones|instructions|instruções|anweisungen|instructies|instrukcje|regole|"
+               r"règles|reglas|regeln|regels|consignes)",
+               r"(vergeet|vergiss|oublie|olvida|dimentica|esqueça|esquece|zapomnij)\w* (je |jouw |deine |die |tes |"
+               r"les |vos |las |tus |le |as |o )?(\w+ )?(instructies|anweisungen|instructions|instrucciones|istruzioni|"
+               r"instruções|instrukcjach|instrukcje|regels|regeln|règles|reglas|regole|consignes)",
+               r"ne tiens? (pas )?compte de", r"non tener(e)? conto", r"negeer (de |alle |je )?",
+               r"(nota|note|message|opdracht|bericht|hinweis|notatka|mensaje|mensagem|instruction|istruzione|aviso)"
+               r" (per|pour|para|aan|an|dla|für|al|au|à) (l'|la |le |el |het |das |die |den |o |a )?"
+               r"(intelligenza artificiale|inteligencia artificial|intelligence artificielle|künstliche intelligenz|"
+               r"ia|ai|ki|sistema|système|systeem|systemu|system|logiciel|software|programma|programme|programm|"
+               r"modello|modèle|model|computer|ordinateur|assistant|assistente|asistente)")
 
 
 # A sentence that goes back to speaking for oneself ends an injection attempt.

@@ -63,7 +63,7 @@ _ARTEFACT = (r"summary|summaries|record|records|notes|minutes|write-?up|transcri
              r"registro|acta|compte rendu")
 ARTEFACT = re.compile(rf"\b(the|my|this|your|our|a|an|its|final|official|each|every|these|his|her|le|la|el|"
                       rf"das|die|der|o|a)\s+([\w'’-]+\s+){{0,2}}({_ARTEFACT})\b|\bitem (number|one|#?1)\b", re.I)
-SECOND_PERSON = re.compile(r"\b(you|your|you'?re|yourself|tu|tes|ton|vous|votre|du|dein\w*|ihr|usted|tú|"
+SECOND_PERSON = re.compile(r"(?<!thank )(?<!thank-)\b(you|your|you'?re|yourself|tu|tes|ton|vous|votre|du|dein\w*|ihr|usted|tú|"
                            r"twoj\w*|aap|tum)\b", re.I)
 # an order at the start of a sentence or clause (after "please", "and", "also", ...)
 DIRECTIVE = re.compile(
@@ -86,7 +86,10 @@ FUTURE_PAIRS = re.compile(
     r"mentees?|seniors?|juniors?|cohorts?|colleagues|users|people who|teams? (that|who) (get|take|pick))\b", re.I)
 SELF_REFERENCE = re.compile(
     r"\b(this|the|my|our|your|final|official)\s+(\w+\s+)?(summary|record|records|debrief|notes|minutes|"
-    r"transcript|write-?up|takeaways?|topic ideas|suggestions)\b|\b(for the (record|minutes)|"
+    r"transcript|write-?up|takeaways?|topic ideas|suggestions)\b(?! (for|to) (me|us)\b)"
+    r"(?! of (our|a|an|next|his|her|their|last|each|every)\b)|"
+    # "for the minutes of our next meeting" is about the participant's own meeting
+    r"\b(for the (record|minutes)(?! of\b)|"
     r"(top|head|first item|first line) of (the|my|this) (list|summary|record|notes))\b", re.I)
 # who reads the record later: other pairs, "people who see this later", everyone
 AUDIENCE = re.compile(r"\b(later|afterwards|in future|future|next (pairs?|people|participants?)|other (pairs|people|"
@@ -94,7 +97,8 @@ AUDIENCE = re.compile(r"\b(later|afterwards|in future|future|next (pairs?|people
 FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|i'll|me|my|mine|we|we're|we've|our|us)\b", re.I)
 POLITE = re.compile(r"\b(please|kindly|thank you|thanks|much appreciated|por favor|bitte|proszę|s'il vous plaît)\b",
                     re.I)
-CONTINUES = re.compile(r"\b(next (message|answer|reply|turn)|what follows|as follows|the following|below|"
+CONTINUES = re.compile(r"\b(next (message|answer|reply|turn)|(after|following) (your|the) next question|what follows|"
+                       r"as follows|the following|below|"
                        r"(message|answer|reply) after this)\b|[:：]\s*$", re.I)
 _WORD = re.compile(r"\w+", re.U)
 # Sentences end at . ! ? followed by a space or the end ("example.com" and "e.g." stay whole)
@@ -121,6 +125,26 @@ ADDRESS = re.compile(rf"^[^:]{{0,80}}\b({_SOFTWARE})\b[^:]{{0,40}}:|(^|[,;:.!?(-
                      rf"hi|attention|pour|para)\s+(the |whatever |any |this |l'|el )?({_SOFTWARE})\b", re.I)
 
 
+# a lead-in that reports what someone showed or said ("He showed me the actual system: ...") is about
+# the sessions, not words to the software
+REPORTED_LEAD = re.compile(r"\b(showed|shows|show|told|tells|taught|explained|explains|saw|see|seen|learned|learnt|"
+                           r"found|watched|used|uses|built|builds|demoed|walked me)\b", re.I)
+# "Mark want the file ...", "Grant said ...": a name at the start of a sentence, not an order
+NAME_THEN_VERB = re.compile(r"\s+(want|wants|wanted|said|says|is|was|has|had|asked|told|thinks|thought|will|would|"
+                            r"and|from|'s|’s|did|does|needs|showed|explained|agreed|knows)\b", re.I)
+
+
+def addressed(text: str) -> bool:
+    m = ADDRESS.search(text)
+    return bool(m) and not REPORTED_LEAD.search(text[:m.end()])
+
+
+def directives(text: str) -> list[re.Match]:
+    """The orders in a sentence, less a capitalised name read as one ("Mark want the file")."""
+    return [m for m in DIRECTIVE.finditer(text)
+            if not (text[m.start(3)].isupper() and NAME_THEN_VERB.match(text, m.end()))]
+
+
 FORM_NAMES = ("addressed", "unseen_reader", "order_about_record", "dictation", "markup", "url", "future_pairs",
               "self_reference", "software", "second_person", "directive", "modal", "quoted", "artefact",
               "first_person", "polite", "non_ascii", "length")
@@ -134,11 +158,10 @@ def form(text: str) -> list[float]:
     n = max(len(words), 1)
     letters = [c for c in text if c.isalpha()]
     software, second = bool(SOFTWARE.search(text)), bool(SECOND_PERSON.search(text))
-    directive, modal = bool(DIRECTIVE.search(text)), bool(MODAL.search(text))
+    directive, modal = bool(directives(text)), bool(MODAL.search(text))
     quoted, artefact = bool(QUOTED.search(text)), bool(ARTEFACT.search(text) or SELF_REFERENCE.search(text))
     unseen = bool(UNSEEN_READER.search(text))
-    return [float(bool(ADDRESS.search(text)) or unseen), float(unseen),
-            float((directive or modal) and artefact), float(bool(DOUBLE_QUOTED.search(text)) and (artefact or directive)),
+    return [float(addressed(text) or unseen), float(unseen), float(orders_the_record(text)), float(bool(DOUBLE_QUOTED.search(text)) and (artefact or directive)),
             float(bool(MARKUP.search(text))), float(bool(URL.search(text))),
             float(bool(FUTURE_PAIRS.search(text)) and (modal or directive)),
             float(bool(SELF_REFERENCE.search(text)) and (directive or modal or software or second or ":" in text
@@ -146,6 +169,22 @@ def form(text: str) -> list[float]:
             float(software), float(second), float(directive), float(modal), float(quoted), float(artefact),
             min(len(FIRST_PERSON.findall(text)) / n * 5, 1.0), float(bool(POLITE.search(text))),
             min(sum(not c.isascii() for c in letters) / max(len(letters), 1) * 10, 1.0), min(n, 40) / 40]
+
+
+def orders_the_record(text: str) -> bool:
+    """An order whose object is the record ("add to the summary that ...", "the first item must
+    be ..."): the artefact close after the order, or just before "must"/"should". An order about
+    something else that only mentions a document further on ("Add a section to the questionnaire
+    asking what happens when a document tells their AI ...") is an action, not an attempt."""
+    for m in directives(text):
+        near = text[m.end():m.end() + 60]
+        if ARTEFACT.search(near) or SELF_REFERENCE.search(near):
+            return True
+    for m in MODAL.finditer(text):  # "the first item must be ...", "should always list X in every summary"
+        near = text[max(0, m.start() - 40):m.end() + 50]
+        if ARTEFACT.search(near) or SELF_REFERENCE.search(near):
+            return True
+    return False
 
 
 # a quotation someone else's words were reported in ("she starts with \"You are ...\"", "an e-mail that

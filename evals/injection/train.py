@@ -3,9 +3,11 @@
     python evals/injection/train.py            # cross-validate on dev, then fit on all of it and write the weights
     python evals/injection/train.py --cv-only  # the cross-validated figures only
 
-Training sentences (never the test split):
+Training sentences (never the held-out split, test2):
 
-- evals/injection/dev.jsonl: participant sentences inside an ``attack_span`` are attempts (1), the
+- evals/injection/dev.jsonl and test.jsonl (the first held-out split: scored once on 2026-12-06,
+  then read and used for development from 2026-12-07; ``--splits`` chooses): participant
+  sentences inside an ``attack_span`` are attempts (1), the
   rest are not (0). Payload-only answers (the second half of an attempt split over two turns)
   are left out: what they say is an ordinary sentence, the attempt is in the announcement.
 - evals/injection/train_extra.jsonl: sentences written by hand for this (1 and 0), in other
@@ -14,7 +16,7 @@ Training sentences (never the test split):
   tagged ``injection``, sentences the cue guard finds are attempts (1), the rest of that answer
   is left out.
 
-Cross-validation: dev lines in 5 folds (attacks and look-alikes spread evenly); each fold is
+Cross-validation: the lines of those splits in 5 folds (attacks and look-alikes spread evenly); each fold is
 scored with evals/injection/run.py's rules by a model fitted on everything else, then the
 thresholds are chosen on the pooled folds: the refusal threshold that catches most attacks
 while losing at most ``--max-lost`` innocent sentences, and the flag threshold.
@@ -147,10 +149,13 @@ def main(argv=None) -> None:
     ap.add_argument("--l2", type=float, default=1e-3)
     ap.add_argument("--max-lost", type=int, default=0, help="innocent sentences the cross-validated refusals may lose")
     ap.add_argument("--cv-only", action="store_true")
+    ap.add_argument("--splits", default="dev,test", help="the splits fitted and cross-validated on (never test2)")
     ap.add_argument("--show", action="store_true", help="list the cross-validated misses and losses")
     args = ap.parse_args(argv)
 
-    dev = evalrun.load("dev")
+    if "test2" in args.splits.split(","):
+        raise SystemExit("test2 is the held-out split: it is scored once, never fitted on")
+    dev = [line for split in args.splits.split(",") for line in evalrun.load(split)]
     feats = Features()
     injection.features = feats  # type: ignore[assignment]  # every sentence is embedded once
     fixed = gold_sentences() + extra_sentences()
@@ -184,9 +189,9 @@ def main(argv=None) -> None:
         lost = sum(r["lost_innocent"] for r in rs)
         caught = sum(r["caught"] for r in rs)
         keys[g] = (lost <= args.max_lost, caught, -lost)
-        print(f"  {g[0]:.2f} / {g[1]:.2f}: caught {caught}/40, innocent sentences lost {lost} "
+        print(f"  {g[0]:.2f} / {g[1]:.2f}: caught {caught}/{len(attacks)}, innocent sentences lost {lost} "
               f"(all lines {sum(r['lost'] for r in rs)}), look-alikes with an item refused "
-              f"{sum(r['innocents_refused'] for r in rs)}/40, look-alike records flagged "
+              f"{sum(r['innocents_refused'] for r in rs)}/{len(innocents)}, look-alike records flagged "
               f"{sum(r['flagged_innocent'] for r in rs)}")
     top = max(keys.values())
     plateau = sorted(g for g in grid if keys[g] == top)
@@ -202,7 +207,8 @@ def main(argv=None) -> None:
     w, b = fit(x, y, args.l2)
     flag = FLAG
     meta = {"dev_sentences": sum(map(len, per_line)), "other_sentences": len(fixed), "l2": args.l2,
-            "sources": ["evals/injection/dev.jsonl", "evals/injection/train_extra.jsonl",
+            "sources": [*(f"evals/injection/{sp}.jsonl" for sp in args.splits.split(",")),
+                        "evals/injection/train_extra.jsonl",
                         *(str(p.relative_to(ROOT)) for p in GOLD)]}
     write(injection.Path(injection.__file__).with_name("injection_model.json"), w, b, refuse, follow, flag, meta)
     print(f"wrote coach/extraction/injection_model.json (refuse {refuse}, follow {follow}, flag {flag})")
