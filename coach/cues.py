@@ -139,6 +139,11 @@ ACTION_CUE = rx(r"i'?ll", r"i will", r"we'?ll", r"we will", r"i'?m going to", r"
                 r"i'?ve (already )?(started|booked|asked|set up|scheduled)", r"i'?m already", r"next (week|month|quarter)",
                 r"by (the end of|next|q[1-4])", r"i want to", r"i intend", r"i'?ve decided", r"we'?ve decided",
                 r"i'?m (now )?(asking|setting up|booking|starting)", r"every (week|month|monday|sprint)")
+# first-person commitments and changes already made (the offline extractor files them as actions, not learned)
+COMMITTED = re.compile(r"\b(i'?ll|i will|we'?ll|we will|i'?m going to|we'?re going to|i'?ve (already )?(asked|moved|"
+                       r"booked|set up|started|told|changed|scheduled|put|agreed)|we'?ve (asked|moved|booked|set up|started|"
+                       r"changed|agreed|decided)|(i'?m|we'?re) (now )?(putting|setting up|running|ordering|booking|"
+                       r"starting|moving|changing|making|writing|building))\b", re.I)
 # "..., so it was a surprise that ...": the belief before, then what turned out instead
 SURPRISE_SPLIT = re.compile(
     r"[,;:]?\s*(so|and|but)?\s*(it was|it's|it is) (a (real |big )?(surprise|shock|revelation)|humbling|surprising|"
