@@ -19,6 +19,7 @@ out", "I'll", with no context.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from coach.cues import COMMITTED, LEARN_CUE, THIN, hedged_not_kind_of
 from coach.extraction.questions import classify, classify_all
@@ -183,7 +184,7 @@ def _beliefs(turns: list[Turn], us: list[tuple[Sentence, str]], role: str = "sen
     # "Before the sessions you said: “X” Is that still what you think?" "No, ...": the coach quoted
     # the before (the senior's own starting belief); the answer gives the after
     for i in range(1, len(turns)):
-        m = BASELINE_Q.search(turns[i - 1].text) if turns[i - 1].speaker == "coach" else None
+        m = baseline_question_pattern().search(turns[i - 1].text) if turns[i - 1].speaker == "coach" else None
         if not (m and turns[i].is_participant_words and NO_LONGER.search(turns[i].text)):
             continue
         mine = [x for x, _ in us if x.turn == i and x not in taken]
@@ -356,8 +357,22 @@ STILL_HELD = re.compile(r"\b(i |we )?still (think|believe|hold|say|feel|stand by
                         r"(had )?expected\b|\b(don'?t|do not) think (it|that|anything) (has |really )?changed", re.I)
 AFTER_PROBE = re.compile(r"\b(and now|think now|see it now|believe now)\b", re.I)
 OPPOSITE = re.compile(r"\b(the other way (round|around)|the opposite|otherwise)\b", re.I)
-# the coach returning to a starting belief, quoted (prompts/protocol/senior.yaml's wordings and earlier ones)
-BASELINE_Q = re.compile(r"[“\"]([^“”\"]+)[”\"]\s*(is that still|how do you see that now|does it still hold)", re.I | re.S)
+# how transcripts written before the protocol's present wordings return to a belief
+_EARLIER_RETURNS = ("is that still",)
+
+
+@lru_cache(maxsize=1)
+def baseline_question_pattern() -> re.Pattern:
+    """The coach returning to a starting belief, quoted: what follows the quoted belief in the
+    protocol's own wordings (senior.yaml's ``baseline_question``, baseline.yaml's ``then``), and
+    in earlier ones, so the pattern follows the questions when their words change."""
+    from coach.interview import Protocol, baseline_returns
+
+    beliefs = Protocol.load("senior").slot("beliefs")
+    templates = [*beliefs.baseline_question, *baseline_returns().values()]
+    tails = {t.split("{belief}", 1)[1].lstrip("”\"").strip().rstrip("?").lower() for t in templates if "{belief}" in t}
+    alternatives = sorted({*(t for t in tails if t), *_EARLIER_RETURNS}, key=len, reverse=True)
+    return re.compile(r"[“\"]([^“”\"]+)[”\"]\s*(" + "|".join(re.escape(a) for a in alternatives) + ")", re.I | re.S)
 NO_LONGER = re.compile(r"^\W*(no\b|not (really|any ?more|quite|at all|now)|i don'?t think so|nope)", re.I)
 
 
@@ -420,7 +435,7 @@ def _after_no(text: str) -> str:
 
 def _quoted_belief(turns: list[Turn], answer: int) -> str | None:
     """The starting belief the coach quoted in the question ``answer`` replies to, if it did."""
-    m = BASELINE_Q.search(turns[answer - 1].text) if answer > 0 and turns[answer - 1].speaker == "coach" else None
+    m = baseline_question_pattern().search(turns[answer - 1].text) if answer > 0 and turns[answer - 1].speaker == "coach" else None
     return m.group(1).strip() if m else None
 
 
