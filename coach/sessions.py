@@ -79,13 +79,17 @@ class PairStatus:
 
 
 def planned_dates(p: Pair) -> tuple[date, ...]:
-    """The planned sessions' dates: from the first session's date, one every ``session_every_days``
-    for the planned number of sessions; the first date alone without a rhythm; none without a date."""
-    if p.start_date is None:
+    return plan_of(p.start_date, p.session_every_days, p.sessions)
+
+
+def plan_of(start: date | None, every: int | None, sessions: int | None) -> tuple[date, ...]:
+    """The planned sessions' dates: from the first session's date, one every ``every`` days for
+    the planned number of sessions; the first date alone without a rhythm; none without a date."""
+    if start is None:
         return ()
-    if not p.session_every_days:
-        return (p.start_date,)
-    return tuple(p.start_date + timedelta(days=k * p.session_every_days) for k in range(p.sessions or 1))
+    if not every:
+        return (start,)
+    return tuple(start + timedelta(days=k * every) for k in range(sessions or 1))
 
 
 def pair_status(p: Pair, sessions: list[PairSession]) -> PairStatus:
@@ -104,12 +108,14 @@ def pair_status(p: Pair, sessions: list[PairSession]) -> PairStatus:
                       since, bool(opened), plan, end)
 
 
-def plan_line(plan: tuple[date, ...], every: int | None) -> str:
-    """The planned dates in a line a facilitator checks at a glance."""
+def plan_line(plan: tuple[date, ...], every: int | None, quiet_days: int) -> str:
+    """The planned dates in a line a facilitator checks at a glance, and what the reminders do."""
     if not plan:
-        return "No session dates planned: reminders go out after some days without a session."
-    days = ", ".join(f"{d:%a %d %b}" for d in plan)
-    return f"Planned: {days}" + ("" if every else " (then no fixed rhythm)") + "."
+        return (f"No session dates planned: participants are reminded to log a session after {quiet_days} days "
+                "without one.")
+    days = ", ".join(f"{d:%a %d %b %Y}" if k in (0, len(plan) - 1) else f"{d:%a %d %b}" for k, d in enumerate(plan))
+    after = "" if every else f", then a reminder after {quiet_days} days without a session"
+    return f"Planned: {days}. Participants are reminded to log a session the day after a planned date{after}."
 
 
 

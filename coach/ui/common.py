@@ -45,6 +45,8 @@ button.primary { background: #4338ca !important; border-color: #4338ca !importan
 label[data-testid="block-label"] { color: #1f2937 !important; background: #eef2ff !important; }
 /* long paths wrap on a phone instead of making the status a scrolling box */
 #system-status, #system-status code { overflow-wrap: anywhere; word-break: break-word; white-space: normal; }
+/* invitation links wrap on a phone rather than run off the edge */
+#pair-created code, #pair-note code { overflow-wrap: anywhere; word-break: break-all; white-space: normal; }
 label.selected, label:has(input:checked) { background: #4338ca !important; color: #fff !important; }
 label:has(input:checked) .label-text { color: #fff !important; }
 button[role="tab"].selected { color: #4338ca !important; }
@@ -229,6 +231,27 @@ def parse_date(text: str | None) -> date | None:
 # the browser's time zone, sent with an event (``js=BROWSER_TZ``): times are stored in UTC and shown
 # in the viewer's zone
 BROWSER_TZ = "() => Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'"
+
+
+# a date picker's narrowest: on a phone it takes a line of its own rather than hide its calendar button
+DATE_WIDTH = 230
+
+# the browser's own date (the viewer's time zone) for an empty date field, so "today" is theirs
+TODAY_JS = ("(v) => { if (v) return v; const d = new Date(); d.setMinutes(d.getMinutes() - d.getTimezoneOffset()); "
+            "return d.toISOString().slice(0, 10); }")
+
+
+def with_browser_tz(n: int) -> str:
+    """js for an event whose ``n`` inputs end with a time zone field: the browser's zone is sent in it."""
+    return f"(...a) => [...a.slice(0, {n - 1}), Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC']"
+
+
+def today_in(tz: str | None) -> date | None:
+    """Today's date in the viewer's time zone (None when it is unknown or not a zone)."""
+    try:
+        return datetime.now(ZoneInfo(tz)).date() if tz else None
+    except (ValueError, ZoneInfoNotFoundError):
+        return None
 
 
 def local_time(t: datetime | None, tz: str | None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
