@@ -241,9 +241,15 @@ TODAY_JS = ("(v) => { if (v) return v; const d = new Date(); d.setMinutes(d.getM
             "return d.toISOString().slice(0, 10); }")
 
 
-def with_browser_tz(n: int) -> str:
-    """js for an event whose ``n`` inputs end with a time zone field: the browser's zone is sent in it."""
-    return f"(...a) => [...a.slice(0, {n - 1}), Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC']"
+def as_typed(dates: dict[int, str], tz_at: int | None = None) -> str:
+    """js for an event: each date picker's input (``dates``: the input's position -> the picker's
+    elem_id) sent as typed, and the browser's time zone at position ``tz_at``. A picker keeps its
+    last good value when the text typed in it is not a date, which the server would otherwise take
+    as what was meant: as typed, it is refused with a clear message."""
+    picks = "".join(f"const e{i} = document.querySelector('#{eid} input'); if (e{i}) a[{i}] = e{i}.value; "
+                    for i, eid in dates.items())
+    tz = "" if tz_at is None else f"a[{tz_at}] = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; "
+    return f"(...a) => {{ {picks}{tz}return a; }}"
 
 
 def today_in(tz: str | None) -> date | None:

@@ -18,6 +18,7 @@ from coach.ui.common import (
     DATE_WIDTH,
     TODAY_JS,
     Ctx,
+    as_typed,
     code,
     esc,
     local_time,
@@ -26,7 +27,6 @@ from coach.ui.common import (
     today_in,
     unchanged,
     warn,
-    with_browser_tz,
 )
 
 RHYTHM_CHOICES = [(label, days) for days, label in RHYTHMS.items()]
@@ -119,7 +119,7 @@ class PairsTab:
 
     def wire(self, tab: gr.Tab) -> None:
         self.create_btn.click(self.create, inputs=self.form, outputs=[self.created, self.table, self.counts, *self.form],
-                              api_name="create_pair")
+                              api_name="create_pair", js=as_typed({self.form.index(self.start): "plan-start"}))
         tab.select(self.pairs_if_facilitator, inputs=self.tz, outputs=[self.table, self.counts, self.undelivered],
                    js=BROWSER_TZ).then(None, inputs=self.log_day, outputs=self.log_day, js=TODAY_JS)
         gr.on([self.start.change, self.every.change, self.sessions.change], self.plan_preview,
@@ -134,7 +134,7 @@ class PairsTab:
         self.log_btn.click(self.log_session, inputs=[self.pair_id, self.log_day, self.log_minutes, self.log_covered,
                                                      self.tz],
                            outputs=[self.note, self.table, self.counts, self.sessions_md, self.log_covered],
-                           js=with_browser_tz(5))
+                           js=as_typed({1: "pair-session-date"}, tz_at=4))
         self.open_debrief_btn.click(self.open_debrief, inputs=self.pair_id, outputs=[self.note, self.table, self.counts,
                                                                                     self.sessions_md])
         self.checkins_btn.click(self.read_check_ins, inputs=self.pair_id, outputs=self.checkins_md,
@@ -143,7 +143,8 @@ class PairsTab:
             btn.click(self.linker(role), inputs=self.pair_id, outputs=self.note)
         after = [self.note, self.table, self.counts, self.chosen, self.details]
         self.save_btn.click(self.save, inputs=[self.pair_id, self.edit_topic, self.edit_sessions, self.edit_start,
-                                               self.edit_every], outputs=after)
+                                               self.edit_every], outputs=after,
+                            js=as_typed({3: "edit-plan-start"}))
         self.close_btn.click(self.closer(True), inputs=self.pair_id, outputs=after)
         self.reopen_btn.click(self.closer(False), inputs=self.pair_id, outputs=after)
         self.remove_btn.click(self.remove, inputs=self.pair_id, outputs=after)

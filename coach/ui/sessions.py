@@ -18,7 +18,8 @@ from coach.sessions import (
     SessionError,
     due_line,
 )
-from coach.ui.common import DATE_WIDTH, TODAY_JS, Ctx, esc, today_in, warn, with_browser_tz
+from coach.store.models import utcnow
+from coach.ui.common import DATE_WIDTH, TODAY_JS, Ctx, as_typed, esc, today_in, warn
 
 OTHER = {"senior": "junior", "junior": "senior"}
 
@@ -29,6 +30,16 @@ def sessions_md(rows: list[dict]) -> str:
     lines = [f"* {r['held_on']:%a %d %b %Y}, {r['minutes']} min" + (f": {esc(r['covered'])}" if r["covered"] else "")
              for r in rows]
     return "**Sessions logged**\n\n" + "\n".join(lines)
+
+
+def planned_line(st, today) -> str:
+    """The pair's next planned session, for its participants ("" without one)."""
+    day = st.next_planned
+    if day is None:
+        return ""
+    if st.missed(today):
+        return f" A session was planned for {day:%a %d %b}: log it here once it has taken place."
+    return f" Next planned session: {day:%a %d %b %Y}."
 
 
 class SessionsTab:
@@ -77,7 +88,8 @@ class SessionsTab:
                                                                                   js=TODAY_JS)
         self.pair.input(self.show, inputs=self.pair, outputs=self.outputs)
         self.log_btn.click(self.log, inputs=[self.pair, self.day, self.minutes, self.covered, self.tz],
-                           outputs=[*self.outputs, self.covered], api_name="log_session", js=with_browser_tz(5))
+                           outputs=[*self.outputs, self.covered], api_name="log_session",
+                           js=as_typed({1: "session-date"}, tz_at=4))
         self.answer_btn.click(self.answer, inputs=[self.checkin_id, self.useful, self.fit, self.role_q,
                                                    self.comment, self.pair], outputs=self.outputs,
                               api_name="answer_check_in")
@@ -104,8 +116,7 @@ class SessionsTab:
                           self.due_md: "", **self._check_in(actor, None)}
         rows = self.sessions.sessions(actor, chosen["pair"])
         line = due_line(chosen["status"], ": it is in the Debrief tab")
-        if chosen["status"].next_planned:
-            line += f" Next planned session: {chosen['status'].next_planned:%a %d %b %Y}."
+        line += planned_line(chosen["status"], utcnow().date())
         return out | {self.status: f"**{esc(chosen['topic'])}**: {line}\n\n{sessions_md(rows)}",
                       self.due_md: due_line(chosen["status"]) if len(mine) == 1 else "",
                       **self._check_in(actor, chosen["pair"])}
