@@ -512,3 +512,25 @@ def test_times_are_shown_in_the_viewers_time_zone():
     assert local_time(t, "Pacific/Auckland") == "2026-12-07 12:30 NZDT"
     assert local_time(t.replace(tzinfo=None), "Europe/Berlin") == "2026-12-07 00:30 CET"  # SQLite's naive UTC
     assert local_time(t, "Not/AZone") == local_time(t, None) == "2026-12-06 23:30 UTC"
+
+
+def test_the_pairs_list_shows_the_next_planned_session_and_flags_a_missed_one(svc, people):
+    from coach.ui.facilitator import PAIR_COLUMNS, counts_md, risk_row
+
+    d, fran = svc.debriefs, people["fran"]
+    for topic, start in (("Missed", TODAY - timedelta(days=2)), ("Ahead", TODAY + timedelta(days=5)),
+                         ("Unplanned", None)):
+        p = d.create_pair(senior="S", junior="J", topic=topic, sessions=2, programme=PROGRAMME, start_date=start,
+                          every_days=14)
+        d.open(p.id, "senior", participant_id=person(svc, f"s-{topic}@example.org").id)
+        d.open(p.id, "junior", participant_id=person(svc, f"j-{topic}@example.org").id)
+    listed = {p["id"]: p for p in d.pair_list(fran)}
+    rows = svc.risk.overview(fran)
+    cells = {r["topic"]: dict(zip(PAIR_COLUMNS, risk_row(r, listed[r["pair"]]), strict=True)) for r in rows}
+    assert cells["Missed"]["next planned session"] == f"⚠ {TODAY - timedelta(days=2):%a %d %b}: missed (not logged)"
+    assert cells["Ahead"]["next planned session"] == f"{TODAY + timedelta(days=5):%a %d %b}"
+    assert cells["Unplanned"]["next planned session"] == "none planned"
+    assert all(c["status"] == "ok" for c in cells.values())  # a missed date is a flag, not a risk by itself
+    md = counts_md(svc.risk.counts(rows), rows)
+    assert f"* **Missed**: the session planned for {TODAY - timedelta(days=2):%a %d %b} is not logged" in md
+    assert "Ahead" not in md and "⚠" not in md

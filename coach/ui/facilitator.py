@@ -429,7 +429,9 @@ def counts_md(counts: dict[str, int], rows: list[dict] | None = None) -> str:
     total = sum(counts.values())
     line = (f"**{total} {'pair' if total == 1 else 'pairs'}**: {counts['at risk']} at risk, {counts['ok']} ok"
             + (f", {counts['closed']} closed" if counts["closed"] else "") + ".")
-    risky = [f"* ⚠ **{esc(r['topic'])}**: {esc('; '.join(why(r)))}" for r in rows or [] if why(r)]
+    # at risk marked ⚠; a pair that is ok but missed a planned session is listed unmarked
+    risky = [f"* {'⚠ ' if r['reasons'] else ''}**{esc(r['topic'])}**: {esc('; '.join(why(r)))}"
+             for r in rows or [] if why(r)]
     return "\n\n".join([line, "\n".join(risky)]) if risky else line
 
 
