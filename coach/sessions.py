@@ -118,7 +118,6 @@ def plan_line(plan: tuple[date, ...], every: int | None, quiet_days: int) -> str
     return f"Planned: {days}. Participants are reminded to log a session the day after a planned date{after}."
 
 
-
 def due_line(st: PairStatus, where: str = "") -> str:
     """One line for the participant's page: sessions so far and whether the debrief is due
     (``where``: where the page shows the debrief, if elsewhere)."""

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.conftest import assert_accessible, open_tab, seed_people, sign_in, start_app
+from tests.conftest import assert_accessible, assert_in_view, open_tab, seed_people, sign_in, start_app
 
 pytestmark = pytest.mark.slow
 
@@ -46,6 +46,7 @@ def test_a_facilitator_looks_after_the_pairs(app, browser, width):
     note.get_by_text("Please fill in", exact=False).wait_for()
     for field in ("the senior's sign-in name", "the junior's sign-in name", "the topic"):
         assert field in note.inner_text()
+    assert_in_view(page, "#plan-start button.calendar")
     page.locator("#plan-start input").first.fill("01/03/2026")  # not a date: refused, not dropped
     fill_pair(page, "How Gen Z discovers stores on TikTok")
     note.get_by_text("“01/03/2026” is not a date like 2026-03-31").wait_for()

@@ -17,7 +17,7 @@ from coach.config import load_settings
 from coach.local_server import free_port
 from coach.services import Services
 from coach.store.models import AccessLog
-from tests.conftest import api_client, assert_accessible, open_tab, seed_people, sign_in, start_app
+from tests.conftest import api_client, assert_accessible, assert_in_view, open_tab, seed_people, sign_in, start_app
 from tests.test_mail import Inbox
 
 pytestmark = pytest.mark.slow
@@ -66,6 +66,7 @@ def test_log_a_session_answer_the_check_in_and_the_facilitator_sees_the_pair_at_
     day = page.locator("#session-date input").first  # a date picker, set to today where the participant is
     today = datetime.now(ZoneInfo(ZONE)).date()
     expect(day).to_have_value(today.isoformat())
+    assert_in_view(page, "#session-date button.calendar")  # on a phone too: the picker's button is not cut off
     page.get_by_label("What you covered (optional, one line)").fill("TikTok search <b>basics</b>")
     for typed, problem in (("31/12/2026", "is not a date"), ((today + timedelta(days=1)).isoformat(), "is in the future")):
         day.fill(typed)
