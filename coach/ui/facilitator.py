@@ -187,16 +187,18 @@ class PairsTab:
                 gr.update(value=every, choices=rhythm_choices(every)),
                 self.plan_preview(start, every, p["sessions"]), "", self._sessions_md(actor, p["id"]), "")
 
-    def plan_preview(self, start, every, sessions) -> str:
-        """The dates a plan gives, as the facilitator sets it (before it is saved)."""
+    def plan_preview(self, start, every, sessions, created: bool = False) -> str:
+        """The dates a plan gives, as the facilitator sets it (before it is saved; ``created``: just
+        after the pair was created with it)."""
         quiet = self.ctx.svc.settings.log_session_days
         try:
             day = parse_date(start)
         except DebriefError as e:
             return warn(e)
         if day is None:
-            return (f"Choose the first session's date to plan the sessions; without one, participants are "
-                    f"reminded to log a session after {quiet} days without one.")
+            first = ("No session dates planned (choose the pair in the list below to plan them)" if created else
+                     "Choose the first session's date to plan the sessions")
+            return f"{first}; without one, participants are reminded to log a session after {quiet} days without one."
         n = int(sessions) if sessions and int(sessions) > 0 else None
         return plan_line(plan_of(day, int(every or 0), n), int(every or 0), quiet)
 
@@ -274,7 +276,7 @@ class PairsTab:
             return f"⚠️ {esc(str(e))}", gr.update(), gr.update(), *keep
         base = self.ctx.base_url(request)
         lines = [f"**Pair created** for “{esc(pair.topic)}” in programme “{esc(pair.programme)}”. "
-                 + self.plan_preview(start, every, sessions)]
+                 + self.plan_preview(start, every, sessions, created=True)]
         for role, (user, token) in people.items():
             self.debriefs.open(pair.id, role, participant_id=user.id)
             label = f"{role.capitalize()} ({esc(user.display_name or user.username)}, sign-in name {code(user.username)})"
