@@ -77,6 +77,7 @@ def test_log_a_session_answer_the_check_in_and_the_facilitator_sees_the_pair_at_
     page.get_by_role("button", name="Log session").click()
     page.locator("#sessions-notice").get_by_text("Session logged").wait_for()
     status.get_by_text("1 of 2 planned sessions logged").wait_for()
+    expect(day).to_have_value(today.isoformat())  # ready for the next one
     status.get_by_text(f"A session was planned for {START + timedelta(days=7):%a %d %b}").wait_for()  # the next
     assert "TikTok search <b>basics</b>" in status.inner_text()  # shown as typed, not as markup
     checkin = page.locator("#check-in")

@@ -88,8 +88,9 @@ class SessionsTab:
                                                                                   js=TODAY_JS)
         self.pair.input(self.show, inputs=self.pair, outputs=self.outputs)
         self.log_btn.click(self.log, inputs=[self.pair, self.day, self.minutes, self.covered, self.tz],
-                           outputs=[*self.outputs, self.covered], api_name="log_session",
-                           js=as_typed({1: "session-date"}, tz_at=4))
+                           outputs=[*self.outputs, self.covered, self.day], api_name="log_session",
+                           js=as_typed({1: "session-date"}, tz_at=4)
+                           ).then(None, inputs=self.day, outputs=self.day, js=TODAY_JS)  # logged: today again
         self.answer_btn.click(self.answer, inputs=[self.checkin_id, self.useful, self.fit, self.role_q,
                                                    self.comment, self.pair], outputs=self.outputs,
                               api_name="answer_check_in")
@@ -152,8 +153,8 @@ class SessionsTab:
             today = today_in(tz)
             self.sessions.log(actor, pair_id, day or today, minutes, covered, today=today)
         except (AccessDenied, SessionError) as e:  # what was typed stays in the boxes
-            return {self.notice: warn(e), self.covered: gr.update()}
-        return self.render(actor, pair_id, "Session logged. Thank you!") | {self.covered: ""}
+            return {self.notice: warn(e), self.covered: gr.update(), self.day: gr.update()}
+        return self.render(actor, pair_id, "Session logged. Thank you!") | {self.covered: "", self.day: None}
 
     def answer(self, check_in_id, useful, fit, role_answer, comment, pair_id, request: gr.Request) -> dict:
         try:
