@@ -1,6 +1,6 @@
 """``python -m coach``: the command-line tool.
 
-Subcommands: serve (the Gradio app), pair and user (pairs and accounts), ingest (past debriefs),
+Subcommands: serve (the Gradio app), pair, session and user (pairs, their sessions, accounts), ingest (past debriefs),
 extract, suggest, reindex (rebuild Chroma from SQL), status (configuration and health). Errors print one clear line to stderr and exit non-zero.
 """
 
@@ -194,7 +194,8 @@ def cmd_pair(args) -> int:
     debriefs = svc.debriefs
     if args.action == "list" and args.at_risk:
         for row in svc.risk.overview(OPERATOR, at_risk_only=True):  # worst first, one JSON object a line
-            row["last_activity"] = row["last_activity"].isoformat() if row["last_activity"] else None
+            for k in ("last_activity", "next_planned"):
+                row[k] = row[k].isoformat() if row[k] else None
             print(json.dumps(row, ensure_ascii=False))
         return 0
     if args.action == "list":
@@ -216,7 +217,7 @@ def cmd_pair(args) -> int:
     pair = debriefs.create_pair(
         senior=args.senior, junior=args.junior, topic=args.topic, senior_name=args.senior_name,
         junior_name=args.junior_name, sessions=args.sessions, programme=args.programme,
-        start_date=start, end_date=end, baseline=args.belief or [])
+        start_date=start, end_date=end, baseline=args.belief or [], every_days=args.every)
     people = {"senior": accounts.participant(args.senior_user, args.senior_name, operator),
               "junior": accounts.participant(args.junior_user, args.junior_name, operator)}
     base = args.base_url.rstrip("/")
@@ -226,6 +227,30 @@ def cmd_pair(args) -> int:
         out["invitations"][role] = f"{base}/auth/invite/{token}" if token else None  # None: already has a password
     print(json.dumps(out, indent=2))
     return 0
+
+
+def cmd_session(args) -> int:
+    """Log a pair's session as the operator (its participants get their check-ins), or list them."""
+    from coach.policy import OPERATOR
+
+    svc = _services(args)
+    try:
+        sessions = svc.sessions
+        if args.action == "log":  # every value is checked before anything is written
+            sid = sessions.log(OPERATOR, args.pair, args.date, args.minutes, args.covered)
+            row = next(r for r in sessions.sessions(OPERATOR, args.pair) if r["id"] == sid)
+            st = sessions.status(OPERATOR, args.pair)
+            print(json.dumps({"pair": args.pair, "session": _session_json(row), "held": st.held,
+                              "planned": st.planned, "debrief_due": st.due}, indent=2))
+        else:
+            print(json.dumps([_session_json(r) for r in sessions.sessions(OPERATOR, args.pair)], indent=2))
+    finally:
+        svc.close()
+    return 0
+
+
+def _session_json(row: dict) -> dict:
+    return {**row, "held_on": row["held_on"].isoformat()}
 
 
 def cmd_user(args) -> int:
@@ -331,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--sessions", type=int)
     sp.add_argument("--start", help="first session, YYYY-MM-DD")
     sp.add_argument("--end", help="last session, YYYY-MM-DD")
+    sp.add_argument("--every", type=int, metavar="DAYS", help="plan a session every DAYS days from --start "
+                    "(\"log your session\" reminders follow the plan)")
     sp.add_argument("--programme", default=DEFAULT_PROGRAMME)
     sp.add_argument("--belief", action="append", help="a starting belief of the senior (up to 3, in order)")
     sp.add_argument("--base-url", default="http://127.0.0.1:7860", help="app address used in the printed links")
@@ -339,6 +366,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp.add_argument("--senior-user", help="the senior's sign-in name (e.g. e-mail); created and invited if new")
     sp.add_argument("--junior-user", help="the junior's sign-in name; created and invited if new")
+
+    sp = add("session", cmd_session, "log a pair's mentoring session (each participant gets a check-in) or list "
+             "a pair's sessions")
+    sp.add_argument("action", choices=["log", "list"])
+    sp.add_argument("--pair", required=True, help="the pair's id (`pair list` shows them)")
+    sp.add_argument("--date", help="with log: the day it was held, YYYY-MM-DD (not in the future)")
+    sp.add_argument("--minutes", help="with log: how long it was, 5 to 480")
+    sp.add_argument("--covered", help="with log: one optional line on what was covered")
 
     sp = add("user", cmd_user, "add an account or print a new invitation link (prints the single-use link); reset a "
              "password (ends the account's sign-ins; prints a link); approve a facilitator awaiting approval; list accounts")

@@ -35,6 +35,8 @@ STEPS = ("interview", "extraction", "suggestions")
 # the step's deterministic fallback. The bundled 135M model: none. Qwen2.5-Coder-1.5B: none yet
 # (see evals/README.md, "Qwen2.5-Coder-1.5B").
 MEASURED_ON: dict[str, tuple[str, ...]] = {"bundled": (), "qwen1.5b": ()}
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")  # date.weekday()'s order
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 BUNDLED_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -96,9 +98,10 @@ class Settings(BaseSettings):
 
     prompts_dir: Path | None = Field(None, description="Folder of prompt files. Default: the `prompts/` shipped with coach.")
 
-    first_session_days: int = Field(14, ge=1, description="A pair with no session logged this many days after it was created is at risk (Pairs tab, `pair list --at-risk`).")
+    first_session_days: int = Field(14, ge=1, description="A pair with no session logged this many days after it was created (or after its planned first session, when that is later) is at risk (Pairs tab, `pair list --at-risk`).")
     debrief_overdue_days: int = Field(14, ge=1, description="A debrief not finished this many days after it became due (the planned sessions logged, the facilitator opened it, or the pair's last session date passed) is overdue: the pair is at risk.")
-    log_session_days: int = Field(14, ge=1, description="Participants who logged no session for this many days (since the pair was created or its last session) are mailed \"log your session\" (once per gap).")
+    disagree_share: float = Field(0.5, gt=0, le=1, description="A pair's two debriefs \"disagree\" (the pair is at risk) when at least this share (0 to 1) of what the junior says they taught has nothing near it in the senior's records (the pair synthesis). One unmatched point among several is usually a phrasing gap, not a disagreement.")
+    log_session_days: int = Field(14, ge=1, description="Participants of a pair with no planned session date ahead (no plan, or every planned date logged) who logged no session for this many days (since pairing or their last session) are mailed \"log your session\" (once per gap). With planned dates, that mail goes the day after a planned date passes with no session logged for it.")
     debrief_reminder_days: int = Field(7, ge=1, description="A participant whose debrief has been due this many days without being finished gets one reminder by mail.")
 
     smtp_host: str | None = Field(None, description="Mail server for reminders and the facilitators' digest. Unset: no mail is sent, and the app shows links to copy, as before.")
@@ -110,6 +113,7 @@ class Settings(BaseSettings):
     public_url: str = Field("http://127.0.0.1:7860", description="The app's address as participants reach it: the one link in each mail.")
     mail_retry_seconds: float = Field(60.0, gt=0, description="Wait before the first retry of a message the mail server did not take; doubled at each retry.")
     mail_retry_max_seconds: float = Field(3600.0, gt=0, description="The longest wait between retries: a message is retried until it is delivered, never dropped.")
+    digest_weekday: Weekday = Field("monday", description="The day of the week (in UTC) the facilitators' weekly digest of pairs at risk goes out: `monday` ... `sunday`. A week in which the app did not run that day has no digest (the Pairs tab always shows the pairs as they are).")
     mail_scan_seconds: float = Field(300.0, gt=0, description="How often the app looks for reminders and digests to send.")
 
     @field_validator("data_dir", "gguf_path", "prompts_dir", mode="after")

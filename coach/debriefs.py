@@ -46,6 +46,22 @@ class DebriefError(ValueError):
     """A request that cannot be done as asked; the message is shown to the participant."""
 
 
+MAX_EVERY_DAYS = 90  # a rhythm of sessions slower than this is no rhythm
+
+
+def check_every(days) -> int | None:
+    """Days between a pair's planned sessions (None or 0: no rhythm), or a clear error."""
+    if days in (None, "", 0):
+        return None
+    try:
+        every = int(days)
+    except (TypeError, ValueError):
+        raise DebriefError(f"“{days}” is not a number of days between sessions.") from None
+    if not 1 <= every <= MAX_EVERY_DAYS:
+        raise DebriefError(f"Sessions can be planned from every day to every {MAX_EVERY_DAYS} days.")
+    return every
+
+
 @dataclass
 class View:
     """Everything a participant's screen needs about one debrief."""
@@ -105,6 +121,7 @@ class Debriefs:
         self, *, senior: str, junior: str, topic: str, senior_name: str | None = None,
         junior_name: str | None = None, sessions: int | None = None, programme: str = DEFAULT_PROGRAMME,
         start_date: date | None = None, end_date: date | None = None, baseline: list[str] | None = None,
+        every_days: int | None = None,
     ) -> Pair:
         for field, value in (("senior's role", senior), ("junior's role", junior), ("topic", topic)):
             if not value or not value.strip():
@@ -113,11 +130,12 @@ class Debriefs:
             raise DebriefError("The number of sessions should be between 1 and 50.")
         if start_date and end_date and end_date < start_date:
             raise DebriefError("The end date is before the start date.")
+        every_days = check_every(every_days)
         questions = baseline_questions(self.prompts_dir)
         pair = Pair(id="p-" + secrets.token_hex(6), programme=programme.strip() or DEFAULT_PROGRAMME,
                     senior=senior.strip(), junior=junior.strip(), topic=topic.strip(), sessions=sessions,
                     senior_name=(senior_name or "").strip() or None, junior_name=(junior_name or "").strip() or None,
-                    start_date=start_date, end_date=end_date, extra={},
+                    start_date=start_date, end_date=end_date, session_every_days=every_days, extra={},
                     vectors=pair_vectors(topic.strip(), senior.strip()))
         pair.baseline = [BaselineBelief(idx=i, question=q, answer=a.strip())
                          for i, (q, a) in enumerate(zip(questions, baseline or [])) if a and a.strip()]
@@ -152,6 +170,7 @@ class Debriefs:
                              "has_password": bool(user and user.password_hash)}
         return {"id": p.id, "topic": p.topic, "senior": p.senior, "junior": p.junior, "senior_name": p.senior_name,
                 "junior_name": p.junior_name, "sessions": p.sessions, "created": p.created_at,
+                "start_date": p.start_date, "every_days": p.session_every_days,
                 "closed": (p.extra or {}).get("closed"), "sides": sides}
 
     def duplicate_of(self, programme: str, topic: str, senior_user: int, junior_user: int) -> str | None:
@@ -171,16 +190,24 @@ class Debriefs:
         assert p is not None
         return p
 
-    def update_pair(self, actor: Actor, pair_id: str, topic: str, sessions: int | None) -> None:
+    def update_pair(self, actor: Actor, pair_id: str, topic: str, sessions: int | None,
+                    plan: tuple[date | None, int | None] | None = None) -> None:
+        """Change a pair's topic and planned sessions and, given ``plan`` (first session's date,
+        days between sessions), its planned dates."""
         if not (topic or "").strip():
             raise DebriefError("Please fill in the topic.")
         if sessions is not None and not 1 <= sessions <= 50:
             raise DebriefError("The number of sessions should be between 1 and 50.")
+        every = check_every(plan[1]) if plan else None
         with self.db.session() as s:
             p = self._own_pair(s, actor, pair_id)
             if p.topic != topic.strip():
                 p.vectors = pair_vectors(topic.strip(), p.senior)
             p.topic, p.sessions = topic.strip(), sessions
+            if plan:
+                if plan[0] and p.end_date and p.end_date < plan[0]:
+                    raise DebriefError("The first session's date is after the pair's last session date.")
+                p.start_date, p.session_every_days = plan[0], every
 
     def close_pair(self, actor: Actor, pair_id: str, closed: bool = True) -> None:
         """A pair whose programme round is over (or that stopped): kept, marked closed."""

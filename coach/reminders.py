@@ -2,12 +2,15 @@
 
 A scan looks at every open pair and queues (coach.mail, once per key) what has become due:
 
-- "log your session": no session logged for ``log_session_days`` since pairing or the last one;
+- "log your session": the day after a planned session's date passed with no session logged for
+  it; for a pair with no planned date ahead, after ``log_session_days`` without a session since
+  pairing or the last one;
 - the check-in: a session was logged and this participant has not answered its check-in (the
   participant who logged it sees the check-in at once, so theirs waits a day);
 - "your debrief is ready": the debrief became due and is not finished;
 - one reminder, ``debrief_reminder_days`` after it became due, if it is still not finished;
-- to each facilitator with pairs at risk, once a week, how many and why (no names, no content).
+- to each facilitator with pairs at risk, once a week on ``digest_weekday``, how many and why
+  (no names, no content).
 
 Each message is plain, short, has one link (the app) and holds no debrief content. Nothing goes
 to a participant who turned reminders off, or whose sign-in name is not an e-mail address.
@@ -21,10 +24,11 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
+from coach.config import WEEKDAYS
 from coach.mail import address_of, queue_once
 from coach.policy import OPERATOR
 from coach.risk import AT_RISK, PairsAtRisk
-from coach.sessions import pair_status
+from coach.sessions import PairStatus, pair_status
 from coach.store.db import Database
 from coach.store.models import CheckIn, Debrief, MailMessage, Pair, PairSession, User, utcnow
 
@@ -35,9 +39,10 @@ def text(kind: str, link: str, **facts) -> tuple[str, str]:
     """(subject, body) of a message: plain, short, one link, no debrief content."""
     topic = facts.get("topic", "")
     if kind == "log_session":
+        planned = f" (one was planned for {facts['planned']:%A %d %B})" if facts.get("planned") else ""
         return ("Log your last mentoring session",
-                f"Hello,\n\nIf you have met for your mentoring on “{topic}”, log the session (a few seconds) "
-                f"at\n{link}" + SIGN_OFF)
+                f"Hello,\n\nIf you have met for your mentoring on “{topic}”{planned}, log the session (a few "
+                f"seconds) at\n{link}" + SIGN_OFF)
     if kind == "check_in":
         return ("Two quick questions about your session",
                 f"Hello,\n\nHow was your session on “{topic}”? Two one-tap questions, seen only by your "
@@ -69,6 +74,18 @@ def reason_kind(reason: str) -> str:
         if k in reason:
             return {"no session logged": "no first session", "disagree": "the two debriefs disagree"}.get(k, k)
     return reason
+
+
+def log_session_due(st: PairStatus, p: Pair, today: date, quiet_days: int) -> bool:
+    """Whether the pair's participants are asked to log a session: the day after the next planned
+    session's date (keyed by sessions held, so once per gap); with no planned date ahead, after
+    ``quiet_days`` without a session."""
+    if st.due:
+        return False
+    if st.next_planned is not None:
+        return today > st.next_planned
+    quiet_since = st.last_session or p.created_at.date()
+    return (today - quiet_since).days >= quiet_days
 
 
 class Reminders:
@@ -127,9 +144,9 @@ class Reminders:
 
     def _nudges(self, s, p: Pair, d: Debrief, u: User, sessions, st, today: date) -> int:
         n, topic = 0, p.topic
-        quiet_since = st.last_session or p.created_at.date()
-        if not st.due and (today - quiet_since).days >= self.settings.log_session_days:
-            n += self._send(f"log:{d.id}:{st.held}", "log_session", u, p.programme, topic=topic)
+        if log_session_due(st, p, today, self.settings.log_session_days):
+            n += self._send(f"log:{d.id}:{st.held}", "log_session", u, p.programme, topic=topic,
+                            planned=st.next_planned)
         day_ago = utcnow() - timedelta(days=1)
         for ci, sess in s.execute(select(CheckIn, PairSession).join(PairSession, PairSession.id == CheckIn.session_id)
                                   .where(CheckIn.pair_id == p.id, CheckIn.participant_id == u.id,
@@ -146,6 +163,8 @@ class Reminders:
         return n
 
     def _digests(self, today: date) -> int:
+        if WEEKDAYS[today.weekday()] != self.settings.digest_weekday:
+            return 0  # the digest goes out on its day only (the week's first scan may be any day)
         year, week, _ = today.isocalendar()
         key = f"{year}-W{week:02d}"
         with self.db.session() as s:

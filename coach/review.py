@@ -221,6 +221,27 @@ def group_by_meaning(texts: list[str]) -> list[tuple[str, int]]:
     return sorted(out, key=lambda x: -x[1])
 
 
+def _shared_sides(pair: Pair) -> dict[str, Debrief]:
+    return {d.role: d for d in pair.debriefs if d.source == "interview" and d.shared and d.confirmed_at}
+
+
+def synthesis_fingerprint(pair: Pair) -> str | None:
+    """A digest of everything :func:`pair_synthesis` reads (the junior's turns, the senior's
+    records with their status, the match threshold), in a session; None when the pair has no
+    synthesis. Cheap: no model runs, so a kept synthesis is reused until this changes."""
+    import hashlib
+
+    sides = _shared_sides(pair)
+    if set(sides) != {"senior", "junior"}:
+        return None
+    h = hashlib.sha256(f"{SYNTHESIS_MATCH}".encode())
+    for t in sides["junior"].turns:
+        h.update(json.dumps([t.idx, t.speaker, t.text, t.meta], sort_keys=True, default=str).encode())
+    for r in sorted(sides["senior"].records, key=lambda r: r.id):
+        h.update(json.dumps([r.id, r.kind, r.status, r.text]).encode())
+    return h.hexdigest()
+
+
 def pair_synthesis(db: Database, pair_id: str) -> dict:
     """Line up what the junior says they taught against what the senior says they learned.
 
@@ -236,7 +257,7 @@ def pair_synthesis(db: Database, pair_id: str) -> dict:
         pair = s.get(Pair, pair_id)
         if pair is None:
             raise ReviewError("No such pair.")
-        sides = {d.role: d for d in pair.debriefs if d.source == "interview" and d.shared and d.confirmed_at}
+        sides = _shared_sides(pair)
         if set(sides) != {"senior", "junior"}:
             raise ReviewError("Both sides of the pair must have finished and shared their debrief.")
         jturns = [XTurn(t.speaker, t.text, t.meta) for t in sides["junior"].turns]

@@ -15,27 +15,29 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from coach.policy import OPERATOR, Actor
 from coach.sessions import FITS, Audit, PairStatus, pair_status
 from coach.store.db import Database
-from coach.store.models import CheckIn, Debrief, Pair, PairSession, Turn
+from coach.store.models import CheckIn, Debrief, Pair, PairAssessment, PairSession, Turn, utcnow
 
 AT_RISK, OK, CLOSED = "at risk", "ok", "closed"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# The debriefs "disagree" when at least this share of what the junior says they taught has nothing
-# near it in the senior's records: one unmatched sentence among several is usually a phrasing gap.
-DISAGREE_SHARE = 0.5
 
 
 @dataclass(frozen=True)
 class Thresholds:
+    """The rules' numbers (coach.config: COACH_FIRST_SESSION_DAYS, COACH_DEBRIEF_OVERDUE_DAYS,
+    COACH_DISAGREE_SHARE); these defaults are the settings' own."""
+
     first_session_days: int = 14
     overdue_days: int = 14
+    disagree_share: float = 0.5
 
     @classmethod
     def of(cls, settings) -> Thresholds:
-        return cls(settings.first_session_days, settings.debrief_overdue_days)
+        return cls(settings.first_session_days, settings.debrief_overdue_days, settings.disagree_share)
 
 
 @dataclass
@@ -65,9 +67,12 @@ class PairFacts:
 def reasons(f: PairFacts, today: date, t: Thresholds) -> list[str]:
     """Why the pair is at risk ([] when it is not); pure, so each rule is tested on its own."""
     out: list[str] = []
-    created = f.pair.created_at.date()
-    if f.status.held == 0 and (today - created).days > t.first_session_days:
-        out.append(f"no session logged in the {(today - created).days} days since pairing")
+    since, what = f.pair.created_at.date(), "pairing"
+    start = f.pair.start_date
+    if start and start > since:  # a pair planned to start later is not late before it starts
+        since, what = start, f"the planned first session ({start:%d %b})"
+    if f.status.held == 0 and (today - since).days > t.first_session_days:
+        out.append(f"no session logged in the {(today - since).days} days since {what}")
     for role, side in f.sides.items():
         if "not" in side.fits:
             out.append(f"the {role} says the pairing is not a good fit")
@@ -76,12 +81,13 @@ def reasons(f: PairFacts, today: date, t: Thresholds) -> list[str]:
     learner = f.sides.get("junior")
     if learner and learner.role_answers and learner.role_answers[-1] == "no":
         out.append("the junior says the senior is not showing up as a learner")
-    due = f.status.due_since or (f.pair.end_date if f.pair.end_date and f.pair.end_date < today else None)
+    end = f.status.plan_end
+    due = f.status.due_since or (end if end and end < today else None)
     if due and (today - due).days > t.overdue_days:
         late = [r for r, s in f.sides.items() if s.status != "done"]
         if late:
             out.append(f"{' and '.join(late)} debrief overdue ({(today - due).days} days since due)")
-    if f.taught_unmatched and f.taught_unmatched[0] >= DISAGREE_SHARE * f.taught_unmatched[1]:
+    if f.taught_unmatched and f.taught_unmatched[0] >= t.disagree_share * f.taught_unmatched[1]:
         n, total = f.taught_unmatched
         out.append(f"the debriefs disagree: {n} of {total} points the junior says they taught have nothing near "
                    "them in the senior's records")
@@ -133,6 +139,7 @@ class PairsAtRisk:
         return {"pair": p.id, "programme": p.programme, "topic": p.topic,
                 "senior": p.senior_name or p.senior, "junior": p.junior_name or p.junior,
                 "held": st.held, "planned": st.planned, "due": st.due,
+                "next_planned": None if closed else st.next_planned, "missed": not closed and st.missed(today),
                 "last_activity": f.last_activity,
                 "fit": {r: [FITS[x] for x in s.fits] for r, s in f.sides.items()},
                 "debriefs": {r: side_word(f.sides.get(r), st.due) for r in ("senior", "junior")},
@@ -163,16 +170,53 @@ class PairsAtRisk:
                                                                             CheckIn.answered_at.is_not(None))))
                 last = max((_aware(m) for m in moments), default=None)
                 out.append(PairFacts(p, pair_status(p, sessions), sides, last))
+            kept, stale = self._kept(s, out)
         for f in out:
-            if all(f.sides.get(r) and f.sides[r].shared and f.sides[r].confirmed for r in ("senior", "junior")):
-                try:
-                    syn = pair_synthesis(self.db, f.pair.id)
-                except ReviewError:
-                    continue
-                taught = len(syn["overlap"]) + len(syn["taught_not_learned"])
-                if taught:
-                    f.taught_unmatched = (len(syn["taught_not_learned"]), taught)
+            if f.pair.id in kept:
+                f.taught_unmatched = kept[f.pair.id]
+                continue
+            if f.pair.id not in stale:
+                continue
+            try:
+                syn = pair_synthesis(self.db, f.pair.id)
+            except ReviewError:
+                continue
+            taught = len(syn["overlap"]) + len(syn["taught_not_learned"])
+            f.taught_unmatched = (len(syn["taught_not_learned"]), taught) if taught else None
+            self._keep(f.pair.id, stale[f.pair.id], f.taught_unmatched)
         return out
+
+    @staticmethod
+    def _kept(s, facts: list[PairFacts]) -> tuple[dict[str, tuple[int, int] | None], dict[str, str]]:
+        """The kept syntheses still true to their debriefs, and the fingerprints of the pairs to
+        assess again (MiniLM: the slow part of the list)."""
+        from coach.review import synthesis_fingerprint
+
+        stale: dict[str, str] = {}
+        kept: dict[str, tuple[int, int] | None] = {}
+        for f in facts:
+            if not all(f.sides.get(r) and f.sides[r].shared and f.sides[r].confirmed for r in ("senior", "junior")):
+                continue
+            mark = synthesis_fingerprint(f.pair)
+            if mark is None:
+                continue
+            a = s.get(PairAssessment, f.pair.id)
+            if a is not None and a.fingerprint == mark:
+                kept[f.pair.id] = (a.unmatched, a.taught) if a.taught else None
+            else:
+                stale[f.pair.id] = mark
+        return kept, stale
+
+    def _keep(self, pair_id: str, mark: str, result: tuple[int, int] | None) -> None:
+        """Keep a synthesis's result; another instance keeping the same pair's at once is fine."""
+        try:
+            with self.db.session() as s:
+                a = s.get(PairAssessment, pair_id) or PairAssessment(pair_id=pair_id)
+                a.fingerprint, a.assessed_at = mark, utcnow()
+                a.unmatched, a.taught = result if result else (None, None)
+                s.add(a)
+        except IntegrityError:
+            pass
 
     @staticmethod
     def _side(s, d: Debrief) -> Side:

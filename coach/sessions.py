@@ -44,6 +44,14 @@ class SessionError(DebriefError):
     """A request about sessions that cannot be done as asked; the message is safe to show."""
 
 
+# How often a pair plans to meet, as the facilitator chooses it (days between sessions; 0: only
+# the first session's date is planned). A rhythm rather than a list of dates: programmes agree one
+# at kick-off ("every two weeks"), it is one choice instead of typing four to six dates, and it
+# keeps the weekday; a session held on another day is logged on the day it was held.
+RHYTHMS = {7: "every week", 14: "every 2 weeks", 21: "every 3 weeks", 28: "every 4 weeks",
+           0: "first session only (no fixed rhythm)"}
+
+
 @dataclass
 class PairStatus:
     """Where a pair's sessions stand, as both participants and the facilitator see it."""
@@ -56,6 +64,32 @@ class PairStatus:
     due: bool
     due_since: date | None  # the day the debrief became due (None: not due)
     opened_early: bool
+    plan: tuple[date, ...] = ()  # the planned sessions' dates (planned_dates)
+    plan_end: date | None = None  # the round's last session: the pair's end date, else its plan's last
+
+    @property
+    def next_planned(self) -> date | None:
+        """The date of the next planned session not logged yet: the n-th planned date counts as
+        held once n sessions are logged, whichever days they were held on."""
+        return self.plan[self.held] if not self.due and self.held < len(self.plan) else None
+
+    def missed(self, today: date) -> bool:
+        """A planned session's date has passed without a session logged for it."""
+        return self.next_planned is not None and self.next_planned < today
+
+
+def planned_dates(p: Pair) -> tuple[date, ...]:
+    return plan_of(p.start_date, p.session_every_days, p.sessions)
+
+
+def plan_of(start: date | None, every: int | None, sessions: int | None) -> tuple[date, ...]:
+    """The planned sessions' dates: from the first session's date, one every ``every`` days for
+    the planned number of sessions; the first date alone without a rhythm; none without a date."""
+    if start is None:
+        return ()
+    if not every:
+        return (start,)
+    return tuple(start + timedelta(days=k * every) for k in range(sessions or 1))
 
 
 def pair_status(p: Pair, sessions: list[PairSession]) -> PairStatus:
@@ -68,8 +102,20 @@ def pair_status(p: Pair, sessions: list[PairSession]) -> PairStatus:
     if opened:
         early = date.fromisoformat(opened[:10])
         since = min(since, early) if since else early
+    plan = planned_dates(p)
+    end = p.end_date or (plan[-1] if p.session_every_days and plan else None)
     return PairStatus(p.id, p.topic, p.sessions, len(dates), dates[-1] if dates else None, since is not None,
-                      since, bool(opened))
+                      since, bool(opened), plan, end)
+
+
+def plan_line(plan: tuple[date, ...], every: int | None, quiet_days: int) -> str:
+    """The planned dates in a line a facilitator checks at a glance, and what the reminders do."""
+    if not plan:
+        return (f"No session dates planned: participants are reminded to log a session after {quiet_days} days "
+                "without one.")
+    days = ", ".join(f"{d:%a %d %b %Y}" if k in (0, len(plan) - 1) else f"{d:%a %d %b}" for k, d in enumerate(plan))
+    after = "" if every else f", then a reminder after {quiet_days} days without a session"
+    return f"Planned: {days}. Participants are reminded to log a session the day after a planned date{after}."
 
 
 def due_line(st: PairStatus, where: str = "") -> str:
@@ -138,7 +184,9 @@ class Sessions:
         """The pair, if the actor may act on it, and as whom (senior, junior, facilitator, operator).
         A participant of another pair and a facilitator of another programme are told the same."""
         p = s.get(Pair, pair_id) if pair_id else None
-        if actor is OPERATOR and p is not None:
+        if actor is OPERATOR:
+            if p is None:  # the operator at the shell may know every pair: tell them plainly
+                raise SessionError(f"There is no pair “{pair_id}” (`python -m coach pair list` lists them).")
             return p, "operator"
         if actor.role == "participant":
             side = self._side(s, actor, pair_id) if p is not None else None
@@ -177,9 +225,11 @@ class Sessions:
         write each side an unanswered check-in. Returns the session's id."""
         day, length = parse_day(held_on), parse_minutes(minutes)
         line = clean_line(covered, MAX_COVERED_CHARS, "line on what was covered")
-        today = today or utcnow().date()
-        if day > today + timedelta(days=1):  # a day of slack: the participant's time zone may be ahead of UTC
-            raise SessionError("That date is in the future: log a session once it has taken place.")
+        # ``today``: the viewer's, from their time zone; unknown, a day of slack over UTC's (their
+        # time zone may be ahead of it)
+        latest = today or utcnow().date() + timedelta(days=1)
+        if day > latest:
+            raise SessionError(f"{day:%a %d %b %Y} is in the future: log a session once it has taken place.")
         with self.db.session() as s:
             p, who = self._pair_for(s, actor, pair_id)
             if (p.extra or {}).get("closed"):

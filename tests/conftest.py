@@ -264,6 +264,22 @@ def answer_all(debriefs, actor, did: str, answers: list[str], reply_to_checks: s
 AXE = ROOT / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js"  # scripts/test installs it (npm)
 
 
+def assert_in_view(page, selector: str) -> None:
+    """The element is shown whole within the page's width and nothing lies over it (a control
+    pushed out of its narrow column on a phone ends up under its neighbour)."""
+    # the window scrolled to it, not the element (which would also scroll a box that hides it sideways)
+    page.evaluate("(sel) => window.scrollTo(0, document.querySelector(sel).getBoundingClientRect().top + "
+                  "window.scrollY - 100)", selector)
+    box = page.locator(selector).first.bounding_box()
+    assert box and box["width"] > 0 and box["x"] >= 0, (selector, box)
+    assert box["x"] + box["width"] <= page.viewport_size["width"], (selector, box, page.viewport_size)
+    on_top = page.evaluate("""(sel) => { const el = document.querySelector(sel); const b = el.getBoundingClientRect();
+        const hit = document.elementFromPoint(b.x + b.width / 2, b.y + b.height / 2);
+        return hit && (el === hit || el.contains(hit)) ? null : (hit ? hit.outerHTML.slice(0, 120) : 'nothing'); }""",
+                           selector)
+    assert on_top is None, f"{selector} is covered by {on_top}"
+
+
 def assert_accessible(page) -> None:
     """axe-core, run in the page as it is now: no serious or critical violation (WCAG 2 A/AA)."""
     if not AXE.is_file():

@@ -158,3 +158,39 @@ def test_pair_list_at_risk_prints_one_json_line_per_pair_at_risk(tmp_path):
     assert row["reasons"] == ["no session logged in the 30 days since pairing"]
     rows = json.loads(run_cli("pair", "list", "--data-dir", str(d)).stdout)  # the plain list is as it was
     assert all(set(p) == {"pair", "programme", "topic", "senior", "junior", "sessions"} for p in rows) and len(rows) == 2
+
+
+def test_an_operator_logs_and_lists_a_pairs_sessions(tmp_path):
+    from datetime import date, timedelta
+
+    d = str(tmp_path / "store")
+    r = run_cli("pair", "create", "--senior", "CFO", "--junior", "Analyst", "--topic", "AI tools", "--sessions", "2",
+                "--start", "2026-01-05", "--every", "14", "--senior-user", "cfo@example.org",
+                "--junior-user", "ana@example.org", "--data-dir", d)
+    assert r.returncode == 0, r.stderr
+    pair = json.loads(r.stdout)["pair"]
+    tomorrow = (date.today() + timedelta(days=2)).isoformat()
+    for args, problem in [
+        (("--pair", "p-nope", "--date", "2026-01-06", "--minutes", "45"), "There is no pair “p-nope”"),
+        (("--pair", pair, "--date", "06/01/2026", "--minutes", "45"), "is not a date like 2026-03-31"),
+        (("--pair", pair, "--date", tomorrow, "--minutes", "45"), "is in the future"),
+        (("--pair", pair, "--date", "2026-01-06"), "length in minutes"),
+        (("--pair", pair, "--date", "2026-01-06", "--minutes", "2"), "between 5 and 480"),
+        (("--pair", pair, "--minutes", "45"), "give the session's date"),
+    ]:
+        r = run_cli("session", "log", *args, "--data-dir", d)
+        assert r.returncode == 2 and r.stderr.startswith("error: ") and problem in r.stderr, (args, r.stderr)
+        assert "Traceback" not in r.stderr
+    assert json.loads(run_cli("session", "list", "--pair", pair, "--data-dir", d).stdout) == []  # nothing written
+    r = run_cli("session", "log", "--pair", pair, "--date", "2026-01-06", "--minutes", "45", "--covered",
+                "Prompting basics", "--data-dir", d)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["session"]["held_on"] == "2026-01-06" and out["session"]["logged_as"] == "operator"
+    assert (out["held"], out["planned"], out["debrief_due"]) == (1, 2, False)
+    r = run_cli("session", "log", "--pair", pair, "--date", "2026-01-06", "--minutes", "30", "--data-dir", d)
+    assert r.returncode == 2 and "already logged" in r.stderr
+    rows = json.loads(run_cli("session", "list", "--pair", pair, "--data-dir", d).stdout)
+    assert [(x["held_on"], x["minutes"], x["covered"]) for x in rows] == [("2026-01-06", 45, "Prompting basics")]
+    r = run_cli("session", "list", "--pair", "p-nope", "--data-dir", d)
+    assert r.returncode == 2 and "There is no pair" in r.stderr

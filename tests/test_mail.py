@@ -11,6 +11,7 @@ from email.message import Message
 import pytest
 from sqlalchemy import select, update
 
+from coach.config import WEEKDAYS
 from coach.local_server import free_port
 from coach.mail import backoff
 from coach.policy import Actor
@@ -71,7 +72,9 @@ def mail_settings(make_settings, port, **more):
 
 @pytest.fixture
 def svc(make_settings, port, either_database):
-    s = Services(mail_settings(make_settings, port, database_url=either_database))
+    # today is the digest's day here; test_the_digest_goes_out_on_its_weekday_only sets another
+    s = Services(mail_settings(make_settings, port, database_url=either_database,
+                               digest_weekday=WEEKDAYS[TODAY.weekday()]))
     yield s
     s.close()
 
@@ -155,6 +158,60 @@ def test_log_your_session_after_days_without_one(svc, inbox, pair):
     [digest] = inbox.to("fran@example.org")
     assert "1 × no first session" in body(digest)
     assert deliver(svc) == 0
+
+
+def test_log_your_session_the_day_after_a_planned_session_passes(svc, inbox, pair):
+    pid, ann, jo, fran = pair
+    start = TODAY + timedelta(days=3)
+    svc.debriefs.update_pair(fran, pid, "TikTok search", 2, (start, 14))
+    for day in (TODAY, start):  # before the first planned session, and on its day: nothing
+        svc.reminders.scan(day)
+        assert svc.mail.send_due() == 0
+    svc.reminders.scan(start + timedelta(days=1))
+    assert svc.mail.send_due() == 2
+    for who in ("ann@example.org", "jo@example.org"):
+        [m] = inbox.to(who)
+        assert m["Subject"] == "Log your last mentoring session"
+        assert f"planned for {start:%A %d %B}" in body(m)
+        assert_plain_short_one_link(m)
+    svc.reminders.scan(start + timedelta(days=2))
+    assert svc.mail.send_due() == 0  # once per gap
+    svc.sessions.log(jo, pid, start + timedelta(days=1), 30, today=start + timedelta(days=1))
+    for days in (2, 13, 14):  # the next one is planned two weeks after the first: not before it has passed
+        svc.reminders.scan(start + timedelta(days=days))
+    assert [m["Subject"] for m in inbox.to("jo@example.org")] == ["Log your last mentoring session"]
+    svc.reminders.scan(start + timedelta(days=15))
+    svc.mail.send_due()
+    assert [m["Subject"] for m in inbox.to("jo@example.org")][-1] == "Log your last mentoring session"
+    assert f"planned for {start + timedelta(days=14):%A %d %B}" in body(inbox.to("jo@example.org")[-1])
+
+
+def test_the_digest_goes_out_on_its_weekday_only(make_settings, inbox, port):
+    svc = Services(mail_settings(make_settings, port, digest_weekday="thursday"))
+    try:
+        ann, jo = person(svc, "ann@example.org"), person(svc, "jo@example.org")
+        person(svc, "fran@example.org", "facilitator", PROGRAMME)
+        p = svc.debriefs.create_pair(senior="D", junior="A", topic="T", sessions=4, programme=PROGRAMME)
+        svc.debriefs.open(p.id, "senior", participant_id=ann.id)
+        svc.debriefs.open(p.id, "junior", participant_id=jo.id)
+        svc.sessions.log(jo, p.id, TODAY, 30)
+        [ci] = svc.sessions.pending(ann)
+        svc.sessions.answer(ann, ci["id"], 1, "no", "not")  # at risk: not a good fit
+        monday = TODAY - timedelta(days=TODAY.weekday()) + timedelta(days=7)
+        for day in range(3):  # Monday to Wednesday, the first scans of that week: no digest
+            svc.reminders.scan(monday + timedelta(days=day))
+        svc.mail.send_due()
+        assert inbox.to("fran@example.org") == []
+        svc.reminders.scan(monday + timedelta(days=3))  # Thursday
+        svc.reminders.scan(monday + timedelta(days=4))
+        svc.mail.send_due()
+        [digest] = inbox.to("fran@example.org")
+        assert "1 × not a good fit" in body(digest)
+        svc.reminders.scan(monday + timedelta(days=10))  # the next Thursday: the next week's
+        svc.mail.send_due()
+        assert len(inbox.to("fran@example.org")) == 2
+    finally:
+        svc.close()
 
 
 def test_opt_out_holds_even_for_a_message_already_queued(svc, inbox, pair):

@@ -1,14 +1,17 @@
-"""A facilitator looks after the programme's pairs in a real browser: a pair submitted twice is
-refused, a lost invitation gets a new link, topic and sessions are edited, a pair is closed, and
-one created by mistake is removed; at desktop and phone width, accessibly."""
+"""A facilitator looks after the programme's pairs in a real browser: a pair's sessions are planned
+with a date picker and a rhythm (the dates shown before it is created), a missed planned session
+is flagged, a pair submitted twice is refused, a lost invitation gets a new link, topic, sessions
+and plan are edited, a pair is closed, and one created by mistake is removed; at desktop and phone
+width, accessibly."""
 
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 
 import pytest
 
-from tests.conftest import assert_accessible, open_tab, seed_people, sign_in, start_app
+from tests.conftest import assert_accessible, assert_in_view, open_tab, seed_people, sign_in, start_app
 
 pytestmark = pytest.mark.slow
 
@@ -43,8 +46,23 @@ def test_a_facilitator_looks_after_the_pairs(app, browser, width):
     note.get_by_text("Please fill in", exact=False).wait_for()
     for field in ("the senior's sign-in name", "the junior's sign-in name", "the topic"):
         assert field in note.inner_text()
+    assert_in_view(page, "#plan-start button.calendar")
+    page.locator("#plan-start input").first.fill("01/03/2026")  # not a date: refused, not dropped
+    fill_pair(page, "How Gen Z discovers stores on TikTok")
+    note.get_by_text("“01/03/2026” is not a date like 2026-03-31").wait_for()
+    start = date.today() - timedelta(days=20)  # planned to start 20 days ago, every week: two sessions missed
+    page.locator("#plan-start input").first.fill(start.isoformat())
+    page.locator("#plan-start input").first.press("Enter")
+    page.get_by_label("Then meet").first.click()
+    page.get_by_role("option", name="every week", exact=True).click()
+    preview = page.locator("#plan-preview")
+    preview.get_by_text(f"Planned: {start:%a %d %b %Y}, {start + timedelta(days=7):%a %d %b}").wait_for()
+    assert f"{start + timedelta(days=21):%a %d %b %Y}" in preview.inner_text()  # the 4th and last
+    assert_accessible(page)
     fill_pair(page, "How Gen Z discovers stores on TikTok")
     note.get_by_text("Pair created").wait_for()
+    assert f"Planned: {start:%a %d %b %Y}" in note.inner_text()
+    assert page.locator("#plan-start input").first.input_value() == ""  # the form is cleared, plan too
     first = re.findall(r"/auth/invite/([\w-]+)", note.inner_html())
     assert len(first) == 2 and page.get_by_label("Topic the junior knows better").input_value() == ""  # cleared
     fill_pair(page, "How Gen Z discovers stores on TikTok")  # submitted twice
@@ -52,8 +70,21 @@ def test_a_facilitator_looks_after_the_pairs(app, browser, width):
     assert_accessible(page)
 
     cell = page.locator("#pairs-table [data-testid^='cell-']")  # not Gradio's hidden copy for sizing
+    cell.filter(has_text=f"⚠ {start:%a %d %b}: missed (not logged)").first.wait_for()
+    assert f"the session planned for {start:%a %d %b} is not logged" in page.locator("#pairs-counts").inner_text()
     cell.filter(has_text="How Gen Z discovers stores on TikTok").first.click()  # choose it in the list
     page.locator("#pair-details").get_by_text("senior ann@example.org", exact=False).wait_for()
+    assert page.locator("#edit-plan-start input").first.input_value() == start.isoformat()
+    page.locator("#edit-plan-preview").get_by_text(f"{start + timedelta(days=7):%a %d %b}").wait_for()
+    later = date.today() + timedelta(days=3)  # the pair starts later than planned: the plan moves
+    page.locator("#edit-plan-start input").first.fill(later.isoformat())
+    page.locator("#edit-plan-start input").first.press("Enter")
+    page.locator("#edit-plan-preview").get_by_text(f"Planned: {later:%a %d %b %Y}").wait_for()
+    page.get_by_role("button", name="Save changes").click()
+    page.locator("#pair-note").get_by_text("Saved.").wait_for()
+    cell.filter(has_text=f"{later:%a %d %b}").first.wait_for()  # the next planned session, not missed
+    assert "is not logged" not in page.locator("#pairs-counts").inner_text()
+    assert_accessible(page)
     page.get_by_role("button", name="New invitation link for the senior").click()
     page.locator("#pair-note").get_by_text("New single-use invitation link", exact=False).wait_for()
     again = re.findall(r"/auth/invite/([\w-]+)", page.locator("#pair-note").inner_html())

@@ -202,9 +202,10 @@ def test_a_participant_turns_reminders_off_and_on(svc, people):
 # -- pairs at risk ---------------------------------------------------------------------------
 
 def facts(created_days_ago=0, held=0, planned=4, fits=None, learner=None, due_days_ago=None, done=(),
-          taught=None) -> PairFacts:
+          taught=None, starts_in=None) -> PairFacts:
     p = Pair(id="p-1", programme="P", senior="S", junior="J", topic="T", sessions=planned, extra={})
     p.created_at = utcnow() - timedelta(days=created_days_ago)
+    p.start_date = TODAY + timedelta(days=starts_in) if starts_in is not None else None
     due = TODAY - timedelta(days=due_days_ago) if due_days_ago is not None else None
     from coach.sessions import PairStatus
 
@@ -233,9 +234,86 @@ T = Thresholds(first_session_days=14, overdue_days=14)
     (facts(taught=(2, 3)), ["the debriefs disagree: 2 of 3 points the junior says they taught have nothing near "
                             "them in the senior's records"]),
     (facts(taught=(1, 4)), []),
+    # a pair planned to start a month after pairing is not late before its first planned session
+    (facts(created_days_ago=30, starts_in=-5), []),
+    (facts(created_days_ago=40, starts_in=-20), [
+        f"no session logged in the 20 days since the planned first session ({TODAY - timedelta(days=20):%d %b})"]),
+    (facts(created_days_ago=20, starts_in=-30), ["no session logged in the 20 days since pairing"]),
 ])
 def test_each_at_risk_rule(f, expected):
     assert reasons(f, TODAY, T) == expected
+
+
+def test_the_disagreement_threshold_is_a_setting(make_settings, monkeypatch):
+    from coach.config import ConfigError, load_settings
+
+    monkeypatch.setenv("COACH_DISAGREE_SHARE", "0.25")
+    t = Thresholds.of(load_settings(data_dir=make_settings().data_dir))
+    assert t.disagree_share == 0.25
+    assert reasons(facts(taught=(1, 4)), TODAY, t) == [
+        "the debriefs disagree: 1 of 4 points the junior says they taught have nothing near them in the senior's "
+        "records"]
+    assert reasons(facts(taught=(1, 4)), TODAY, Thresholds()) == []  # the default, 0.5
+    monkeypatch.setenv("COACH_DISAGREE_SHARE", "1.5")
+    with pytest.raises(ConfigError, match="COACH_DISAGREE_SHARE"):
+        load_settings()
+
+
+# -- planned sessions ------------------------------------------------------------------------
+
+def test_a_pair_plans_its_sessions_from_a_first_date_and_a_rhythm(svc, people):
+    from coach.sessions import planned_dates
+
+    d, ses, fran = svc.debriefs, svc.sessions, people["fran"]
+    start = TODAY - timedelta(days=20)
+    p = d.create_pair(senior="Retail director", junior="Social media associate", topic="TikTok search",
+                      sessions=3, programme=PROGRAMME, start_date=start, every_days=14)
+    d.open(p.id, "senior", participant_id=people["ann"].id)
+    d.open(p.id, "junior", participant_id=people["jo"].id)
+    assert planned_dates(p) == (start, start + timedelta(days=14), start + timedelta(days=28))
+    st = ses.status(fran, p.id)
+    assert st.next_planned == start and st.missed(TODAY) and st.plan_end == start + timedelta(days=28)
+    ses.log(people["jo"], p.id, start + timedelta(days=2), 30)  # held two days late: counts as the first
+    st = ses.status(fran, p.id)
+    assert st.next_planned == start + timedelta(days=14) and st.missed(TODAY)
+    [row] = svc.risk.overview(fran)
+    assert (row["next_planned"], row["missed"]) == (start + timedelta(days=14), True)
+    ses.log(people["jo"], p.id, TODAY, 30)
+    st = ses.status(fran, p.id)
+    assert st.next_planned == start + timedelta(days=28) and not st.missed(TODAY)  # 8 days ahead
+    # the facilitator moves the plan: a later first date, every week
+    d.update_pair(fran, p.id, "TikTok search", 3, (TODAY + timedelta(days=1), 7))
+    assert ses.status(fran, p.id).plan == tuple(TODAY + timedelta(days=1 + 7 * k) for k in range(3))
+    d.update_pair(fran, p.id, "TikTok search", 3, (TODAY, None))  # no rhythm: the first date alone
+    st = ses.status(fran, p.id)
+    assert st.plan == (TODAY,) and st.next_planned is None and st.plan_end is None  # 2 held, 1 date planned
+    ses.log(people["ann"], p.id, TODAY - timedelta(days=1), 30)
+    assert ses.status(fran, p.id).next_planned is None  # due: nothing more to plan
+    with pytest.raises(AccessDenied):  # another programme's facilitator cannot replan it
+        d.update_pair(people["olga"], p.id, "TikTok search", 3, (TODAY, 7))
+
+
+def test_a_bad_plan_is_refused_clearly_and_nothing_changes(svc, people, pair):
+    from coach.debriefs import DebriefError
+
+    d = svc.debriefs
+    for every, problem in ((120, "every 90 days"), (-7, "every 90 days"), ("often", "not a number of days")):
+        with pytest.raises(DebriefError, match=problem):
+            d.create_pair(senior="S", junior="J", topic="T", sessions=2, programme=PROGRAMME,
+                          start_date=TODAY, every_days=every)
+        with pytest.raises(DebriefError, match=problem):
+            d.update_pair(people["fran"], pair, "New topic", 2, (TODAY, every))
+    assert [p.id for p in d.pairs()] == [pair]
+    [p] = d.pairs()
+    assert (p.topic, p.start_date, p.session_every_days) == ("TikTok search", None, None)
+
+
+def test_a_participants_future_is_their_own_today(svc, people, pair):
+    ses, jo = svc.sessions, people["jo"]
+    with pytest.raises(SessionError, match="in the future"):  # told their today, no slack
+        ses.log(jo, pair, TODAY + timedelta(days=1), 30, today=TODAY)
+    ses.log(jo, pair, TODAY + timedelta(days=1), 30, today=TODAY + timedelta(days=1))  # a zone ahead of UTC
+    assert [r["held_on"] for r in ses.sessions(jo, pair)] == [TODAY + timedelta(days=1)]
 
 
 def backdate(svc, pair_id: str, days: int) -> None:
@@ -292,8 +370,7 @@ JUNIOR_DISAGREES = ["I taught him how to build pivot tables in Excel with our pa
                     "I feel more confident presenting to directors.", "That he took notes."]
 
 
-@pytest.mark.parametrize("junior, disagree", [(JUNIOR_AGREES, False), (JUNIOR_DISAGREES, True)])
-def test_two_debriefs_that_disagree_put_the_pair_at_risk(svc, people, pair, junior, disagree):
+def both_shared(svc, people, pair, junior) -> tuple[str, str]:
     d = svc.debriefs
     s_id, j_id = (d.open(pair, r) for r in ("senior", "junior"))
     for actor, did, answers in ((people["ann"], s_id, SENIOR), (people["jo"], j_id, junior)):
@@ -302,10 +379,44 @@ def test_two_debriefs_that_disagree_put_the_pair_at_risk(svc, people, pair, juni
             list(d.end(actor, did))
     d.confirm(people["ann"], s_id, share=True)
     d.confirm(people["jo"], j_id, share=True)
+    return s_id, j_id
+
+
+@pytest.mark.parametrize("junior, disagree", [(JUNIOR_AGREES, False), (JUNIOR_DISAGREES, True)])
+def test_two_debriefs_that_disagree_put_the_pair_at_risk(svc, people, pair, junior, disagree):
+    both_shared(svc, people, pair, junior)
     svc.sessions.log(people["ann"], pair, TODAY, 30)
     [row] = svc.risk.overview(people["fran"])
     assert row["debriefs"] == {"senior": "shared", "junior": "shared"}
     assert any("debriefs disagree" in r for r in row["reasons"]) == disagree, row["reasons"]
+
+
+def test_the_pair_synthesis_runs_again_only_when_the_debriefs_changed(svc, people, pair):
+    from coach.store.models import PairAssessment
+
+    def assessed():
+        with svc.db.session() as s:
+            a = s.get(PairAssessment, pair)
+            return (a.assessed_at, a.fingerprint, a.unmatched, a.taught) if a else None
+
+    fran = people["fran"]
+    s_id, _ = both_shared(svc, people, pair, JUNIOR_AGREES)
+    [row] = svc.risk.overview(fran)
+    first = assessed()
+    assert first is not None and first[3] and not any("disagree" in r for r in row["reasons"])
+    svc.sessions.log(people["ann"], pair, TODAY, 30)  # a session, check-ins: not what the synthesis reads
+    [again] = svc.risk.overview(fran)
+    assert assessed() == first and again["reasons"] == row["reasons"]  # kept, not assessed again
+    # the facilitator rejects every senior record the taught points matched: the debriefs now disagree
+    for r in svc.review.items(fran, s_id):
+        if r["kind"] in ("learned", "broken_assumption"):
+            svc.review.decide(fran, s_id, r["id"], "reject", reason="not what was said")
+    [changed] = svc.risk.overview(fran)
+    now = assessed()
+    assert now[0] > first[0] and now[1] != first[1]  # assessed again
+    assert any("debriefs disagree" in r for r in changed["reasons"]), changed["reasons"]
+    svc.risk.overview(fran)
+    assert assessed() == now
 
 
 def test_check_ins_are_removed_with_their_pair(svc, people, pair):
@@ -331,7 +442,7 @@ def test_upgrade_to_sessions_keeps_accounts_and_pairs_and_goes_back(tmp_path):
                        "VALUES ('p1', 'default', 'CFO', 'Analyst', 'AI tools', '{}', CURRENT_TIMESTAMP)"))
     eng.dispose()
     db = Database(url)
-    assert schema_version(db.engine) == head_revision() == "0009"
+    assert schema_version(db.engine) == head_revision() == "0010"
     with db.session() as s:
         assert s.scalar(select(User.reminders).where(User.username == "ann@example.org")) is True
         assert s.get(Pair, "p1").topic == "AI tools"
@@ -344,6 +455,36 @@ def test_upgrade_to_sessions_keeps_accounts_and_pairs_and_goes_back(tmp_path):
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0008")
     assert schema_version(db.engine) == "0008"
+    db.dispose()
+    Database(url).dispose()  # and up again
+
+
+def test_upgrade_to_planned_sessions_keeps_pairs_and_goes_back(tmp_path):
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from coach.store.db import Database, _alembic_config, migrate, schema_version
+    from coach.store.models import PairAssessment
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    eng = create_engine(url)
+    migrate(eng, "0009")
+    with eng.begin() as c:
+        c.execute(text("INSERT INTO pairs (id, programme, senior, junior, topic, sessions, start_date, extra, "
+                       "created_at) VALUES ('p1', 'default', 'CFO', 'Analyst', 'AI tools', 4, '2026-03-02', '{}', "
+                       "CURRENT_TIMESTAMP)"))
+    eng.dispose()
+    db = Database(url)
+    assert schema_version(db.engine) == "0010"
+    with db.session() as s:
+        p = s.get(Pair, "p1")
+        assert (p.topic, p.sessions, p.session_every_days) == ("AI tools", 4, None)  # no rhythm: as before
+        s.add(PairAssessment(pair_id="p1", fingerprint="x", unmatched=1, taught=2))
+    with db.engine.begin() as conn:
+        cfg = _alembic_config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0009")
+    assert schema_version(db.engine) == "0009"
     db.dispose()
     Database(url).dispose()  # and up again
 
@@ -371,3 +512,25 @@ def test_times_are_shown_in_the_viewers_time_zone():
     assert local_time(t, "Pacific/Auckland") == "2026-12-07 12:30 NZDT"
     assert local_time(t.replace(tzinfo=None), "Europe/Berlin") == "2026-12-07 00:30 CET"  # SQLite's naive UTC
     assert local_time(t, "Not/AZone") == local_time(t, None) == "2026-12-06 23:30 UTC"
+
+
+def test_the_pairs_list_shows_the_next_planned_session_and_flags_a_missed_one(svc, people):
+    from coach.ui.facilitator import PAIR_COLUMNS, counts_md, risk_row
+
+    d, fran = svc.debriefs, people["fran"]
+    for topic, start in (("Missed", TODAY - timedelta(days=2)), ("Ahead", TODAY + timedelta(days=5)),
+                         ("Unplanned", None)):
+        p = d.create_pair(senior="S", junior="J", topic=topic, sessions=2, programme=PROGRAMME, start_date=start,
+                          every_days=14)
+        d.open(p.id, "senior", participant_id=person(svc, f"s-{topic}@example.org").id)
+        d.open(p.id, "junior", participant_id=person(svc, f"j-{topic}@example.org").id)
+    listed = {p["id"]: p for p in d.pair_list(fran)}
+    rows = svc.risk.overview(fran)
+    cells = {r["topic"]: dict(zip(PAIR_COLUMNS, risk_row(r, listed[r["pair"]]), strict=True)) for r in rows}
+    assert cells["Missed"]["next planned session"] == f"⚠ {TODAY - timedelta(days=2):%a %d %b}: missed (not logged)"
+    assert cells["Ahead"]["next planned session"] == f"{TODAY + timedelta(days=5):%a %d %b}"
+    assert cells["Unplanned"]["next planned session"] == "none planned"
+    assert all(c["status"] == "ok" for c in cells.values())  # a missed date is a flag, not a risk by itself
+    md = counts_md(svc.risk.counts(rows), rows)
+    assert f"* **Missed**: the session planned for {TODAY - timedelta(days=2):%a %d %b} is not logged" in md
+    assert "Ahead" not in md and "⚠" not in md

@@ -74,6 +74,9 @@ class Pair(Base):
     junior_name: Mapped[str | None] = mapped_column(String(200))
     start_date: Mapped[date | None] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)
+    # the planned rhythm: a session every this many days from start_date (None: only the first
+    # session's date is planned, if any); coach.sessions.planned_dates
+    session_every_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # MiniLM float32 vectors of the topic and the senior's role, one after the other (coach.records:
     # derived when the pair is written or, for ingested pairs, in the background; None until then)
@@ -301,6 +304,18 @@ class PairSession(Base):
     logged_by: Mapped[int | None] = mapped_column(Integer)  # users.id (0: the operator at the shell)
     logged_as: Mapped[str] = mapped_column(String(16))  # senior | junior | facilitator | operator
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PairAssessment(Base):
+    """The last pair synthesis of a pair whose two debriefs are shared (coach.risk), kept with a
+    fingerprint of what it read: the Pairs list runs MiniLM again only when that changed."""
+
+    __tablename__ = "pair_assessments"
+    pair_id: Mapped[str] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    unmatched: Mapped[int | None] = mapped_column(Integer)  # None: nothing taught to compare
+    taught: Mapped[int | None] = mapped_column(Integer)
+    assessed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class CheckIn(Base):

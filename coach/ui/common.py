@@ -45,6 +45,8 @@ button.primary { background: #4338ca !important; border-color: #4338ca !importan
 label[data-testid="block-label"] { color: #1f2937 !important; background: #eef2ff !important; }
 /* long paths wrap on a phone instead of making the status a scrolling box */
 #system-status, #system-status code { overflow-wrap: anywhere; word-break: break-word; white-space: normal; }
+/* invitation links wrap on a phone rather than run off the edge */
+#pair-created code, #pair-note code { overflow-wrap: anywhere; word-break: break-all; white-space: normal; }
 label.selected, label:has(input:checked) { background: #4338ca !important; color: #fff !important; }
 label:has(input:checked) .label-text { color: #fff !important; }
 button[role="tab"].selected { color: #4338ca !important; }
@@ -229,6 +231,33 @@ def parse_date(text: str | None) -> date | None:
 # the browser's time zone, sent with an event (``js=BROWSER_TZ``): times are stored in UTC and shown
 # in the viewer's zone
 BROWSER_TZ = "() => Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'"
+
+
+# a date picker's narrowest: on a phone it takes a line of its own rather than hide its calendar button
+DATE_WIDTH = 230
+
+# the browser's own date (the viewer's time zone) for an empty date field, so "today" is theirs
+TODAY_JS = ("(v) => { if (v) return v; const d = new Date(); d.setMinutes(d.getMinutes() - d.getTimezoneOffset()); "
+            "return d.toISOString().slice(0, 10); }")
+
+
+def as_typed(dates: dict[int, str], tz_at: int | None = None) -> str:
+    """js for an event: each date picker's input (``dates``: the input's position -> the picker's
+    elem_id) sent as typed, and the browser's time zone at position ``tz_at``. A picker keeps its
+    last good value when the text typed in it is not a date, which the server would otherwise take
+    as what was meant: as typed, it is refused with a clear message."""
+    picks = "".join(f"const e{i} = document.querySelector('#{eid} input'); if (e{i}) a[{i}] = e{i}.value; "
+                    for i, eid in dates.items())
+    tz = "" if tz_at is None else f"a[{tz_at}] = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; "
+    return f"(...a) => {{ {picks}{tz}return a; }}"
+
+
+def today_in(tz: str | None) -> date | None:
+    """Today's date in the viewer's time zone (None when it is unknown or not a zone)."""
+    try:
+        return datetime.now(ZoneInfo(tz)).date() if tz else None
+    except (ValueError, ZoneInfoNotFoundError):
+        return None
 
 
 def local_time(t: datetime | None, tz: str | None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:

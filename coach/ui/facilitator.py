@@ -11,8 +11,26 @@ from coach.interview import baseline_questions
 from coach.policy import AccessDenied
 from coach.records import KIND_LABEL, ReviewError
 from coach.review import attempt_spans
+from coach.sessions import RHYTHMS, SessionError, plan_line, plan_of
 from coach.themes import DEPTHS, SCOPES, THEMES
-from coach.ui.common import BROWSER_TZ, Ctx, code, esc, local_time, missing_fields, parse_date, unchanged, warn
+from coach.ui.common import (
+    BROWSER_TZ,
+    DATE_WIDTH,
+    TODAY_JS,
+    Ctx,
+    as_typed,
+    code,
+    esc,
+    local_time,
+    missing_fields,
+    parse_date,
+    today_in,
+    unchanged,
+    warn,
+)
+
+RHYTHM_CHOICES = [(label, days) for days, label in RHYTHMS.items()]
+DEFAULT_RHYTHM = 14
 
 
 class PairsTab:
@@ -29,9 +47,7 @@ class PairsTab:
         with gr.Accordion("New pair", open=True):
             gr.Markdown("Each person gets a sign-in name; new people get a single-use invitation link to choose a "
                         "password. Each sees only their own debrief.")
-            with gr.Row():
-                self.topic = gr.Textbox(label="Topic the junior knows better")
-                self.sessions = gr.Number(label="Planned sessions", value=4, precision=0, minimum=1, maximum=50)
+            self.topic = gr.Textbox(label="Topic the junior knows better")
             with gr.Row():
                 self.senior_user = gr.Textbox(label="Senior's sign-in name (e.g. e-mail)")
                 self.senior_name = gr.Textbox(label="Senior's name")
@@ -40,9 +56,16 @@ class PairsTab:
                 self.junior_user = gr.Textbox(label="Junior's sign-in name (e.g. e-mail)")
                 self.junior_name = gr.Textbox(label="Junior's name")
                 self.junior = gr.Textbox(label="Junior's role and strengths", placeholder="e.g. Social media associate")
+            # the plan: how many sessions, a first date and a rhythm (coach.sessions.RHYTHMS says why),
+            # and the dates they give
             with gr.Row():
-                self.start = gr.DateTime(label="First session", include_time=False, type="string")
-                self.end = gr.DateTime(label="Last session", include_time=False, type="string")
+                self.sessions = gr.Number(label="Planned sessions", value=4, precision=0, minimum=1, maximum=50)
+                self.start = gr.DateTime(label="First session", include_time=False, type="string",
+                                         elem_id="plan-start", min_width=DATE_WIDTH)
+                self.every = gr.Dropdown(RHYTHM_CHOICES, value=DEFAULT_RHYTHM, label="Then meet",
+                                         elem_id="plan-every")
+            self.plan_md = gr.Markdown(self.plan_preview(None, DEFAULT_RHYTHM, 4), elem_id="plan-preview",
+                                       elem_classes="coach-note")
             gr.Markdown("**Senior's starting beliefs** (optional; best answered by the senior before the "
                         "first session; the debrief will come back to them):")
             self.baseline = [gr.Textbox(label=q, lines=1)
@@ -52,7 +75,8 @@ class PairsTab:
         gr.Markdown("### Your programme's pairs")
         self.counts = gr.Markdown(elem_id="pairs-counts")
         self.table = gr.Dataframe(headers=PAIR_COLUMNS, label="Pairs, at risk first (click a row to look after that "
-                                  "pair)", interactive=False, wrap=True, elem_id="pairs-table")
+                                  "pair)", interactive=False, wrap=True, elem_id="pairs-table",
+                                  column_widths=PAIR_WIDTHS)
         self.undelivered = gr.Markdown(elem_id="mail-undelivered")
         self.pair_id = gr.Textbox(visible=False)
         with gr.Column(visible=False, elem_id="pair-details") as self.details:
@@ -63,11 +87,17 @@ class PairsTab:
             with gr.Row():
                 self.edit_topic = gr.Textbox(label="Topic", scale=3)
                 self.edit_sessions = gr.Number(label="Planned sessions", precision=0, minimum=1, maximum=50, scale=1)
+            with gr.Row():
+                self.edit_start = gr.DateTime(label="First session", include_time=False, type="string",
+                                              elem_id="edit-plan-start", min_width=DATE_WIDTH)
+                self.edit_every = gr.Dropdown(RHYTHM_CHOICES, label="Then meet", elem_id="edit-plan-every")
+            self.edit_plan_md = gr.Markdown(elem_id="edit-plan-preview", elem_classes="coach-note")
             self.save_btn = gr.Button("Save changes")
             with gr.Accordion("Sessions and check-ins", open=False, elem_id="pair-sessions"):
                 self.sessions_md = gr.Markdown()
                 with gr.Row():
-                    self.log_day = gr.Textbox(label="Session date (YYYY-MM-DD)", max_lines=1)
+                    self.log_day = gr.DateTime(label="Session date", include_time=False, type="string",
+                                               elem_id="pair-session-date", min_width=DATE_WIDTH)
                     self.log_minutes = gr.Number(label="Length in minutes", value=45, precision=0, minimum=5,
                                                  maximum=480)
                     self.log_covered = gr.Textbox(label="What was covered (optional)", max_lines=1)
@@ -85,34 +115,49 @@ class PairsTab:
     @property
     def form(self) -> list:
         return [self.senior_user, self.senior_name, self.senior, self.junior_user, self.junior_name, self.junior,
-                self.topic, self.sessions, self.start, self.end, *self.baseline]
+                self.topic, self.sessions, self.start, self.every, *self.baseline]
 
     def wire(self, tab: gr.Tab) -> None:
-        self.create_btn.click(self.create, inputs=self.form, outputs=[self.created, self.table, *self.form],
-                              api_name="create_pair")
+        self.create_btn.click(self.create, inputs=self.form, outputs=[self.created, self.table, self.counts, *self.form],
+                              api_name="create_pair", js=as_typed({self.form.index(self.start): "plan-start"}))
         tab.select(self.pairs_if_facilitator, inputs=self.tz, outputs=[self.table, self.counts, self.undelivered],
-                   js=BROWSER_TZ)
+                   js=BROWSER_TZ).then(None, inputs=self.log_day, outputs=self.log_day, js=TODAY_JS)
+        gr.on([self.start.change, self.every.change, self.sessions.change], self.plan_preview,
+              inputs=[self.start, self.every, self.sessions], outputs=self.plan_md, show_progress="hidden")
+        # change, not input: choosing a pair sets all three, and the last of their events sees them all
+        gr.on([self.edit_start.change, self.edit_every.change, self.edit_sessions.change], self.plan_preview,
+              inputs=[self.edit_start, self.edit_every, self.edit_sessions], outputs=self.edit_plan_md,
+              show_progress="hidden")
         self.table.select(self.choose, outputs=[self.pair_id, self.details, self.chosen, self.edit_topic,
-                                                self.edit_sessions, self.note, self.sessions_md, self.checkins_md])
-        self.log_btn.click(self.log_session, inputs=[self.pair_id, self.log_day, self.log_minutes, self.log_covered],
-                           outputs=[self.note, self.table, self.sessions_md, self.log_covered])
-        self.open_debrief_btn.click(self.open_debrief, inputs=self.pair_id, outputs=[self.note, self.table,
+                                                self.edit_sessions, self.edit_start, self.edit_every,
+                                                self.edit_plan_md, self.note, self.sessions_md, self.checkins_md])
+        self.log_btn.click(self.log_session, inputs=[self.pair_id, self.log_day, self.log_minutes, self.log_covered,
+                                                     self.tz],
+                           outputs=[self.note, self.table, self.counts, self.sessions_md, self.log_covered],
+                           js=as_typed({1: "pair-session-date"}, tz_at=4))
+        self.open_debrief_btn.click(self.open_debrief, inputs=self.pair_id, outputs=[self.note, self.table, self.counts,
                                                                                     self.sessions_md])
         self.checkins_btn.click(self.read_check_ins, inputs=self.pair_id, outputs=self.checkins_md,
                                 api_name="read_check_ins")
         for btn, role in ((self.link_senior, "senior"), (self.link_junior, "junior")):
             btn.click(self.linker(role), inputs=self.pair_id, outputs=self.note)
-        after = [self.note, self.table, self.chosen, self.details]
-        self.save_btn.click(self.save, inputs=[self.pair_id, self.edit_topic, self.edit_sessions], outputs=after)
+        after = [self.note, self.table, self.counts, self.chosen, self.details]
+        self.save_btn.click(self.save, inputs=[self.pair_id, self.edit_topic, self.edit_sessions, self.edit_start,
+                                               self.edit_every], outputs=after,
+                            js=as_typed({3: "edit-plan-start"}))
         self.close_btn.click(self.closer(True), inputs=self.pair_id, outputs=after)
         self.reopen_btn.click(self.closer(False), inputs=self.pair_id, outputs=after)
         self.remove_btn.click(self.remove, inputs=self.pair_id, outputs=after)
 
     # -- the list ----------------------------------------------------------------------------
 
-    def rows(self, actor) -> list[list]:
-        """Every pair of the programme, at risk first (coach.risk; reading it is logged)."""
-        return [risk_row(r, p, self._zones.get(actor.id)) for r, p in self._overview(actor)]
+    def listing(self, actor) -> tuple[list[list], str]:
+        """Every pair of the programme, at risk first, and the counts above them (coach.risk;
+        reading it is logged)."""
+        overview = self._overview(actor)
+        risk = [r for r, _ in overview]
+        tz = self._zones.get(actor.id)
+        return [risk_row(r, p, tz) for r, p in overview], counts_md(self.ctx.svc.risk.counts(risk), risk)
 
     def _overview(self, actor) -> list[tuple[dict, dict]]:
         listed = {p["id"]: p for p in self.debriefs.pair_list(actor)}
@@ -135,9 +180,27 @@ class PairsTab:
         row = evt.row_value if isinstance(evt.row_value, list) else []
         p = next((x for x in self.debriefs.pair_list(actor) if row and x["id"] == row[-1]), None)
         if p is None:
-            return None, gr.update(visible=False), "", "", None, "", "", ""
-        return (p["id"], gr.update(visible=True), pair_md(p), p["topic"], p["sessions"], "",
-                self._sessions_md(actor, p["id"]), "")
+            return None, gr.update(visible=False), "", "", None, None, 0, "", "", "", ""
+        start = p["start_date"].isoformat() if p["start_date"] else None
+        every = p["every_days"] or 0
+        return (p["id"], gr.update(visible=True), pair_md(p), p["topic"], p["sessions"], start,
+                gr.update(value=every, choices=rhythm_choices(every)),
+                self.plan_preview(start, every, p["sessions"]), "", self._sessions_md(actor, p["id"]), "")
+
+    def plan_preview(self, start, every, sessions, created: bool = False) -> str:
+        """The dates a plan gives, as the facilitator sets it (before it is saved; ``created``: just
+        after the pair was created with it)."""
+        quiet = self.ctx.svc.settings.log_session_days
+        try:
+            day = parse_date(start)
+        except DebriefError as e:
+            return warn(e)
+        if day is None:
+            first = ("No session dates planned (choose the pair in the list below to plan them)" if created else
+                     "Choose the first session's date to plan the sessions")
+            return f"{first}; without one, participants are reminded to log a session after {quiet} days without one."
+        n = int(sessions) if sessions and int(sessions) > 0 else None
+        return plan_line(plan_of(day, int(every or 0), n), int(every or 0), quiet)
 
     def _sessions_md(self, actor, pair_id: str) -> str:
         from coach.ui.sessions import sessions_md
@@ -147,17 +210,16 @@ class PairsTab:
         planned = f" of {st.planned} planned" if st.planned else ""
         return f"{st.held}{planned} sessions logged; {due}.\n\n" + sessions_md(self.ctx.svc.sessions.sessions(actor, pair_id))
 
-    def log_session(self, pair_id, day, minutes, covered, request: gr.Request):
-        from coach.sessions import SessionError
-
+    def log_session(self, pair_id, day, minutes, covered, tz=None, request: gr.Request | None = None):
         try:
             actor = self.ctx.who(request, "facilitator")
             if not pair_id:
                 raise SessionError("Choose a pair in the list first.")
-            self.ctx.svc.sessions.log(actor, pair_id, day, minutes, covered)
+            today = today_in(tz)
+            self.ctx.svc.sessions.log(actor, pair_id, day or today, minutes, covered, today=today)
         except (AccessDenied, SessionError) as e:  # what was typed stays
-            return warn(e), gr.update(), gr.update(), gr.update()
-        return "Session logged; each participant has a check-in waiting.", self.rows(actor), \
+            return warn(e), gr.update(), gr.update(), gr.update(), gr.update()
+        return "Session logged; each participant has a check-in waiting.", *self.listing(actor), \
             self._sessions_md(actor, pair_id), ""
 
     def open_debrief(self, pair_id, request: gr.Request):
@@ -167,8 +229,8 @@ class PairsTab:
                 raise DebriefError("Choose a pair in the list first.")
             self.ctx.svc.sessions.open_debrief(actor, pair_id)
         except (AccessDenied, DebriefError) as e:
-            return warn(e), gr.update(), gr.update()
-        return "The debrief is open: both participants see it as due.", self.rows(actor), \
+            return warn(e), gr.update(), gr.update(), gr.update()
+        return "The debrief is open: both participants see it as due.", *self.listing(actor), \
             self._sessions_md(actor, pair_id)
 
     def read_check_ins(self, pair_id, request: gr.Request) -> str:
@@ -184,12 +246,12 @@ class PairsTab:
     def _after(self, request, pair_id: str, note: str) -> tuple:
         actor = self.ctx.who(request, "facilitator")
         p = next((x for x in self.debriefs.pair_list(actor) if x["id"] == pair_id), None)
-        return note, self.rows(actor), pair_md(p) if p else "", gr.update(visible=p is not None)
+        return note, *self.listing(actor), pair_md(p) if p else "", gr.update(visible=p is not None)
 
     # -- handlers ----------------------------------------------------------------------------
 
     def create(self, senior_user, senior_name, senior, junior_user, junior_name, junior, topic, sessions, start,
-               end, b1, b2, b3, request: gr.Request):
+               every, b1, b2, b3, request: gr.Request):
         keep = [gr.update()] * len(self.form)  # a refused form keeps what was typed
         try:
             actor = self.ctx.who(request, "facilitator")
@@ -207,13 +269,14 @@ class PairsTab:
             pair = self.debriefs.create_pair(
                 programme=actor.programme or "", senior_name=senior_name, senior=senior, junior_name=junior_name,
                 junior=junior, topic=topic, sessions=int(sessions) if sessions else None,
-                start_date=parse_date(start), end_date=parse_date(end), baseline=[b1, b2, b3])
+                start_date=parse_date(start), every_days=every, baseline=[b1, b2, b3])
             people = {"senior": accounts.participant(senior_user, senior_name, actor),
                       "junior": accounts.participant(junior_user, junior_name, actor)}
         except (AccessDenied, AccountError, DebriefError, ValueError) as e:
-            return f"⚠️ {esc(str(e))}", gr.update(), *keep
+            return f"⚠️ {esc(str(e))}", gr.update(), gr.update(), *keep
         base = self.ctx.base_url(request)
-        lines = [f"**Pair created** for “{esc(pair.topic)}” in programme “{esc(pair.programme)}”."]
+        lines = [f"**Pair created** for “{esc(pair.topic)}” in programme “{esc(pair.programme)}”. "
+                 + self.plan_preview(start, every, sessions, created=True)]
         for role, (user, token) in people.items():
             self.debriefs.open(pair.id, role, participant_id=user.id)
             label = f"{role.capitalize()} ({esc(user.display_name or user.username)}, sign-in name {code(user.username)})"
@@ -227,8 +290,8 @@ class PairsTab:
             else:
                 lines.append(f"* {label}: already has an account or an invitation; the debrief is waiting when "
                              "they sign in.")
-        cleared = ["", "", "", "", "", "", "", 4, None, None, "", "", ""]
-        return "\n".join(lines), self.rows(actor), *cleared
+        cleared = ["", "", "", "", "", "", "", 4, None, DEFAULT_RHYTHM, "", "", ""]
+        return "\n".join(lines), *self.listing(actor), *cleared
 
     def _mail_invitation(self, user, link: str, actor) -> bool:
         """Mail the link too, when a mail server is configured and the sign-in name is an address."""
@@ -257,12 +320,12 @@ class PairsTab:
 
         return new_link
 
-    def save(self, pair_id, topic, sessions, request: gr.Request):
+    def save(self, pair_id, topic, sessions, start, every, request: gr.Request):
         try:
             self.debriefs.update_pair(self.ctx.who(request, "facilitator"), pair_id, topic,
-                                      int(sessions) if sessions else None)
+                                      int(sessions) if sessions else None, (parse_date(start), every))
         except (AccessDenied, DebriefError) as e:
-            return warn(e), gr.update(), gr.update(), gr.update()
+            return warn(e), gr.update(), gr.update(), gr.update(), gr.update()
         return self._after(request, pair_id, "Saved.")
 
     def closer(self, closed: bool):
@@ -270,7 +333,7 @@ class PairsTab:
             try:
                 self.debriefs.close_pair(self.ctx.who(request, "facilitator"), pair_id, closed)
             except (AccessDenied, DebriefError) as e:
-                return warn(e), gr.update(), gr.update(), gr.update()
+                return warn(e), gr.update(), gr.update(), gr.update(), gr.update()
             return self._after(request, pair_id, "The pair is closed." if closed else "The pair is open again.")
 
         return close
@@ -279,7 +342,7 @@ class PairsTab:
         try:
             self.debriefs.remove_pair(self.ctx.who(request, "facilitator"), pair_id)
         except (AccessDenied, DebriefError) as e:
-            return warn(e), gr.update(), gr.update(), gr.update()
+            return warn(e), gr.update(), gr.update(), gr.update(), gr.update()
         return self._after(request, pair_id, "The pair was removed.")
 
 
@@ -325,9 +388,27 @@ def pair_state(p: dict) -> str:
     return "; ".join(words)
 
 
-# status and why first: on a phone the rest is a scroll away
-PAIR_COLUMNS = ["status", "why", "topic", "sessions (held / planned)", "last activity", "fit", "debriefs", "senior",
-                "junior", "pair"]
+# status and topic first: on a phone the rest is a scroll away (the reasons are listed above the table too)
+PAIR_COLUMNS = ["status", "topic", "why", "sessions (held / planned)", "next planned session", "last activity",
+                "fit", "debriefs", "senior", "junior", "pair"]
+
+# wide enough for each header and a short reason: Gradio's own sizing stacks a narrow column's header letter by letter
+PAIR_WIDTHS: list[str | int] = ["90px", "190px", "240px", "110px", "150px", "150px", "160px", "200px", "160px", "160px", "130px"]
+
+
+def rhythm_choices(every: int | None) -> list[tuple[str, int]]:
+    """The rhythms to choose from, with a pair's own when it was planned otherwise (the CLI's --every)."""
+    if every and every not in RHYTHMS:
+        return [*RHYTHM_CHOICES, (f"every {every} days", every)]
+    return RHYTHM_CHOICES
+
+
+def next_session(r: dict) -> str:
+    """The next planned session's date, flagged when it passed with no session logged."""
+    day = r.get("next_planned")
+    if day is None:
+        return "none planned"
+    return f"⚠ {day:%a %d %b}: missed (not logged)" if r.get("missed") else f"{day:%a %d %b}"
 
 
 def risk_row(r: dict, p: dict, tz: str | None = None) -> list:
@@ -340,8 +421,8 @@ def risk_row(r: dict, p: dict, tz: str | None = None) -> list:
         word = r["debriefs"][role] if side.get("has_password") or side.get("confirmed") else "invited"
         sides.append(f"{role}: {word}")
     last = local_time(r["last_activity"], tz) or "none"
-    return [status, "; ".join(r["reasons"]), r["topic"], f"{r['held']} / {r['planned'] or '?'}", last,
-            fit or "not asked yet", "; ".join(sides), r["senior"], r["junior"], r["pair"]]
+    return [status, r["topic"], "; ".join(r["reasons"]), f"{r['held']} / {r['planned'] or '?'}", next_session(r),
+            last, fit or "not asked yet", "; ".join(sides), r["senior"], r["junior"], r["pair"]]
 
 
 def counts_md(counts: dict[str, int], rows: list[dict] | None = None) -> str:
@@ -350,8 +431,16 @@ def counts_md(counts: dict[str, int], rows: list[dict] | None = None) -> str:
     total = sum(counts.values())
     line = (f"**{total} {'pair' if total == 1 else 'pairs'}**: {counts['at risk']} at risk, {counts['ok']} ok"
             + (f", {counts['closed']} closed" if counts["closed"] else "") + ".")
-    risky = [f"* ⚠ **{esc(r['topic'])}**: {esc('; '.join(r['reasons']))}" for r in rows or [] if r["reasons"]]
+    # at risk marked ⚠; a pair that is ok but missed a planned session is listed unmarked
+    risky = [f"* {'⚠ ' if r['reasons'] else ''}**{esc(r['topic'])}**: {esc('; '.join(why(r)))}"
+             for r in rows or [] if why(r)]
     return "\n\n".join([line, "\n".join(risky)]) if risky else line
+
+
+def why(r: dict) -> list[str]:
+    """A pair's reasons, and a missed planned session (a flag, not a risk by itself)."""
+    missed = [f"the session planned for {r['next_planned']:%a %d %b} is not logged"] if r.get("missed") else []
+    return r["reasons"] + missed
 
 
 def undelivered_md(rows: list[dict], tz: str | None = None) -> str:
@@ -384,7 +473,12 @@ def pair_md(p: dict | None) -> str:
         return ""
     people = " / ".join(f"{role} {esc((p['sides'].get(role) or {}).get('username') or '?')}"
                         for role in ("senior", "junior"))
-    return (f"**{esc(p['topic'])}** ({people}); {p['sessions'] or 'no'} sessions planned; created "
+    plan = ""
+    if p.get("start_date"):
+        every = p.get("every_days")
+        rhythm = f", {RHYTHMS.get(every) or f'every {every} days'}" if every else ""
+        plan = f" from {p['start_date']:%a %d %b %Y}{rhythm}"
+    return (f"**{esc(p['topic'])}** ({people}); {p['sessions'] or 'no'} sessions planned{plan}; created "
             f"{p['created'].strftime('%Y-%m-%d')}; {esc(pair_state(p))}.")
 
 

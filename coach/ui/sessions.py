@@ -19,12 +19,9 @@ from coach.sessions import (
     due_line,
 )
 from coach.store.models import utcnow
-from coach.ui.common import Ctx, esc, warn
+from coach.ui.common import DATE_WIDTH, TODAY_JS, Ctx, as_typed, esc, today_in, warn
 
 OTHER = {"senior": "junior", "junior": "senior"}
-# the browser's own date (the participant's time zone), so "today" is their today
-TODAY_JS = "(v) => { if (v) return v; const d = new Date(); d.setMinutes(d.getMinutes() - d.getTimezoneOffset()); " \
-           "return d.toISOString().slice(0, 10); }"
 
 
 def sessions_md(rows: list[dict]) -> str:
@@ -33,6 +30,16 @@ def sessions_md(rows: list[dict]) -> str:
     lines = [f"* {r['held_on']:%a %d %b %Y}, {r['minutes']} min" + (f": {esc(r['covered'])}" if r["covered"] else "")
              for r in rows]
     return "**Sessions logged**\n\n" + "\n".join(lines)
+
+
+def planned_line(st, today) -> str:
+    """The pair's next planned session, for its participants ("" without one)."""
+    day = st.next_planned
+    if day is None:
+        return ""
+    if st.missed(today):
+        return f" A session was planned for {day:%a %d %b}: log it here once it has taken place."
+    return f" Next planned session: {day:%a %d %b %Y}."
 
 
 class SessionsTab:
@@ -52,8 +59,11 @@ class SessionsTab:
         with gr.Group(elem_id="log-session"):
             gr.Markdown("### Log a session")
             with gr.Row():
-                self.day = gr.Textbox(label="Date (YYYY-MM-DD)", max_lines=1, elem_id="session-date")
+                # a date picker (today unless changed), as for a pair's dates; a future day is refused
+                self.day = gr.DateTime(label="Date of the session", include_time=False, type="string",
+                                       elem_id="session-date", min_width=DATE_WIDTH)
                 self.minutes = gr.Number(label="Length in minutes", value=45, precision=0, minimum=5, maximum=480)
+            self.tz = gr.Textbox(visible=False)  # the browser's time zone, sent with the click
             self.covered = gr.Textbox(label="What you covered (optional, one line)", max_lines=1)
             self.log_btn = gr.Button("Log session", variant="primary")
         with gr.Column(visible=False, elem_id="check-in") as self.checkin_col:
@@ -77,8 +87,10 @@ class SessionsTab:
         tab.select(self.show, inputs=self.pair, outputs=self.outputs).then(None, inputs=self.day, outputs=self.day,
                                                                                   js=TODAY_JS)
         self.pair.input(self.show, inputs=self.pair, outputs=self.outputs)
-        self.log_btn.click(self.log, inputs=[self.pair, self.day, self.minutes, self.covered],
-                           outputs=[*self.outputs, self.covered], api_name="log_session")
+        self.log_btn.click(self.log, inputs=[self.pair, self.day, self.minutes, self.covered, self.tz],
+                           outputs=[*self.outputs, self.covered, self.day], api_name="log_session",
+                           js=as_typed({1: "session-date"}, tz_at=4)
+                           ).then(None, inputs=self.day, outputs=self.day, js=TODAY_JS)  # logged: today again
         self.answer_btn.click(self.answer, inputs=[self.checkin_id, self.useful, self.fit, self.role_q,
                                                    self.comment, self.pair], outputs=self.outputs,
                               api_name="answer_check_in")
@@ -105,6 +117,7 @@ class SessionsTab:
                           self.due_md: "", **self._check_in(actor, None)}
         rows = self.sessions.sessions(actor, chosen["pair"])
         line = due_line(chosen["status"], ": it is in the Debrief tab")
+        line += planned_line(chosen["status"], utcnow().date())
         return out | {self.status: f"**{esc(chosen['topic'])}**: {line}\n\n{sessions_md(rows)}",
                       self.due_md: due_line(chosen["status"]) if len(mine) == 1 else "",
                       **self._check_in(actor, chosen["pair"])}
@@ -132,15 +145,16 @@ class SessionsTab:
         except AccessDenied as e:
             return {self.notice: warn(e)}
 
-    def log(self, pair_id, day, minutes, covered, request: gr.Request) -> dict:
+    def log(self, pair_id, day, minutes, covered, tz=None, request: gr.Request | None = None) -> dict:
         try:
             actor = self.ctx.who(request, "participant")
             if not pair_id:
                 raise SessionError("You are not in a pair yet.")
-            self.sessions.log(actor, pair_id, day or utcnow().date(), minutes, covered)
+            today = today_in(tz)
+            self.sessions.log(actor, pair_id, day or today, minutes, covered, today=today)
         except (AccessDenied, SessionError) as e:  # what was typed stays in the boxes
-            return {self.notice: warn(e), self.covered: gr.update()}
-        return self.render(actor, pair_id, "Session logged. Thank you!") | {self.covered: ""}
+            return {self.notice: warn(e), self.covered: gr.update(), self.day: gr.update()}
+        return self.render(actor, pair_id, "Session logged. Thank you!") | {self.covered: "", self.day: None}
 
     def answer(self, check_in_id, useful, fit, role_answer, comment, pair_id, request: gr.Request) -> dict:
         try:
