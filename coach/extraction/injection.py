@@ -136,7 +136,7 @@ NAME_THEN_VERB = re.compile(r"\s+(want|wants|wanted|said|says|is|was|has|had|ask
 
 def addressed(text: str) -> bool:
     m = ADDRESS.search(text)
-    return bool(m) and not REPORTED_LEAD.search(text[:m.end()])
+    return m is not None and not REPORTED_LEAD.search(text[:m.end()])
 
 
 def directives(text: str) -> list[re.Match]:
