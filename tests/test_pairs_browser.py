@@ -92,8 +92,11 @@ def test_a_facilitator_looks_after_the_pairs(app, browser, width):
     page.get_by_label("Topic", exact=True).fill("TikTok as a search engine for young shoppers")
     page.get_by_role("button", name="Save changes").click()
     cell.filter(has_text="TikTok as a search engine for young shoppers").first.wait_for()
+    assert not page.get_by_role("button", name="Reopen the pair").is_visible()  # an open pair: Close only
     page.get_by_role("button", name="Close the pair").click()
     cell.filter(has_text="closed").first.wait_for()
+    page.get_by_role("button", name="Reopen the pair").wait_for()  # a closed one: Reopen only
+    assert not page.get_by_role("button", name="Close the pair").is_visible()
     page.get_by_role("button", name="Remove the pair (created by mistake)").click()
     page.locator("#pair-note").get_by_text("was removed").wait_for()
     assert cell.filter(has_text="TikTok as a search engine").count() == 0

@@ -130,7 +130,8 @@ class PairsTab:
               show_progress="hidden")
         self.table.select(self.choose, outputs=[self.pair_id, self.details, self.chosen, self.edit_topic,
                                                 self.edit_sessions, self.edit_start, self.edit_every,
-                                                self.edit_plan_md, self.note, self.sessions_md, self.checkins_md])
+                                                self.edit_plan_md, self.note, self.sessions_md, self.checkins_md,
+                                                self.close_btn, self.reopen_btn])
         self.log_btn.click(self.log_session, inputs=[self.pair_id, self.log_day, self.log_minutes, self.log_covered,
                                                      self.tz],
                            outputs=[self.note, self.table, self.counts, self.sessions_md, self.log_covered],
@@ -141,7 +142,7 @@ class PairsTab:
                                 api_name="read_check_ins")
         for btn, role in ((self.link_senior, "senior"), (self.link_junior, "junior")):
             btn.click(self.linker(role), inputs=self.pair_id, outputs=self.note)
-        after = [self.note, self.table, self.counts, self.chosen, self.details]
+        after = [self.note, self.table, self.counts, self.chosen, self.details, self.close_btn, self.reopen_btn]
         self.save_btn.click(self.save, inputs=[self.pair_id, self.edit_topic, self.edit_sessions, self.edit_start,
                                                self.edit_every], outputs=after,
                             js=as_typed({3: "edit-plan-start"}))
@@ -180,12 +181,13 @@ class PairsTab:
         row = evt.row_value if isinstance(evt.row_value, list) else []
         p = next((x for x in self.debriefs.pair_list(actor) if row and x["id"] == row[-1]), None)
         if p is None:
-            return None, gr.update(visible=False), "", "", None, None, 0, "", "", "", ""
+            return None, gr.update(visible=False), "", "", None, None, 0, "", "", "", "", *close_buttons(None)
         start = p["start_date"].isoformat() if p["start_date"] else None
         every = p["every_days"] or 0
         return (p["id"], gr.update(visible=True), pair_md(p), p["topic"], p["sessions"], start,
                 gr.update(value=every, choices=rhythm_choices(every)),
-                self.plan_preview(start, every, p["sessions"]), "", self._sessions_md(actor, p["id"]), "")
+                self.plan_preview(start, every, p["sessions"]), "", self._sessions_md(actor, p["id"]), "",
+                *close_buttons(p))
 
     def plan_preview(self, start, every, sessions, created: bool = False) -> str:
         """The dates a plan gives, as the facilitator sets it (before it is saved; ``created``: just
@@ -246,7 +248,7 @@ class PairsTab:
     def _after(self, request, pair_id: str, note: str) -> tuple:
         actor = self.ctx.who(request, "facilitator")
         p = next((x for x in self.debriefs.pair_list(actor) if x["id"] == pair_id), None)
-        return note, *self.listing(actor), pair_md(p) if p else "", gr.update(visible=p is not None)
+        return note, *self.listing(actor), pair_md(p) if p else "", gr.update(visible=p is not None), *close_buttons(p)
 
     # -- handlers ----------------------------------------------------------------------------
 
@@ -325,7 +327,7 @@ class PairsTab:
             self.debriefs.update_pair(self.ctx.who(request, "facilitator"), pair_id, topic,
                                       int(sessions) if sessions else None, (parse_date(start), every))
         except (AccessDenied, DebriefError) as e:
-            return warn(e), gr.update(), gr.update(), gr.update(), gr.update()
+            return warn(e), *(gr.update(),) * 6
         return self._after(request, pair_id, "Saved.")
 
     def closer(self, closed: bool):
@@ -333,7 +335,7 @@ class PairsTab:
             try:
                 self.debriefs.close_pair(self.ctx.who(request, "facilitator"), pair_id, closed)
             except (AccessDenied, DebriefError) as e:
-                return warn(e), gr.update(), gr.update(), gr.update(), gr.update()
+                return warn(e), *(gr.update(),) * 6
             return self._after(request, pair_id, "The pair is closed." if closed else "The pair is open again.")
 
         return close
@@ -342,7 +344,7 @@ class PairsTab:
         try:
             self.debriefs.remove_pair(self.ctx.who(request, "facilitator"), pair_id)
         except (AccessDenied, DebriefError) as e:
-            return warn(e), gr.update(), gr.update(), gr.update(), gr.update()
+            return warn(e), *(gr.update(),) * 6
         return self._after(request, pair_id, "The pair was removed.")
 
 
@@ -466,6 +468,12 @@ def check_ins_md(rows: list[dict]) -> str:
         lines.append(f"* **{r['held_on']:%d %b %Y}, {r['role']}**: {USEFULNESS[r['usefulness']]} "
                      f"({r['usefulness']}/4).{fit} {esc(r['role_question'])} {r['role_answer']}.{said}")
     return "\n".join(lines)
+
+
+def close_buttons(p: dict | None) -> tuple:
+    """Close for an open pair, Reopen for a closed one (both hidden with no pair chosen)."""
+    closed = bool(p and p.get("closed"))
+    return gr.update(visible=p is not None and not closed), gr.update(visible=closed)
 
 
 def pair_md(p: dict | None) -> str:
