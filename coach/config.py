@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     debrief_overdue_days: int = Field(14, ge=1, description="A debrief not finished this many days after it became due (the planned sessions logged, the facilitator opened it, or the pair's last session date passed) is overdue: the pair is at risk.")
     log_session_days: int = Field(14, ge=1, description="Participants who logged no session for this many days (since the pair was created or its last session) are mailed \"log your session\" (once per gap).")
     debrief_reminder_days: int = Field(7, ge=1, description="A participant whose debrief has been due this many days without being finished gets one reminder by mail.")
+    followup_days: int = Field(30, ge=1, description="Days after a participant confirmed their debrief when, if it recorded actions, a short follow-up on them opens in the same chat (\"You said you would ... What happened?\"), announced by mail when mail is configured.")
+    followup_second_days: int = Field(90, ge=1, description="Days after the debrief was confirmed when a second follow-up opens for the actions still not started at the first, in programmes whose facilitator turned it on (Report tab).")
+    report_min_group: int = Field(5, ge=3, description="The impact report shows no breakdown of fewer than this many participants (a smaller group is merged into \"other\" or suppressed), so no one can be singled out; never below 3.")
 
     smtp_host: str | None = Field(None, description="Mail server for reminders and the facilitators' digest. Unset: no mail is sent, and the app shows links to copy, as before.")
     smtp_port: int = Field(587, ge=1, le=65535, description="Mail server port (587 for STARTTLS, 465 for TLS from the start, 25 for none).")

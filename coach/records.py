@@ -24,9 +24,10 @@ from coach.store.db import Database
 from coach.store.models import Debrief, IndexOutbox, Pair, Record, User, utcnow
 from coach.themes import DEPTHS, SCOPES, THEMES, depth_and_scope, themes_of
 
-KINDS = ("learned", "broken_assumption", "action", "taught", "pushback", "session_feedback")
+KINDS = ("learned", "broken_assumption", "action", "taught", "pushback", "session_feedback", "outcome")
 KIND_LABEL = {"learned": "Learned / gained", "broken_assumption": "Broken assumption", "action": "Action",
-              "taught": "Taught", "pushback": "Where they pushed back", "session_feedback": "About the sessions"}
+              "taught": "Taught", "pushback": "Where they pushed back", "session_feedback": "About the sessions",
+              "outcome": "What became of an action"}
 # What may feed suggestions: approved records of debriefs whose participant agreed to share, of
 # the kinds that say what was learned, taught or done (not feedback on the sessions themselves).
 INDEXED_KINDS = ("learned", "broken_assumption", "action", "taught")
@@ -171,7 +172,8 @@ class Records:
         """Replace a live debrief's pending records by a new extraction; reviewed records stay
         (an item already reviewed is not stored twice). Returns how many were stored."""
         items = [{"kind": i.kind, "text": i.text, "before": i.before, "after": i.after, "quote": i.quote,
-                  "turn_index": i.turn_index, "provenance": i.provenance} for i in extraction.items]
+                  "turn_index": i.turn_index, "provenance": i.provenance, "detail": getattr(i, "detail", None)}
+                 for i in extraction.items]
         with self.db.session() as s:
             reviewed = {(r.kind, r.quote) for r in s.scalars(
                 select(Record).where(Record.debrief_id == debrief_id, Record.status != "pending"))}
