@@ -70,10 +70,24 @@ def canonical_text(kind: str, text: str | None, before: str | None, after: str |
     return (text or "").strip()
 
 
+STATUS_WORDS = {"done": "done", "partly": "partly done", "not_yet": "not yet", "dropped": "dropped"}
+
+
+def outcome_text(row) -> str:
+    """An outcome as one line: the action, what became of it, what happened, a decision changed."""
+    get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+    d = get("detail") or {}
+    status = str(d.get("status") or "")
+    out = f"“{d.get('action', '')}”: {STATUS_WORDS.get(status, status)}. {get('text')}"
+    return out + (f" Decision changed: {d['decision_changed']}" if d.get("decision_changed") else "")
+
+
 def render(row) -> str:
     """A record (ORM object or dict with kind/text/before/after) as one line of text."""
     get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
     before, after = get("before"), get("after")
+    if get("kind") == "outcome":
+        return outcome_text(row)
     if get("kind") == "broken_assumption" and before and after:
         return Assumption(before, after).labelled()
     return get("text") or ""

@@ -118,6 +118,12 @@ class Services:
         return PairsAtRisk(self.db, self.accounts.log, Thresholds.of(self.settings))
 
     @cached_property
+    def followups(self):
+        from coach.followups import Followups
+
+        return Followups(self.db, self.settings, self.debriefs)
+
+    @cached_property
     def mail(self):
         from coach.mail import Mail
 
@@ -127,7 +133,7 @@ class Services:
     def reminders(self):
         from coach.reminders import Reminders
 
-        return Reminders(self.db, self.settings, self.risk, poke=self.mail_changed)
+        return Reminders(self.db, self.settings, self.risk, poke=self.mail_changed, followups=self.followups)
 
     @cached_property
     def mail_worker(self):

@@ -107,9 +107,9 @@ def segments(turns: list[Turn], actions: list[str]) -> tuple[list[Segment], Segm
             at = t.text.find(sent)
             if any(a <= at < b for a, b in spans):
                 continue  # words to the software: never evidence
-            named = about_sentence(sent, actions, loose=multi)
-            if named is not None:
-                current = spoken = named
+            turned = about_sentence(sent, actions, loose=multi)
+            if turned is not None:
+                current = spoken = turned
             if multi and spoken is None:  # "Neither, honestly.": about every action the question named
                 for i in group:
                     segs[i].sentences.append((k, sent, question))

@@ -11,7 +11,7 @@ import gradio as gr
 
 from coach.debriefs import DebriefError, View
 from coach.policy import AccessDenied, Actor
-from coach.records import Assumption
+from coach.records import Assumption, outcome_text
 from coach.ui.common import Ctx, esc, unchanged
 
 STATUS_WORD = {"done": "done", "current": "now", "skipped": "skipped", "partial": "in part", "todo": "to do"}
@@ -50,7 +50,8 @@ def summary_md(v: View) -> str:
 
 
 KIND_WORDS = {"learned": "Learned", "broken_assumption": "Changed view", "action": "Will do", "taught": "Taught",
-              "pushback": "Where they pushed back", "session_feedback": "About the sessions"}
+              "pushback": "Where they pushed back", "session_feedback": "About the sessions",
+              "outcome": "What became of"}
 JUNIOR_WORDS = {"learned": "Gained"}
 PROVENANCE_WORDS = {"confirmed": "you confirmed this", "participant": "in your words", "edited": "edited"}
 
@@ -59,8 +60,9 @@ def item_label(r: dict, role: str = "senior") -> str:
     """One item of the summary as its tick box reads: what, in whose words, and how it was checked."""
     kind = (JUNIOR_WORDS if role == "junior" else {}).get(r["kind"]) or KIND_WORDS.get(r["kind"], r["kind"])
     main = (Assumption(r["before"], r["after"]).text if r["kind"] == "broken_assumption" and r["before"]
-            and r["after"] else r["text"])
-    said = f" (you said: “{r['quote']}”)" if r.get("quote") and r["quote"].strip() != (main or "").strip() else ""
+            and r["after"] else outcome_text(r) if r["kind"] == "outcome" else r["text"])
+    own = (r.get("text") if r["kind"] == "outcome" else main) or ""  # an outcome's text is their sentence
+    said = f" (you said: “{r['quote']}”)" if r.get("quote") and r["quote"].strip() != own.strip() else ""
     how = PROVENANCE_WORDS.get(r.get("provenance") or "", "")
     return f"{kind}: {main}{said}" + (f" · {how}" if how else "")
 
