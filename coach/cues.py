@@ -396,3 +396,13 @@ def _status_of(text: str) -> str | None:
 
 def names_a_decision(text: str) -> bool:
     return bool(DECISION.search(text))
+
+
+# An answer that already says why an action stalled ("because legal said no", "we were waiting on IT").
+REASON = rx(r"because", r"since", r"as (we|i|they|the)", r"but", r"due to", r"waiting", r"blocked", r"busy", r"no time",
+            r"too (busy|slow|much|expensive)", r"budget", r"legal", r"couldn'?t", r"can'?t", r"didn'?t have", r"got in the way",
+            r"ate (the|my)", r"eaten by", r"nobody", r"no one", r"stuck", r"cancelled")
+
+
+def gives_a_reason(text: str) -> bool:
+    return bool(REASON.search(text))

@@ -11,7 +11,7 @@ The follow-ups, at most ``max_probes`` per action:
 
 - ``status``: the answer says neither done, partly done, not yet nor dropped (coach.cues.action_status);
 - ``led_to``: done, and the answers so far say little about what came of it;
-- ``in_the_way``: partly done, not yet or dropped, and they say little about why;
+- ``in_the_way``: partly done, not yet or dropped, and no reason given (coach.cues.REASON);
 - ``decision`` (seniors): anything but "not yet", and no decision named so far.
 
 A junior is then asked once whether they have taught or led something since the sessions.
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from coach.cues import action_status, content_words, has_time, is_vague, names_a_decision
+from coach.cues import action_status, content_words, gives_a_reason, has_time, is_vague, names_a_decision
 from coach.interview import Step
 from coach.prompts import default_prompts_dir
 
@@ -216,7 +216,7 @@ class FollowUp:
         thin = content_words(said) <= THIN
         if status == "done" and thin and "led_to" not in st.asked:
             return Step(probes["led_to"], "probe", slot=slot, probe="led_to")
-        if status in ("partly", "not_yet", "dropped") and thin and "in_the_way" not in st.asked:
+        if status in ("partly", "not_yet", "dropped") and not gives_a_reason(said) and "in_the_way" not in st.asked:
             return Step(probes["in_the_way"], "probe", slot=slot, probe="in_the_way")
         if (self.role == "senior" and status in ("done", "partly", "dropped") and "decision" not in st.asked
                 and not names_a_decision(said)):

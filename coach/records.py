@@ -77,8 +77,12 @@ def outcome_text(row) -> str:
     """An outcome as one line: the action, what became of it, what happened, a decision changed."""
     get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
     d = get("detail") or {}
-    status = str(d.get("status") or "")
-    out = f"“{d.get('action', '')}”: {STATUS_WORDS.get(status, status)}. {get('text')}"
+    from coach.followup import you_would
+
+    status, action = str(d.get("status") or ""), str(d.get("action") or "").strip().rstrip(".")
+    said = you_would(action)  # "I'll ask each manager ..." -> "Ask each manager ..."
+    action = said[0].upper() + said[1:] if said else action
+    out = f"{action}: {STATUS_WORDS.get(status, status)}. {get('text')}"
     return out + (f" Decision changed: {d['decision_changed']}" if d.get("decision_changed") else "")
 
 
