@@ -124,6 +124,12 @@ class Services:
         return Followups(self.db, self.settings, self.debriefs)
 
     @cached_property
+    def report(self):
+        from coach.report import ImpactReport
+
+        return ImpactReport(self.db, self.settings, self.accounts.log, self.risk, self.followups)
+
+    @cached_property
     def mail(self):
         from coach.mail import Mail
 
