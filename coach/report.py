@@ -221,7 +221,7 @@ class ImpactReport:
             "participant agreed to share them; a follow-up is shared exactly as the debrief it follows.",
             f"No breakdown shows a group of fewer than {minimum} participants: smaller groups are merged into "
             "“other”, or left out when that is still too small.",
-            "Themes and depth are derived from each record's words (coach.themes) and may be corrected by the "
+            "Themes and depth are derived automatically from each record's words and may be corrected by the "
             "facilitator; outcomes (done, partly done, not yet, dropped) are read from the participant's own "
             "answers in the follow-up and confirmed by them.",
             "Quotes are the participant's exact words, chosen by the facilitator, shown without names.",
@@ -235,37 +235,28 @@ body { font-family: "DejaVu Sans", Arial, sans-serif; color: #1f2937; margin: 2r
 h1 { font-size: 1.5rem; margin-bottom: .2rem; } h2 { font-size: 1.1rem; margin-top: 1.6rem; }
 .meta { color: #4b5563; font-size: .9rem; } .note { color: #4b5563; font-size: .85rem; font-style: italic; }
 table.counts td { padding: .2rem 1.2rem .2rem 0; } .big { font-size: 1.3rem; font-weight: bold; }
-svg text { font-size: 12px; fill: #1f2937; } blockquote { border-left: 3px solid #4338ca; margin: .6rem 0;
+.bar-row { margin: .35rem 0; } .bar-label { font-size: .9rem; }
+.bar-track { display: flex; align-items: center; gap: .4rem; } .bar { display: inline-block; height: .9rem;
+background: #4338ca; } .bar-n { font-weight: bold; } blockquote { border-left: 3px solid #4338ca; margin: .6rem 0;
 padding: .2rem .8rem; } .who { color: #4b5563; font-size: .85rem; }
 @media print { body { margin: 0; } .print { display: none; } }
 @page { size: A4; margin: 18mm; }
 """
 
 
-def bars_svg(b: Breakdown, width: int = 560) -> str:
-    """A horizontal bar chart as inline SVG (prints the same on paper and in the PDF)."""
-    if not b.rows:
-        return ""
-    top = max(n for _, n in b.rows) or 1
-    label_w, row_h = 190, 26
-    parts = []
-    for i, (label, n) in enumerate(b.rows):
-        y = i * row_h
-        w = int((width - label_w - 50) * n / top)
-        parts.append(f'<text x="0" y="{y + 17}">{html.escape(label)}</text>'
-                     f'<rect x="{label_w}" y="{y + 5}" width="{max(w, 2)}" height="16" fill="#4338ca"></rect>'
-                     f'<text x="{label_w + max(w, 2) + 6}" y="{y + 17}">{n}</text>')
-    h = row_h * len(b.rows)
-    return (f'<svg role="img" aria-label="{html.escape(b.title)}" width="{width}" height="{h}" '
-            f'viewBox="0 0 {width} {h}">{"".join(parts)}</svg>')
+def bars_html(b: Breakdown) -> str:
+    """A bar chart in HTML and CSS: its labels and figures are text (read aloud, searched, kept in
+    the PDF), and it fits a phone's width as well as a page."""
+    top = max((n for _, n in b.rows), default=0) or 1
+    rows = "".join(f'<div class="bar-row"><div class="bar-label">{html.escape(label)}</div>'
+                   f'<div class="bar-track"><span class="bar" style="width:{max(2, round(80 * n / top))}%"></span>'
+                   f'<span class="bar-n">{n}</span></div></div>' for label, n in b.rows)
+    return f'<div class="bars">{rows}</div>'
 
 
 def breakdown_html(b: Breakdown) -> str:
-    if b.rows:
-        body = bars_svg(b) + "<table>" + "".join(f"<tr><td>{html.escape(lbl)}</td><td>{n}</td></tr>"
-                                                for lbl, n in b.rows) + "</table>"
-    else:
-        body = "<p>Nothing to show yet.</p>" if not b.note else ""
+    """A breakdown's chart, or why it shows nothing."""
+    body = bars_html(b) if b.rows else ("<p>Nothing to show yet.</p>" if not b.note else "")
     note = f'<p class="note">{html.escape(b.note)}</p>' if b.note else ""
     return f"<section><h2>{html.escape(b.title)}</h2>{body}{note}</section>"
 

@@ -53,13 +53,13 @@ def pair_with_records(svc, programme: str, senior: list[dict], junior: list[dict
             s.flush()
             for it in items:
                 s.add(Record(debrief_id=(f.id if it["kind"] == "outcome" and f else d.id), kind=it["kind"],
-                             text=it.get("text", it["quote"]), quote=it["quote"], theme=it.get("theme", "platforms"),
+                             text=it.get("text", it["quote"]), quote=it["quote"], theme=it.get("theme", "customers and markets"),
                              depth=it.get("depth", "awareness"), status=it.get("status", "approved"),
                              detail=it.get("detail")))
     return out
 
 
-def belief(theme="platforms", quote="I thought nobody used TikTok to find shops."):
+def belief(theme="customers and markets", quote="I thought nobody used TikTok to find shops."):
     return {"kind": "broken_assumption", "quote": quote, "theme": theme}
 
 
@@ -76,31 +76,31 @@ def test_a_programme_of_four_participants_shows_no_breakdown(svc):
     fran = person(svc, "fran@example.org", "facilitator", "Small")
     for _ in range(2):  # 2 pairs: 4 participants
         pair_with_records(svc, "Small", [belief(), outcome("done", "Did not renew the billboard contract.")],
-                          [{"kind": "learned", "quote": "I can lead a room of directors.", "theme": "leadership"}])
+                          [{"kind": "learned", "quote": "I can lead a room of directors.", "theme": "people and leadership"}])
     r = svc.report.build(fran)
     assert dict(r.activity) == {"pairs": 2, "sessions held": 2, "debriefs completed": 4, "follow-ups completed": 2}
     for b in r.breakdowns:
         assert b.rows == [] and (b.note == "" or "fewer than 5 participants" in b.note), b
     assert r.decisions.rows == [] and "fewer than 5" in r.decisions.note
     page = report_html(r)
-    assert "platforms" not in page and "leadership" not in page and "Did not renew" not in page
+    assert "customers and markets" not in page and "people and leadership" not in page and "Did not renew" not in page
     text = pdf_text(report_pdf(r))
     assert "Impact report: Small" in text and "How this report was made" in text
-    assert "fewer than 5 participants" in text and "platforms" not in text
+    assert "fewer than 5 participants" in text and "customers and markets" not in text
 
 
 def test_groups_of_five_are_shown_and_smaller_ones_merge_into_other(svc):
     fran = person(svc, "fran@example.org", "facilitator", "Big")
     for k in range(5):  # 5 pairs: 10 participants; seniors' beliefs: 4 on platforms, 1 on data
-        pair_with_records(svc, "Big", [belief("platforms" if k < 4 else "data"),
+        pair_with_records(svc, "Big", [belief("customers and markets" if k < 4 else "technology and digital tools"),
                                        outcome("done" if k < 3 else "dropped", "Cut the print run." if k < 3 else None)],
-                          [{"kind": "learned", "quote": "I can present to the board.", "theme": "leadership"}])
+                          [{"kind": "learned", "quote": "I can present to the board.", "theme": "people and leadership"}])
     r = svc.report.build(fran)
     # 4 and 1 seniors: neither reaches 5; together they do ("other")
     assert rows(r, "Broken assumptions by theme") == {"other": 5}
     assert "merged into “other”" in next(b.note for b in r.breakdowns if b.title == "Broken assumptions by theme")
     assert rows(r, "Actions by outcome") == {"other": 5}
-    assert rows(r, "What juniors gained, by theme") == {"leadership": 5}
+    assert rows(r, "What juniors gained, by theme") == {"people and leadership": 5}
     assert r.decisions.rows == []  # 3 seniors named a decision: fewer than 5
     assert rows(r, "Pair health") == {"at risk": 5} or rows(r, "Pair health") == {"ok": 5}
 
@@ -112,7 +112,7 @@ def test_content_only_from_approved_shared_records_and_quotes_only_when_chosen(s
            for k in range(5)]
     pair_with_records(svc, "Big", [belief(quote="Private belief.")], [], shared=False)
     r = svc.report.build(fran)
-    assert rows(r, "Broken assumptions by theme") == {"platforms": 5}  # the private one is not counted
+    assert rows(r, "Broken assumptions by theme") == {"customers and markets": 5}  # the private one is not counted
     assert rows(r, "What juniors gained, by theme") == {}
     assert r.highlights == []  # none chosen
     quotable = svc.report.quotable(fran)
@@ -138,7 +138,7 @@ def test_each_reader_sees_their_scope_and_the_admin_aggregates_only(svc):
     assert rows(svc.report.build(olga), "Broken assumptions by theme") == {}  # 3 seniors
     installation = svc.report.build(admin)
     assert dict(installation.activity)["pairs"] == 6
-    assert rows(installation, "Broken assumptions by theme") == {"platforms": 6}
+    assert rows(installation, "Broken assumptions by theme") == {"customers and markets": 6}
     svc.report.choose_highlights(fran, [q["id"] for q in svc.report.quotable(fran)])
     assert installation.highlights == [] and svc.report.build(admin).highlights == []
     with pytest.raises(AccessDenied):

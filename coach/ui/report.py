@@ -24,7 +24,8 @@ def report_body(document: str) -> str:
     """The report's page as it is shown inside the app: its body (the same words as the PDF)."""
     start, end = document.find("<body>"), document.rfind("</body>")
     style = document[document.find("<style>"):document.find("</style>") + 8]
-    return f'<div class="impact-report">{style.replace("body {", ".impact-report {")}' \
+    style = style.replace("body {", ".impact-report {").replace("</style>", ".impact-report { margin: 0 .5rem; }</style>")
+    return f'<div class="impact-report">{style}' \
            f"{document[start + 6:end]}</div>"
 
 
@@ -37,7 +38,7 @@ class ReportTab:
         with gr.Row():
             self.pdf_btn = gr.Button("Download the report as PDF", variant="primary")
             self.refresh = gr.Button("Refresh")
-        self.pdf = gr.File(label="Impact report (PDF)", visible=False)
+        self.pdf = gr.File(label="Impact report (PDF)", visible=False, elem_id="report-pdf")
         self.note = gr.Markdown(elem_classes="coach-notice")
         with gr.Accordion("Choose the report's quotes, and a second follow-up", open=False,
                           visible=False) as self.options:
