@@ -347,7 +347,7 @@ STATUS_NOT_YET = rx(
     r"didn'?t get (round|around|to it)", r"neither", r"not as such", r"been meaning to", r"still (to do|waiting)",
     r"but not started", r"approved,? but not started", r"i'?ll (do|write|send|sit|get|start) .{0,40}(this|next|before)")
 STATUS_PARTLY = rx(
-    r"half (done|written|finished|of (it|them))", r"partly", r"i started (that|it|on it)", r"one out of (two|three|four)", r"partially", r"patchy", r"stalled", r"first half", r"some of (them|it)",
+    r"half (done|written|finished|of (it|them))", r"partly", r"i started (that|it|on it)", r"one out of (two|three|four)", r"partially", r"patchy", r"stalled", r"first half",
     r"(not|but not) (everybody|everyone|all)", r"only (some|part|half|one of)", r"(six|five|four|three|two) of the (ten|\w+)",
     r"haven'?t provisioned", r"not provisioned", r"sitting in my drafts", r"written but not sent", r"the others? (did|stopped)",
     r"still on the (paper|old)", r"made? still some", r"the (english|second|other) one not yet", r"started,? but",

@@ -31,6 +31,7 @@ from coach.extraction.records import Item, Turn
 
 STATUSES = ("done", "partly", "not_yet", "dropped")
 STATUS_WORDS = {"done": "done", "partly": "partly done", "not_yet": "not yet", "dropped": "dropped"}
+MAX_SENTENCES = 3  # what happened: at most this many sentences of the first answer
 ACTION_MATCH = 0.34  # share of an action's own words a coach question must repeat to be about it
 # When no cue says it: a few answers of each kind (written for this, not taken from any eval set).
 PROTOTYPES = {
@@ -166,12 +167,22 @@ def nearest_status(answer: str) -> str:
     return labels[int(np.argmax(vecs @ v))]
 
 
-def what_happened(seg: Segment) -> tuple[int, str] | None:
-    """The first sentence that says something (not a bare "Done."), else the first."""
-    for k, s, _ in seg.sentences:
-        if content_words(s) >= 3 and not s.rstrip().endswith("?"):
-            return k, s
-    return (seg.sentences[0][0], seg.sentences[0][1]) if seg.sentences else None
+def what_happened(seg: Segment, turns: list[Turn], most: int = MAX_SENTENCES) -> tuple[int, str] | None:
+    """What the participant said happened: their first answer about the action, as one verbatim
+    span of their turn (up to ``most`` sentences, never into words addressed to the software)."""
+    if not seg.sentences:
+        return None
+    k = seg.sentences[0][0]
+    mine = [s for t, s, _ in seg.sentences if t == k][:most]
+    text = turns[k].text
+    start = text.find(mine[0])
+    end = start
+    for sent in mine:  # the span runs on only through this action's own sentences, in order
+        at = text.find(sent, end)
+        if at < 0 or text[end:at].strip():
+            break
+        end = at + len(sent)
+    return k, text[start:end]
 
 
 def decision_of(seg: Segment, role: str) -> tuple[int, str] | None:
@@ -203,14 +214,14 @@ def extract_outcomes(turns: list[Turn], actions: list[dict], role: str) -> list[
     segs, since = segments(turns, texts)
     items: list[Item] = []
     for a, seg in zip(actions, segs):
-        status, said = status_of(seg), what_happened(seg)
+        status, said = status_of(seg), what_happened(seg, turns)
         if status is None or said is None:
             continue
         decision = decision_of(seg, role)
         items.append(Item(kind="outcome", text=said[1], quote=said[1], turn_index=said[0], detail={
             "action": a["text"], "action_record": a.get("record"), "status": status,
             "decision_changed": decision[1] if decision else None, "decision_quote": decision[1] if decision else None}))
-    said = what_happened(since)
+    said = what_happened(since, turns, most=2)
     if said and not NO_START.match(since.sentences[0][1]) and content_words(said[1]) >= 3:
         items.append(Item(kind="taught", text=said[1], quote=said[1], turn_index=said[0]))
     return _summary_changes(turns, items)
