@@ -492,7 +492,9 @@ class Debriefs:
                 if d.role == "senior" else [],
                 "transcript": [{"speaker": t.speaker, "text": t.text, "at": t.created_at.isoformat()} for t in d.turns],
                 "records": [{"kind": r.kind, "text": r.text, "before": r.before, "after": r.after, "quote": r.quote,
-                             "status": r.status} for r in d.records],
+                             "status": r.status, **({"outcome": r.detail} if r.kind == "outcome" else {})}
+                            for r in d.records],
+                **({"follow_up_of": d.follows_id, "round": d.round} if d.source == "followup" else {}),
             }
 
     def delete(self, actor: Actor, debrief_id: str, forget_name: bool = False) -> None:

@@ -224,6 +224,9 @@ def test_the_follow_up_opens_on_time_is_mailed_once_and_runs_in_the_same_chat(sv
     queue = {q["id"]: q for q in svc.review.queue(fran)}
     assert queue[fid]["source"] == "followup"
     svc.review.decide(fran, fid, budget["id"], "approve")
+    mine = svc.debriefs.export_data(ann, fid)  # the participant's own data holds the follow-up whole
+    assert mine["follow_up_of"] == did and mine["round"] == 1
+    assert {r["outcome"]["status"] for r in mine["records"] if r["kind"] == "outcome"} == {"done", "not_yet"}
     svc.debriefs.confirm(ann, did, False)  # consent taken back on the debrief: the follow-up follows
     assert not svc.debriefs.view(ann, fid).shared and fid not in {q["id"] for q in svc.review.queue(fran)}
 
