@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
 from coach.policy import OPERATOR, Actor
 from coach.store.db import Database
@@ -65,14 +66,26 @@ class Followups:
         returns the ids of those opened."""
         now = aware(now or utcnow())
         opened = [self._first(did, now) for did in self._due(now - timedelta(days=self.settings.followup_days),
-                                                              participant_id)]
+                                                              participant_id, 1)]
         opened += [self._second(did, now) for did in self._due(now - timedelta(days=self.settings.followup_second_days),
-                                                               participant_id)]
+                                                               participant_id, 2)]
         return [d for d in opened if d]
 
-    def _due(self, confirmed_before: datetime, participant_id: int | None) -> list[str]:
-        q = select(Debrief.id).where(Debrief.source == "interview", Debrief.confirmed_at.is_not(None),
-                                     Debrief.confirmed_at <= confirmed_before, Debrief.participant_id.is_not(None))
+    def _due(self, confirmed_before: datetime, participant_id: int | None, round_: int) -> list[str]:
+        """Confirmed debriefs old enough, without this round yet (and, for the first, with an
+        action to ask about; for the second, with the first confirmed): one query, so a scan of a
+        large installation reads only what may open now."""
+        fu = aliased(Debrief)
+        q = select(Debrief.id).where(
+            Debrief.source == "interview", Debrief.confirmed_at.is_not(None),
+            Debrief.confirmed_at <= confirmed_before, Debrief.participant_id.is_not(None),
+            ~select(fu.id).where(fu.follows_id == Debrief.id, fu.round == round_).exists())
+        if round_ == 1:
+            q = q.where(select(Record.id).where(Record.debrief_id == Debrief.id, Record.kind == "action",
+                                                Record.status.in_(LIVE_RECORD)).exists())
+        else:
+            q = q.where(select(fu.id).where(fu.follows_id == Debrief.id, fu.round == 1,
+                                            fu.confirmed_at.is_not(None)).exists())
         if participant_id is not None:
             q = q.where(Debrief.participant_id == participant_id)
         with self.db.session() as s:
