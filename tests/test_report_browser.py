@@ -54,6 +54,17 @@ def test_the_report_tab_the_printable_page_and_the_pdf(app, browser, width, heig
     assert view.get_by_text("How this report was made").count() == 1
     assert_accessible(page)
     shot(page, f"report-tab-{width}")
+    # the facilitator picks a second quote in the tab; the report shows both, no names
+    page.get_by_text("Choose the report's quotes, and a second follow-up").click()
+    unchosen = page.locator("#report-quotes label", has_text="store").filter(has_not=page.locator("input:checked"))
+    picked = unchosen.first.inner_text().split("”")[0].lstrip("“")
+    unchosen.first.locator("input").check()
+    page.get_by_role("button", name="Save the chosen quotes").click()
+    page.get_by_text("Saved: the report shows these quotes.").wait_for()
+    view.get_by_text(picked, exact=False).wait_for()
+    assert view.locator("blockquote").count() == 2 and "example.org" not in view.inner_text()
+    page.get_by_label("Ask again about actions still not started", exact=False).check()
+    page.get_by_text("A second follow-up is now on for your programme.").wait_for()
     page.get_by_role("button", name="Download the report as PDF").click()
     link = page.locator("#report-pdf a[download]")
     try:

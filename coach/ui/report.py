@@ -43,7 +43,8 @@ class ReportTab:
         with gr.Accordion("Choose the report's quotes, and a second follow-up", open=False,
                           visible=False) as self.options:
             self.quotes = gr.CheckboxGroup(label="Quotes to highlight (approved, shared items of your programme; "
-                                                 "shown without names; up to five)", choices=[])
+                                                 "shown without names; up to five)", choices=[],
+                                          elem_id="report-quotes")
             self.save_quotes = gr.Button("Save the chosen quotes")
             self.second = gr.Checkbox(label="Ask again about actions still not started, "
                                             f"{self.svc.settings.followup_second_days} days after the debrief "
