@@ -463,14 +463,15 @@ class Accounts:
 
     # -- who may see what ------------------------------------------------------------------
 
-    def own_debriefs(self, actor: Actor) -> list[tuple[str, str, str, str]]:
-        """(debrief id, role, topic, status) of the participant's debriefs, newest first."""
+    def own_debriefs(self, actor: Actor) -> list[tuple[str, str, str, str, str]]:
+        """(debrief id, role, topic, status, source) of the participant's debriefs and follow-ups
+        (source "followup"), newest first."""
         with self.db.session() as s:
-            rows = s.execute(select(Debrief.id, Debrief.role, Pair.topic, Debrief.status)
+            rows = s.execute(select(Debrief.id, Debrief.role, Pair.topic, Debrief.status, Debrief.source)
                              .join(Pair, Pair.id == Debrief.pair_id)
                              .where(Debrief.participant_id == actor.id)
                              .order_by(Debrief.created_at.desc())).all()
-        return [(did, role, topic, status) for did, role, topic, status in rows]
+        return [(did, role, topic, status, source) for did, role, topic, status, source in rows]
 
     def programmes_of(self, actor: Actor) -> set[str]:
         """The programmes whose shared debriefs may inform what this person is shown: a

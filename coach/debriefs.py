@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -22,7 +23,8 @@ from sqlalchemy.orm import Session
 from coach.accounts import readable
 from coach.extraction.records import Extraction, superseded_turns
 from coach.extraction.records import Turn as XTurn
-from coach.interview import Interview, Protocol, State, Step, baseline_questions, baseline_returns
+from coach.followup import FollowUp, FollowUpProtocol
+from coach.interview import Interview, Protocol, Step, baseline_questions, baseline_returns
 from coach.policy import OPERATOR, Actor, check_owner, check_reviewer
 from coach.records import Records, enqueue_debrief, pair_vectors
 from coach.store.db import Database
@@ -34,6 +36,7 @@ MAX_MESSAGE_CHARS = 6000
 SKIP = ("(skipped this question)", {"command": "skip"})
 END = ("(ended the interview here)", {"command": "end"})
 ROLES = ("senior", "junior")
+LIVE = ("interview", "followup")  # sources of debriefs held in the app's chat (not ingested)
 # what a participant may add to their summary, by role
 SUMMARY_KINDS = ("learned", "action", "taught", "pushback")
 
@@ -79,6 +82,8 @@ class View:
     records: list[dict]
     ended_early: bool = False  # ended before the last question: it can be resumed until confirmed
     replaced: frozenset[int] = frozenset()  # indices of answers a later correction replaced
+    followup: int | None = None  # a follow-up conversation: its round (1, 2); None for a debrief
+    follows_shared: bool | None = None  # a follow-up's consent: the debrief it follows is shared
 
 
 def check_message(text: str | None) -> str:
@@ -109,6 +114,7 @@ class Debriefs:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._protocols = {r: Protocol.load(r, prompts_dir) for r in ROLES}
+        self._followup_texts = FollowUpProtocol.load(prompts_dir)
         self._baseline_returns = baseline_returns(prompts_dir)
 
     def protocol(self, role: str) -> Protocol:
@@ -163,7 +169,7 @@ class Debriefs:
     @staticmethod
     def _pair_row(p: Pair) -> dict:
         sides = {}
-        for d in p.debriefs:
+        for d in (d for d in p.debriefs if d.source == "interview"):  # a follow-up is not a side
             user = d.participant
             sides[d.role] = {"debrief": d.id, "status": d.status, "confirmed": d.confirmed_at is not None,
                              "user_id": user.id if user else None, "username": user.username if user else None,
@@ -178,7 +184,7 @@ class Debriefs:
         (a form submitted twice would otherwise give each person two identical debriefs)."""
         with self.db.session() as s:
             for p in s.scalars(select(Pair).where(Pair.programme == programme)):
-                people = {d.role: d.participant_id for d in p.debriefs}
+                people = {d.role: d.participant_id for d in p.debriefs if d.source == "interview"}
                 if (p.topic.strip().lower() == topic.strip().lower()
                         and people.get("senior") == senior_user and people.get("junior") == junior_user):
                     return p.id
@@ -242,7 +248,10 @@ class Debriefs:
         with lock, self.db.lock(f"debrief:{debrief_id}"):
             yield
 
-    def _interview(self, d: Debrief) -> Interview:
+    def _interview(self, d: Debrief) -> Interview | FollowUp:
+        if d.source == "followup":
+            actions = [a["text"] for a in (d.plan or {}).get("actions", [])]
+            return FollowUp(self._followup_texts, d.role, actions, topic=d.pair.topic, round_=d.round or 1)
         baseline = ([(b.answer, self._baseline_returns.get(b.question)) for b in d.pair.baseline]
                     if d.role == "senior" else [])
         protocol = self._protocols[d.role]
@@ -253,7 +262,7 @@ class Debriefs:
         d = s.get(Debrief, debrief_id)
         if actor is not OPERATOR:
             check_owner(actor, d.participant_id if d is not None else None)
-        if d is None or d.source != "interview":
+        if d is None or d.source not in LIVE:
             raise DebriefError("This debrief link is not valid. Please check it with your facilitator.")
         return d
 
@@ -293,18 +302,28 @@ class Debriefs:
             self._catch_up(actor, debrief_id)
             with self.db.session() as s:
                 d = self._get(s, actor, debrief_id)
-                iv = self._interview(d)
+                iv: Any = self._interview(d)  # an Interview or a FollowUp: the same reading methods
                 st = iv.state(_turns(d))
                 return View(
                     id=d.id, role=d.role, topic=d.pair.topic, turns=[(t.speaker, t.text) for t in d.turns],
                     progress=iv.progress(st), slots=[(sl.id, sl.label) for sl in iv.p.slots], done=st.done,
                     summary=iv.summary(st), shared=d.shared, confirmed=d.confirmed_at is not None,
                     records=[{"id": r.id, "kind": r.kind, "text": r.text, "before": r.before, "after": r.after,
-                              "quote": r.quote, "status": r.status, "provenance": r.provenance}
+                              "quote": r.quote, "status": r.status, "provenance": r.provenance,
+                              "detail": r.detail}
                              for r in sorted(d.records, key=lambda r: (r.turn_index or 0, r.id))],
                     ended_early=st.ended_early,
                     replaced=frozenset(superseded_turns([XTurn(t.speaker, t.text, t.meta) for t in d.turns])),
+                    followup=d.round if d.source == "followup" else None,
+                    follows_shared=self._follows_shared(s, d),
                 )
+
+    @staticmethod
+    def _follows_shared(s: Session, d: Debrief) -> bool | None:
+        if d.source != "followup" or d.follows_id is None:
+            return None
+        parent = s.get(Debrief, d.follows_id)
+        return bool(parent and parent.shared)
 
     def _catch_up(self, actor: Actor, debrief_id: str) -> None:
         """Answer a stored participant turn that never got its coach reply (app died in between)."""
@@ -317,7 +336,7 @@ class Debriefs:
         if step.done:
             self._extract(debrief_id)
 
-    def _store_step(self, s: Session, d: Debrief, step: Step, text: str, model_text: str | None = None) -> State:
+    def _store_step(self, s: Session, d: Debrief, step: Step, text: str, model_text: str | None = None):
         meta = step.meta()
         if model_text is not None:  # kept for audit and for rating the model's phrasing
             meta |= {"intent": step.text, "model_text": model_text, "model_shown": text != step.text}
@@ -341,9 +360,10 @@ class Debriefs:
                 d = self._get(s, actor, debrief_id)
                 step = self._interview(d).reply(_turns(d))
                 history = [(t.speaker, t.text) for t in d.turns]
-                topic, role = d.pair.topic, d.role
+                topic, role, followup = d.pair.topic, d.role, d.source == "followup"
             text, model_text = step.text, None
-            if step.kind in ("question", "probe") and self.phrase is not None:
+            # a follow-up's questions stay as written: they repeat the participant's own words
+            if step.kind in ("question", "probe") and self.phrase is not None and not followup:
                 text, model_text = yield from self.phrase(step, history, topic, role)
             else:
                 yield text
@@ -358,7 +378,9 @@ class Debriefs:
             if d is None:  # deleted meanwhile (reextract goes through a list read earlier)
                 return 0
             turns = [XTurn(t.speaker, t.text, t.meta) for t in d.turns]
-            role, topic = d.role, d.pair.topic
+            role, topic, source, plan = d.role, d.pair.topic, d.source, d.plan or {}
+        if source == "followup":
+            return self.records.store_extraction(debrief_id, extract_followup(turns, plan.get("actions", []), role))
         return self.records.store_extraction(debrief_id, self.extract(turns, role, topic))
 
     def say(self, actor: Actor, debrief_id: str, text: str) -> Iterator[str]:
@@ -377,8 +399,8 @@ class Debriefs:
         words stay in the transcript, but no record comes from them), or adds to it."""
         text = check_message(text)
         with self.db.session() as s:
-            role = self._get(s, actor, debrief_id).role
-        if slot_id not in {sl.id for sl in self._protocols[role].slots}:
+            slots = {sl.id for sl in self._interview(self._get(s, actor, debrief_id)).p.slots}
+        if slot_id not in slots:
             raise DebriefError("Please choose which answer you are correcting.")
         yield from self._respond(actor, debrief_id, (text, {"correction_of": slot_id, "replaces": bool(replace)}))
 
@@ -394,6 +416,27 @@ class Debriefs:
                 raise DebriefError("There is nothing to continue: the interview did not end early.")
             self._store_step(s, d, step, step.text)
             return step.text
+
+    @staticmethod
+    def _followups_of(s: Session, d: Debrief) -> list[Debrief]:
+        return list(s.scalars(select(Debrief).where(Debrief.follows_id == d.id)))
+
+    def open_followup(self, parent_id: str, round_: int, actions: list[dict]) -> str:
+        """Open a follow-up conversation on these actions ({"record", "text"}) of a confirmed
+        debrief, owned by the same participant, with its first question (coach.followups decides
+        when)."""
+        with self.db.session() as s:
+            parent = s.get(Debrief, parent_id)
+            if parent is None or parent.confirmed_at is None:
+                raise DebriefError("Only a confirmed debrief is followed up.")
+            d = Debrief(id="d-" + secrets.token_urlsafe(12), pair_id=parent.pair_id, role=parent.role, status="open",
+                        shared=False, source="followup", participant_id=parent.participant_id,
+                        follows_id=parent.id, round=round_, plan={"actions": actions})
+            s.add(d)
+            s.flush()
+            for step in self._interview(d).start():
+                self._add_turn(s, d, "coach", step.text, step.meta())
+            return d.id
 
     def reword(self, actor: Actor, debrief_id: str, record_id: int, text: str) -> None:
         """The participant puts an item of their summary in their own words (stored as their
@@ -436,14 +479,19 @@ class Debriefs:
                 raise DebriefError("Please finish or end the interview first.")
             if keep is not None and d.confirmed_at is None:
                 self.records.withdraw_unkept(d, keep)
+            if d.source == "followup":  # shared only under the debrief's own consent, never on its own
+                share = bool(self._follows_shared(s, d))
             self.records.set_shared(s, d, share)
             d.confirmed_at = d.confirmed_at or utcnow()
+            for f in self._followups_of(s, d):  # consent given or taken back covers the follow-ups too
+                if f.confirmed_at is not None:
+                    self.records.set_shared(s, f, share)
         self.changed()
 
     def reextract(self, actor: Actor, progress: Callable[[int, int], None] | None = None) -> int:
         """Extract every finished live debrief of the actor's programme again (after the
         extractor improved); reviewed records stay. Returns the number of new pending items."""
-        q = select(Debrief.id).join(Debrief.pair).where(Debrief.status == "done", Debrief.source == "interview")
+        q = select(Debrief.id).join(Debrief.pair).where(Debrief.status == "done", Debrief.source.in_(LIVE))
         if actor is not OPERATOR:
             actor.require("facilitator")
             q = q.where(Pair.programme == (actor.programme or ""))
@@ -471,7 +519,9 @@ class Debriefs:
                 if d.role == "senior" else [],
                 "transcript": [{"speaker": t.speaker, "text": t.text, "at": t.created_at.isoformat()} for t in d.turns],
                 "records": [{"kind": r.kind, "text": r.text, "before": r.before, "after": r.after, "quote": r.quote,
-                             "status": r.status} for r in d.records],
+                             "status": r.status, **({"outcome": r.detail} if r.kind == "outcome" else {})}
+                            for r in d.records],
+                **({"follow_up_of": d.follows_id, "round": d.round} if d.source == "followup" else {}),
             }
 
     def delete(self, actor: Actor, debrief_id: str, forget_name: bool = False) -> None:
@@ -480,6 +530,9 @@ class Debriefs:
         The pair itself stays for the other participant."""
         with self._lock(debrief_id), self.db.session() as s:
             d = self._get(s, actor, debrief_id)
+            for f in self._followups_of(s, d):  # what was said about its actions goes with it
+                enqueue_debrief(s, f)
+                s.delete(f)
             enqueue_debrief(s, d)
             if d.role == "senior":
                 d.pair.baseline = []
@@ -487,6 +540,20 @@ class Debriefs:
                 setattr(d.pair, f"{d.role}_name", None)
             s.delete(d)
         self.changed()
+
+
+def extract_followup(turns: list[XTurn], actions: list[dict], role: str) -> Extraction:
+    """A follow-up's records: its outcomes (offline; coach.extraction.outcomes) and what a junior
+    taught or led since."""
+    import time
+
+    from coach.extraction.outcomes import extract_outcomes
+
+    t0 = time.perf_counter()
+    ex = Extraction(extractor="offline-outcomes")
+    ex.items = extract_outcomes(turns, actions, role)
+    ex.seconds = time.perf_counter() - t0
+    return ex
 
 
 # -- checking items back ----------------------------------------------------------------------

@@ -34,7 +34,7 @@ from coach.store.models import MailAttempt, MailMessage, User, utcnow
 log = logging.getLogger("coach.mail")
 
 # Messages a participant's "no reminders" stops (the facilitator's digest is theirs to ask for).
-NUDGES = ("log_session", "check_in", "debrief_due", "reminder")
+NUDGES = ("log_session", "check_in", "debrief_due", "reminder", "followup_ready")
 CLAIM_SECONDS = 120  # a claimed message is another instance's again after this (its sender died)
 BATCH = 20
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -24,9 +24,10 @@ from coach.store.db import Database
 from coach.store.models import Debrief, IndexOutbox, Pair, Record, User, utcnow
 from coach.themes import DEPTHS, SCOPES, THEMES, depth_and_scope, themes_of
 
-KINDS = ("learned", "broken_assumption", "action", "taught", "pushback", "session_feedback")
+KINDS = ("learned", "broken_assumption", "action", "taught", "pushback", "session_feedback", "outcome")
 KIND_LABEL = {"learned": "Learned / gained", "broken_assumption": "Broken assumption", "action": "Action",
-              "taught": "Taught", "pushback": "Where they pushed back", "session_feedback": "About the sessions"}
+              "taught": "Taught", "pushback": "Where they pushed back", "session_feedback": "About the sessions",
+              "outcome": "What became of an action"}
 # What may feed suggestions: approved records of debriefs whose participant agreed to share, of
 # the kinds that say what was learned, taught or done (not feedback on the sessions themselves).
 INDEXED_KINDS = ("learned", "broken_assumption", "action", "taught")
@@ -69,10 +70,28 @@ def canonical_text(kind: str, text: str | None, before: str | None, after: str |
     return (text or "").strip()
 
 
+STATUS_WORDS = {"done": "done", "partly": "partly done", "not_yet": "not yet", "dropped": "dropped"}
+
+
+def outcome_text(row) -> str:
+    """An outcome as one line: the action, what became of it, what happened, a decision changed."""
+    get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+    d = get("detail") or {}
+    from coach.followup import you_would
+
+    status, action = str(d.get("status") or ""), str(d.get("action") or "").strip().rstrip(".")
+    said = you_would(action)  # "I'll ask each manager ..." -> "Ask each manager ..."
+    action = said[0].upper() + said[1:] if said else action
+    out = f"{action}: {STATUS_WORDS.get(status, status)}. {get('text')}"
+    return out + (f" Decision changed: {d['decision_changed']}" if d.get("decision_changed") else "")
+
+
 def render(row) -> str:
     """A record (ORM object or dict with kind/text/before/after) as one line of text."""
     get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
     before, after = get("before"), get("after")
+    if get("kind") == "outcome":
+        return outcome_text(row)
     if get("kind") == "broken_assumption" and before and after:
         return Assumption(before, after).labelled()
     return get("text") or ""
@@ -171,7 +190,8 @@ class Records:
         """Replace a live debrief's pending records by a new extraction; reviewed records stay
         (an item already reviewed is not stored twice). Returns how many were stored."""
         items = [{"kind": i.kind, "text": i.text, "before": i.before, "after": i.after, "quote": i.quote,
-                  "turn_index": i.turn_index, "provenance": i.provenance} for i in extraction.items]
+                  "turn_index": i.turn_index, "provenance": i.provenance, "detail": getattr(i, "detail", None)}
+                 for i in extraction.items]
         with self.db.session() as s:
             reviewed = {(r.kind, r.quote) for r in s.scalars(
                 select(Record).where(Record.debrief_id == debrief_id, Record.status != "pending"))}

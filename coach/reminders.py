@@ -9,6 +9,8 @@ A scan looks at every open pair and queues (coach.mail, once per key) what has b
   participant who logged it sees the check-in at once, so theirs waits a day);
 - "your debrief is ready": the debrief became due and is not finished;
 - one reminder, ``debrief_reminder_days`` after it became due, if it is still not finished;
+- "your follow-up is ready": a follow-up on their actions opened (coach.followups opens those
+  due first, each scan);
 - to each facilitator with pairs at risk, once a week on ``digest_weekday``, how many and why
   (no names, no content).
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
 
@@ -55,6 +57,10 @@ def text(kind: str, link: str, **facts) -> tuple[str, str]:
         return ("Reminder: your debrief is waiting",
                 f"Hello,\n\nYour debrief on “{topic}” is still waiting for you. It takes about 10 to 15 minutes "
                 f"and you can stop and come back:\n{link}" + SIGN_OFF)
+    if kind == "followup_ready":
+        return ("Your follow-up is ready",
+                f"Hello,\n\nA few weeks ago you finished your debrief on “{topic}”. A short follow-up (about 5 "
+                f"minutes) is ready for you at\n{link}" + SIGN_OFF)
     if kind == "invitation":
         return ("Your invitation to coach",
                 f"Hello,\n\nYou have been added to a reverse-mentoring programme. Choose your password with this "
@@ -89,8 +95,9 @@ def log_session_due(st: PairStatus, p: Pair, today: date, quiet_days: int) -> bo
 
 
 class Reminders:
-    def __init__(self, db: Database, settings, risk: PairsAtRisk, poke=lambda: None):
-        self.db, self.settings, self.risk, self.poke = db, settings, risk, poke
+    def __init__(self, db: Database, settings, risk: PairsAtRisk, poke=lambda: None, followups=None):
+        """``followups`` (coach.followups.Followups), if given, opens the follow-ups due before each scan."""
+        self.db, self.settings, self.risk, self.poke, self.followups = db, settings, risk, poke, followups
 
     @property
     def link(self) -> str:
@@ -111,9 +118,11 @@ class Reminders:
 
     def scan(self, today: date | None = None) -> int:
         """Queue every message that has become due; returns how many were queued."""
+        if self.followups is not None:  # opened whether or not there is mail: the page shows them
+            self.followups.open_due(datetime.combine(today, time(23, 59), UTC) if today else None)
+        today = today or utcnow().date()
         if not self.settings.mail_configured:
             return 0  # no mail server: the app shows links, as before
-        today = today or utcnow().date()
         n = self._participants(today) + self._digests(today)
         if n:
             self.poke()
@@ -131,6 +140,10 @@ class Reminders:
         n = 0
         with self.db.session() as s:
             for p in s.scalars(select(Pair)):
+                for d in p.debriefs:  # a follow-up comes after the round, often once the pair is closed
+                    u = d.participant
+                    if d.source == "followup" and u is not None and d.confirmed_at is None and d.status != "done":
+                        n += self._send(f"followup:{d.id}", "followup_ready", u, p.programme, topic=p.topic)
                 if (p.extra or {}).get("closed"):
                     continue
                 sessions = list(s.scalars(select(PairSession).where(PairSession.pair_id == p.id)))

@@ -54,7 +54,7 @@ class Review:
         programme = self._programme(actor)
         held = select(Record.id).where(Record.debrief_id == Debrief.id, Record.status == "pending").exists()
         q = (select(Debrief).join(Debrief.pair)
-             .where(Debrief.shared.is_(True), or_(and_(Debrief.confirmed_at.is_not(None), Debrief.source == "interview"),
+             .where(Debrief.shared.is_(True), or_(and_(Debrief.confirmed_at.is_not(None), Debrief.source.in_(("interview", "followup"))),
                                                   and_(Debrief.source == "ingest", held)))
              .options(joinedload(Debrief.pair), joinedload(Debrief.records)).order_by(Debrief.updated_at.desc()))
         if programme is not None:

@@ -60,7 +60,7 @@ def main(host: str | None = None, port: int | None = None) -> None:
     host = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
     port = port or int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
     server = build_server(blocks, svc.accounts, secure_cookie=svc.settings.cookie_secure, css=CSS,
-                          theme=gr.themes.Soft(), trusted_proxies=svc.settings.trusted_proxy_list)
+                          theme=gr.themes.Soft(), trusted_proxies=svc.settings.trusted_proxy_list, report=svc.report)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     link = first_admin_link(svc.accounts, f"http://{shown}:{port}")
     if link:  # printed, never stored: only its hash is in the database

@@ -118,6 +118,18 @@ class Services:
         return PairsAtRisk(self.db, self.accounts.log, Thresholds.of(self.settings))
 
     @cached_property
+    def followups(self):
+        from coach.followups import Followups
+
+        return Followups(self.db, self.settings, self.debriefs)
+
+    @cached_property
+    def report(self):
+        from coach.report import ImpactReport
+
+        return ImpactReport(self.db, self.settings, self.accounts.log, self.risk, self.followups)
+
+    @cached_property
     def mail(self):
         from coach.mail import Mail
 
@@ -127,7 +139,7 @@ class Services:
     def reminders(self):
         from coach.reminders import Reminders
 
-        return Reminders(self.db, self.settings, self.risk, poke=self.mail_changed)
+        return Reminders(self.db, self.settings, self.risk, poke=self.mail_changed, followups=self.followups)
 
     @cached_property
     def mail_worker(self):

@@ -229,7 +229,7 @@ def _actor_of(request: Request) -> str | None:
 
 
 def build_server(blocks: gr.Blocks, accounts: Accounts, *, secure_cookie: bool = False, css: str = "",
-                 theme=None, trusted_proxies: Sequence[str] | None = None) -> FastAPI:
+                 theme=None, trusted_proxies: Sequence[str] | None = None, report=None) -> FastAPI:
     """The gate, the sign-in pages and the Gradio app. ``trusted_proxies``: addresses whose
     X-Forwarded-For is believed (default: COACH_TRUSTED_PROXIES); :func:`serve` runs uvicorn
     with them, so the throttle and the server agree on who the client is."""
@@ -390,11 +390,38 @@ def build_server(blocks: gr.Blocks, accounts: Accounts, *, secure_cookie: bool =
         resp.headers.setdefault("X-Frame-Options", "DENY")
         return resp
 
+    if report is not None:
+        add_report_routes(app, report)
     gr.mount_gradio_app(app, blocks, path="/", auth_dependency=_actor_of, footer_links=[], css=css, theme=theme,
                         head=EXPIRED_JS + A11Y_JS, i18n=STATUS_WORDS)
     app.add_middleware(Gate, accounts=accounts)
     app.add_middleware(SameOriginOnly)  # outermost: covers the gate's own answers too
     return app
+
+
+def add_report_routes(app: FastAPI, report) -> None:
+    """The impact report (coach.report) as a printable page and a PDF, for a facilitator (their
+    programme) or an admin (the installation, aggregates only); the gate has signed them in."""
+    from coach.report import report_html, report_pdf
+
+    def reader(request: Request) -> Actor | None:
+        actor = request.scope.get("state", {}).get("actor")
+        return actor if isinstance(actor, Actor) and actor.role in ("facilitator", "admin") else None
+
+    @app.get("/report")
+    def report_page(request: Request):
+        actor = reader(request)
+        if actor is None:
+            return _page("Not available", "<p>The report is for facilitators and administrators.</p>", 403)
+        return HTMLResponse(report_html(report.build(actor), printable_link=True))
+
+    @app.get("/report.pdf")
+    def report_file(request: Request):
+        actor = reader(request)
+        if actor is None:
+            return _page("Not available", "<p>The report is for facilitators and administrators.</p>", 403)
+        return Response(report_pdf(report.build(actor)), media_type="application/pdf",
+                        headers={"Content-Disposition": 'attachment; filename="impact-report.pdf"'})
 
 
 def first_admin_link(accounts: Accounts, base_url: str) -> str | None:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 # learned (for a junior: what they gained), broken_assumption, action; a junior's taught and the
 # senior's pushback; session_feedback (how the sessions went, for the facilitator)
-Kind = Literal["learned", "broken_assumption", "action", "taught", "pushback", "session_feedback"]
+Kind = Literal["learned", "broken_assumption", "action", "taught", "pushback", "session_feedback", "outcome"]
 
 
 class Item(BaseModel):
@@ -30,6 +30,9 @@ class Item(BaseModel):
     # extracted | confirmed (the participant agreed, or gave these words, when the coach checked it
     # back) | participant (written or reworded by them in their summary)
     provenance: str = "extracted"
+    # an outcome's: {"action": their words, "action_record": id, "status": done | partly | not_yet
+    # | dropped, "decision_changed": their words or None, "decision_quote": ...}
+    detail: dict | None = None
 
     def contract(self) -> dict:
         """The item as ``coach extract`` prints it (shared/contracts.md section 2)."""

@@ -113,6 +113,12 @@ class Debrief(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The participant account that owns this debrief (None for ingested past debriefs).
     participant_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    # A follow-up conversation (source "followup") follows a confirmed debrief: which one, which
+    # round (1: a month after, 2: for actions still not started), and the actions it asks about
+    # ({"actions": [{"record": id, "text": their words}]}), fixed when it was opened.
+    follows_id: Mapped[str | None] = mapped_column(ForeignKey("debriefs.id", ondelete="CASCADE"), index=True)
+    round: Mapped[int | None] = mapped_column(Integer)
+    plan: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     pair: Mapped[Pair] = relationship(back_populates="debriefs")
@@ -370,3 +376,13 @@ class MailAttempt(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     ok: Mapped[bool] = mapped_column(Boolean)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class ProgrammeOption(Base):
+    """A programme's own choices, set by its facilitator: {"second_followup": bool,
+    "highlights": [record ids chosen as the impact report's quotes]}."""
+
+    __tablename__ = "programme_options"
+    programme: Mapped[str] = mapped_column(String(200), primary_key=True)
+    options: Mapped[dict] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

@@ -20,6 +20,7 @@ from coach.ui.admin import PeopleTab, SystemTab
 from coach.ui.common import CSS, SCRATCH_MINUTES, Ctx, esc
 from coach.ui.facilitator import PairsTab, ReviewTab
 from coach.ui.participant import DebriefTab
+from coach.ui.report import ReportTab
 from coach.ui.sessions import SessionsTab
 from coach.ui.topics import TopicsTab
 
@@ -60,6 +61,9 @@ participants agreed to share, and help new pairs choose topics.
 * **Review:** shared debriefs of your programme. Check each item against the participant's own
   words (highlighted in the transcript), then approve, edit or reject it. The dashboard and the
   export (CSV, JSON) draw on approved items only. Every opening and decision is in the access log.
+* **Report:** the programme's impact report (what was learned, what became of the actions a month
+  later, decisions changed), as a page to print and a PDF; no group of fewer than five people is
+  shown. Choose the quotes it highlights, and whether actions still not started are asked about again.
 * **Topic ideas:** suggestions for a pair, with the earlier debriefs that support them; similar
   past pairs; and suggestions for a whole batch of new pairs from a CSV file.
 """,
@@ -72,6 +76,7 @@ installation; you see no debrief content.
   reopen an account, or send a new invitation link (a lost link, or a staff password; a participant's
   chosen password is never reset by an admin); read the access log of who opened someone else's debrief.
 * **System:** configuration, health, and a test of the model in use.
+* **Report:** the installation's impact report, aggregates only (no quotes), as a page to print and a PDF.
 """,
 }
 
@@ -81,6 +86,7 @@ def build_app(svc, accounts=None) -> gr.Blocks:
     ctx = Ctx(svc, accounts or svc.accounts)
     debrief, topics, sessions = DebriefTab(ctx), TopicsTab(ctx), SessionsTab(ctx)
     pairs, review, people, system = PairsTab(ctx), ReviewTab(ctx), PeopleTab(ctx), SystemTab(ctx)
+    report = ReportTab(ctx)
     with gr.Blocks(title="coach — reverse-mentoring debriefs",
                    delete_cache=(SCRATCH_MINUTES * 60, SCRATCH_MINUTES * 60)) as app:
         with gr.Row(elem_classes="coach-account"):
@@ -103,6 +109,8 @@ def build_app(svc, accounts=None) -> gr.Blocks:
                 topics.build()
             with gr.Tab("Review", id="review", visible=False) as review_tab:
                 review.build()
+            with gr.Tab("Report", id="report", visible=False) as report_tab:
+                report.build()
             with gr.Tab("People", id="people", visible=False) as people_tab:
                 people.build()
             with gr.Tab("System", id="system", visible=False) as system_tab:
@@ -114,8 +122,10 @@ def build_app(svc, accounts=None) -> gr.Blocks:
         review.wire(review_tab)
         people.wire(people_tab)
         system.wire(system_tab)
+        report.wire(report_tab)
         visible_to = {debrief_tab: ("participant",), sessions_tab: ("participant",), pairs_tab: ("facilitator",),
                       topics_tab: ("participant", "facilitator"), review_tab: ("facilitator",),
+                      report_tab: ("facilitator", "admin"),
                       people_tab: ("admin",), system_tab: ("admin",)}
 
         def on_load(request: gr.Request) -> dict:

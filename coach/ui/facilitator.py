@@ -9,7 +9,7 @@ from coach.accounts import AccountError
 from coach.debriefs import DebriefError
 from coach.interview import baseline_questions
 from coach.policy import AccessDenied
-from coach.records import KIND_LABEL, ReviewError
+from coach.records import KIND_LABEL, ReviewError, outcome_text
 from coach.review import attempt_spans
 from coach.sessions import RHYTHMS, SessionError, plan_line, plan_of
 from coach.themes import DEPTHS, SCOPES, THEMES
@@ -355,7 +355,7 @@ def queue_label(q: dict) -> str:
     when = q["shared_at"].strftime("%d %b") if q.get("shared_at") else ""
     state = f"{q['pending']} to review · {q['approved']} approved" + (f" · {q['rejected']} rejected" if q["rejected"] else "")
     flag = f" · ⚠ {q['suspect']} suspected injection" if q.get("suspect") else ""
-    past = " (past debrief, ingested)" if q.get("source") == "ingest" else ""
+    past = {"ingest": " (past debrief, ingested)", "followup": " (follow-up on actions)"}.get(q.get("source") or "", "")
     return f"{q['topic']} · {who}{past} · shared {when} · {state}{flag}"
 
 
@@ -364,7 +364,8 @@ def item_label(r: dict) -> str:
     how = {"confirmed": "confirmed by the participant", "participant": "written by the participant",
            "edited": "edited"}.get(r.get("provenance") or "", "extracted")
     flag = "⚠ " if r.get("suspect") else ""
-    return (f"{flag}#{r['id']} {KIND_LABEL.get(r['kind'], r['kind'])}: {r['text']} — {r['status']}, {how}; "
+    text = outcome_text(r) if r["kind"] == "outcome" else r["text"]
+    return (f"{flag}#{r['id']} {KIND_LABEL.get(r['kind'], r['kind'])}: {text} — {r['status']}, {how}; "
             f"{r['theme']}, {r['depth']}, {r['scope']}")
 
 

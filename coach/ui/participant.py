@@ -11,7 +11,7 @@ import gradio as gr
 
 from coach.debriefs import DebriefError, View
 from coach.policy import AccessDenied, Actor
-from coach.records import Assumption
+from coach.records import Assumption, outcome_text
 from coach.ui.common import Ctx, esc, unchanged
 
 STATUS_WORD = {"done": "done", "current": "now", "skipped": "skipped", "partial": "in part", "todo": "to do"}
@@ -25,8 +25,18 @@ SET_URL = ("(id) => { if (id) { const u = new URL(window.location);"
 
 def progress_md(v: View) -> str:
     covered = sum(st in ("done", "partial") for _, st in v.progress)
-    items = "".join(f'<li class="st-{st}">{label} <em>({STATUS_WORD.get(st, st)})</em></li>' for label, st in v.progress)
-    return f"**Debrief on “{esc(v.topic)}”**: {covered} of {len(v.progress)} parts covered<ul>{items}</ul>"
+    items = "".join(f'<li class="st-{st}">{esc(label)} <em>({STATUS_WORD.get(st, st)})</em></li>'
+                    for label, st in v.progress)
+    what = "Follow-up on your actions" if v.followup else "Debrief"
+    return f"**{what}: “{esc(v.topic)}”**: {covered} of {len(v.progress)} parts covered<ul>{items}</ul>"
+
+
+def consent_md(v: View) -> str:
+    """A follow-up is shared exactly as the debrief it follows: said, not asked again."""
+    if v.follows_shared:
+        return ("What you confirm here is shared as your debrief is: with your programme's facilitators, and "
+                "without your name in the programme's figures. Stop sharing your debrief and this stops too.")
+    return "What you confirm here stays private to you, as your debrief does."
 
 
 def summary_md(v: View) -> str:
@@ -39,9 +49,13 @@ def summary_md(v: View) -> str:
         for label, answers in v.summary:
             lines.append(f"**{label}**")
             lines += [f"> {esc(a)}" for a in answers]
+    if v.followup is not None:
+        lines.append(consent_md(v))
     if v.ended_early and not v.confirmed:
         lines.append("You ended the interview early: you can continue it until you confirm this summary.")
-    if v.confirmed:
+    if v.confirmed and v.followup is not None:
+        lines.append("\n**Confirmed.** Thank you.")
+    elif v.confirmed:
         lines.append("\n**Confirmed.** " + ("You agreed to share this summary with your facilitators."
                                             if v.shared else "It stays private to you.")
                      + " You can change this at any time: tick or untick the box below and press "
@@ -50,7 +64,8 @@ def summary_md(v: View) -> str:
 
 
 KIND_WORDS = {"learned": "Learned", "broken_assumption": "Changed view", "action": "Will do", "taught": "Taught",
-              "pushback": "Where they pushed back", "session_feedback": "About the sessions"}
+              "pushback": "Where they pushed back", "session_feedback": "About the sessions",
+              "outcome": "What happened"}
 JUNIOR_WORDS = {"learned": "Gained"}
 PROVENANCE_WORDS = {"confirmed": "you confirmed this", "participant": "in your words", "edited": "edited"}
 
@@ -59,8 +74,9 @@ def item_label(r: dict, role: str = "senior") -> str:
     """One item of the summary as its tick box reads: what, in whose words, and how it was checked."""
     kind = (JUNIOR_WORDS if role == "junior" else {}).get(r["kind"]) or KIND_WORDS.get(r["kind"], r["kind"])
     main = (Assumption(r["before"], r["after"]).text if r["kind"] == "broken_assumption" and r["before"]
-            and r["after"] else r["text"])
-    said = f" (you said: “{r['quote']}”)" if r.get("quote") and r["quote"].strip() != (main or "").strip() else ""
+            and r["after"] else outcome_text(r) if r["kind"] == "outcome" else r["text"])
+    own = (r.get("text") if r["kind"] == "outcome" else main) or ""  # an outcome's text is their sentence
+    said = f" (you said: “{r['quote']}”)" if r.get("quote") and r["quote"].strip() != own.strip() else ""
     how = PROVENANCE_WORDS.get(r.get("provenance") or "", "")
     return f"{kind}: {main}{said}" + (f" · {how}" if how else "")
 
@@ -76,8 +92,11 @@ def chat(v: View) -> list[dict]:
             for i, (sp, tx) in enumerate(v.turns)]
 
 
-def add_choices(role: str) -> list[tuple[str, str]]:
+def add_choices(role: str, followup: bool = False) -> list[tuple[str, str]]:
     """What a participant may add to their summary (coach.debriefs.SUMMARY_KINDS), in their terms."""
+    if followup:  # what became of each action is read from the conversation; reword it if it is wrong
+        extra = [("Something I taught or led", "taught")] if role == "junior" else []
+        return [*extra, ("Something I learned", "learned"), ("Something I will do next", "action")]
     if role == "junior":
         return [("Something I taught", "taught"), ("Something I gained", "learned"),
                 ("Where they pushed back", "pushback"), ("Something I will do", "action")]
@@ -207,8 +226,9 @@ class DebriefTab:
     # -- rendering ---------------------------------------------------------------------------
 
     def choices(self, actor: Actor):
-        return [(f"{topic} ({role}, {'finished' if status == 'done' else 'in progress'})", d)
-                for d, role, topic, status in self.ctx.accounts.own_debriefs(actor)]
+        return [(f"{'Follow-up on your actions: ' if source == 'followup' else ''}{topic} "
+                 f"({role}, {'finished' if status == 'done' else 'in progress'})", d)
+                for d, role, topic, status, source in self.ctx.accounts.own_debriefs(actor)]
 
     def render(self, actor: Actor | None, did: str | None, notice: str = "") -> dict:
         """Every debrief component for the current state (the store is the source of truth)."""
@@ -227,7 +247,8 @@ class DebriefTab:
                 self.progress: progress_md(v),
                 self.corr_slot: gr.update(choices=[(label, sid) for sid, label in v.slots], value=None),
                 self.corr_text: "", self.summary_col: gr.update(visible=v.done), self.summary: summary_md(v),
-                self.share: gr.update(value=v.shared),  # sharing can be changed after confirming too
+                # sharing can be changed after confirming too; a follow-up's is its debrief's
+                self.share: gr.update(value=v.shared, visible=v.followup is None),
                 self.keep: gr.update(choices=[(item_label(r, v.role), r["id"]) for r in v.records],
                                      value=[r["id"] for r in v.records if r["status"] != "withdrawn"],
                                      interactive=not v.confirmed, visible=bool(v.records)),
@@ -236,13 +257,21 @@ class DebriefTab:
                 self.edit_acc: gr.update(visible=not v.confirmed),
                 self.edit_item: gr.update(choices=[(item_label(r, v.role), r["id"]) for r in v.records
                                                    if r["status"] != "withdrawn"], value=None),
-                self.add_kind: gr.update(choices=add_choices(v.role), value=None),
+                self.add_kind: gr.update(choices=add_choices(v.role, v.followup is not None), value=None),
                 self.end_row: gr.update(visible=False), self.notice: notice, self.mine_list: gr.update()}
 
     def on_load(self, actor: Actor, request: gr.Request) -> dict:
-        """On page load: the participant's debrief from the URL, or their only one, or the list."""
+        """On page load: the participant's debrief from the URL, or a follow-up waiting for them,
+        or their only debrief, or the list. Follow-ups that are due open here (as well as in the
+        mail scan): the page shows them whether or not mail is configured."""
+        self.ctx.svc.followups.open_due(participant_id=actor.id)
         wanted = request.query_params.get("debrief") if request else None
         own = self.ctx.accounts.own_debriefs(actor)
+        waiting = self.ctx.svc.followups.waiting(actor.id)
+        if not wanted and waiting:
+            out = self._open(actor, waiting[0][0])
+            return out | {self.notice: f"Your follow-up on “{esc(waiting[0][1])}” is ready: a few short questions "
+                                       "about what you said you would do."}
         if not wanted and len(own) == 1:
             wanted = own[0][0]
         return self._open(actor, wanted)
@@ -407,8 +436,9 @@ class DebriefTab:
         actor = self._actor(request)
         if not sure:
             raise gr.Error("Tick the box to confirm that you want to delete your account and everything in it.")
-        for did, *_ in self.ctx.accounts.own_debriefs(actor):
-            self.debriefs.delete(actor, did, forget_name=True)
+        for did, _, _, _, source in self.ctx.accounts.own_debriefs(actor):
+            if source != "followup":  # a follow-up goes with the debrief it follows
+                self.debriefs.delete(actor, did, forget_name=True)
         # The account (and with it the sign-in) goes a moment later: this answer still has to reach
         # the browser, which fetches it with the same sign-in.
         threading.Timer(2.0, self.ctx.accounts.delete_user, args=(actor.id,)).start()

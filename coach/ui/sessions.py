@@ -119,7 +119,9 @@ class SessionsTab:
         line = due_line(chosen["status"], ": it is in the Debrief tab")
         line += planned_line(chosen["status"], utcnow().date())
         return out | {self.status: f"**{esc(chosen['topic'])}**: {line}\n\n{sessions_md(rows)}",
-                      self.due_md: due_line(chosen["status"]) if len(mine) == 1 else "",
+                      # once the debrief is finished, when it "becomes due" is no news (and a follow-up may be open)
+                      self.due_md: due_line(chosen["status"]) if len(mine) == 1 and chosen["debrief_status"] != "done"
+                      else "",
                       **self._check_in(actor, chosen["pair"])}
 
     def _check_in(self, actor: Actor, pair_id: str | None) -> dict:

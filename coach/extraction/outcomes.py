@@ -1,0 +1,248 @@
+"""Outcomes: what became of each action a debrief recorded, read from a follow-up conversation.
+
+Offline and deterministic: the participant's answers are lined up with the actions (the live
+follow-up says on each coach turn which action it asks about; a transcript from elsewhere is
+lined up by the words of the action the coach's question repeats), the status is read with the
+cue vocabulary (coach.cues.action_status), and, when no cue says it, by the nearest of a few
+example answers in MiniLM's space (the sentence model the extractor already uses). Every item
+quotes one sentence of one participant turn verbatim; sentences that address the software
+(coach.cues.injection_spans) are never read, so words in an answer cannot set a status.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from coach.cues import (
+    FILLER,
+    NO_START,
+    YES_START,
+    action_status,
+    content_words,
+    injection_spans,
+    names_a_decision,
+    sentences_of,
+)
+from coach.extraction.records import Item, Turn
+
+STATUSES = ("done", "partly", "not_yet", "dropped")
+STATUS_WORDS = {"done": "done", "partly": "partly done", "not_yet": "not yet", "dropped": "dropped"}
+MAX_SENTENCES = 3  # what happened: at most this many sentences of the first answer
+ACTION_MATCH = 0.34  # share of an action's own words a coach question must repeat to be about it
+# When no cue says it: a few answers of each kind (written for this, not taken from any eval set).
+PROTOTYPES = {
+    "done": ["It's done and it worked.", "We did it last month and it went well.", "Yes, that happened as planned."],
+    "partly": ["I did some of it but not all.", "It's half finished and stuck.", "Started it, then it stalled."],
+    "not_yet": ["I haven't got to it yet, it's planned for next month.", "Not started, it's still on my list."],
+    "dropped": ["We decided not to do it in the end.", "That's off, it isn't going to happen.",
+                "It was cancelled, not needed any more."],
+}
+_WORD = re.compile(r"[a-z][a-z'-]+")
+STOP = FILLER | frozenset("would will said also next last time each every one two into than then what how".split())
+
+
+def stems(text: str) -> set[str]:
+    """An action's own words, cut to five letters (licence/licences, lead/leads)."""
+    return {w[:5] for w in _WORD.findall(text.lower()) if w not in STOP and len(w) > 2}
+
+
+@dataclass
+class Segment:
+    """The participant's sentences about one action, in order: (turn index, sentence, coach question)."""
+
+    sentences: list[tuple[int, str, str]] = field(default_factory=list)
+
+    def text(self) -> str:
+        return " ".join(s for _, s, _ in self.sentences)
+
+
+def about(coach_text: str, actions: list[str]) -> list[int]:
+    """The actions a coach question repeats the words of, best first."""
+    words = stems(coach_text)
+    scored = []
+    for i, a in enumerate(actions):
+        own = stems(a)
+        if own:
+            share = len(own & words) / len(own)
+            if share >= ACTION_MATCH:
+                scored.append((share, i))
+    return [i for _, i in sorted(scored, reverse=True)]
+
+
+SINCE = re.compile(r"\b(taught|led|teach|lead)\b.*\bsince\b|\bsince\b.*\b(taught|led)\b", re.I)
+
+
+def segments(turns: list[Turn], actions: list[str]) -> tuple[list[Segment], Segment]:
+    """One segment per action, and the answers about teaching or leading since (a junior's)."""
+    segs = [Segment() for _ in actions]
+    since = Segment()
+    current: int | str | None = None
+    multi = False  # the question named several actions: each sentence goes to the one it names
+    group: list[int] = []
+    question = ""
+    for k, t in enumerate(turns):
+        meta = t.meta or {}
+        if t.speaker == "coach":
+            question = t.text
+            slot = meta.get("slot")
+            if isinstance(slot, str) and slot.startswith("a") and slot[1:].isdigit():
+                current, multi = int(slot[1:]), False
+            elif slot == "since" or (slot is None and SINCE.search(t.text)):
+                current, multi = "since", False
+            elif slot is None:
+                named = about(t.text, actions)
+                if named:
+                    current, multi, group = named[0], len(named) > 1, named
+                elif current is None and actions:
+                    current = 0
+            continue
+        if not t.is_participant_words or meta.get("summary"):
+            continue
+        spans = injection_spans(t.text)
+        spoken: int | str | None = None  # the action the answer's own sentences last named
+        for sent in sentences_of(t.text):
+            at = t.text.find(sent)
+            if any(a <= at < b for a, b in spans):
+                continue  # words to the software: never evidence
+            turned = about_sentence(sent, actions, loose=multi)
+            if turned is not None:
+                current = spoken = turned
+            if multi and spoken is None:  # "Neither, honestly.": about every action the question named
+                for i in group:
+                    segs[i].sentences.append((k, sent, question))
+                continue
+            target = since if current == "since" else segs[current] if isinstance(current, int) else None
+            if target is not None:
+                target.sentences.append((k, sent, question))
+    return segs, since
+
+
+def about_sentence(sentence: str, actions: list[str], loose: bool = False) -> int | None:
+    """The action a sentence of an answer turns to, if it plainly names one ("But the thing that's
+    made the difference is letting people swap shifts in the app"): two of its words and a third
+    of them; in an answer to a question about several actions, one word is enough."""
+    words = stems(sentence)
+    best = None
+    for i, a in enumerate(actions):
+        own = stems(a)
+        n = len(own & words)
+        if own and (n >= 1 if loose else n >= 2 and n / len(own) >= ACTION_MATCH):
+            if best is None or n > best[0]:
+                best = (n, i)
+    return best[1] if best else None
+
+
+def status_of(seg: Segment) -> str | None:
+    """The cues of the first answer, then of all answers; then the nearest example answer."""
+    if not seg.sentences:
+        return None
+    by_turn: dict[int, list[str]] = {}
+    for k, s, _ in seg.sentences:
+        by_turn.setdefault(k, []).append(s)
+    answers = [" ".join(v) for v in by_turn.values()]
+    for turn, sents in by_turn.items():  # the answer to "done, partly done, ...?" settles it
+        q = next(q for t, _, q in seg.sentences if t == turn)
+        if "partly done" in q and (st := action_status(" ".join(sents))):
+            return st
+    return action_status(answers[0]) or action_status(" ".join(answers)) or nearest_status(answers[0])
+
+
+@lru_cache(maxsize=1)
+def _prototype_vectors() -> tuple[list[str], np.ndarray]:
+    from coach.embeddings import MiniLM
+
+    labels = [s for s, texts in PROTOTYPES.items() for _ in texts]
+    return labels, MiniLM.shared().embed([t for texts in PROTOTYPES.values() for t in texts])
+
+
+def nearest_status(answer: str) -> str:
+    from coach.embeddings import MiniLM
+
+    labels, vecs = _prototype_vectors()
+    v = MiniLM.shared().embed([answer])[0]
+    return labels[int(np.argmax(vecs @ v))]
+
+
+def what_happened(seg: Segment, turns: list[Turn], most: int = MAX_SENTENCES) -> tuple[int, str] | None:
+    """What the participant said happened: their first answer about the action, as one verbatim
+    span of their turn (up to ``most`` sentences, never into words addressed to the software)."""
+    if not seg.sentences:
+        return None
+    k = seg.sentences[0][0]
+    mine = [s for t, s, _ in seg.sentences if t == k][:most]
+    text = turns[k].text
+    start = text.find(mine[0])
+    end = start
+    for sent in mine:  # the span runs on only through this action's own sentences, in order
+        at = text.find(sent, end)
+        if at < 0 or text[end:at].strip():
+            break
+        end = at + len(sent)
+    return k, text[start:end]
+
+
+def decision_of(seg: Segment, role: str) -> tuple[int, str] | None:
+    """A senior's decision the action changed: their answer to "did it change a decision", unless
+    it says no; else a sentence elsewhere that names one ("I didn't renew the contract")."""
+    if role != "senior":
+        return None
+    by_turn: dict[int, list[str]] = {}
+    asked: dict[int, str] = {}
+    for k, s, q in seg.sentences:
+        by_turn.setdefault(k, []).append(s)
+        asked[k] = q
+    for k, sents in by_turn.items():
+        if "decision" not in asked[k].lower():
+            continue
+        first = sents[0]
+        if NO_START.match(first) and not any(names_a_decision(s) for s in sents):
+            return None
+        said = [s for s in sents if not (YES_START.match(s) and content_words(s) <= 2)]
+        if said and (YES_START.match(first) or any(names_a_decision(s) for s in sents) or content_words(said[0]) >= 4):
+            return k, next((s for s in said if names_a_decision(s)), said[0])
+    return None
+
+
+def extract_outcomes(turns: list[Turn], actions: list[dict], role: str) -> list[Item]:
+    """Outcome items, one per action the participant answered about (``actions``: {"text",
+    "record"}), the teaching or leading since as "taught", and items added in the summary."""
+    texts = [a["text"] for a in actions]
+    segs, since = segments(turns, texts)
+    items: list[Item] = []
+    for a, seg in zip(actions, segs):
+        status, said = status_of(seg), what_happened(seg, turns)
+        if status is None or said is None:
+            continue
+        decision = decision_of(seg, role)
+        items.append(Item(kind="outcome", text=said[1], quote=said[1], turn_index=said[0], detail={
+            "action": a["text"], "action_record": a.get("record"), "status": status,
+            "decision_changed": decision[1] if decision else None, "decision_quote": decision[1] if decision else None}))
+    said = what_happened(since, turns, most=2)
+    if said and not NO_START.match(since.sentences[0][1]) and content_words(said[1]) >= 3:
+        items.append(Item(kind="taught", text=said[1], quote=said[1], turn_index=said[0]))
+    return _summary_changes(turns, items)
+
+
+def _summary_changes(turns: list[Turn], items: list[Item]) -> list[Item]:
+    """What the participant wrote in the summary: an outcome reworded (their words, same action
+    and status) or an item they added."""
+    for k, t in enumerate(turns):
+        meta = t.meta or {}
+        if t.speaker != "participant" or not meta.get("summary"):
+            continue
+        if meta["summary"] == "reword":
+            for it in items:
+                if it.quote == meta.get("quote"):
+                    it.text, it.quote, it.turn_index, it.provenance = t.text, t.text, k, "participant"
+        elif meta["summary"] == "add" and meta.get("kind") in ("learned", "action", "taught"):
+            items.append(Item(kind=meta["kind"], text=t.text, quote=t.text, turn_index=k, provenance="participant"))
+    return [it for it in items if _grounded(it, turns)]
+
+
+def _grounded(item: Item, turns: list[Turn]) -> bool:
+    k = item.turn_index
+    return k is not None and 0 <= k < len(turns) and turns[k].speaker == "participant" and item.quote in turns[k].text

@@ -1,0 +1,89 @@
+"""The follow-up in a real headless Chromium: a senior whose debrief was confirmed 31 days ago
+signs in and finds the follow-up waiting in the same chat, answers, ends early, carries on,
+confirms; at a laptop's and at a phone's width, with axe-core."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from coach.config import load_settings
+from coach.policy import Actor
+from coach.services import Services
+from coach.store.models import Debrief, utcnow
+from tests.conftest import PASSWORD, PROGRAMME, ROOT, answer_all, assert_accessible, seed_people, sign_in, start_app
+from tests.test_followups import SENIOR_ANSWERS
+from tests.test_interview_browser import answer, bots
+
+pytestmark = pytest.mark.slow
+SHOTS = ROOT / ".shots" if os.environ.get("COACH_SHOTS") else None
+
+
+def shot(page, name: str) -> None:
+    if SHOTS:
+        SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def confirmed_a_month_ago(data) -> None:
+    """Ann's debrief, finished and shared; its confirmation moved 31 days back (the test's clock)."""
+    seed_people(data, ("ann@example.org", "participant", None))
+    svc = Services(load_settings(data_dir=data))
+    ann = Actor.of(svc.accounts.find("ann@example.org"))
+    p = svc.debriefs.create_pair(senior="Retail operations director", junior="Social media associate",
+                                 topic="How Gen Z discovers stores on TikTok", sessions=2, programme=PROGRAMME)
+    did = svc.debriefs.open(p.id, "senior", participant_id=ann.id)
+    answer_all(svc.debriefs, ann, did, SENIOR_ANSWERS)
+    svc.debriefs.confirm(ann, did, True)
+    with svc.db.session() as s:
+        s.execute(update(Debrief).where(Debrief.id == did).values(confirmed_at=utcnow() - timedelta(days=31)))
+    svc.close()
+
+
+@pytest.mark.parametrize("width,height", [(1100, 900), (390, 844)])
+def test_the_follow_up_in_the_browser(tmp_path, browser, width, height):
+    data = tmp_path / "data"
+    data.mkdir()
+    confirmed_a_month_ago(data)
+    proc, url = start_app(data, COACH_LOCAL_AUTOSTART="false", COACH_BACKEND="none")
+    try:
+        page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+        sign_in(page, url, "ann@example.org", PASSWORD)
+        page.get_by_text("Your follow-up on “How Gen Z discovers stores on TikTok” is ready").wait_for()
+        assert bots(page).last.inner_text() == ("You said you would move part of the spring launch budget from the "
+                                                "billboard to local creators. What happened?")
+        assert page.get_by_text("Follow-up on your actions").count() >= 1
+        assert_accessible(page)
+        shot(page, f"followup-start-{width}")
+        assert answer(page, "Done. We gave a third of the billboard money to three creators near Leeds.") == \
+            "Did it change a decision you made? Which one?"
+        assert answer(page, "Yes. I didn't renew the billboard contract for summer.").startswith(
+            "You also said you would ask each store manager")
+        page.get_by_role("button", name="End now…").click()
+        page.get_by_role("button", name="Yes, end now").click()
+        page.get_by_role("button", name="Continue the interview").wait_for()
+        page.reload()  # nothing lost
+        page.get_by_role("button", name="Continue the interview").click()
+        page.get_by_label("Your answer").wait_for()
+        assert "ask each store manager" in bots(page).last.inner_text()
+        assert answer(page, "Not yet: it's on the agenda of the managers' meeting next month.") == \
+            "What got in the way?"
+        assert answer(page, "The stocktake took every manager's time.").startswith("Thank you, that's everything")
+        keep = page.locator("#coach-keep")
+        keep.get_by_text("What happened: Move part of the spring launch budget from the billboard to local "
+                         "creators: done. Done. We gave a third", exact=False).wait_for()
+        assert keep.get_by_text("Decision changed: I didn't renew the billboard contract", exact=False).count() == 1
+        assert keep.get_by_text("Ask each store manager to post one short video a week: not yet.", exact=False).count() == 1
+        assert page.get_by_text("shared as your debrief is", exact=False).count() == 1
+        assert not page.get_by_label("I agree to share this summary").is_visible()  # not asked again
+        assert_accessible(page)
+        shot(page, f"followup-summary-{width}")
+        page.get_by_role("button", name="Confirm summary").click()
+        page.get_by_text("Confirmed.").wait_for()
+        shot(page, f"followup-confirmed-{width}")
+    finally:
+        proc.terminate()
+        proc.wait(30)
