@@ -32,8 +32,8 @@ class StepModel(StrEnum):
 
 STEPS = ("interview", "extraction", "suggestions")
 # The steps each local model runs under `auto`: only where evals/README.md measured it better than
-# the step's deterministic fallback. The bundled 135M model: none. Qwen2.5-Coder-1.5B: none yet
-# (see evals/README.md, "Qwen2.5-Coder-1.5B").
+# the step's deterministic fallback. The bundled 135M model: none. Qwen2.5-Coder-1.5B: none (it
+# extracted far less than the offline extractor; evals/README.md, "Why the 1.5B model's steps are off").
 MEASURED_ON: dict[str, tuple[str, ...]] = {"bundled": (), "qwen1.5b": ()}
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")  # date.weekday()'s order
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
