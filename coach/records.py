@@ -10,6 +10,7 @@ same transaction; the indexer (coach.index) follows from there. Nothing else wri
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
@@ -82,7 +83,14 @@ def outcome_text(row) -> str:
     status, action = str(d.get("status") or ""), str(d.get("action") or "").strip().rstrip(".")
     said = you_would(action)  # "I'll ask each manager ..." -> "Ask each manager ..."
     action = said[0].upper() + said[1:] if said else action
-    out = f"{action}: {STATUS_WORDS.get(status, status)}. {get('text')}"
+    word = STATUS_WORDS.get(status, status)
+    said_text = str(get("text") or "")
+    # their answer often opens with the status itself ("Done. We gave ..."): not said twice
+    lead = re.match(rf"\s*{re.escape(word)}\s*[.:,;!-]+\s*", said_text, re.I) if word else None
+    if lead and said_text[lead.end():]:
+        rest = said_text[lead.end():]
+        said_text = rest[0].upper() + rest[1:]
+    out = f"{action}: {word}. {said_text}"
     return out + (f" Decision changed: {d['decision_changed']}" if d.get("decision_changed") else "")
 
 

@@ -322,3 +322,15 @@ def test_migration_0010_adds_follow_ups_to_a_0009_store_and_goes_back(tmp_path):
     cols = {c["name"] for c in inspect(db.engine).get_columns("debriefs")}
     assert "follows_id" not in cols and "programme_options" not in inspect(db.engine).get_table_names()
     db.dispose()
+
+
+def test_an_outcome_line_does_not_say_its_status_twice():
+    """The participant's answer often opens with the status ("Done. We gave ..."): the line that
+    names the status first does not repeat it; other answers are quoted whole."""
+    from coach.records import outcome_text
+
+    row = lambda status, text: {"detail": {"status": status, "action": "I'll move the budget"}, "text": text}  # noqa: E731
+    assert outcome_text(row("done", "Done. We gave a third to creators.")) == "Move the budget: done. We gave a third to creators."
+    assert outcome_text(row("not_yet", "Not yet: it's on the agenda.")) == "Move the budget: not yet. It's on the agenda."
+    assert outcome_text(row("done", "We did it in March.")) == "Move the budget: done. We did it in March."
+    assert outcome_text(row("done", "Done.")) == "Move the budget: done. Done."  # nothing else said: kept
