@@ -74,7 +74,7 @@ def test_the_follow_up_in_the_browser(tmp_path, browser, width, height):
         assert answer(page, "The stocktake took every manager's time.").startswith("Thank you, that's everything")
         keep = page.locator("#coach-keep")
         keep.get_by_text("What happened: Move part of the spring launch budget from the billboard to local "
-                         "creators: done. Done. We gave a third", exact=False).wait_for()
+                         "creators: done. We gave a third", exact=False).wait_for()
         assert keep.get_by_text("Decision changed: I didn't renew the billboard contract", exact=False).count() == 1
         assert keep.get_by_text("Ask each store manager to post one short video a week: not yet.", exact=False).count() == 1
         assert page.get_by_text("shared as your debrief is", exact=False).count() == 1
