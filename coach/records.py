@@ -311,9 +311,11 @@ class Records:
             return [record_row(r) for r in s.scalars(
                 select(Record).where(Record.debrief_id == debrief_id).order_by(Record.turn_index, Record.id))]
 
-    def approved(self, programme: str | None = None) -> list[dict]:
-        q = (select(Record).join(Record.debrief).join(Debrief.pair).where(*SUGGESTIBLE).order_by(Record.id)
-             .options(joinedload(Record.debrief).joinedload(Debrief.pair)))
+    def approved(self, programme: str | None = None, kinds: Sequence[str] = INDEXED_KINDS) -> list[dict]:
+        """Approved records of shared debriefs (of these kinds: by default those that feed topic ideas)."""
+        q = (select(Record).join(Record.debrief).join(Debrief.pair)
+             .where(Record.status == "approved", Debrief.shared.is_(True), Record.kind.in_(list(kinds)))
+             .order_by(Record.id).options(joinedload(Record.debrief).joinedload(Debrief.pair)))
         if programme:
             q = q.where(Pair.programme == programme)
         with self.db.session() as s:

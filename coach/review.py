@@ -31,6 +31,12 @@ SYNTHESIS_MATCH = 0.45  # MiniLM cosine at which a taught point and a learned it
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+def outcome_columns(row: dict) -> dict:
+    """An outcome's action (in the participant's words), status and decision changed, as columns."""
+    d = (row.get("detail") or {}) if row.get("kind") == "outcome" else {}
+    return {"action": d.get("action"), "status": d.get("status"), "decision_changed": d.get("decision_changed")}
+
+
 def csv_safe(value):
     """A cell a spreadsheet shows as text: a leading quote before a formula-like start."""
     return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
@@ -112,14 +118,16 @@ class Review:
         if fmt not in ("csv", "json"):
             raise ReviewError("Export format must be csv or json.")
         programme = self._programme(actor)
-        rows = self.records.approved(programme)
+        # with the follow-ups' outcomes: each names the action it is about, its status and any decision
+        rows = [r | outcome_columns(r) for r in self.records.approved(programme, (*INDEXED_KINDS, "outcome"))]
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"approved-records.{fmt}"
         if fmt == "json":
             path.write_text(json.dumps(rows, ensure_ascii=False, indent=2), encoding="utf-8")
         else:
             cols = ["id", "programme", "topic", "role", "debrief", "kind", "text", "before", "after", "quote",
-                    "theme", "depth", "scope", "reviewed_by", "reviewed_at", "suspect"]
+                    "theme", "depth", "scope", "reviewed_by", "reviewed_at", "suspect", "action", "status",
+                    "decision_changed"]
             with path.open("w", newline="", encoding="utf-8") as f:
                 w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
                 w.writeheader()

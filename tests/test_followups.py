@@ -5,6 +5,7 @@ reviewed; and a second follow-up for what had not started."""
 
 from __future__ import annotations
 
+import csv
 from datetime import timedelta
 
 import pytest
@@ -175,7 +176,7 @@ def confirmed(svc):
     return ann, fran, did
 
 
-def test_the_follow_up_opens_on_time_is_mailed_once_and_runs_in_the_same_chat(svc, inbox, confirmed):
+def test_the_follow_up_opens_on_time_is_mailed_once_and_runs_in_the_same_chat(svc, inbox, confirmed, tmp_path):
     ann, fran, did = confirmed
     now = utcnow()
     assert svc.followups.open_due(now + timedelta(days=29)) == []  # not yet (default 30 days)
@@ -224,6 +225,10 @@ def test_the_follow_up_opens_on_time_is_mailed_once_and_runs_in_the_same_chat(sv
     queue = {q["id"]: q for q in svc.review.queue(fran)}
     assert queue[fid]["source"] == "followup"
     svc.review.decide(fran, fid, budget["id"], "approve")
+    exported = csv.DictReader(svc.review.export(fran, tmp_path / "export", "csv").open(encoding="utf-8"))
+    out = [r for r in exported if r["kind"] == "outcome"]  # the approved outcome, with its columns
+    assert [(r["action"], r["status"], r["decision_changed"]) for r in out] == [
+        (BUDGET, "done", "I didn't renew the billboard contract for summer.")]
     mine = svc.debriefs.export_data(ann, fid)  # the participant's own data holds the follow-up whole
     assert mine["follow_up_of"] == did and mine["round"] == 1
     assert {r["outcome"]["status"] for r in mine["records"] if r["kind"] == "outcome"} == {"done", "not_yet"}
