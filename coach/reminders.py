@@ -23,54 +23,38 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from pathlib import Path
 
+import yaml
 from sqlalchemy import select
 
 from coach.config import WEEKDAYS
 from coach.mail import address_of, queue_once
 from coach.policy import OPERATOR
+from coach.prompts import default_prompts_dir
 from coach.risk import AT_RISK, PairsAtRisk
 from coach.sessions import PairStatus, pair_status
 from coach.store.db import Database
 from coach.store.models import CheckIn, Debrief, MailMessage, Pair, PairSession, User, utcnow
 
-SIGN_OFF = "\n\nYou can turn these reminders off on your Sessions page.\n"
+
+@cache
+def _messages(folder: Path) -> dict:
+    return yaml.safe_load((folder / "mail" / "messages.yaml").read_text(encoding="utf-8"))
 
 
-def text(kind: str, link: str, **facts) -> tuple[str, str]:
-    """(subject, body) of a message: plain, short, one link, no debrief content."""
-    topic = facts.get("topic", "")
-    if kind == "log_session":
-        planned = f" (one was planned for {facts['planned']:%A %d %B})" if facts.get("planned") else ""
-        return ("Log your last mentoring session",
-                f"Hello,\n\nIf you have met for your mentoring on “{topic}”{planned}, log the session (a few "
-                f"seconds) at\n{link}" + SIGN_OFF)
-    if kind == "check_in":
-        return ("Two quick questions about your session",
-                f"Hello,\n\nHow was your session on “{topic}”? Two one-tap questions, seen only by your "
-                f"programme's facilitator:\n{link}" + SIGN_OFF)
-    if kind == "debrief_due":
-        return ("Your debrief is ready",
-                f"Hello,\n\nYour sessions on “{topic}” are done: your debrief is ready (about 10 to 15 minutes) "
-                f"at\n{link}" + SIGN_OFF)
-    if kind == "reminder":
-        return ("Reminder: your debrief is waiting",
-                f"Hello,\n\nYour debrief on “{topic}” is still waiting for you. It takes about 10 to 15 minutes "
-                f"and you can stop and come back:\n{link}" + SIGN_OFF)
-    if kind == "followup_ready":
-        return ("Your follow-up is ready",
-                f"Hello,\n\nA few weeks ago you finished your debrief on “{topic}”. A short follow-up (about 5 "
-                f"minutes) is ready for you at\n{link}" + SIGN_OFF)
-    if kind == "invitation":
-        return ("Your invitation to coach",
-                f"Hello,\n\nYou have been added to a reverse-mentoring programme. Choose your password with this "
-                f"single-use link (valid {facts['days']} days):\n{link}\n")
-    if kind == "digest":
-        why = "\n".join(f"- {n} × {reason}" for reason, n in facts["reasons"])
-        return (f"{facts['at_risk']} pairs need attention",
-                f"Hello,\n\n{facts['at_risk']} of the {facts['pairs']} pairs of your programme are at risk:\n"
-                f"{why}\n\nSee them in the Pairs tab:\n{link}\n")
-    raise KeyError(kind)
+def text(kind: str, link: str, prompts_dir: Path | None = None, **facts) -> tuple[str, str]:
+    """(subject, body) of a message (prompts/mail/messages.yaml): plain, short, one link, no
+    debrief content."""
+    table = _messages((prompts_dir or default_prompts_dir()).resolve())
+    m = table["messages"][kind]  # KeyError: no such message
+    planned = facts.get("planned")
+    values = {"topic": "", **facts, "link": link,
+              "planned": f" (one was planned for {planned:%A %d %B})" if planned else "",
+              "reasons": "\n".join(f"- {n} × {reason}" for reason, n in facts.get("reasons", ()))}
+    body = m["body"].format(**values) + (table["sign_off"] if m.get("sign_off") else "")
+    return m["subject"].format(**values), body
 
 
 def reason_kind(reason: str) -> str:
@@ -109,7 +93,7 @@ class Reminders:
         to = address_of(username)
         if not self.settings.mail_configured or to is None:
             return False
-        subject, body = text("invitation", link, days=self.settings.invitation_days)
+        subject, body = text("invitation", link, self.settings.prompts_dir, days=self.settings.invitation_days)
         key = "invite:" + hashlib.sha256(link.encode()).hexdigest()[:32]
         queued = queue_once(self.db, key=key, kind="invitation", to=to, subject=subject, body=body, user_id=user_id,
                             programme=programme)
@@ -132,7 +116,7 @@ class Reminders:
         to = address_of(user.username)
         if to is None or not user.reminders or not user.active:
             return 0
-        subject, body = text(kind, self.link, **facts)
+        subject, body = text(kind, self.link, self.settings.prompts_dir, **facts)
         return int(queue_once(self.db, key=key, kind=kind, to=to, subject=subject, body=body, user_id=user.id,
                               programme=programme))
 
@@ -198,7 +182,8 @@ class Reminders:
             if not risky or to is None:
                 continue
             tally = Counter(reason_kind(x) for r in risky for x in r["reasons"]).most_common()
-            subject, body = text("digest", self.link, at_risk=len(risky), pairs=len(mine), reasons=tally)
+            subject, body = text("digest", self.link, self.settings.prompts_dir, at_risk=len(risky), pairs=len(mine),
+                                 reasons=tally)
             n += int(queue_once(self.db, key=f"digest:{f.id}:{key}", kind="digest", to=to,
                                 subject=subject, body=body, user_id=f.id, programme=f.programme))
         return n
