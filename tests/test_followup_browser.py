@@ -72,6 +72,9 @@ def test_the_follow_up_in_the_browser(tmp_path, browser, width, height):
         assert answer(page, "Not yet: it's on the agenda of the managers' meeting next month.") == \
             "What got in the way?"
         assert answer(page, "The stocktake took every manager's time.").startswith("Thank you, that's everything")
+        # the progress says which actions were asked about, not whether they were done
+        assert "(answered)" in page.locator(".coach-progress").first.inner_text()
+        assert "(done)" not in page.locator(".coach-progress").first.inner_text()
         keep = page.locator("#coach-keep")
         keep.get_by_text("What happened: Move part of the spring launch budget from the billboard to local "
                          "creators: done. We gave a third", exact=False).wait_for()

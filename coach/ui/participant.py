@@ -15,6 +15,8 @@ from coach.records import Assumption, outcome_text
 from coach.ui.common import Ctx, esc, unchanged
 
 STATUS_WORD = {"done": "done", "current": "now", "skipped": "skipped", "partial": "in part", "todo": "to do"}
+# in a follow-up a part is an action, whose own status (done, not yet ...) is the answer: "done" would read as that
+FOLLOWUP_WORD = STATUS_WORD | {"done": "answered"}
 CORRECTION_REPLACES = "replaces what I said there"
 CORRECTION_ADDS = "adds to what I said there"
 SAVE_DRAFT = "(d, t) => { try { if (d) localStorage.setItem('coach-draft-' + d, t || ''); } catch (e) {} }"
@@ -25,7 +27,8 @@ SET_URL = ("(id) => { if (id) { const u = new URL(window.location);"
 
 def progress_md(v: View) -> str:
     covered = sum(st in ("done", "partial") for _, st in v.progress)
-    items = "".join(f'<li class="st-{st}">{esc(label)} <em>({STATUS_WORD.get(st, st)})</em></li>'
+    words = FOLLOWUP_WORD if v.followup else STATUS_WORD
+    items = "".join(f'<li class="st-{st}">{esc(label)} <em>({words.get(st, st)})</em></li>'
                     for label, st in v.progress)
     what = "Follow-up on your actions" if v.followup else "Debrief"
     return f"**{what}: “{esc(v.topic)}”**: {covered} of {len(v.progress)} parts covered<ul>{items}</ul>"
