@@ -413,6 +413,16 @@ def pair_records(db: Database, pair_ids, programmes=None) -> list[dict]:
             for r in rows if programmes is None or r["programme"] in programmes]
 
 
+def app_pairs(s: Session, programme: str | None) -> list[Pair]:
+    """The pairs run in the app (not made by ingesting files) of a programme (None: every one):
+    what a programme's progress and impact figures count."""
+    ingested = select(Debrief.id).where(Debrief.pair_id == Pair.id, Debrief.source == "ingest").exists()
+    q = select(Pair).where(~ingested)
+    if programme is not None:
+        q = q.where(Pair.programme == programme)
+    return list(s.scalars(q))
+
+
 def pairs_of_participant(db: Database, participant_id: int) -> set[str]:
     """The pairs a participant has a debrief in (their own pairs)."""
     with db.engine.connect() as conn:

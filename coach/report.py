@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 
 from coach.policy import OPERATOR, Actor
-from coach.records import STATUS_WORDS
+from coach.records import STATUS_WORDS, app_pairs
 from coach.store.db import Database
 from coach.store.models import Debrief, Pair, PairSession, Record
 from coach.themes import DEPTHS
@@ -97,7 +97,7 @@ class ImpactReport:
         programme = self._programme(actor)
         now = now or datetime.now(UTC)
         with self.db.session() as s:
-            pairs = self._pairs(s, programme)
+            pairs = app_pairs(s, programme)
             records = self._records(s, [p.id for p in pairs])
             activity = self._activity(s, pairs)
         m = self.minimum
@@ -119,14 +119,6 @@ class ImpactReport:
                       method=self._method(programme, m))
 
     # -- reading ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _pairs(s, programme: str | None) -> list[Pair]:
-        ingested = select(Debrief.id).where(Debrief.pair_id == Pair.id, Debrief.source == "ingest").exists()
-        q = select(Pair).where(~ingested)
-        if programme is not None:
-            q = q.where(Pair.programme == programme)
-        return list(s.scalars(q))
 
     @staticmethod
     def _records(s, pair_ids: list[str]) -> list[dict]:
@@ -201,7 +193,7 @@ class ImpactReport:
         """What a facilitator may choose as highlights: approved, shared records of their programme."""
         actor.require("facilitator")
         with self.db.session() as s:
-            records = self._records(s, [p.id for p in self._pairs(s, actor.programme or "")])
+            records = self._records(s, [p.id for p in app_pairs(s, actor.programme or "")])
         return [{"id": r["id"], "kind": r["kind"], "role": r["role"], "quote": r["quote"]}
                 for r in records if r["kind"] in QUOTABLE]
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import joinedload
 from coach.extraction.records import Turn as XTurn
 from coach.extraction.records import answered_slots, normalise, without_superseded
 from coach.policy import OPERATOR, Actor, check_reviewer
-from coach.records import INDEXED_KINDS, Records, ReviewError, shared_debrief
+from coach.records import INDEXED_KINDS, Records, ReviewError, app_pairs, shared_debrief
 from coach.store.db import Database
 from coach.store.models import Debrief, Pair, Record
 
@@ -152,11 +152,7 @@ class Review:
     def _progress(self, programme: str | None) -> list[dict]:
         """Counts of the round, each saying what it counts (pairs run in the app, not ingested)."""
         with self.db.session() as s:
-            ingested = select(Debrief.id).where(Debrief.pair_id == Pair.id, Debrief.source == "ingest").exists()
-            pq = select(Pair).where(~ingested)
-            if programme is not None:
-                pq = pq.where(Pair.programme == programme)
-            pairs = list(s.scalars(pq))
+            pairs = app_pairs(s, programme)
             debriefs = [d for p in pairs for d in p.debriefs if d.source == "interview"]
             return [{"what": "pairs", "count": len(pairs)},
                     {"what": "sessions planned", "count": sum(p.sessions or 0 for p in pairs)},
