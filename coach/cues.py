@@ -373,33 +373,6 @@ LEAD_IN = re.compile(r"^\W*((and|also|so|well|honestly|actually|okay|ok|yes|yeah
 # pattern is a way people say it; the conventions are evals/followup/README.md's ("booked" is not
 # yet, "written but not sent" is partly, "overtaken by events" is dropped).
 
-STATUS_DROPPED = rx(
-    r"decided not to", r"(we'?re|i'?m|we are|i am) not (doing|going to do)( it| that| this)?(?! yet)", r"not doing (it|that|this)",
-    r"not happening", r"won'?t(?! be (long|ready))", r"dead", r"off the (list|table)", r"(it'?s|that'?s|so it'?s|say it'?s) off",
-    r"(that one'?s|it'?s|that'?s) gone", r"never happened", r"overtaken by events", r"not needed", r"no (longer )?need",
-    r"no point", r"parked it", r"said no", r"refused", r"scrapped", r"dropped (it|that|this)", r"abandoned",
-    r"gave (it|that) up", r"not going to (learn|do|happen)", r"(is|was) cancelled", r"nothing came of it",
-    r"went with .{1,40} instead", r"not (going ahead|worth it)", r"killed (it|that)", r"let (it|that) go")
-STATUS_NOT_YET = rx(
-    r"not yet", r"not started", r"haven'?t (actually |yet |even |really )?(started|done|posted|messaged|sent|begun|got round|"
-    r"managed|had|touched|booked|asked|written|found)", r"hasn'?t (started|happened)", r"booked( for)?", r"in the calendar",
-    r"pencil(l)?ed( in)?", r"on my list", r"on the radar", r"on the agenda", r"in committee", r"still the plan",
-    r"(moved|postponed|rescheduled|pushed) to", r"rescheduled", r"next (week|month|thursday|monday|tuesday|wednesday|friday|quarter)",
-    r"didn'?t get (round|around|to it)", r"neither", r"not as such", r"been meaning to", r"still (to do|waiting)",
-    r"but not started", r"approved,? but not started", r"i'?ll (do|write|send|sit|get|start) .{0,40}(this|next|before)")
-STATUS_PARTLY = rx(
-    r"half (done|written|finished|of (it|them))", r"partly", r"i started (that|it|on it)", r"one out of (two|three|four)", r"partially", r"patchy", r"stalled", r"first half",
-    r"(not|but not) (everybody|everyone|all)", r"only (some|part|half|one of)", r"(six|five|four|three|two) of the (ten|\w+)",
-    r"haven'?t provisioned", r"not provisioned", r"sitting in my drafts", r"written but not sent", r"the others? (did|stopped)",
-    r"still on the (paper|old)", r"made? still some", r"the (english|second|other) one not yet", r"started,? but",
-    r"(went|got) as far as", r"about half", r"(did|done) the first", r"(in|on) one (team|site|floor|depot) (only|so far)")
-STATUS_DONE = rx(
-    r"done", r"did it", r"(that|this) we did", r"we did (it|that)", r"(that|it) happened", r"written", r"built it", r"finished",
-    r"completed", r"went live", r"(is|are|it'?s) live", r"every single one", r"switched", r"revisited", r"launched",
-    r"(she|he|they|we|i) did it", r"it works", r"(yes,? )?i have (show|shown|done)", r"up and running", r"in place", r"sent it",
-    r"(it'?s|is) on (the|our) (wiki|confluence|intranet|server)", r"is running", r"running since", r"we have stopped",
-    r"i (stopped|cancelled|ran|ran it|sent|wrote|built|made|did)", r"we (stopped|switched|took|moved|ran|launched|built)",
-    r"already been used", r"been used")
 # A decision the action changed, named: "I didn't renew the billboard contract", "we pulled the tender".
 DECISION = rx(r"didn'?t renew", r"not (to )?renew", r"cancel(l)?ed", r"pulled (the|our|an?)", r"decided to", r"we have decided",
               r"changed (the|our|my) (recommendation|plan|decision|mind)", r"instead", r"halved", r"put .{1,30} back",
@@ -407,32 +380,6 @@ DECISION = rx(r"didn'?t renew", r"not (to )?renew", r"cancel(l)?ed", r"pulled (t
               r"(money|budget) goes to", r"no longer (need|buy|pay)", r"would never have agreed")
 YES_START = re.compile(r"^\W*(yes|yeah|yep|it did|indeed|absolutely|definitely|the \w+ did)\b", re.I)
 NO_START = re.compile(r"^\W*(no|nope|not really|not yet|nothing|neither)\b", re.I)
-
-
-def action_status(text: str) -> str | None:
-    """done | partly | not_yet | dropped, as an answer about one action says it; None when it does
-    not say. The answer's first sentence decides when it says; then the whole answer, where
-    something done and something not together make "partly"."""
-    sents = sentences_of(text)
-    if not sents:
-        return None
-    head = _status_of(sents[0]) if len(sents[0]) < 90 or len(sents) == 1 else None
-    whole = _status_of(text)
-    if head == "done" and whole == "partly":  # "We switched the day staff. Nights are still on paper."
-        return "partly"
-    return head or whole
-
-
-def _status_of(text: str) -> str | None:
-    hits = {name for name, pattern in (("dropped", STATUS_DROPPED), ("not_yet", STATUS_NOT_YET),
-                                       ("partly", STATUS_PARTLY), ("done", STATUS_DONE)) if pattern.search(text)}
-    if "partly" in hits:
-        return "partly"
-    if "dropped" in hits:
-        return "dropped"
-    if "done" in hits and "not_yet" in hits:
-        return "partly"
-    return next((s for s in ("not_yet", "done") if s in hits), None)
 
 
 def names_a_decision(text: str) -> bool:

@@ -9,7 +9,7 @@ skip, end early. The transcript is the only state: each coach turn says which ac
 
 The follow-ups, at most ``max_probes`` per action:
 
-- ``status``: the answer says neither done, partly done, not yet nor dropped (coach.cues.action_status);
+- ``status``: the answer says neither done, partly done, not yet nor dropped (coach.extraction.status.action_status);
 - ``led_to``: done, and the answers so far say little about what came of it;
 - ``in_the_way``: partly done, not yet or dropped, and no reason given (coach.cues.REASON);
 - ``decision`` (seniors): anything but "not yet", and no decision named so far.
@@ -25,7 +25,8 @@ from pathlib import Path
 
 import yaml
 
-from coach.cues import action_status, content_words, gives_a_reason, has_time, is_vague, names_a_decision
+from coach.cues import content_words, gives_a_reason, has_time, is_vague, names_a_decision
+from coach.extraction.status import action_status
 from coach.interview import Step
 from coach.prompts import default_prompts_dir
 

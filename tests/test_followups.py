@@ -11,10 +11,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from coach.cues import action_status
 from coach.debriefs import DebriefError
 from coach.extraction.outcomes import extract_outcomes
 from coach.extraction.records import Turn as XTurn
+from coach.extraction.status import action_status
 from coach.followup import FollowUp, FollowUpProtocol, you_would
 from coach.policy import AccessDenied, Actor
 from coach.services import Services
@@ -60,6 +60,17 @@ def test_the_action_is_said_back_in_their_words_turned_round():
     ("That's been overtaken by events.", "dropped"),
     ("We switched the day staff in week two. Nights are still on the paper rota.", "partly"),
     ("It was a busy month at work.", None),
+    # "partly" is rarely said in so many words: something done beside something not
+    ("Two of the four teams use it; the other two are waiting on IT.", "partly"),
+    ("Did it for three weeks, then it lapsed.", "partly"),
+    ("I sent the first one. The next would have been last Friday.", "partly"),
+    ("Revisited.", "done"),
+    ("Gave the talk on Tuesday. They asked loads of questions.", "done"),
+    ("It's in the diary for the 14th.", "not_yet"),
+    ("We skipped that. He reads the channel himself anyway.", "dropped"),
+    ("Didn't. Won't.", "dropped"),
+    ("Not yet, and to be honest we've parked it until the merger is done.", "dropped"),
+    ("I did mean to. I haven't.", "not_yet"),
 ])
 def test_status_cues(answer, status):
     assert action_status(answer) == status

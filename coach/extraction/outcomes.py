@@ -3,7 +3,7 @@
 Offline and deterministic: the participant's answers are lined up with the actions (the live
 follow-up says on each coach turn which action it asks about; a transcript from elsewhere is
 lined up by the words of the action the coach's question repeats), the status is read with the
-cue vocabulary (coach.cues.action_status), and, when no cue says it, by the nearest of a few
+signals of coach.extraction.status, and, when none says it, by the nearest of a few
 example answers in MiniLM's space (the sentence model the extractor already uses). Every item
 quotes one sentence of one participant turn verbatim; sentences that address the software
 (coach.cues.injection_spans) are never read, so words in an answer cannot set a status.
@@ -21,13 +21,13 @@ from coach.cues import (
     FILLER,
     NO_START,
     YES_START,
-    action_status,
     content_words,
     injection_spans,
     names_a_decision,
     sentences_of,
 )
 from coach.extraction.records import Item, Turn
+from coach.extraction.status import action_status
 
 STATUSES = ("done", "partly", "not_yet", "dropped")
 STATUS_WORDS = {"done": "done", "partly": "partly done", "not_yet": "not yet", "dropped": "dropped"}
@@ -136,6 +136,10 @@ def about_sentence(sentence: str, actions: list[str], loose: bool = False) -> in
     return best[1] if best else None
 
 
+# The first answer's status, and what the answers together say, when the later words are the truer reading.
+LATER_SAYS_MORE = {("done", "partly"), ("not_yet", "dropped"), (None, "dropped")}
+
+
 def status_of(seg: Segment) -> str | None:
     """The cues of the first answer, then of all answers; then the nearest example answer."""
     if not seg.sentences:
@@ -148,7 +152,10 @@ def status_of(seg: Segment) -> str | None:
         q = next(q for t, _, q in seg.sentences if t == turn)
         if "partly done" in q and (st := action_status(" ".join(sents))):
             return st
-    return action_status(answers[0]) or action_status(" ".join(answers)) or nearest_status(answers[0])
+    first, whole = action_status(answers[0]), action_status(" ".join(answers))
+    if (first, whole) in LATER_SAYS_MORE:  # "That's written." ... "It's sitting in my drafts."
+        return whole
+    return first or whole or nearest_status(answers[0])
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,133 @@
+"""What became of an action, as an answer about it says: done, partly, not_yet or dropped.
+
+Read as people answer, not phrase by phrase: each sentence is looked at for four kinds of
+signal, and the status is composed from them, because "partly" is rarely said in so many words
+("Three so far. Two more are booked.", "I sent one. Then quarter-end happened.").
+
+- a short opening reply settles it when it is one ("Done.", "Not yet.", "Half there.", "Yes!");
+- **dropped**: a decision not to, or it was cancelled, skipped, parked, overtaken, refused;
+- **a share**: some of it (N of M, N so far, half of it, the first few, the others not), or it
+  started and then lapsed;
+- **pending**: not yet, have not, still to do, booked or planned ahead, waiting on someone;
+- **done**: said to be finished, live or in use, or a deed the speaker reports in the past tense.
+
+Then: a share, or something done beside something pending, is partly; a decision against it is
+dropped; pending alone is not yet; done alone is done; no signal is None (the live follow-up
+then asks which it was). Participant text is only read here, never obeyed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from coach.cues import rx, sentences_of
+
+STATUSES = ("done", "partly", "not_yet", "dropped")
+
+DROPPED = rx(
+    r"decided? (not to|against)", r"(we|i) (decide|decided|agreed|chose) to (stop|drop|scrap|cancel|park)",
+    r"(we'?re|i'?m|we are|i am) not (doing|going to do)( it| that| this)?(?! yet)", r"not doing (it|that|this)",
+    r"not happening", r"won'?t (happen|go ahead|be happening)", r"won'?t(?=\s*[.!]|\s*$)", r"dead", r"off the (list|table)", r"(it'?s|that'?s|so it'?s|say it'?s) off",
+    r"(that one'?s|it'?s|that'?s) gone", r"never happened", r"overtaken by events", r"not needed", r"no (longer )?need",
+    r"no point", r"parked( it| that)?( indefinitely)?", r"said no", r"refused", r"scrapped", r"dropped (it|that|this)", r"abandoned",
+    r"gave (it|that) up", r"not going to (learn|do|happen)", r"(is|was|got) cancell?ed", r"nothing came of it",
+    r"went with .{1,40} instead", r"not (going ahead|worth it)", r"killed (it|that|the idea)", r"let (it|that) go",
+    r"skipped (it|that|this)", r"(didn'?t|did not|never) [^.]{0,40}in the end", r"in the end,? (i|we) (didn'?t|did not|never)",
+    r"(we|i) stopp?(ed)? (this|that) (plan|idea)", r"shelved", r"binned", r"vetoed", r"turned (it|that|us|me) down")
+SHARE = rx(
+    r"half[- ](done|written|finished|there|way|of (it|them))", r"halfway", r"partly", r"partially", r"patchy", r"stalled",
+    r"first (half|part|one|two|three|few|couple)", r"only (some|part|half|a few|one|two) of", r"still (some|a few)",
+    r"(one|two|three|four|five|six|seven|eight|nine|\d+) (of|out of) (the |my )?(two|three|four|five|six|seven|eight|"
+    r"nine|ten|twelve|\d+)", r"(one|two|three|four|five|a couple|a few|\d+) so far", r"so far,? (one|two|three|\d+)",
+    r"(not|but not) (everybody|everyone|all( of)?)", r"(the )?others?,? (no|not|haven'?t|didn'?t|are (still|just)|still)",
+    r"the (rest|other (one|two|three|ones))", r"(lapsed|slipped|tailed off|fizzled|dropped off|fell away)",
+    r"i started (that|it|on it)", r"started,? (but|then)", r"(went|got) as far as", r"about half", r"(did|done) the first",
+    r"(in|on|with) (one|a single) (team|site|floor|depot|ward|store|school|region|class) (only|so far|as a trial)",
+    r"written but not (sent|shared|adopted)", r"not (yet )?(adopted|signed off|approved|rolled out|posted|published|provisioned)",
+    r"sitting in (my|the) drafts", r"(did|done|sent|ran|held|had) (it |one )?(once|twice)")
+PENDING = rx(
+    r"not (\w+ )?yet", r"not started", r"(haven'?t|hasn'?t|have not|has not)", r"booked( for| in)?", r"in the (calendar|diary)",
+    r"pencil(l)?ed( in)?", r"on my (list|radar)", r"on the (radar|agenda|list)", r"in committee", r"still the plan",
+    r"(moved|postponed|rescheduled|pushed|slipped) (to|back|into)", r"rescheduled", r"postponed",
+    r"next (week|month|thursday|monday|tuesday|wednesday|friday|quarter|term|year)", r"didn'?t get (round|around|to it)",
+    r"been meaning to", r"still (to do|waiting|printing|doing it the old way)", r"waiting (on|for)", r"i'?ll get to it",
+    r"no \w+ yet", r"would have been", r"^not\b", r"i'?ll (do|write|send|sit|get|start|book|ask) .{0,40}(this|next|before|soon)", r"not got (round|around)",
+    r"(i|we) (still )?need to", r"in the pipeline", r"still on (the )?(old|paper)",
+    r"in (two|three|four|a few|a couple of|\d+) (days|weeks|months)", r"(is|it'?s|was) (scheduled|planned)", r"scheduled (for|on)",
+    r"planned (for|after)", r"happening on", r"on the \d+(st|nd|rd|th)")
+DONE = rx(
+    r"done", r"did it", r"(that|this) we did", r"we did (it|that)", r"(that|it) happened", r"written", r"built it", r"finish(ed)?",
+    r"completed", r"went live", r"(is|are|it'?s) live", r"every single one", r"switched", r"launched", r"up and running",
+    r"in place", r"sent it", r"it works", r"(yes,? )?i have (show|shown|done)", r"is running", r"running since",
+    r"(it'?s|is) on (the|our) (wiki|confluence|intranet|server|website)", r"already been used", r"been used", r"ran for",
+    r"(she|he|they|we|i) did it", r"now (use|uses|using)", r"(is|are) (now )?using it", r"revisited")
+# A deed reported in the past tense by the speaker or their side ("I gave it last week", "we sat
+# down with the plan"): done when nothing else is said. Verbs of intent are not deeds.
+DEED = re.compile(
+    r"\b(i|we|she|he|they)( \w+ly| then| finally| actually| already| just)? (gave|sent|wrote|ran|held|met|made|built|"
+    r"took|showed|spoke|set up|put|sat|did|presented|delivered|finished|launched|published|posted|shared|trained|"
+    r"walked|switched|moved|stopped|cancell?ed|changed|rewrote|ordered|signed|recorded|filmed|ran|installed|"
+    r"(?!(?:want|need|plan|hope|mean|intend|decid|book|schedul|postpon|start|tri|wish|expect)ed\b)[a-z]{3,}ed)\b"
+    r"|\b(i|we|she|he|they) (have|has|'ve) (already )?[a-z]{3,}(ed|en|wn|ne)\b"
+    r"|^(gave|sent|wrote|ran|held|presented|delivered|finished|done|did)\b", re.I)
+INTENT_ONLY = re.compile(r"\b(did|do) mean to\b|\bmeant to\b", re.I)
+OPENING = {  # a short first reply that answers the question outright
+    "done": re.compile(r"^\W*(yes|yep|yeah|done|finished|all done|it'?s done|that'?s done|this one is finish(ed)?|"
+                       r"complete(d)?|absolutely|it did|we did|i did)\b\W*$", re.I),
+    "partly": re.compile(r"^\W*(partly|partially|started|stalled|half( there| done| of it)?|sort of|some of it|in part|ish|"
+                         r"yes and no|halfway)\b.{0,20}$", re.I),
+    "not_yet": re.compile(r"^\W*(not yet|no,? not yet|not started|booked|scheduled|planned|postponed|delayed|pending|soon|"
+                          r"neither|no,? neither)\b.{0,20}$", re.I),
+    "dropped": re.compile(r"^\W*(dropped|scrapped|cancell?ed|no,? (we|i) (dropped|scrapped|didn'?t)|we skipped (it|that)|"
+                          r"dead|parked|shelved)\b.{0,30}$", re.I),
+}
+# A one-word past participle ("Revisited.", "Sent.") answers "done" when no pattern above claims it.
+ONE_WORD_DEED = re.compile(r"^\W*[a-z]{3,}(ed|en|wn)\W*$", re.I)
+WINDOW = 2  # the first sentence that says something about the action, and the one after it
+FILLER_ONLY = re.compile(r"^\W*(um+|uh+|er+|ah+|oh|well|so|hmm+|right|ok(ay)?|mm+)\W*$", re.I)
+NO_OPENING = re.compile(r"^\W*(no|nope|not really|neither)\W*$", re.I)
+
+
+def action_status(text: str) -> str | None:
+    """done | partly | not_yet | dropped, as an answer about one action says it; None when it does
+    not say."""
+    sents = [s for s in sentences_of(text) if not FILLER_ONLY.match(s)]
+    if not sents:
+        return None
+    opening = next((st for st, pattern in OPENING.items() if pattern.match(sents[0])), None)
+    if opening:
+        return opening
+    if ONE_WORD_DEED.match(sents[0]):
+        return "done"
+    said = [signals(s) for s in sents]
+    first = next((i for i, f in enumerate(said) if f), None)
+    if first is None:
+        return "not_yet" if NO_OPENING.match(sents[0]) else None
+    near = set().union(*said[first:first + WINDOW])
+    if any("share" in f for f in said):  # "the other two are just... waiting", however late it comes
+        near.add("share")
+    status = compose(near, negative_opening=bool(NO_OPENING.match(sents[0])))
+    if status in (None, "not_yet") and any("dropped" in f for f in said):
+        return "dropped"  # a decision against it, said after the first reply ("Not yet. We've parked it.")
+    return status
+
+
+def signals(text: str) -> set[str]:
+    found = {name for name, pattern in (("dropped", DROPPED), ("share", SHARE), ("pending", PENDING),
+                                        ("done", DONE)) if pattern.search(text)}
+    if "done" not in found and any(DEED.search(s) and not INTENT_ONLY.search(s) for s in sentences_of(text)):
+        found.add("deed")
+    return found
+
+
+def compose(found: set[str], negative_opening: bool = False) -> str | None:
+    did = bool(found & {"done", "deed"})
+    if "share" in found:
+        return "partly"
+    if "dropped" in found:
+        return "dropped"
+    if did and "pending" in found and not negative_opening:
+        return "partly"
+    if "pending" in found or negative_opening:
+        return "not_yet"
+    return "done" if did else None
