@@ -33,6 +33,8 @@ STATUSES = ("done", "partly", "not_yet", "dropped")
 STATUS_WORDS = {"done": "done", "partly": "partly done", "not_yet": "not yet", "dropped": "dropped"}
 MAX_SENTENCES = 3  # what happened: at most this many sentences of the first answer
 ACTION_MATCH = 0.34  # share of an action's own words a coach question must repeat to be about it
+MEANT = 0.42  # else: the sentence model's cosine between question and action, and its lead over the next
+MEANT_MARGIN = 0.1
 # When no cue says it: a few answers of each kind (written for this, not taken from any eval set).
 PROTOTYPES = {
     "done": ["It's done and it worked.", "We did it last month and it went well.", "Yes, that happened as planned."],
@@ -61,7 +63,9 @@ class Segment:
 
 
 def about(coach_text: str, actions: list[str]) -> list[int]:
-    """The actions a coach question repeats the words of, best first."""
+    """The actions a coach question is about, best first: those whose own words it repeats, else
+    the one it means in other words ("And the price rises in the flagged postcodes?" for "Put up
+    prices in the postcodes the model flags as high risk"), by the sentence model."""
     words = stems(coach_text)
     scored = []
     for i, a in enumerate(actions):
@@ -70,7 +74,23 @@ def about(coach_text: str, actions: list[str]) -> list[int]:
             share = len(own & words) / len(own)
             if share >= ACTION_MATCH:
                 scored.append((share, i))
-    return [i for _, i in sorted(scored, reverse=True)]
+    if scored:
+        return [i for _, i in sorted(scored, reverse=True)]
+    return meant(coach_text, actions)
+
+
+def meant(coach_text: str, actions: list[str]) -> list[int]:
+    """The one action a question is closest to in meaning, when it stands clearly above the rest."""
+    if not actions or len(stems(coach_text)) < 1:
+        return []
+    from coach.embeddings import MiniLM
+
+    vecs = MiniLM.shared().embed([coach_text, *actions])
+    sims = vecs[1:] @ vecs[0]
+    order = np.argsort(-sims)
+    best = float(sims[order[0]])
+    runner_up = float(sims[order[1]]) if len(actions) > 1 else -1.0
+    return [int(order[0])] if best >= MEANT and best - runner_up >= MEANT_MARGIN else []
 
 
 SINCE = re.compile(r"\b(taught|led|teach|lead)\b.*\bsince\b|\bsince\b.*\b(taught|led)\b", re.I)
@@ -99,6 +119,8 @@ def segments(turns: list[Turn], actions: list[str]) -> tuple[list[Segment], Segm
                     current, multi, group = named[0], len(named) > 1, named
                 elif current is None and actions:
                     current = 0
+                elif isinstance(current, int) and turns_to_next(t.text, segs, current):
+                    current, multi = current + 1, False
             continue
         if not t.is_participant_words or meta.get("summary"):
             continue
@@ -119,6 +141,22 @@ def segments(turns: list[Turn], actions: list[str]) -> tuple[list[Segment], Segm
             if target is not None:
                 target.sentences.append((k, sent, question))
     return segs, since
+
+
+# "And the other one?", "Second one: the dashboard": a question moving on, not a follow-up on the same action.
+MOVES_ON = re.compile(r"^\W*(and|what about|how about|now|next|then|so|second(ly)?|third(ly)?|finally|last(ly)?|moving on|"
+                      r"on to|the other)\b", re.I)
+FOLLOWS_UP = re.compile(r"\b(why|what (got|happened|did|made|would|was)|how (did|was|come|has|is)|did (it|that|they|you|he|she)|"
+                        r"has (it|that|he|she)|was (it|that)|anything|go on|say more|in the way|decision|taught|led|since|"
+                        r"surprise|feel|felt|notice|mean|so (it|that|you|a)|it'?s|that'?s)\b", re.I)
+
+
+def turns_to_next(question: str, segs: list[Segment], current: int) -> bool:
+    """A question naming no action moves on to the next one when it reads as moving on, the current
+    action has been answered and the next one not yet (people take them in the order they were set)."""
+    nxt = current + 1
+    return (nxt < len(segs) and bool(segs[current].sentences) and not segs[nxt].sentences
+            and bool(MOVES_ON.search(question)) and not FOLLOWS_UP.search(question))
 
 
 def about_sentence(sentence: str, actions: list[str], loose: bool = False) -> int | None:

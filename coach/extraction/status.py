@@ -33,12 +33,15 @@ DROPPED = rx(
     r"gave (it|that) up", r"not going to (learn|do|happen)", r"(is|was|got) cancell?ed", r"nothing came of it",
     r"went with .{1,40} instead", r"not (going ahead|worth it)", r"killed (it|that|the idea)", r"let (it|that) go",
     r"skipped (it|that|this)", r"(didn'?t|did not|never) [^.]{0,40}in the end", r"in the end,? (i|we) (didn'?t|did not|never)",
-    r"(we|i) stopp?(ed)? (this|that) (plan|idea)", r"shelved", r"binned", r"vetoed", r"turned (it|that|us|me) down")
+    r"(we|i) stopp?(ed)? (this|that) (plan|idea)", r"shelved", r"binned", r"vetoed", r"turned (it|that|us|me) down",
+    r"(i'?ve|we'?ve|i|we) stopped (asking|pushing|trying|chasing)", r"didn'?t seem (any|much) point",
+    r"(answer|they|she|he) (was|said) (a )?(\w+ )?no\b", r"not (booking|doing|pursuing|buying|hiring|renewing|running) (it|that|them|one)")
 SHARE = rx(
-    r"half[- ](done|written|finished|there|way|of (it|them))", r"halfway", r"partly", r"partially", r"patchy", r"stalled",
-    r"first (half|part|one|two|three|few|couple)", r"only (some|part|half|a few|one|two) of", r"still (some|a few)",
+    r"half[- ](done|written|finished|there|way|of (it|them))", r"half a (win|job|success)", r"halfway",
+    r"partly(?! (because|due|for|time|as|since))", r"partially", r"patchy", r"stalled",
+    r"first (half|part|few|couple)", r"(it|we|i|they) started(,| well| beautifully| fine| ok| off|\.)", r"only (some|part|half|a few|one|two) of", r"still (some|a few)",
     r"(one|two|three|four|five|six|seven|eight|nine|\d+) (of|out of) (the |my )?(two|three|four|five|six|seven|eight|"
-    r"nine|ten|twelve|\d+)", r"(one|two|three|four|five|a couple|a few|\d+) so far", r"so far,? (one|two|three|\d+)",
+    r"nine|ten|twelve|\d+)", r"out of (two|three|four|five|six|seven|eight|nine|ten|twelve|\d+)", r"(one|two|three|four|five|a couple|a few|\d+) so far", r"so far,? (one|two|three|\d+)",
     r"(not|but not) (everybody|everyone|all( of)?)", r"(the )?others?,? (no|not|haven'?t|didn'?t|are (still|just)|still)",
     r"the (rest|other (one|two|three|ones))", r"(lapsed|slipped|tailed off|fizzled|dropped off|fell away)",
     r"i started (that|it|on it)", r"started,? (but|then)", r"(went|got) as far as", r"about half", r"(did|done) the first",
@@ -54,7 +57,13 @@ PENDING = rx(
     r"no \w+ yet", r"would have been", r"^not\b", r"i'?ll (do|write|send|sit|get|start|book|ask) .{0,40}(this|next|before|soon)", r"not got (round|around)",
     r"(i|we) (still )?need to", r"in the pipeline", r"still on (the )?(old|paper)",
     r"in (two|three|four|a few|a couple of|\d+) (days|weeks|months)", r"(is|it'?s|was) (scheduled|planned)", r"scheduled (for|on)",
-    r"planned (for|after)", r"happening on", r"on the \d+(st|nd|rd|th)")
+    r"planned (for|after)", r"happening on", r"on the \d+(st|nd|rd|th)", r"in the (draft )?(plan|roadmap|budget)",
+    r"(i|we) (did not|didn'?t) (?!(expect|think|know|realise|realize|believe|like|want|mind|need)\b)\w+",
+    r"not (circulated|sent|shared|signed|approved|published|posted|finished|started|set up)",
+    r"(slot|date|it'?s|it was|meeting|session) (moved|postponed|pushed)",
+    r"(next|in|from|until|after|by) (january|february|march|april|may|june|july|august|september|october|november|december)",
+    r"(january|february|march|april|june|july|august|september|october|november|december|jan|feb|sept?|oct|nov|dec) now",
+    r"(we'?ll|i'?ll|we will|i will) \w+( it)? (then|after|later)")
 DONE = rx(
     r"done", r"did it", r"(that|this) we did", r"we did (it|that)", r"(that|it) happened", r"written", r"built it", r"finish(ed)?",
     r"completed", r"went live", r"(is|are|it'?s) live", r"every single one", r"switched", r"launched", r"up and running",
@@ -69,12 +78,12 @@ DEED = re.compile(
     r"walked|switched|moved|stopped|cancell?ed|changed|rewrote|ordered|signed|recorded|filmed|ran|installed|"
     r"(?!(?:want|need|plan|hope|mean|intend|decid|book|schedul|postpon|start|tri|wish|expect)ed\b)[a-z]{3,}ed)\b"
     r"|\b(i|we|she|he|they) (have|has|'ve) (already )?[a-z]{3,}(ed|en|wn|ne)\b"
-    r"|^(gave|sent|wrote|ran|held|presented|delivered|finished|done|did)\b", re.I)
+    r"|^(gave|sent|wrote|ran|held|presented|delivered|finished|done|did|had|went|met|took|made|got)\b", re.I)
 INTENT_ONLY = re.compile(r"\b(did|do) mean to\b|\bmeant to\b", re.I)
 OPENING = {  # a short first reply that answers the question outright
     "done": re.compile(r"^\W*(yes|yep|yeah|done|finished|all done|it'?s done|that'?s done|this one is finish(ed)?|"
                        r"complete(d)?|absolutely|it did|we did|i did)\b\W*$", re.I),
-    "partly": re.compile(r"^\W*(partly|partially|started|stalled|half( there| done| of it)?|sort of|some of it|in part|ish|"
+    "partly": re.compile(r"^\W*((just |only )?(one|two|three|four|five|\d+)( of them| so far| out of \w+)|partly|partially|started|stalled|half( there| done| of it)?|sort of|some of it|in part|ish|"
                          r"yes and no|halfway)\b.{0,20}$", re.I),
     "not_yet": re.compile(r"^\W*(not yet|no,? not yet|not started|booked|scheduled|planned|postponed|delayed|pending|soon|"
                           r"neither|no,? neither)\b.{0,20}$", re.I),
@@ -84,6 +93,10 @@ OPENING = {  # a short first reply that answers the question outright
 # A one-word past participle ("Revisited.", "Sent.") answers "done" when no pattern above claims it.
 ONE_WORD_DEED = re.compile(r"^\W*[a-z]{3,}(ed|en|wn)\W*$", re.I)
 WINDOW = 2  # the first sentence that says something about the action, and the one after it
+SHARE_REACH = 5  # a share said this early in the answer is about the action, later it may be about its results
+BULLET = re.compile(r"(?:^|\s)[-•*]\s+")
+SELF_CORRECTION = re.compile(r"\b(wait|sorry|actually),? (yes|no)\b", re.I)
+INSTEAD = re.compile(r"\binstead\b", re.I)
 FILLER_ONLY = re.compile(r"^\W*(um+|uh+|er+|ah+|oh|well|so|hmm+|right|ok(ay)?|mm+)\W*$", re.I)
 NO_OPENING = re.compile(r"^\W*(no|nope|not really|neither)\W*$", re.I)
 
@@ -91,21 +104,24 @@ NO_OPENING = re.compile(r"^\W*(no|nope|not really|neither)\W*$", re.I)
 def action_status(text: str) -> str | None:
     """done | partly | not_yet | dropped, as an answer about one action says it; None when it does
     not say."""
-    sents = [s for s in sentences_of(text) if not FILLER_ONLY.match(s)]
+    sents = [s for s in sentences_of(BULLET.sub(". ", text)) if not FILLER_ONLY.match(s)]
+    turned = [i for i, s in enumerate(sents) if SELF_CORRECTION.search(s)]
+    if turned:  # "No, I didn't... wait. Sorry, yes, I did": the answer after the correction
+        sents = sents[turned[-1]:]
     if not sents:
         return None
     opening = next((st for st, pattern in OPENING.items() if pattern.match(sents[0])), None)
     if opening:
         return opening
-    if ONE_WORD_DEED.match(sents[0]):
-        return "done"
-    said = [signals(s) for s in sents]
+    said = [signals(s) | ({"deed"} if ONE_WORD_DEED.match(s) else set()) for s in sents]
     first = next((i for i, f in enumerate(said) if f), None)
     if first is None:
         return "not_yet" if NO_OPENING.match(sents[0]) else None
     near = set().union(*said[first:first + WINDOW])
-    if any("share" in f for f in said):  # "the other two are just... waiting", however late it comes
+    if any("share" in f for f in said[:SHARE_REACH]):  # "the other two are just... waiting", said a little later
         near.add("share")
+    if NO_OPENING.match(sents[0]) and any(INSTEAD.search(s) for s in sents):
+        return "dropped"  # "No. ... Instead we're borrowing a day a week of theirs."
     status = compose(near, negative_opening=bool(NO_OPENING.match(sents[0])))
     if status in (None, "not_yet") and any("dropped" in f for f in said):
         return "dropped"  # a decision against it, said after the first reply ("Not yet. We've parked it.")
