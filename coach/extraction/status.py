@@ -97,6 +97,7 @@ SHARE_REACH = 5  # a share said this early in the answer is about the action, la
 BULLET = re.compile(r"(?:^|\s)[-•*]\s+")
 SELF_CORRECTION = re.compile(r"\b(wait|sorry|actually),? (yes|no)\b", re.I)
 INSTEAD = re.compile(r"\binstead\b", re.I)
+DONE_FIRST = re.compile(r"^\W*(done|finished|completed|all done|yes,? (done|finished|completed|all done))\b\s*[,;:!.–—-]", re.I)
 FILLER_ONLY = re.compile(r"^\W*(um+|uh+|er+|ah+|oh|well|so|hmm+|right|ok(ay)?|mm+)\W*$", re.I)
 NO_OPENING = re.compile(r"^\W*(no|nope|not really|neither)\W*$", re.I)
 
@@ -113,6 +114,8 @@ def action_status(text: str) -> str | None:
     opening = next((st for st, pattern in OPENING.items() if pattern.match(sents[0])), None)
     if opening:
         return opening
+    if DONE_FIRST.match(sents[0]) and not SHARE.search(sents[0]):
+        return "done"  # "Done, twelve people came and they want another in March."
     said = [signals(s) | ({"deed"} if ONE_WORD_DEED.match(s) else set()) for s in sents]
     first = next((i for i, f in enumerate(said) if f), None)
     if first is None:

@@ -3,7 +3,8 @@ follow-up transcripts.
 
     python evals/followup/run.py                 # dev split
     python evals/followup/run.py --split test    # the first held-out split (scored once; read since)
-    python evals/followup/run.py --split test2   # the second held-out split (score it once)
+    python evals/followup/run.py --split test2   # the second (scored once, read since)
+    python evals/followup/run.py --split test3   # the third held-out split (score it once)
     python evals/followup/run.py --errors        # also list every wrong status
 
 Each line's transcript (coach questions as written, participant answers as given) and its
@@ -87,7 +88,7 @@ def evaluate(lines: list[dict], errors: bool = False) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--split", choices=("dev", "test", "test2"), default="dev")
+    ap.add_argument("--split", choices=("dev", "test", "test2", "test3"), default="dev")
     ap.add_argument("--errors", action="store_true", help="list each wrong status on stderr")
     args = ap.parse_args()
     res = evaluate(load(args.split), args.errors)
