@@ -77,7 +77,28 @@ INJECTION = rx(r"ignore (all |your |the |any )?(previous |prior )?(instructions|
                r" (per|pour|para|aan|an|dla|für|al|au|à) (l'|la |le |el |het |das |die |den |o |a )?"
                r"(intelligenza artificiale|inteligencia artificial|intelligence artificielle|künstliche intelligenz|"
                r"ia|ai|ki|sistema|système|systeem|systemu|system|logiciel|software|programma|programme|programm|"
-               r"modello|modèle|model|computer|ordinateur|assistant|assistente|asistente)")
+               r"modello|modèle|model|computer|ordinateur|assistant|assistente|asistente)",
+               # "Una cosa más para la máquina:", "Do modelu:": the software addressed, in any language, before a colon
+               r"(?:^|(?<=[.!?;,] )|(?<=\n))((one more thing|una cosa( más| mas)?|une (autre )?chose|noch (etwas|eins)|"
+               r"jeszcze (jedno|coś)|nog (iets|één ding)|ancora una cosa|mais uma coisa|also|and|now|ok(ay)?|und|et|y|e|i|en),? )?"
+               r"(para|pour|für|dla|do|per|voor|an|to|for) (la |el |the |le |l'|das |die |den |il |het |o |a )?"
+               r"(máquina|maquina|machine|maszyny|maschine|modelu|modelo|modello|modèle|modell|model|bot|ia|ki|ai|"
+               r"sistema|systemu|system|software|programa|programm|programme)(?=\s*:)",
+               # the record's wording dictated: "write down exactly this as my action", "word for word"
+               r"(write|put|record|note|log|list|enter|type) (down |in )?(exactly|precisely|verbatim|word for word)\b",
+               r"(write|put|record|note|log|list|enter) (down )?(exactly )?(this|the following|these words) "
+               r"(as|in|for|under|at)\b", r"word for word",
+               # what the record should say, told to it: "One thing the report should say: ..."
+               r"(this|my|your|the final|final) (report|summary|notes|record|minutes|write-?up|debrief) (should|must|needs to|"
+               r"has to|ought to) (say|state|read|list|describe|include|show|mention|note|record|reflect)",
+               r"(one thing|something|what) the (report|summary|notes|record|write-?up) should (say|state|include)(?=\s*:)",
+               r"worth (recording|noting down|putting on (the )?record)",
+               # a polite wish about what the record or others' topic ideas will say
+               r"(would be (lovely|great|nice|good|helpful|wonderful|brilliant)|(really |much )?appreciate( it)?|grateful) "
+               r"if (the|my|this|your) (\w+ )?(summary|summaries|notes|record|records|report|write-?up|topic (suggestions|ideas)|"
+               r"suggestions)",
+               r"imagine (that )?you'?re\b", r"in (that|this|their|his|her|the) (voice|role)\b.{0,30}\b(state|say|write|record)",
+               r"visible to (all|every|other) (pairs|participants|users|people|cohorts?)")
 
 
 # A sentence that goes back to speaking for oneself ends an injection attempt.
