@@ -67,11 +67,27 @@ MIN_SUPPORT = 2
 CANDIDATES = 40  # records per query vector (senior, junior): enough to name CANDIDATE_PAIRS pairs (evals/suggest/README.md)
 CANDIDATE_PAIRS = 30  # past pairs scored as a whole per query
 MERGE_SIMILAR_TOPICS = 0.7
-# Measured on the 40 labelled development queries (evals/suggest/tune.py; evals/suggest/README.md):
-STRONG = 0.26  # a card fits well when it reaches this score ...
-CROSS_CHECK = 0.12  # ... and both its senior side and its junior side reach this ...
-NEAR_BEST = 0.01  # ... and it is within this of the best card's score (a second card must be as good)
-SHOW = 0.22  # a card that does not fit well but reaches this is offered as a weaker idea; below: not shown
+SHOW = 0.22  # a card that reaches this is offered (as a weaker idea unless it fits well); below: not shown
+
+
+@dataclass(frozen=True)
+class FitsWell:
+    """The line between "fits well" and "weaker", chosen by cross-validation over the 50 labelled
+    queries (evals/suggest/tune.py --cv; evals/suggest/README.md): a card fits well when it reaches
+    ``strong``, both its senior side and its junior side reach ``cross_check`` (an idea close to one
+    side only does not), its topic alone reaches ``junior_topic`` against the junior's strengths,
+    it is within ``near_best`` of the best card's score, and the best card stands ``margin`` above
+    the first card that is not within ``near_best`` (a page whose first ideas score alike vouches
+    for none of them)."""
+
+    strong: float = 0.27
+    cross_check: float = 0.12
+    near_best: float = 0.01
+    junior_topic: float = 0.0
+    margin: float = 0.0
+
+
+FITS_WELL = FitsWell()
 ROLE_SIMILAR = 0.7  # "a related role" only when the two role descriptions are this similar and share a word
 DIVERSITY = 0.05  # a card's score loses this much per unit of similarity to a card already chosen
 QUOTES_PER_CARD = 6
@@ -216,6 +232,7 @@ class PastPair:
     senior_side: float = 0.0
     junior_side: float = 0.0
     role_sim: float = 0.0  # its senior's role against the new senior
+    topic_junior: float = 0.0  # its topic alone against the new junior
     score: float = 0.0
     junior_query: np.ndarray = field(default_factory=lambda: np.zeros(0))
     names: dict[str, str] = field(default_factory=dict)
@@ -268,6 +285,7 @@ def past_pairs(corpus: Corpus, senior: str, junior: str, programmes: Collection[
         p.senior_side = (float(to_query[i, 0]) + _top2(sim[idx, 0])) / 2
         p.junior_side = (float(to_query[i, 1]) + _top2(sim[idx, 1])) / 2
         p.role_sim = float(to_query[n + i, 0])
+        p.topic_junior = float(to_query[i, 1])
         p.junior_query = qv[1]
         p.score = (2 * p.senior_side + 2 * p.junior_side + 0.5 * p.role_sim) / 4.5
     pairs.sort(key=lambda p: -p.score)
@@ -323,11 +341,17 @@ class _Card:
     def score(self) -> float:
         return self.lead.score
 
-    def strength(self, best: float) -> str:
+    def fits_well(self, best: float, runner_up: float, rule: FitsWell) -> bool:
         p = self.lead
-        if p.score >= STRONG and min(p.senior_side, p.junior_side) >= CROSS_CHECK and p.score >= best - NEAR_BEST:
-            return "strong"
-        return "weaker"
+        return (p.score >= rule.strong and min(p.senior_side, p.junior_side) >= rule.cross_check
+                and p.topic_junior >= rule.junior_topic and p.score >= best - rule.near_best
+                and best - runner_up >= rule.margin)
+
+
+def _runner_up(cards: list[_Card], rule: FitsWell) -> float:
+    """The score of the first card not within ``near_best`` of the best (0 when there is none)."""
+    best = cards[0].score
+    return next((c.score for c in cards if c.score < best - rule.near_best), 0.0)
 
 
 def _cards(pairs: list[PastPair]) -> list[_Card]:
@@ -345,13 +369,15 @@ def _cards(pairs: list[PastPair]) -> list[_Card]:
     return [c for c in cards if len(c.rows) >= MIN_SUPPORT]
 
 
-def _choose(cards: list[_Card], k: int) -> list[_Card]:
+def _choose(cards: list[_Card], k: int, rule: FitsWell | None = None) -> list[_Card]:
     """Strong cards first, then weaker ones; within each, by score less a little for repeating a
     topic already chosen."""
+    rule = rule or FITS_WELL
     chosen: list[_Card] = []
-    top = max((c.score for c in cards), default=0.0)
-    for c in cards:
-        c.tier = c.strength(top)
+    if cards:
+        best, second = cards[0].score, _runner_up(cards, rule)
+        for c in cards:
+            c.tier = "strong" if c.fits_well(best, second, rule) else "weaker"
     for tier in ("strong", "weaker"):
         pool = [c for c in cards if c.tier == tier]
         while pool and len(chosen) < k:
