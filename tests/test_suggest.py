@@ -555,3 +555,64 @@ def test_a_pairs_topic_and_role_vectors_are_derived_once_and_kept_with_it(svc):
     with svc.db.engine.begin() as conn:
         conn.execute(update(Pair).values(vectors=None))
     assert fill_pair_vectors(svc.db) == len(stored())
+
+
+# -- the line between "fits well" and "weaker" ----------------------------------------------------
+
+def _card(score, senior_side=0.4, junior_side=0.4, topic_junior=0.4):
+    from coach.suggest import PastPair, _Card
+
+    p = PastPair(f"p{score}", f"topic {score}", "senior", "junior", rows=[], vec=np.zeros(4), score=score,
+                 senior_side=senior_side, junior_side=junior_side, topic_junior=topic_junior)
+    return _Card(p, [p])
+
+
+def _tiers(cards, rule):
+    from coach.suggest import _choose
+
+    return {c.score: c.tier for c in _choose(cards, 5, rule)}
+
+
+def test_fits_well_needs_the_score_both_sides_and_a_score_near_the_best():
+    from coach.suggest import FitsWell
+
+    rule = FitsWell(strong=0.27, cross_check=0.12, near_best=0.01)
+    tiers = _tiers([_card(0.35), _card(0.345), _card(0.30)], rule)
+    assert tiers == {0.35: "strong", 0.345: "strong", 0.30: "weaker"}  # 0.30 is well below the best
+    assert _tiers([_card(0.26)], rule) == {0.26: "weaker"}  # below the score
+    # the best card, close to the junior alone: the cross-check keeps it from fitting well
+    assert _tiers([_card(0.35, senior_side=0.10)], rule) == {0.35: "weaker"}
+
+
+def test_fits_well_can_ask_the_best_card_to_stand_out_and_its_topic_to_suit_the_junior():
+    from coach.suggest import FitsWell
+
+    cards = [_card(0.35), _card(0.33, topic_junior=0.1)]
+    assert _tiers(cards, FitsWell(0.27, 0.12, 0.0, margin=0.03)) == {0.35: "weaker", 0.33: "weaker"}
+    assert _tiers(cards, FitsWell(0.27, 0.12, 0.0, margin=0.01)) == {0.35: "strong", 0.33: "weaker"}
+    # within near_best of the best, but its topic is far from the junior's strengths
+    assert _tiers(cards, FitsWell(0.27, 0.12, 0.05, junior_topic=0.2)) == {0.35: "strong", 0.33: "weaker"}
+    assert _tiers([], FitsWell()) == {}
+
+
+def test_the_cross_validation_of_the_fits_well_line_chooses_on_other_queries_only():
+    """evals/suggest/tune.py --cv: a rule that is right only on the held-out queries is never
+    chosen for them, so the figure it reports is not an in-sample one."""
+    import sys
+
+    from tests.conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "evals" / "suggest"))
+    import tune
+
+    def row(p3):
+        return {"p3": p3, "hit3_strong": None, "p3_lenient": p3, "hit3": None, "ndcg5": None, "strong": 1}
+    # rule i is right on query i and half right elsewhere; "steady" a little better than that everywhere
+    tab = {i: [row(1.0 if j == i else 0.55) for j in range(10)] for i in range(10)}
+    tab["steady"] = [row(0.58) for _ in range(10)]
+    assert tune.chosen(tab, range(10)) in range(10)  # in-sample, a rule fitted to one query wins
+    assert tune.chosen(tab, [0, 1]) in (0, 1)
+    held_out, picks = tune.cross_validate(tab, 10, folds=10, shuffles=2)
+    assert len(held_out) == 20 and len(picks) == 20
+    # each query is scored by a rule chosen without it: never the one fitted to it
+    assert tune.mean(held_out, "p3") == pytest.approx(0.55)

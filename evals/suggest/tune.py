@@ -75,7 +75,10 @@ def mean(rows: list[dict], key: str) -> float:
 
 
 def objective(rows: list[dict]) -> float:
-    return mean(rows, "p3") + 0.1 * mean(rows, "hit3_strong")
+    """P@3, then (a tenth as much) hit@3 over the cards fitting well: of two rules as precise, the one
+    that vouches for a fitting idea more often (nothing counted where no query has one)."""
+    hit = mean(rows, "hit3_strong")
+    return mean(rows, "p3") + 0.1 * (0.0 if hit != hit else hit)
 
 
 def chosen(tab: dict, idx) -> object:
