@@ -80,9 +80,9 @@ class FitsWell:
     the first card that is not within ``near_best`` (a page whose first ideas score alike vouches
     for none of them)."""
 
-    strong: float = 0.27
-    cross_check: float = 0.12
-    near_best: float = 0.01
+    strong: float = 0.26
+    cross_check: float = 0.06
+    near_best: float = 0.0
     junior_topic: float = 0.0
     margin: float = 0.0
 
@@ -233,7 +233,8 @@ class PastPair:
     junior_side: float = 0.0
     role_sim: float = 0.0  # its senior's role against the new senior
     topic_junior: float = 0.0  # its topic alone against the new junior
-    score: float = 0.0
+    score: float = 0.0  # how close it is to the new pair: what the thresholds read
+    rank: float = 0.0  # what orders the candidates (the score once the programme's mean topic is taken away)
     junior_query: np.ndarray = field(default_factory=lambda: np.zeros(0))
     names: dict[str, str] = field(default_factory=dict)
 
@@ -254,8 +255,39 @@ def _top2(x: np.ndarray) -> float:
 
 def past_pairs(corpus: Corpus, senior: str, junior: str, programmes: Collection[str] | None = None,
                exclude_pairs: Collection[str] = ()) -> list[PastPair]:
-    """The candidate past pairs of a new pair, each scored as a whole (see the module's doc)."""
+    """The candidate past pairs of a new pair, each scored as a whole (see the module's doc), in
+    the order of their ``rank``."""
     qv = MiniLM.shared().embed([senior, junior])
+    rows = _candidate_rows(corpus, qv, programmes, exclude_pairs)
+    if not rows:
+        return []
+    rec = np.stack([r["vector"] for r in rows])
+    sim = rec @ qv.T  # every record against (senior, junior) at once
+    by_pair: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        r["sim_senior"], r["sim_junior"] = float(sim[i, 0]), float(sim[i, 1])
+        by_pair[r["pair_id"]].append(i)
+    pairs = []
+    for pid, idx in by_pair.items():
+        mine = [rows[i] for i in idx]
+        pairs.append(PastPair(pid, mine[0]["topic"], mine[0]["senior"], mine[0]["junior"], mine, names=_names_of(mine)))
+    vecs = _pair_vectors(corpus.db, pairs, [rows[idx[0]]["pair_vectors"] for idx in by_pair.values()])
+    groups = list(by_pair.values())
+    to_query = vecs @ qv.T  # topics and senior roles against (senior, junior)
+    sides = _scores(sim, to_query, groups)
+    centre = topic_centre(corpus.db, programmes)
+    ranks = sides if centre is None else _scores(*_centred(rec, vecs, qv, centre), groups)
+    for i, p in enumerate(pairs):
+        p.vec, p.junior_query = vecs[i], qv[1]
+        p.senior_side, p.junior_side, p.role_sim, p.topic_junior, p.score = (float(x) for x in sides[:, i])
+        p.rank = float(ranks[4, i])
+    pairs.sort(key=lambda p: -p.rank)
+    return pairs
+
+
+def _candidate_rows(corpus: Corpus, qv: np.ndarray, programmes, exclude_pairs) -> list[dict]:
+    """Every record (with its vector) of the past pairs whose records are nearest to either
+    description: at most CANDIDATE_PAIRS pairs, those with the nearest record first."""
     sims, pair_of = corpus.nearest_pairs(qv, CANDIDATES, programmes)
     best: dict[str, float] = {}
     for rid, pid in pair_of.items():
@@ -265,31 +297,66 @@ def past_pairs(corpus: Corpus, senior: str, junior: str, programmes: Collection[
         if s > best.get(pid, -2.0):
             best[pid] = s
     chosen = sorted(best, key=lambda p: -best[p])[:CANDIDATE_PAIRS]
-    rows = [r for r in pair_records(corpus.db, chosen, programmes) if r["vector"] is not None]
-    if not rows:
-        return []
-    sim = np.stack([r["vector"] for r in rows]) @ qv.T  # every record against (senior, junior) at once
-    by_pair: dict[str, list[int]] = defaultdict(list)
-    for i, r in enumerate(rows):
-        r["sim_senior"], r["sim_junior"] = float(sim[i, 0]), float(sim[i, 1])
-        by_pair[r["pair_id"]].append(i)
-    pairs = []
-    for pid, idx in by_pair.items():
-        mine = [rows[i] for i in idx]
-        pairs.append(PastPair(pid, mine[0]["topic"], mine[0]["senior"], mine[0]["junior"], mine, names=_names_of(mine)))
-    n = len(pairs)
-    vecs = _pair_vectors(corpus.db, pairs, [rows[idx[0]]["pair_vectors"] for idx in by_pair.values()])
-    to_query = vecs @ qv.T  # topics and senior roles against (senior, junior)
-    for i, (p, idx) in enumerate(zip(pairs, by_pair.values())):
-        p.vec = vecs[i]
-        p.senior_side = (float(to_query[i, 0]) + _top2(sim[idx, 0])) / 2
-        p.junior_side = (float(to_query[i, 1]) + _top2(sim[idx, 1])) / 2
-        p.role_sim = float(to_query[n + i, 0])
-        p.topic_junior = float(to_query[i, 1])
-        p.junior_query = qv[1]
-        p.score = (2 * p.senior_side + 2 * p.junior_side + 0.5 * p.role_sim) / 4.5
-    pairs.sort(key=lambda p: -p.score)
-    return pairs
+    return [r for r in pair_records(corpus.db, chosen, programmes) if r["vector"] is not None]
+
+
+def _scores(sim: np.ndarray, to_query: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """Per pair (columns): senior side, junior side, senior role ~ senior, topic ~ junior, score;
+    from its records' similarities ``sim`` and its topic's and senior role's ``to_query``
+    (topics first, then roles) against (senior, junior)."""
+    n = len(groups)
+    out = np.zeros((5, n))
+    for i, idx in enumerate(groups):
+        out[0, i] = (to_query[i, 0] + _top2(sim[idx, 0])) / 2
+        out[1, i] = (to_query[i, 1] + _top2(sim[idx, 1])) / 2
+        out[2, i], out[3, i] = to_query[n + i, 0], to_query[i, 1]
+    out[4] = (2 * out[0] + 2 * out[1] + 0.5 * out[2]) / 4.5
+    return out
+
+
+def _centred(rec: np.ndarray, vecs: np.ndarray, qv: np.ndarray, centre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The records' and the topics' and roles' similarities to (senior, junior) once the
+    programme's mean topic is taken from every vector (see :func:`topic_centre`)."""
+    def unit(x: np.ndarray) -> np.ndarray:
+        x = x - centre
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-6)
+    q = unit(qv)
+    return unit(rec) @ q.T, unit(vecs) @ q.T
+
+
+CENTRE_MIN_PAIRS = 30  # below this, a programme's mean topic is too close to each of its topics to take away
+CENTRE_TTL = 600.0  # seconds a programme's mean topic is reused: it moves little as pairs are added
+_CENTRES: dict[tuple[str, frozenset[str] | None], tuple[float, np.ndarray | None]] = {}
+
+
+def topic_centre(db: Database, programmes: Collection[str] | None) -> np.ndarray | None:
+    """The mean topic vector of the programmes' pairs (None below CENTRE_MIN_PAIRS), cached.
+
+    Every topic of a reverse-mentoring programme says much the same thing ("how younger people
+    use a digital tool"), so raw similarities are dominated by what all pairs share and a broad
+    topic sits close to every query. Taken from every vector before ranking, the mean leaves
+    what sets one pair's topic apart from the others' (evals/suggest/README.md). Only the order
+    uses it: the thresholds read the plain similarities, whose scale does not move with a
+    programme's mix of topics."""
+    import time
+
+    key = (str(db.engine.url), None if programmes is None else frozenset(programmes))
+    now = time.monotonic()
+    hit = _CENTRES.get(key)
+    if hit is not None and now - hit[0] < CENTRE_TTL:
+        return hit[1]
+    _CENTRES[key] = (now, _mean_topic(db, programmes))
+    return _CENTRES[key][1]
+
+
+def _mean_topic(db: Database, programmes: Collection[str] | None) -> np.ndarray | None:
+    fill_pair_vectors(db)  # pairs still without vectors (derived at start and after ingest anyway)
+    q = select(Pair.vectors).where(Pair.vectors.is_not(None))
+    if programmes is not None:
+        q = q.where(Pair.programme.in_(list(programmes)))
+    with db.engine.connect() as conn:
+        topics = [v[0] for v in (pair_vectors_of(b) for b in conn.scalars(q)) if v is not None]
+    return np.mean(topics, axis=0) if len(topics) >= CENTRE_MIN_PAIRS else None
 
 
 def _pair_vectors(db, pairs: list[PastPair], blobs: list[bytes | None]) -> np.ndarray:
@@ -339,12 +406,13 @@ class _Card:
 
     @property
     def score(self) -> float:
-        return self.lead.score
+        """What orders the cards (and the card's score in the JSON: best first)."""
+        return self.lead.rank
 
     def fits_well(self, best: float, runner_up: float, rule: FitsWell) -> bool:
         p = self.lead
         return (p.score >= rule.strong and min(p.senior_side, p.junior_side) >= rule.cross_check
-                and p.topic_junior >= rule.junior_topic and p.score >= best - rule.near_best
+                and p.topic_junior >= rule.junior_topic and p.rank >= best - rule.near_best
                 and best - runner_up >= rule.margin)
 
 

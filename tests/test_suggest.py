@@ -563,7 +563,7 @@ def _card(score, senior_side=0.4, junior_side=0.4, topic_junior=0.4):
     from coach.suggest import PastPair, _Card
 
     p = PastPair(f"p{score}", f"topic {score}", "senior", "junior", rows=[], vec=np.zeros(4), score=score,
-                 senior_side=senior_side, junior_side=junior_side, topic_junior=topic_junior)
+                 rank=score, senior_side=senior_side, junior_side=junior_side, topic_junior=topic_junior)
     return _Card(p, [p])
 
 
@@ -578,6 +578,7 @@ def test_fits_well_needs_the_score_both_sides_and_a_score_near_the_best():
 
     rule = FitsWell(strong=0.27, cross_check=0.12, near_best=0.01)
     tiers = _tiers([_card(0.35), _card(0.345), _card(0.30)], rule)
+    assert _tiers([_card(0.35), _card(0.345)], FitsWell(0.27, 0.12, 0.0)) == {0.35: "strong", 0.345: "weaker"}
     assert tiers == {0.35: "strong", 0.345: "strong", 0.30: "weaker"}  # 0.30 is well below the best
     assert _tiers([_card(0.26)], rule) == {0.26: "weaker"}  # below the score
     # the best card, close to the junior alone: the cross-check keeps it from fitting well
@@ -616,3 +617,29 @@ def test_the_cross_validation_of_the_fits_well_line_chooses_on_other_queries_onl
     assert len(held_out) == 20 and len(picks) == 20
     # each query is scored by a rule chosen without it: never the one fitted to it
     assert tune.mean(held_out, "p3") == pytest.approx(0.55)
+
+
+def test_candidates_are_ordered_once_the_programmes_mean_topic_is_taken_away(svc, monkeypatch):
+    """What every topic of a programme shares is taken from the vectors before ranking: the order
+    (and the JSON's score) follow that, the thresholds read the plain similarities; a programme
+    with too few pairs for a mean is ranked on the plain similarities."""
+    import coach.suggest as S
+
+    load(svc, CORPUS + BANKING)
+    senior, junior = "CFO, regional bank, sceptical of social media", "22-year-old analyst, builds TikTok content"
+    assert S.topic_centre(svc.db, None) is None  # fewer pairs than CENTRE_MIN_PAIRS
+    plain = S.past_pairs(svc.corpus, senior, junior)
+    assert all(p.rank == p.score for p in plain)
+    monkeypatch.setattr(S, "CENTRE_MIN_PAIRS", 3)
+    monkeypatch.setattr(S, "_CENTRES", {})
+    centre = S.topic_centre(svc.db, None)
+    topics = S.topic_vectors(sorted({d.pair.topic for d in CORPUS + BANKING}))
+    assert centre is not None and np.allclose(centre, topics.mean(axis=0), atol=1e-5)
+    assert S.topic_centre(svc.db, {"another programme"}) is None  # its own pairs: none
+    pairs = S.past_pairs(svc.corpus, senior, junior)
+    assert [p.rank for p in pairs] == sorted((p.rank for p in pairs), reverse=True)
+    assert any(abs(p.rank - p.score) > 1e-3 for p in pairs)
+    by_id = {p.pair_id: p.score for p in plain}
+    assert all(abs(by_id[p.pair_id] - p.score) < 1e-6 for p in pairs)  # the plain score is unchanged
+    scores = [c["score"] for c in (x.contract() for x in suggest(svc.corpus, senior, junior, k=5)) if not c.get("generic")]
+    assert scores == sorted(scores, reverse=True)
