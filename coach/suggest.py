@@ -18,14 +18,17 @@ was tried in evals/suggest/README.md):
        score       = (2 * senior side + 2 * junior side + 0.5 * senior role ~ senior) / 4.5
 
    "best records" is the mean of a pair's two closest records, so one record sharing one word
-   ("bank") cannot carry a pair; the topic and the roles are matched too.
+   ("bank") cannot carry a pair; the topic and the roles are matched too. The candidates are
+   *ordered* by the same sum computed once the programme's mean topic is taken from every vector
+   (:func:`topic_centre`: what all its topics share, "how younger people use a digital tool",
+   would otherwise pull broad topics up for every query); the thresholds below read the plain
+   sum, whose scale does not move with a programme's mix of topics.
 3. Pairs whose topics say the same thing (``MERGE_SIMILAR_TOPICS``) become one card.
-4. A card *fits well* when it reaches ``STRONG`` and both its sides reach ``CROSS_CHECK`` (an
-   idea close to the senior alone, or to the junior alone, does not), and it scores about as well
-   as the best card (``NEAR_BEST``): on the development queries the best card fits three times
-   in four, a runner-up clearly below it far less often. A card that does not fit well but
-   reaches ``SHOW`` is offered as a weaker idea; below ``SHOW`` nothing is shown. The thresholds
-   were measured on the 40 labelled development queries (evals/suggest/tune.py).
+4. At most one card *fits well* (:class:`FitsWell`): the first, when its plain score reaches
+   ``strong`` and both its sides reach ``cross_check``. Fewer cards vouched for rather than a
+   runner-up: the first card fits far more often than the next ones. A card that does not fit
+   well but reaches ``SHOW`` is offered as a weaker idea; below ``SHOW`` nothing is shown. The
+   line was chosen by cross-validation over the 50 labelled queries (evals/suggest/tune.py --cv).
 
 A card needs at least ``MIN_SUPPORT`` records. Each says, offline, why it fits this senior and this
 junior, what the earlier senior found, and shows its evidence as short quotes with the earlier
@@ -78,7 +81,8 @@ class FitsWell:
     side only does not), its topic alone reaches ``junior_topic`` against the junior's strengths,
     it is within ``near_best`` of the best card's score, and the best card stands ``margin`` above
     the first card that is not within ``near_best`` (a page whose first ideas score alike vouches
-    for none of them)."""
+    for none of them). ``near_best`` 0: the best card only. ``junior_topic`` and ``margin`` did
+    no better under cross-validation, so they are 0 (off); tune.py compares them."""
 
     strong: float = 0.26
     cross_check: float = 0.06
@@ -325,7 +329,7 @@ def _centred(rec: np.ndarray, vecs: np.ndarray, qv: np.ndarray, centre: np.ndarr
 
 
 CENTRE_MIN_PAIRS = 30  # below this, a programme's mean topic is too close to each of its topics to take away
-CENTRE_TTL = 600.0  # seconds a programme's mean topic is reused: it moves little as pairs are added
+CENTRE_TTL = 3600.0  # seconds a programme's mean topic is reused: it moves little as pairs are added
 _CENTRES: dict[tuple[str, frozenset[str] | None], tuple[float, np.ndarray | None]] = {}
 
 
