@@ -329,6 +329,7 @@ def _centred(rec: np.ndarray, vecs: np.ndarray, qv: np.ndarray, centre: np.ndarr
 
 
 CENTRE_MIN_PAIRS = 30  # below this, a programme's mean topic is too close to each of its topics to take away
+CENTRE_SAMPLE = 1000  # pairs read for the mean: plenty for a stable mean, and a bounded read at any size
 CENTRE_TTL = 3600.0  # seconds a programme's mean topic is reused: it moves little as pairs are added
 _CENTRES: dict[tuple[str, frozenset[str] | None], tuple[float, np.ndarray | None]] = {}
 
@@ -354,12 +355,19 @@ def topic_centre(db: Database, programmes: Collection[str] | None) -> np.ndarray
 
 
 def _mean_topic(db: Database, programmes: Collection[str] | None) -> np.ndarray | None:
-    fill_pair_vectors(db)  # pairs still without vectors (derived at start and after ingest anyway)
-    q = select(Pair.vectors).where(Pair.vectors.is_not(None))
+    """The mean of the topic vectors of at most CENTRE_SAMPLE of the programmes' pairs (a pair
+    still without vectors gets them now, as candidates do)."""
+    q = select(Pair.id, Pair.vectors).limit(CENTRE_SAMPLE)
     if programmes is not None:
         q = q.where(Pair.programme.in_(list(programmes)))
     with db.engine.connect() as conn:
-        topics = [v[0] for v in (pair_vectors_of(b) for b in conn.scalars(q)) if v is not None]
+        rows = conn.execute(q).all()
+    missing = [pid for pid, blob in rows if not blob]
+    if missing:
+        fill_pair_vectors(db, missing)
+        with db.engine.connect() as conn:
+            rows = conn.execute(select(Pair.id, Pair.vectors).where(Pair.id.in_([pid for pid, _ in rows]))).all()
+    topics = [v[0] for v in (pair_vectors_of(blob) for _, blob in rows) if v is not None]
     return np.mean(topics, axis=0) if len(topics) >= CENTRE_MIN_PAIRS else None
 
 
