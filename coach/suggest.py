@@ -40,6 +40,7 @@ evidence is discarded.
 from __future__ import annotations
 
 import re
+import time
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
@@ -343,8 +344,6 @@ def topic_centre(db: Database, programmes: Collection[str] | None) -> np.ndarray
     what sets one pair's topic apart from the others' (evals/suggest/README.md). Only the order
     uses it: the thresholds read the plain similarities, whose scale does not move with a
     programme's mix of topics."""
-    import time
-
     key = (str(db.engine.url), None if programmes is None else frozenset(programmes))
     now = time.monotonic()
     hit = _CENTRES.get(key)
