@@ -18,14 +18,17 @@ was tried in evals/suggest/README.md):
        score       = (2 * senior side + 2 * junior side + 0.5 * senior role ~ senior) / 4.5
 
    "best records" is the mean of a pair's two closest records, so one record sharing one word
-   ("bank") cannot carry a pair; the topic and the roles are matched too.
+   ("bank") cannot carry a pair; the topic and the roles are matched too. The candidates are
+   *ordered* by the same sum computed once the programme's mean topic is taken from every vector
+   (:func:`topic_centre`: what all its topics share, "how younger people use a digital tool",
+   would otherwise pull broad topics up for every query); the thresholds below read the plain
+   sum, whose scale does not move with a programme's mix of topics.
 3. Pairs whose topics say the same thing (``MERGE_SIMILAR_TOPICS``) become one card.
-4. A card *fits well* when it reaches ``STRONG`` and both its sides reach ``CROSS_CHECK`` (an
-   idea close to the senior alone, or to the junior alone, does not), and it scores about as well
-   as the best card (``NEAR_BEST``): on the development queries the best card fits three times
-   in four, a runner-up clearly below it far less often. A card that does not fit well but
-   reaches ``SHOW`` is offered as a weaker idea; below ``SHOW`` nothing is shown. The thresholds
-   were measured on the 40 labelled development queries (evals/suggest/tune.py).
+4. At most one card *fits well* (:class:`FitsWell`): the first, when its plain score reaches
+   ``strong`` and both its sides reach ``cross_check``. Fewer cards vouched for rather than a
+   runner-up: the first card fits far more often than the next ones. A card that does not fit
+   well but reaches ``SHOW`` is offered as a weaker idea; below ``SHOW`` nothing is shown. The
+   line was chosen by cross-validation over the 50 labelled queries (evals/suggest/tune.py --cv).
 
 A card needs at least ``MIN_SUPPORT`` records. Each says, offline, why it fits this senior and this
 junior, what the earlier senior found, and shows its evidence as short quotes with the earlier
@@ -37,6 +40,7 @@ evidence is discarded.
 from __future__ import annotations
 
 import re
+import time
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
@@ -67,11 +71,28 @@ MIN_SUPPORT = 2
 CANDIDATES = 40  # records per query vector (senior, junior): enough to name CANDIDATE_PAIRS pairs (evals/suggest/README.md)
 CANDIDATE_PAIRS = 30  # past pairs scored as a whole per query
 MERGE_SIMILAR_TOPICS = 0.7
-# Measured on the 40 labelled development queries (evals/suggest/tune.py; evals/suggest/README.md):
-STRONG = 0.26  # a card fits well when it reaches this score ...
-CROSS_CHECK = 0.12  # ... and both its senior side and its junior side reach this ...
-NEAR_BEST = 0.01  # ... and it is within this of the best card's score (a second card must be as good)
-SHOW = 0.22  # a card that does not fit well but reaches this is offered as a weaker idea; below: not shown
+SHOW = 0.22  # a card that reaches this is offered (as a weaker idea unless it fits well); below: not shown
+
+
+@dataclass(frozen=True)
+class FitsWell:
+    """The line between "fits well" and "weaker", chosen by cross-validation over the 50 labelled
+    queries (evals/suggest/tune.py --cv; evals/suggest/README.md): a card fits well when it reaches
+    ``strong``, both its senior side and its junior side reach ``cross_check`` (an idea close to one
+    side only does not), its topic alone reaches ``junior_topic`` against the junior's strengths,
+    it is within ``near_best`` of the best card's score, and the best card stands ``margin`` above
+    the first card that is not within ``near_best`` (a page whose first ideas score alike vouches
+    for none of them). ``near_best`` 0: the best card only. ``junior_topic`` and ``margin`` did
+    no better under cross-validation, so they are 0 (off); tune.py compares them."""
+
+    strong: float = 0.26
+    cross_check: float = 0.06
+    near_best: float = 0.0
+    junior_topic: float = 0.0
+    margin: float = 0.0
+
+
+FITS_WELL = FitsWell()
 ROLE_SIMILAR = 0.7  # "a related role" only when the two role descriptions are this similar and share a word
 DIVERSITY = 0.05  # a card's score loses this much per unit of similarity to a card already chosen
 QUOTES_PER_CARD = 6
@@ -216,7 +237,9 @@ class PastPair:
     senior_side: float = 0.0
     junior_side: float = 0.0
     role_sim: float = 0.0  # its senior's role against the new senior
-    score: float = 0.0
+    topic_junior: float = 0.0  # its topic alone against the new junior
+    score: float = 0.0  # how close it is to the new pair: what the thresholds read
+    rank: float = 0.0  # what orders the candidates (the score once the programme's mean topic is taken away)
     junior_query: np.ndarray = field(default_factory=lambda: np.zeros(0))
     names: dict[str, str] = field(default_factory=dict)
 
@@ -237,8 +260,39 @@ def _top2(x: np.ndarray) -> float:
 
 def past_pairs(corpus: Corpus, senior: str, junior: str, programmes: Collection[str] | None = None,
                exclude_pairs: Collection[str] = ()) -> list[PastPair]:
-    """The candidate past pairs of a new pair, each scored as a whole (see the module's doc)."""
+    """The candidate past pairs of a new pair, each scored as a whole (see the module's doc), in
+    the order of their ``rank``."""
     qv = MiniLM.shared().embed([senior, junior])
+    rows = _candidate_rows(corpus, qv, programmes, exclude_pairs)
+    if not rows:
+        return []
+    rec = np.stack([r["vector"] for r in rows])
+    sim = rec @ qv.T  # every record against (senior, junior) at once
+    by_pair: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        r["sim_senior"], r["sim_junior"] = float(sim[i, 0]), float(sim[i, 1])
+        by_pair[r["pair_id"]].append(i)
+    pairs = []
+    for pid, idx in by_pair.items():
+        mine = [rows[i] for i in idx]
+        pairs.append(PastPair(pid, mine[0]["topic"], mine[0]["senior"], mine[0]["junior"], mine, names=_names_of(mine)))
+    vecs = _pair_vectors(corpus.db, pairs, [rows[idx[0]]["pair_vectors"] for idx in by_pair.values()])
+    groups = list(by_pair.values())
+    to_query = vecs @ qv.T  # topics and senior roles against (senior, junior)
+    sides = _scores(sim, to_query, groups)
+    centre = topic_centre(corpus.db, programmes)
+    ranks = sides if centre is None else _scores(*_centred(rec, vecs, qv, centre), groups)
+    for i, p in enumerate(pairs):
+        p.vec, p.junior_query = vecs[i], qv[1]
+        p.senior_side, p.junior_side, p.role_sim, p.topic_junior, p.score = (float(x) for x in sides[:, i])
+        p.rank = float(ranks[4, i])
+    pairs.sort(key=lambda p: -p.rank)
+    return pairs
+
+
+def _candidate_rows(corpus: Corpus, qv: np.ndarray, programmes, exclude_pairs) -> list[dict]:
+    """Every record (with its vector) of the past pairs whose records are nearest to either
+    description: at most CANDIDATE_PAIRS pairs, those with the nearest record first."""
     sims, pair_of = corpus.nearest_pairs(qv, CANDIDATES, programmes)
     best: dict[str, float] = {}
     for rid, pid in pair_of.items():
@@ -248,30 +302,72 @@ def past_pairs(corpus: Corpus, senior: str, junior: str, programmes: Collection[
         if s > best.get(pid, -2.0):
             best[pid] = s
     chosen = sorted(best, key=lambda p: -best[p])[:CANDIDATE_PAIRS]
-    rows = [r for r in pair_records(corpus.db, chosen, programmes) if r["vector"] is not None]
-    if not rows:
-        return []
-    sim = np.stack([r["vector"] for r in rows]) @ qv.T  # every record against (senior, junior) at once
-    by_pair: dict[str, list[int]] = defaultdict(list)
-    for i, r in enumerate(rows):
-        r["sim_senior"], r["sim_junior"] = float(sim[i, 0]), float(sim[i, 1])
-        by_pair[r["pair_id"]].append(i)
-    pairs = []
-    for pid, idx in by_pair.items():
-        mine = [rows[i] for i in idx]
-        pairs.append(PastPair(pid, mine[0]["topic"], mine[0]["senior"], mine[0]["junior"], mine, names=_names_of(mine)))
-    n = len(pairs)
-    vecs = _pair_vectors(corpus.db, pairs, [rows[idx[0]]["pair_vectors"] for idx in by_pair.values()])
-    to_query = vecs @ qv.T  # topics and senior roles against (senior, junior)
-    for i, (p, idx) in enumerate(zip(pairs, by_pair.values())):
-        p.vec = vecs[i]
-        p.senior_side = (float(to_query[i, 0]) + _top2(sim[idx, 0])) / 2
-        p.junior_side = (float(to_query[i, 1]) + _top2(sim[idx, 1])) / 2
-        p.role_sim = float(to_query[n + i, 0])
-        p.junior_query = qv[1]
-        p.score = (2 * p.senior_side + 2 * p.junior_side + 0.5 * p.role_sim) / 4.5
-    pairs.sort(key=lambda p: -p.score)
-    return pairs
+    return [r for r in pair_records(corpus.db, chosen, programmes) if r["vector"] is not None]
+
+
+def _scores(sim: np.ndarray, to_query: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """Per pair (columns): senior side, junior side, senior role ~ senior, topic ~ junior, score;
+    from its records' similarities ``sim`` and its topic's and senior role's ``to_query``
+    (topics first, then roles) against (senior, junior)."""
+    n = len(groups)
+    out = np.zeros((5, n))
+    for i, idx in enumerate(groups):
+        out[0, i] = (to_query[i, 0] + _top2(sim[idx, 0])) / 2
+        out[1, i] = (to_query[i, 1] + _top2(sim[idx, 1])) / 2
+        out[2, i], out[3, i] = to_query[n + i, 0], to_query[i, 1]
+    out[4] = (2 * out[0] + 2 * out[1] + 0.5 * out[2]) / 4.5
+    return out
+
+
+def _centred(rec: np.ndarray, vecs: np.ndarray, qv: np.ndarray, centre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The records' and the topics' and roles' similarities to (senior, junior) once the
+    programme's mean topic is taken from every vector (see :func:`topic_centre`)."""
+    def unit(x: np.ndarray) -> np.ndarray:
+        x = x - centre
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-6)
+    q = unit(qv)
+    return unit(rec) @ q.T, unit(vecs) @ q.T
+
+
+CENTRE_MIN_PAIRS = 30  # below this, a programme's mean topic is too close to each of its topics to take away
+CENTRE_SAMPLE = 1000  # pairs read for the mean: plenty for a stable mean, and a bounded read at any size
+CENTRE_TTL = 3600.0  # seconds a programme's mean topic is reused: it moves little as pairs are added
+_CENTRES: dict[tuple[str, frozenset[str] | None], tuple[float, np.ndarray | None]] = {}
+
+
+def topic_centre(db: Database, programmes: Collection[str] | None) -> np.ndarray | None:
+    """The mean topic vector of the programmes' pairs (None below CENTRE_MIN_PAIRS), cached.
+
+    Every topic of a reverse-mentoring programme says much the same thing ("how younger people
+    use a digital tool"), so raw similarities are dominated by what all pairs share and a broad
+    topic sits close to every query. Taken from every vector before ranking, the mean leaves
+    what sets one pair's topic apart from the others' (evals/suggest/README.md). Only the order
+    uses it: the thresholds read the plain similarities, whose scale does not move with a
+    programme's mix of topics."""
+    key = (str(db.engine.url), None if programmes is None else frozenset(programmes))
+    now = time.monotonic()
+    hit = _CENTRES.get(key)
+    if hit is not None and now - hit[0] < CENTRE_TTL:
+        return hit[1]
+    _CENTRES[key] = (now, _mean_topic(db, programmes))
+    return _CENTRES[key][1]
+
+
+def _mean_topic(db: Database, programmes: Collection[str] | None) -> np.ndarray | None:
+    """The mean of the topic vectors of at most CENTRE_SAMPLE of the programmes' pairs (a pair
+    still without vectors gets them now, as candidates do)."""
+    q = select(Pair.id, Pair.vectors).limit(CENTRE_SAMPLE)
+    if programmes is not None:
+        q = q.where(Pair.programme.in_(list(programmes)))
+    with db.engine.connect() as conn:
+        rows = conn.execute(q).all()
+    missing = [pid for pid, blob in rows if not blob]
+    if missing:
+        fill_pair_vectors(db, missing)
+        with db.engine.connect() as conn:
+            rows = conn.execute(select(Pair.id, Pair.vectors).where(Pair.id.in_([pid for pid, _ in rows]))).all()
+    topics = [v[0] for v in (pair_vectors_of(blob) for _, blob in rows) if v is not None]
+    return np.mean(topics, axis=0) if len(topics) >= CENTRE_MIN_PAIRS else None
 
 
 def _pair_vectors(db, pairs: list[PastPair], blobs: list[bytes | None]) -> np.ndarray:
@@ -321,13 +417,20 @@ class _Card:
 
     @property
     def score(self) -> float:
-        return self.lead.score
+        """What orders the cards (and the card's score in the JSON: best first)."""
+        return self.lead.rank
 
-    def strength(self, best: float) -> str:
+    def fits_well(self, best: float, runner_up: float, rule: FitsWell) -> bool:
         p = self.lead
-        if p.score >= STRONG and min(p.senior_side, p.junior_side) >= CROSS_CHECK and p.score >= best - NEAR_BEST:
-            return "strong"
-        return "weaker"
+        return (p.score >= rule.strong and min(p.senior_side, p.junior_side) >= rule.cross_check
+                and p.topic_junior >= rule.junior_topic and p.rank >= best - rule.near_best
+                and best - runner_up >= rule.margin)
+
+
+def _runner_up(cards: list[_Card], rule: FitsWell) -> float:
+    """The score of the first card not within ``near_best`` of the best (0 when there is none)."""
+    best = cards[0].score
+    return next((c.score for c in cards if c.score < best - rule.near_best), 0.0)
 
 
 def _cards(pairs: list[PastPair]) -> list[_Card]:
@@ -345,13 +448,15 @@ def _cards(pairs: list[PastPair]) -> list[_Card]:
     return [c for c in cards if len(c.rows) >= MIN_SUPPORT]
 
 
-def _choose(cards: list[_Card], k: int) -> list[_Card]:
+def _choose(cards: list[_Card], k: int, rule: FitsWell | None = None) -> list[_Card]:
     """Strong cards first, then weaker ones; within each, by score less a little for repeating a
     topic already chosen."""
+    rule = rule or FITS_WELL
     chosen: list[_Card] = []
-    top = max((c.score for c in cards), default=0.0)
-    for c in cards:
-        c.tier = c.strength(top)
+    if cards:
+        best, second = cards[0].score, _runner_up(cards, rule)
+        for c in cards:
+            c.tier = "strong" if c.fits_well(best, second, rule) else "weaker"
     for tier in ("strong", "weaker"):
         pool = [c for c in cards if c.tier == tier]
         while pool and len(chosen) < k:

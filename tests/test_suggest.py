@@ -555,3 +555,91 @@ def test_a_pairs_topic_and_role_vectors_are_derived_once_and_kept_with_it(svc):
     with svc.db.engine.begin() as conn:
         conn.execute(update(Pair).values(vectors=None))
     assert fill_pair_vectors(svc.db) == len(stored())
+
+
+# -- the line between "fits well" and "weaker" ----------------------------------------------------
+
+def _card(score, senior_side=0.4, junior_side=0.4, topic_junior=0.4):
+    from coach.suggest import PastPair, _Card
+
+    p = PastPair(f"p{score}", f"topic {score}", "senior", "junior", rows=[], vec=np.zeros(4), score=score,
+                 rank=score, senior_side=senior_side, junior_side=junior_side, topic_junior=topic_junior)
+    return _Card(p, [p])
+
+
+def _tiers(cards, rule):
+    from coach.suggest import _choose
+
+    return {c.score: c.tier for c in _choose(cards, 5, rule)}
+
+
+def test_fits_well_needs_the_score_both_sides_and_a_score_near_the_best():
+    from coach.suggest import FitsWell
+
+    rule = FitsWell(strong=0.27, cross_check=0.12, near_best=0.01)
+    tiers = _tiers([_card(0.35), _card(0.345), _card(0.30)], rule)
+    assert _tiers([_card(0.35), _card(0.345)], FitsWell(0.27, 0.12, 0.0)) == {0.35: "strong", 0.345: "weaker"}
+    assert tiers == {0.35: "strong", 0.345: "strong", 0.30: "weaker"}  # 0.30 is well below the best
+    assert _tiers([_card(0.26)], rule) == {0.26: "weaker"}  # below the score
+    # the best card, close to the junior alone: the cross-check keeps it from fitting well
+    assert _tiers([_card(0.35, senior_side=0.10)], rule) == {0.35: "weaker"}
+
+
+def test_fits_well_can_ask_the_best_card_to_stand_out_and_its_topic_to_suit_the_junior():
+    from coach.suggest import FitsWell
+
+    cards = [_card(0.35), _card(0.33, topic_junior=0.1)]
+    assert _tiers(cards, FitsWell(0.27, 0.12, 0.0, margin=0.03)) == {0.35: "weaker", 0.33: "weaker"}
+    assert _tiers(cards, FitsWell(0.27, 0.12, 0.0, margin=0.01)) == {0.35: "strong", 0.33: "weaker"}
+    # within near_best of the best, but its topic is far from the junior's strengths
+    assert _tiers(cards, FitsWell(0.27, 0.12, 0.05, junior_topic=0.2)) == {0.35: "strong", 0.33: "weaker"}
+    assert _tiers([], FitsWell()) == {}
+
+
+def test_the_cross_validation_of_the_fits_well_line_chooses_on_other_queries_only():
+    """evals/suggest/tune.py --cv: a rule that is right only on the held-out queries is never
+    chosen for them, so the figure it reports is not an in-sample one."""
+    import sys
+
+    from tests.conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "evals" / "suggest"))
+    import tune
+
+    def row(p3):
+        return {"p3": p3, "hit3_strong": None, "p3_lenient": p3, "hit3": None, "ndcg5": None, "strong": 1}
+    # rule i is right on query i and half right elsewhere; "steady" a little better than that everywhere
+    tab = {i: [row(1.0 if j == i else 0.55) for j in range(10)] for i in range(10)}
+    tab["steady"] = [row(0.58) for _ in range(10)]
+    assert tune.chosen(tab, range(10)) in range(10)  # in-sample, a rule fitted to one query wins
+    assert tune.chosen(tab, [0, 1]) in (0, 1)
+    held_out, picks = tune.cross_validate(tab, 10, folds=10, shuffles=2)
+    assert len(held_out) == 20 and len(picks) == 20
+    # each query is scored by a rule chosen without it: never the one fitted to it
+    assert tune.mean(held_out, "p3") == pytest.approx(0.55)
+
+
+def test_candidates_are_ordered_once_the_programmes_mean_topic_is_taken_away(svc, monkeypatch):
+    """What every topic of a programme shares is taken from the vectors before ranking: the order
+    (and the JSON's score) follow that, the thresholds read the plain similarities; a programme
+    with too few pairs for a mean is ranked on the plain similarities."""
+    import coach.suggest as S
+
+    load(svc, CORPUS + BANKING)
+    senior, junior = "CFO, regional bank, sceptical of social media", "22-year-old analyst, builds TikTok content"
+    assert S.topic_centre(svc.db, None) is None  # fewer pairs than CENTRE_MIN_PAIRS
+    plain = S.past_pairs(svc.corpus, senior, junior)
+    assert all(p.rank == p.score for p in plain)
+    monkeypatch.setattr(S, "CENTRE_MIN_PAIRS", 3)
+    monkeypatch.setattr(S, "_CENTRES", {})
+    centre = S.topic_centre(svc.db, None)
+    topics = S.topic_vectors(sorted({d.pair.topic for d in CORPUS + BANKING}))
+    assert centre is not None and np.allclose(centre, topics.mean(axis=0), atol=1e-5)
+    assert S.topic_centre(svc.db, {"another programme"}) is None  # its own pairs: none
+    pairs = S.past_pairs(svc.corpus, senior, junior)
+    assert [p.rank for p in pairs] == sorted((p.rank for p in pairs), reverse=True)
+    assert any(abs(p.rank - p.score) > 1e-3 for p in pairs)
+    by_id = {p.pair_id: p.score for p in plain}
+    assert all(abs(by_id[p.pair_id] - p.score) < 1e-6 for p in pairs)  # the plain score is unchanged
+    scores = [c["score"] for c in (x.contract() for x in suggest(svc.corpus, senior, junior, k=5)) if not c.get("generic")]
+    assert scores == sorted(scores, reverse=True)
