@@ -9,7 +9,7 @@ skip, end early. The transcript is the only state: each coach turn says which ac
 
 The follow-ups, at most ``max_probes`` per action:
 
-- ``status``: the answer says neither done, partly done, not yet nor dropped (coach.extraction.status.action_status);
+- ``status``: the answer does not plainly say done, partly done, not yet or dropped (coach.extraction.status.reading);
 - ``led_to``: done, and the answers so far say little about what came of it;
 - ``in_the_way``: partly done, not yet or dropped, and no reason given (coach.cues.REASON);
 - ``decision`` (seniors): anything but "not yet", and no decision named so far.
@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from coach.cues import content_words, gives_a_reason, has_time, is_vague, names_a_decision
-from coach.extraction.status import action_status
+from coach.extraction.status import reading
 from coach.interview import Step
 from coach.prompts import default_prompts_dir
 
@@ -211,8 +211,8 @@ class FollowUp:
             if is_vague(said) and "more" not in st.asked and not re.match(r"^\W*no\b", said, re.I):
                 return Step(self.t["since"]["more"], "probe", slot=slot, probe="more")
             return None
-        status = action_status(said)
-        if status is None and "status" not in st.asked:
+        status, plain = reading(said)
+        if not plain and "status" not in st.asked:  # the participant says which it was, rather than a guess
             return Step(probes["status"], "probe", slot=slot, probe="status")
         thin = content_words(said) <= THIN
         if status == "done" and thin and "led_to" not in st.asked:

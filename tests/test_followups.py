@@ -104,6 +104,19 @@ def test_a_senior_is_asked_what_happened_then_the_follow_ups_the_rules_choose():
     assert texts[5] == "You also said you would ask each store manager to post a video. What happened?"
 
 
+def test_an_answer_that_does_not_plainly_say_gets_the_status_question_and_the_reply_settles_it():
+    fu = conversation("senior", ["Move the rota to the app"])
+    mixed = "The day staff switched in week two and love it. Nights are still waiting on IT for phones."
+    turns = play(fu, [mixed, "Partly done, I'd say."])
+    coach = [(m or {}).get("probe") or (m or {}).get("kind") for sp, _, m in turns if sp == "coach"]
+    assert coach[:3] == ["intro", "question", "status"]  # a guess would have been stored without asking
+    items = extract_outcomes([XTurn(sp, t, meta=m) for sp, t, m in turns],
+                             [{"text": "Move the rota to the app", "record": None}], "senior")
+    assert [it.detail["status"] for it in items if it.kind == "outcome"] == ["partly"]
+    plain = play(conversation("senior", ["Move the rota to the app"]), ["Done. Everyone books shifts in it now."])
+    assert "status" not in [(m or {}).get("probe") for sp, _, m in plain if sp == "coach"]
+
+
 def test_a_junior_is_asked_about_teaching_or_leading_since_and_never_about_decisions():
     fu = conversation("junior", ["Run a lunch-and-learn on Power BI"])
     turns = play(fu, ["Done, twelve people came and the CFO asked for a second one in March.",

@@ -27,8 +27,8 @@ STATUSES = ("done", "partly", "not_yet", "dropped")
 DROPPED = rx(
     r"decided? (not to|against)", r"(we|i) (decide|decided|agreed|chose) to (stop|drop|scrap|cancel|park)",
     r"(we'?re|i'?m|we are|i am) not (doing|going to do)( it| that| this)?(?! yet)", r"not doing (it|that|this)",
-    r"not happening", r"won'?t (happen|go ahead|be happening)", r"won'?t(?=\s*[.!]|\s*$)", r"dead", r"off the (list|table)", r"(it'?s|that'?s|so it'?s|say it'?s) off",
-    r"(that one'?s|it'?s|that'?s) gone", r"never happened", r"overtaken by events", r"not needed", r"no (longer )?need",
+    r"not happening", r"won'?t (happen|go ahead|be happening)", r"won'?t(?=\s*[.!]|\s*$)", r"off the (list|table)", r"(it'?s|that'?s|so it'?s|say it'?s) off",
+    r"(that one'?s|it'?s|that'?s) (gone|dead)", r"never happened", r"overtaken by events", r"not needed", r"no (longer )?need",
     r"no point", r"parked( it| that)?( indefinitely)?", r"said no", r"refused", r"scrapped", r"dropped (it|that|this)", r"abandoned",
     r"gave (it|that) up", r"not going to (learn|do|happen)", r"(is|was|got) cancell?ed", r"nothing came of it",
     r"went with .{1,40} instead", r"not (going ahead|worth it)", r"killed (it|that|the idea)", r"let (it|that) go",
@@ -43,7 +43,8 @@ SHARE = rx(
     r"(one|two|three|four|five|six|seven|eight|nine|\d+) (of|out of) (the |my )?(two|three|four|five|six|seven|eight|"
     r"nine|ten|twelve|\d+)", r"out of (two|three|four|five|six|seven|eight|nine|ten|twelve|\d+)", r"(one|two|three|four|five|a couple|a few|\d+) so far", r"so far,? (one|two|three|\d+)",
     r"(not|but not) (everybody|everyone|all( of)?)", r"(the )?others?,? (no|not|haven'?t|didn'?t|are (still|just)|still)",
-    r"the (rest|other (one|two|three|ones))", r"(lapsed|slipped|tailed off|fizzled|dropped off|fell away)",
+    r"the (rest|other (one|two|three|ones))", r"(lapsed|slipped|tailed off|fizzled|dropped off|fell away)", r"in progress", r"pick(ed)? it back up", r"get back (to|into) it",
+    r"(one|two|three|four|five|six|seven|eight|nine|\d+) (still )?(haven'?t|have not|didn'?t|did not|hasn'?t)",
     r"i started (that|it|on it)", r"started,? (but|then)", r"(went|got) as far as", r"about half", r"(did|done) the first",
     r"(in|on|with) (one|a single) (team|site|floor|depot|ward|store|school|region|class) (only|so far|as a trial)",
     r"written but not (sent|shared|adopted)", r"not (yet )?(adopted|signed off|approved|rolled out|posted|published|provisioned)",
@@ -57,7 +58,7 @@ PENDING = rx(
     r"no \w+ yet", r"would have been", r"^not\b", r"i'?ll (do|write|send|sit|get|start|book|ask) .{0,40}(this|next|before|soon)", r"not got (round|around)",
     r"(i|we) (still )?need to", r"in the pipeline", r"still on (the )?(old|paper)",
     r"in (two|three|four|a few|a couple of|\d+) (days|weeks|months)", r"(is|it'?s|was) (scheduled|planned)", r"scheduled (for|on)",
-    r"planned (for|after)", r"happening on", r"on the \d+(st|nd|rd|th)", r"in the (draft )?(plan|roadmap|budget)",
+    r"planned (for|after)", r"happening on", r"in the (draft )?(plan|roadmap|budget)",
     r"(i|we) (did not|didn'?t) (?!(expect|think|know|realise|realize|believe|like|want|mind|need)\b)\w+",
     r"not (circulated|sent|shared|signed|approved|published|posted|finished|started|set up)",
     r"(slot|date|it'?s|it was|meeting|session) (moved|postponed|pushed)",
@@ -65,11 +66,12 @@ PENDING = rx(
     r"(january|february|march|april|june|july|august|september|october|november|december|jan|feb|sept?|oct|nov|dec) now",
     r"(we'?ll|i'?ll|we will|i will) \w+( it)? (then|after|later)")
 DONE = rx(
-    r"done", r"did it", r"(that|this) we did", r"we did (it|that)", r"(that|it) happened", r"written", r"built it", r"finish(ed)?",
+    r"(?<!not )done", r"did it", r"(that|this) we did", r"we did (it|that)", r"(that|it) happened", r"written", r"built it", r"finish(ed)?",
     r"completed", r"went live", r"(is|are|it'?s) live", r"every single one", r"switched", r"launched", r"up and running",
     r"in place", r"sent it", r"it works", r"(yes,? )?i have (show|shown|done)", r"is running", r"running since",
     r"(it'?s|is) on (the|our) (wiki|confluence|intranet|server|website)", r"already been used", r"been used", r"ran for",
-    r"(she|he|they|we|i) did it", r"now (use|uses|using)", r"(is|are) (now )?using it", r"revisited")
+    r"(she|he|they|we|i) did it", r"now (use|uses|using)",
+    r"(budget|funding|money|plan|proposal|business case|it|that)('s| is| was| has been| got) (agreed|approved|signed off)", r"(is|are) (now )?using it", r"revisited")
 # A deed reported in the past tense by the speaker or their side ("I gave it last week", "we sat
 # down with the plan"): done when nothing else is said. Verbs of intent are not deeds.
 DEED = re.compile(
@@ -78,7 +80,8 @@ DEED = re.compile(
     r"walked|switched|moved|stopped|cancell?ed|changed|rewrote|ordered|signed|recorded|filmed|ran|installed|"
     r"(?!(?:want|need|plan|hope|mean|intend|decid|book|schedul|postpon|start|tri|wish|expect)ed\b)[a-z]{3,}ed)\b"
     r"|\b(i|we|she|he|they) (have|has|'ve) (already )?[a-z]{3,}(ed|en|wn|ne)\b"
-    r"|^(gave|sent|wrote|ran|held|presented|delivered|finished|done|did|had|went|met|took|made|got)\b", re.I)
+    r"|^(gave|sent|wrote|ran|held|presented|delivered|finished|done|did|had|went|met|took|made|got|"
+    r"(?!(?:want|need|plann|hop|mean|intend|decid|book|schedul|postpon|start|tri|wish|expect)ed\b)[a-z]{3,}ed)\b", re.I)
 INTENT_ONLY = re.compile(r"\b(did|do) mean to\b|\bmeant to\b", re.I)
 OPENING = {  # a short first reply that answers the question outright
     "done": re.compile(r"^\W*(yes|yep|yeah|done|finished|all done|it'?s done|that'?s done|this one is finish(ed)?|"
@@ -98,6 +101,10 @@ BULLET = re.compile(r"(?:^|\s)[-•*]\s+")
 SELF_CORRECTION = re.compile(r"\b(wait|sorry|actually),? (yes|no)\b", re.I)
 INSTEAD = re.compile(r"\binstead\b", re.I)
 DONE_FIRST = re.compile(r"^\W*(done|finished|completed|all done|yes,? (done|finished|completed|all done))\b\s*[,;:!.–—-]", re.I)
+YES_FIRST = re.compile(r"^\W*(yes|yep|yeah|yup)\b\s*[,;:!.–—-]", re.I)  # a "done" unless the rest says otherwise
+# Dates and bookings: something arranged; with deeds that only arranged it, still not yet.
+SCHEDULED = rx(r"booked( for| in)?", r"in the (calendar|diary)", r"pencil(l)?ed( in)?", r"(is|it'?s|was) (scheduled|planned)",
+               r"scheduled (for|on)", r"planned (for|after)", r"we'?ve picked the (day|date)")
 FILLER_ONLY = re.compile(r"^\W*(um+|uh+|er+|ah+|oh|well|so|hmm+|right|ok(ay)?|mm+)\W*$", re.I)
 NO_OPENING = re.compile(r"^\W*(no|nope|not really|neither)\W*$", re.I)
 
@@ -105,30 +112,43 @@ NO_OPENING = re.compile(r"^\W*(no|nope|not really|neither)\W*$", re.I)
 def action_status(text: str) -> str | None:
     """done | partly | not_yet | dropped, as an answer about one action says it; None when it does
     not say."""
+    return reading(text)[0]
+
+
+def reading(text: str) -> tuple[str | None, bool]:
+    """The status an answer says, and whether it says it plainly: a short reply that answers the
+    question, or sentences that all point the same way. The live follow-up asks which it was when
+    the reading is not plain, so a participant's status is theirs, not a guess."""
     sents = [s for s in sentences_of(BULLET.sub(". ", text)) if not FILLER_ONLY.match(s)]
     turned = [i for i, s in enumerate(sents) if SELF_CORRECTION.search(s)]
     if turned:  # "No, I didn't... wait. Sorry, yes, I did": the answer after the correction
         sents = sents[turned[-1]:]
     if not sents:
-        return None
+        return None, False
     opening = next((st for st, pattern in OPENING.items() if pattern.match(sents[0])), None)
     if opening:
-        return opening
+        return opening, True
     if DONE_FIRST.match(sents[0]) and not SHARE.search(sents[0]):
-        return "done"  # "Done, twelve people came and they want another in March."
+        return "done", True  # "Done, twelve people came and they want another in March."
     said = [signals(s) | ({"deed"} if ONE_WORD_DEED.match(s) else set()) for s in sents]
+    if YES_FIRST.match(sents[0]):
+        said[0] |= {"deed"}
     first = next((i for i, f in enumerate(said) if f), None)
+    negative = bool(NO_OPENING.match(sents[0]))
     if first is None:
-        return "not_yet" if NO_OPENING.match(sents[0]) else None
+        return ("not_yet", False) if negative else (None, False)
     near = set().union(*said[first:first + WINDOW])
     if any("share" in f for f in said[:SHARE_REACH]):  # "the other two are just... waiting", said a little later
         near.add("share")
-    if NO_OPENING.match(sents[0]) and any(INSTEAD.search(s) for s in sents):
-        return "dropped"  # "No. ... Instead we're borrowing a day a week of theirs."
-    status = compose(near, negative_opening=bool(NO_OPENING.match(sents[0])))
+    if negative and any(INSTEAD.search(s) for s in sents):
+        return "dropped", False  # "No. ... Instead we're borrowing a day a week of theirs."
+    status = compose(near, negative_opening=negative)
+    if status == "partly" and "share" not in near and any(SCHEDULED.search(s) for s in sents[first:first + WINDOW]):
+        status = "not_yet"  # "I asked their manager and it's booked for the 14th": arranged, not yet held
     if status in (None, "not_yet") and any("dropped" in f for f in said):
-        return "dropped"  # a decision against it, said after the first reply ("Not yet. We've parked it.")
-    return status
+        return "dropped", False  # a decision against it, said after the first reply ("Not yet. We've parked it.")
+    each = {compose(f) for f in said if f}
+    return status, each == {status}
 
 
 def signals(text: str) -> set[str]:
