@@ -206,7 +206,7 @@ class DebriefTab:
         started = self.ready_btn.click(self.start, inputs=[self.ready_id], outputs=with_did, api_name="start_followup")
         self.restore_draft(started.then(None, inputs=self.did, js=SET_URL))
         started.then(None, js=FOCUS_ANSWER)
-        self.edit_item.change(self.item_chosen, inputs=[self.did, self.edit_item],
+        self.edit_item.change(self.item_chosen, inputs=[self.did, self.edit_item, self.edit_text],
                               outputs=[self.edit_text, self.edit_status])
         stream_out = [self.msg, self.chatbot, self.progress, self.notice]
         after_out = self.after_outputs
@@ -477,14 +477,14 @@ class DebriefTab:
             return None
         return next((r for r in v.records if str(r["id"]) == str(record_id)), None)
 
-    def item_chosen(self, did, record_id, request: gr.Request) -> dict:
-        """The item to change: its wording, to edit rather than retype, and for what became of an
-        action, its status as the coach read it."""
+    def item_chosen(self, did, record_id, typed, request: gr.Request) -> dict:
+        """The item to change: its wording, to edit rather than retype (unless something is typed
+        already), and for what became of an action, its status as the coach read it."""
         r = self._record(did, record_id, request) if did and record_id is not None else None
         if r is None:
-            return {self.edit_text: "", self.edit_status: gr.update(visible=False, value=None)}
+            return {self.edit_text: gr.update(), self.edit_status: gr.update(visible=False, value=None)}
         outcome = r["kind"] == "outcome"
-        return {self.edit_text: r.get("text") or "",
+        return {self.edit_text: gr.update() if (typed or "").strip() else r.get("text") or "",
                 self.edit_status: gr.update(visible=outcome, value=(r.get("detail") or {}).get("status") if outcome
                                             else None)}
 
