@@ -16,7 +16,7 @@ from coach.ui.common import Ctx, esc, unchanged
 
 STATUS_WORD = {"done": "done", "current": "now", "skipped": "skipped", "partial": "in part", "todo": "to do"}
 # in a follow-up a part is an action, whose own status (done, not yet ...) is the answer: "done" would read as that
-FOLLOWUP_WORD = STATUS_WORD | {"done": "answered"}
+FOLLOWUP_WORD = STATUS_WORD | {"done": "answered", "partial": "answered"}
 KEEP_LABEL = "Keep what is right: untick any item that is not"
 CORRECTION_REPLACES = "replaces what I said there"
 CORRECTION_ADDS = "adds to what I said there"
@@ -48,13 +48,33 @@ def consent_md(v: View) -> str:
     return "What you confirm here stays private to you, as your debrief does."
 
 
+def unrecorded_md(v: View) -> str:
+    """A follow-up's actions with nothing recorded, and why: skipped, not reached, or an answer that
+    did not say what became of the action. Said, so a missing action is not taken for an oversight."""
+    from coach.followup import action_label
+
+    if v.followup is None:
+        return ""
+    recorded = {action_label(str((r.get("detail") or {}).get("action") or "")) for r in v.records
+                if r["kind"] == "outcome" and r["status"] != "withdrawn"}
+    status = dict(v.progress)
+    why = {"skipped": "you skipped it", "todo": "not reached yet", "current": "not reached yet"}
+    missing = [(label, why.get(status.get(label, ""), "your answer did not say what became of it: add to it "
+                                                       "with “Correct an earlier answer” below"))
+               for sid, label in v.slots if sid.startswith("a") and label not in recorded]
+    if not missing or (v.confirmed and not v.records):
+        return ""
+    return "Nothing is recorded for " + "; ".join(f"“{esc(label)}” ({w})" for label, w in missing) + "."
+
+
 def summary_md(v: View) -> str:
     """The heading of the summary; the items themselves are the one list of tick boxes below it."""
     if not v.summary and not v.records:
         return "### Your summary\n\nNothing has been recorded yet."
     if v.confirmed and v.followup is not None:  # nothing is left to do: said first, and no instructions
-        return "\n\n".join(["### Your summary", "**Confirmed.** Thank you: this is what was recorded from your "
-                             "follow-up, each item with your own words as evidence.", consent_md(v)])
+        return "\n\n".join(x for x in ["### Your summary", "**Confirmed.** Thank you: this is what was recorded from "
+                                        "your follow-up, each item with your own words as evidence.",
+                                        consent_md(v)] if x)
     change = ("Untick anything that is wrong, correct what became of an action or its wording, or add what is "
               "missing (below)." if v.followup is not None else
               "Untick anything that is wrong, change an item's wording, or add what is missing (below).")
@@ -65,7 +85,7 @@ def summary_md(v: View) -> str:
             lines.append(f"**{label}**")
             lines += [f"> {esc(a)}" for a in answers]
     if v.followup is not None:
-        lines.append(consent_md(v))
+        lines += [x for x in (unrecorded_md(v), consent_md(v)) if x]
     if v.ended_early and not v.confirmed:
         lines.append("You ended the interview early: you can continue it until you confirm this summary.")
     if v.confirmed:
