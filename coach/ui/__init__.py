@@ -47,7 +47,9 @@ from what earlier pairs discovered.
 
 Log each session with your mentoring partner in the **Sessions** tab (a few seconds), and answer
 the two-question check-in after it: only your programme's facilitator sees your answers. Your
-debrief is in the **Debrief** tab; it becomes due when the planned sessions are logged.
+debrief is in the **Debrief** tab; it becomes due when the planned sessions are logged. About a
+month after it, a short follow-up asks what became of what you said you would do: it appears at
+the top of the Debrief tab.
 """
 
 WELCOME_STAFF = {

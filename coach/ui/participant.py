@@ -58,7 +58,7 @@ def unrecorded_md(v: View) -> str:
     recorded = {action_label(str((r.get("detail") or {}).get("action") or "")) for r in v.records
                 if r["kind"] == "outcome" and r["status"] != "withdrawn"}
     status = dict(v.progress)
-    why = {"skipped": "you skipped it", "todo": "not reached yet", "current": "not reached yet"}
+    why = {"skipped": "you skipped it", "todo": "not asked yet", "current": "not asked yet"}
     missing = [(label, why.get(status.get(label, ""), "your answer did not say what became of it: add to it "
                                                        "with “Correct an earlier answer” below"))
                for sid, label in v.slots if sid.startswith("a") and label not in recorded]
