@@ -113,7 +113,7 @@ def test_the_follow_up_in_the_browser(tmp_path, browser, width, height):
         assert page.get_by_text("shared as your debrief is", exact=False).count() == 1
         assert not page.get_by_label("I agree to share this summary").is_visible()  # not asked again
         # the coach read "done"; the senior puts it right: "partly done", in the summary
-        page.get_by_text("Change an item's wording, or add one that is missing").click()
+        page.get_by_text("Put right what became of an action, change an item's wording", exact=False).click()
         page.get_by_label("Item", exact=True).click()
         page.get_by_role("option", name=re.compile("^What happened: Move part")).click()
         expect(page.locator("#edit-status").get_by_text("What became of this action")).to_be_visible()

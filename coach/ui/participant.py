@@ -17,6 +17,8 @@ from coach.ui.common import Ctx, esc, unchanged
 STATUS_WORD = {"done": "done", "current": "now", "skipped": "skipped", "partial": "in part", "todo": "to do"}
 # in a follow-up a part is an action, whose own status (done, not yet ...) is the answer: "done" would read as that
 FOLLOWUP_WORD = STATUS_WORD | {"done": "answered", "partial": "answered"}
+EDIT_DEBRIEF = "Change an item's wording, or add one that is missing"
+EDIT_FOLLOWUP = "Put right what became of an action, change an item's wording, or add one that is missing"
 KEEP_LABEL = "Keep what is right: untick any item that is not"
 CORRECTION_REPLACES = "replaces what I said there"
 CORRECTION_ADDS = "adds to what I said there"
@@ -161,7 +163,7 @@ class DebriefTab:
                 self.keep = gr.CheckboxGroup(label=KEEP_LABEL, choices=[],
                                              elem_id="coach-keep")
                 self.resume_btn = gr.Button("Continue the interview", visible=False)
-                with gr.Accordion("Change an item's wording, or add one that is missing", open=False,
+                with gr.Accordion(EDIT_DEBRIEF, open=False,
                                   elem_id="summary-edit") as self.edit_acc:
                     with gr.Row():
                         self.edit_item = gr.Dropdown(label="Item", choices=[], scale=2)
@@ -308,7 +310,8 @@ class DebriefTab:
                                      interactive=not v.confirmed, visible=bool(v.records)),
                 self.answer_col: gr.update(visible=not v.done),
                 self.resume_btn: gr.update(visible=v.ended_early and not v.confirmed),
-                self.edit_acc: gr.update(visible=not v.confirmed),
+                self.edit_acc: gr.update(visible=not v.confirmed,
+                                         label=EDIT_FOLLOWUP if v.followup is not None else EDIT_DEBRIEF),
                 self.edit_item: gr.update(choices=[(item_label(r, v.role), r["id"]) for r in v.records
                                                    if r["status"] != "withdrawn"], value=None),
                 self.add_kind: gr.update(choices=add_choices(v.role, v.followup is not None), value=None),
