@@ -26,6 +26,7 @@ SAVE_DRAFT = "(d, t) => { try { if (d) localStorage.setItem('coach-draft-' + d, 
 LOAD_DRAFT = "(d) => { try { return (d && localStorage.getItem('coach-draft-' + d)) || ''; } catch (e) { return ''; } }"
 FOCUS_ANSWER = ("() => { setTimeout(() => { const t = document.querySelector('#coach-answer textarea');"
                 " if (t) t.focus(); }, 300); }")
+SHOW_SUMMARY = "() => { const s = document.querySelector('#summary-col'); if (s) s.scrollIntoView({block: 'start'}); }"
 SET_URL = ("(id) => { if (id) { const u = new URL(window.location);"
            " u.searchParams.set('debrief', id); window.history.replaceState(null, '', u); } }")
 
@@ -254,8 +255,9 @@ class DebriefTab:
             self.after, inputs=self.did, outputs=after_out)
         self.corr_slot.change(self.said_before, inputs=[self.did, self.corr_slot], outputs=self.corr_said,
                               api_name="said_before")
+        # the page stays where the button was: what it now says (confirmed) is brought into view
         self.confirm_btn.click(self.confirm, inputs=[self.did, self.share, self.keep], outputs=self.view_outputs[1:-1],
-                               api_name="confirm")
+                               api_name="confirm").then(None, js=SHOW_SUMMARY)
         self.mine_btn.click(lambda: gr.File(visible=True), outputs=self.mine_file).then(
             self.download_mine, outputs=self.mine_file, api_name="download_mine")
         self.delete_btn.click(self.delete_mine, inputs=[self.did, self.sure], outputs=with_did, api_name="delete_mine")
