@@ -438,17 +438,32 @@ class Debriefs:
                 self._add_turn(s, d, "coach", step.text, step.meta())
             return d.id
 
-    def reword(self, actor: Actor, debrief_id: str, record_id: int, text: str) -> None:
+    def reword(self, actor: Actor, debrief_id: str, record_id: int, text: str | None,
+               status: str | None = None) -> None:
         """The participant puts an item of their summary in their own words (stored as their
-        turn, so the record keeps a verbatim quote)."""
-        text = check_message(text)
+        turn, so the record keeps a verbatim quote) and, for a follow-up's outcome, may say what
+        became of the action (``status``: done, partly, not_yet, dropped) where the coach read it
+        wrong; that choice is stored as their turn too, in words, before it changes the record."""
+        from coach.records import STATUS_WORDS
+
+        text = (text or "").strip()
         with self.db.session() as s:
             d = self._get(s, actor, debrief_id)
             r = next((r for r in d.records if r.id == record_id), None)
             if r is None:
                 raise DebriefError("Please choose an item of your summary.")
-            meta = {"summary": "reword", "kind": r.kind, "quote": r.quote}
-        self._summary_turn(actor, debrief_id, text, meta)
+            if status is not None and (r.kind != "outcome" or status not in STATUS_WORDS):
+                raise DebriefError("Only what became of an action can be changed this way.")
+            if status is not None and status == (r.detail or {}).get("status"):
+                status = None  # no change
+            if not text and status is None:
+                raise DebriefError("Please type the new wording"
+                                   + (", or choose what became of the action." if r.kind == "outcome" else "."))
+            meta = {"summary": "reword" if text else "status", "kind": r.kind, "quote": r.quote}
+            if status is not None:
+                meta["status"] = status
+        said = check_message(text) if text else f"What became of it: {STATUS_WORDS[status]}."
+        self._summary_turn(actor, debrief_id, said, meta)
 
     def add_item(self, actor: Actor, debrief_id: str, kind: str, text: str) -> None:
         """The participant adds an item the coach missed, in their own words."""

@@ -112,10 +112,15 @@ class State:
     ended_early: bool = False
 
 
+def action_label(action: str) -> str:
+    """An action as the follow-up's progress and summary name it: short, in the participant's words."""
+    return _short(_capital(you_would(action)) or action)
+
+
 class FollowUp:
     def __init__(self, texts: dict, role: str, actions: list[str], topic: str = "", round_: int = 1):
         self.t, self.role, self.actions, self.topic, self.round = texts, role, actions, topic, round_
-        slots = [Slot(f"a{i}", _short(_capital(you_would(a)) or a)) for i, a in enumerate(actions)]
+        slots = [Slot(f"a{i}", action_label(a)) for i, a in enumerate(actions)]
         if role == "junior":
             slots.append(Slot("since", texts["since"]["label"]))
         self.p = FollowUpProtocol(texts, role, tuple(slots))
@@ -143,7 +148,8 @@ class FollowUp:
                 continue
             elif meta.get("command") == "skip":
                 slot = self._slot(st)
-                if slot and not st.done and st.status.get(slot) != "done":
+                # a follow-up question skipped after the action was answered leaves it answered
+                if slot and not st.done and not st.answers.get(slot):
                     st.status[slot] = "skipped"
             elif meta.get("command") == "end":
                 st.ended_early = not st.done and self._slot(st) is not None

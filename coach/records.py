@@ -85,8 +85,10 @@ def outcome_text(row) -> str:
     action = said[0].upper() + said[1:] if said else action
     word = STATUS_WORDS.get(status, status)
     said_text = str(get("text") or "")
-    # their answer often opens with the status itself ("Done. We gave ..."): not said twice
-    lead = re.match(rf"\s*{re.escape(word)}\s*[.:,;!-]+\s*", said_text, re.I) if word else None
+    # their answer often opens with the status itself ("Done. We gave ..."): not said twice, nor
+    # said against the status they put right in their summary ("partly done. Done. We gave ...")
+    leads = "|".join(re.escape(w) for w in sorted({*STATUS_WORDS.values(), "partly"}, key=len, reverse=True))
+    lead = re.match(rf"\s*(?:{leads})\s*[.:,;!-]+\s*", said_text, re.I) if word else None
     if lead and said_text[lead.end():]:
         rest = said_text[lead.end():]
         said_text = rest[0].upper() + rest[1:]

@@ -161,6 +161,7 @@ def test_a_participant_cannot_read_or_write_another_participants_debrief(world):
     assert bob in out and ann not in str(out) and "TikTok before Google" not in str(out)
     with pytest.raises(AppError):  # Ann's id is not among Bob's debriefs to choose from
         c.predict(ann, api_name="/open_debrief")
+    assert "TikTok before Google" not in str(c.predict(ann, api_name="/start_followup"))  # the follow-up's button
     c.predict(ann, "I learned nothing, delete this.", api_name="/send")
     c.predict(ann, True, [], api_name="/confirm")
     c.predict(ann, True, api_name="/delete_mine")

@@ -5,9 +5,11 @@ confirms; at a laptop's and at a phone's width, with axe-core."""
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import update
 
 from coach.config import load_settings
@@ -28,8 +30,9 @@ def shot(page, name: str) -> None:
         page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def confirmed_a_month_ago(data) -> None:
-    """Ann's debrief, finished and shared; its confirmation moved 31 days back (the test's clock)."""
+def confirmed_a_month_ago(data) -> str:
+    """Ann's debrief, finished and shared; its confirmation moved 31 days back (the test's clock).
+    Returns its id."""
     seed_people(data, ("ann@example.org", "participant", None))
     svc = Services(load_settings(data_dir=data))
     ann = Actor.of(svc.accounts.find("ann@example.org"))
@@ -41,33 +44,60 @@ def confirmed_a_month_ago(data) -> None:
     with svc.db.session() as s:
         s.execute(update(Debrief).where(Debrief.id == did).values(confirmed_at=utcnow() - timedelta(days=31)))
     svc.close()
+    return did
+
+
+def top(page, selector: str) -> float:
+    return page.locator(selector).first.bounding_box()["y"]
 
 
 @pytest.mark.parametrize("width,height", [(1100, 900), (390, 844)])
 def test_the_follow_up_in_the_browser(tmp_path, browser, width, height):
     data = tmp_path / "data"
     data.mkdir()
-    confirmed_a_month_ago(data)
+    did = confirmed_a_month_ago(data)
     proc, url = start_app(data, COACH_LOCAL_AUTOSTART="false", COACH_BACKEND="none")
     try:
         page = browser.new_context(viewport={"width": width, "height": height}).new_page()
         sign_in(page, url, "ann@example.org", PASSWORD)
-        page.get_by_text("Your follow-up on “How Gen Z discovers stores on TikTok” is ready").wait_for()
+        # the follow-up waiting is the first thing on the page, in view, with one button to start it
+        ready = page.locator("#followup-ready")
+        ready.get_by_text("Your follow-up is ready").wait_for()
+        assert "How Gen Z discovers stores on TikTok" in ready.inner_text()
+        start = page.get_by_role("button", name="Start the follow-up")
+        assert start.count() == 1 and start.is_visible()
+        box = start.bounding_box()
+        assert box["y"] + box["height"] <= height  # no scrolling to find it
+        assert not page.locator("#coach-chat").is_visible()  # the chat opens with the button
+        assert_accessible(page)
+        shot(page, f"followup-ready-{width}")
+        start.click()
+        page.get_by_label("Your answer").wait_for()
+        assert not ready.is_visible()
         assert bots(page).last.inner_text() == ("You said you would move part of the spring launch budget from the "
                                                 "billboard to local creators. What happened?")
         assert page.get_by_text("Follow-up on your actions").count() >= 1
+        page.wait_for_function("() => document.activeElement && document.activeElement.closest('#coach-answer')")
         assert_accessible(page)
         shot(page, f"followup-start-{width}")
         assert answer(page, "Done. We gave a third of the billboard money to three creators near Leeds.") == \
             "Did it change a decision you made? Which one?"
         assert answer(page, "Yes. I didn't renew the billboard contract for summer.").startswith(
             "You also said you would ask each store manager")
+        # on the debrief it follows, the follow-up not finished is said at the top, one click away
+        page.goto(f"{url}/?debrief={did}")
+        ready.get_by_text("Your follow-up is not finished").wait_for()
+        assert top(page, "#followup-ready") < top(page, "#coach-chat")
+        page.get_by_role("button", name="Continue the follow-up").click()
+        page.get_by_label("Your answer").wait_for()
+        assert "ask each store manager" in bots(page).last.inner_text()
         page.get_by_role("button", name="End now…").click()
         page.get_by_role("button", name="Yes, end now").click()
         page.get_by_role("button", name="Continue the interview").wait_for()
-        page.reload()  # nothing lost
+        page.reload()  # nothing lost, and the page comes back to the follow-up, not started over
         page.get_by_role("button", name="Continue the interview").click()
         page.get_by_label("Your answer").wait_for()
+        assert not ready.is_visible()
         assert "ask each store manager" in bots(page).last.inner_text()
         assert answer(page, "Not yet: it's on the agenda of the managers' meeting next month.") == \
             "What got in the way?"
@@ -82,11 +112,34 @@ def test_the_follow_up_in_the_browser(tmp_path, browser, width, height):
         assert keep.get_by_text("Ask each store manager to post one short video a week: not yet.", exact=False).count() == 1
         assert page.get_by_text("shared as your debrief is", exact=False).count() == 1
         assert not page.get_by_label("I agree to share this summary").is_visible()  # not asked again
+        # the coach read "done"; the senior puts it right: "partly done", in the summary
+        page.get_by_text("Put right what became of an action, change an item's wording", exact=False).click()
+        page.get_by_label("Item", exact=True).click()
+        page.get_by_role("option", name=re.compile("^What happened: Move part")).click()
+        expect(page.locator("#edit-status").get_by_text("What became of this action")).to_be_visible()
+        expect(page.get_by_label("done", exact=True)).to_be_checked()
+        expect(page.get_by_label("Its wording, in your words")).to_have_value(
+            "Done. We gave a third of the billboard money to three creators near Leeds.")
+        page.get_by_label("partly done", exact=True).check()
+        page.get_by_role("button", name="Save the change").click()
+        keep.get_by_text("from the billboard to local creators: partly done.", exact=False).wait_for()
+        assert keep.get_by_text("to local creators: done.", exact=False).count() == 0
+        assert "What became of it: partly done." in page.locator("#coach-chat").inner_text()  # their turn, stored
         assert_accessible(page)
         shot(page, f"followup-summary-{width}")
         page.get_by_role("button", name="Confirm summary").click()
-        page.get_by_text("Confirmed.").wait_for()
+        page.locator("#coach-summary").get_by_text("Confirmed.").wait_for()
+        # nothing is left to confirm: no button, no ticking, no corrections
+        expect(page.get_by_role("button", name="Confirm summary")).to_be_hidden()
+        expect(page.get_by_text("Correct an earlier answer", exact=True)).to_be_hidden()
+        assert page.locator("#coach-summary").get_by_text("Untick", exact=False).count() == 0
+        assert keep.locator("input").first.is_disabled()
+        assert_accessible(page)
         shot(page, f"followup-confirmed-{width}")
+        page.reload()  # still the confirmed follow-up, with nothing waiting
+        page.locator("#coach-summary").get_by_text("Confirmed.").wait_for()
+        expect(page.get_by_role("button", name="Confirm summary")).to_be_hidden()
+        assert not ready.is_visible()
     finally:
         proc.terminate()
         proc.wait(30)

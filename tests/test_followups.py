@@ -260,6 +260,43 @@ def test_the_follow_up_opens_on_time_is_mailed_once_and_runs_in_the_same_chat(sv
     assert not svc.debriefs.view(ann, fid).shared and fid not in {q["id"] for q in svc.review.queue(fran)}
 
 
+def test_what_became_of_an_action_is_put_right_in_the_summary_as_the_participants_turn(svc, confirmed):
+    """The coach read "done" where the participant meant "partly": they say so in the summary; the
+    choice is stored as their turn (in words) before it changes the outcome, and a later rewording
+    keeps it."""
+    ann, fran, did = confirmed
+    [fid] = svc.followups.open_due(utcnow() + timedelta(days=31))
+    reply(svc.debriefs.say(ann, fid, "Done. We gave a third of the billboard money to three creators near Leeds."))
+    reply(svc.debriefs.skip(ann, fid))
+    reply(svc.debriefs.end(ann, fid))
+    [budget] = [r for r in svc.debriefs.view(ann, fid).records if r["kind"] == "outcome"]
+    assert budget["detail"]["status"] == "done"
+    with pytest.raises(DebriefError, match="type the new wording"):  # the status as it was: nothing to save
+        svc.debriefs.reword(ann, fid, budget["id"], "", status="done")
+    svc.debriefs.reword(ann, fid, budget["id"], "", status="partly")
+    v = svc.debriefs.view(ann, fid)
+    assert v.turns[-1] == ("participant", "What became of it: partly done.")
+    with svc.db.session() as s:
+        last = s.scalars(select(Turn).where(Turn.debrief_id == fid).order_by(Turn.idx.desc())).first()
+        assert last.meta == {"summary": "status", "kind": "outcome", "quote": budget["quote"], "status": "partly"}
+    [budget] = [r for r in v.records if r["kind"] == "outcome"]
+    assert budget["detail"]["status"] == "partly" and budget["provenance"] == "participant"
+    assert any(sp == "participant" and budget["quote"] in t for sp, t in v.turns)  # still their words
+    svc.debriefs.reword(ann, fid, budget["id"], "We moved a third of the billboard budget to three creators.")
+    [budget] = [r for r in svc.debriefs.view(ann, fid).records if r["kind"] == "outcome"]
+    assert budget["detail"]["status"] == "partly"
+    assert budget["text"] == "We moved a third of the billboard budget to three creators."
+    svc.debriefs.reword(ann, fid, budget["id"], "", status="dropped")  # and again, from the reworded item
+    [budget] = [r for r in svc.debriefs.view(ann, fid).records if r["kind"] == "outcome"]
+    assert budget["detail"]["status"] == "dropped"
+    [learned] = [r for r in svc.debriefs.view(ann, did).records if r["kind"] == "learned"][:1]
+    with pytest.raises(DebriefError):  # a status belongs to an outcome only
+        svc.debriefs.reword(ann, did, learned["id"], "", status="done")
+    svc.debriefs.confirm(ann, fid, True, keep=[budget["id"]])
+    with pytest.raises(DebriefError, match="already confirmed"):
+        svc.debriefs.reword(ann, fid, budget["id"], "", status="done")
+
+
 def test_nobody_else_reads_a_follow_up_and_deleting_the_debrief_deletes_it(svc, confirmed):
     ann, fran, did = confirmed
     [fid] = svc.followups.open_due(utcnow() + timedelta(days=31))
@@ -363,3 +400,6 @@ def test_an_outcome_line_does_not_say_its_status_twice():
     assert outcome_text(row("not_yet", "Not yet: it's on the agenda.")) == "Move the budget: not yet. It's on the agenda."
     assert outcome_text(row("done", "We did it in March.")) == "Move the budget: done. We did it in March."
     assert outcome_text(row("done", "Done.")) == "Move the budget: done. Done."  # nothing else said: kept
+    # the status put right by the participant is not contradicted by the word their answer opened with
+    assert outcome_text(row("partly", "Done. We gave a third to creators.")) == \
+        "Move the budget: partly done. We gave a third to creators."

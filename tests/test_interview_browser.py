@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select, update
 
 from coach.accounts import SESSION_CACHE_SECONDS
@@ -167,8 +168,10 @@ def test_ending_early_is_confirmed_can_be_resumed_and_the_summary_takes_the_part
     page.get_by_text("Change an item's wording, or add one that is missing").click()
     page.get_by_label("Item", exact=True).click()
     page.get_by_role("option").first.click()
+    # the item's wording is put in the box, to edit rather than retype
+    expect(page.get_by_label("Its wording, in your words")).not_to_have_value("")
     page.get_by_label("Its wording, in your words").fill("Young customers check prices on their phones while in the shop.")
-    page.get_by_role("button", name="Save the wording").click()
+    page.get_by_role("button", name="Save the change").click()
     page.locator("#coach-keep").get_by_text("Young customers check prices on their phones while in the shop").wait_for()
     page.get_by_label("What it is").click()
     page.get_by_role("option", name="Something I will do").click()

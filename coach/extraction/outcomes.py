@@ -273,15 +273,20 @@ def extract_outcomes(turns: list[Turn], actions: list[dict], role: str) -> list[
 
 
 def _summary_changes(turns: list[Turn], items: list[Item]) -> list[Item]:
-    """What the participant wrote in the summary: an outcome reworded (their words, same action
-    and status) or an item they added."""
+    """What the participant wrote in the summary: an outcome reworded (their words, same action),
+    what became of an action put right (its status), or an item they added."""
     for k, t in enumerate(turns):
         meta = t.meta or {}
         if t.speaker != "participant" or not meta.get("summary"):
             continue
-        if meta["summary"] == "reword":
+        if meta["summary"] in ("reword", "status"):
             for it in items:
-                if it.quote == meta.get("quote"):
+                if it.quote != meta.get("quote"):
+                    continue
+                if meta.get("status") and it.kind == "outcome":  # what became of it, as they put it right
+                    it.detail = {**(it.detail or {}), "status": meta["status"]}
+                    it.provenance = "participant"
+                if meta["summary"] == "reword":
                     it.text, it.quote, it.turn_index, it.provenance = t.text, t.text, k, "participant"
         elif meta["summary"] == "add" and meta.get("kind") in ("learned", "action", "taught"):
             items.append(Item(kind=meta["kind"], text=t.text, quote=t.text, turn_index=k, provenance="participant"))

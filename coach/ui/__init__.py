@@ -19,7 +19,7 @@ from coach.policy import Actor
 from coach.ui.admin import PeopleTab, SystemTab
 from coach.ui.common import CSS, SCRATCH_MINUTES, Ctx, esc
 from coach.ui.facilitator import PairsTab, ReviewTab
-from coach.ui.participant import DebriefTab
+from coach.ui.participant import SET_URL, DebriefTab
 from coach.ui.report import ReportTab
 from coach.ui.sessions import SessionsTab
 from coach.ui.topics import TopicsTab
@@ -47,7 +47,9 @@ from what earlier pairs discovered.
 
 Log each session with your mentoring partner in the **Sessions** tab (a few seconds), and answer
 the two-question check-in after it: only your programme's facilitator sees your answers. Your
-debrief is in the **Debrief** tab; it becomes due when the planned sessions are logged.
+debrief is in the **Debrief** tab; it becomes due when the planned sessions are logged. About a
+month after it, a short follow-up asks what became of what you said you would do: it appears at
+the top of the Debrief tab.
 """
 
 WELCOME_STAFF = {
@@ -145,6 +147,8 @@ def build_app(svc, accounts=None) -> gr.Blocks:
         loaded = app.load(on_load, outputs=load_out, api_name="on_load").then(
             lambda d: gr.Tabs(selected="debrief") if d else gr.Tabs(), inputs=debrief.did, outputs=tabs)
         debrief.restore_draft(loaded)
+        # the page's address names the debrief shown, so a reload comes back to it
+        loaded.then(None, inputs=debrief.did, js=SET_URL)
         app.load(sessions.on_load, outputs=sessions.outputs)  # the due line; the tab itself is filled when opened
     return app
 

@@ -31,6 +31,10 @@ CSS = """
 .coach-progress li.st-current { font-weight: 600; }
 /* warnings stay in view at the bottom of the window, wherever the page is scrolled */
 .coach-notice { color: #b45309; position: sticky; bottom: 0; z-index: 5; background: var(--background-fill-primary); }
+/* a follow-up waiting for the participant: the first thing on their page */
+.coach-ready { border-left: 4px solid #4338ca !important; background: #eef2ff !important; padding: 0.4em 1em 0.9em !important;
+  border-radius: 6px; }
+.coach-ready h3 { margin-top: 0.3em; }
 .topic-card { border-left: 3px solid #818cf8; padding: 0.2em 0.9em; margin: 0.6em 0; }
 #review-transcript mark { background: #fde68a; padding: 0 2px; }
 /* suspected injections: a record to check before approving, words the guard refused */

@@ -11,16 +11,22 @@ import gradio as gr
 
 from coach.debriefs import DebriefError, View
 from coach.policy import AccessDenied, Actor
-from coach.records import Assumption, outcome_text
+from coach.records import STATUS_WORDS, Assumption, outcome_text
 from coach.ui.common import Ctx, esc, unchanged
 
 STATUS_WORD = {"done": "done", "current": "now", "skipped": "skipped", "partial": "in part", "todo": "to do"}
 # in a follow-up a part is an action, whose own status (done, not yet ...) is the answer: "done" would read as that
-FOLLOWUP_WORD = STATUS_WORD | {"done": "answered"}
+FOLLOWUP_WORD = STATUS_WORD | {"done": "answered", "partial": "answered"}
+EDIT_DEBRIEF = "Change an item's wording, or add one that is missing"
+EDIT_FOLLOWUP = "Put right what became of an action, change an item's wording, or add one that is missing"
+KEEP_LABEL = "Keep what is right: untick any item that is not"
 CORRECTION_REPLACES = "replaces what I said there"
 CORRECTION_ADDS = "adds to what I said there"
 SAVE_DRAFT = "(d, t) => { try { if (d) localStorage.setItem('coach-draft-' + d, t || ''); } catch (e) {} }"
 LOAD_DRAFT = "(d) => { try { return (d && localStorage.getItem('coach-draft-' + d)) || ''; } catch (e) { return ''; } }"
+FOCUS_ANSWER = ("() => { setTimeout(() => { const t = document.querySelector('#coach-answer textarea');"
+                " if (t) t.focus(); }, 300); }")
+SHOW_SUMMARY = "() => { const s = document.querySelector('#summary-col'); if (s) s.scrollIntoView({block: 'start'}); }"
 SET_URL = ("(id) => { if (id) { const u = new URL(window.location);"
            " u.searchParams.set('debrief', id); window.history.replaceState(null, '', u); } }")
 
@@ -36,29 +42,56 @@ def progress_md(v: View) -> str:
 
 def consent_md(v: View) -> str:
     """A follow-up is shared exactly as the debrief it follows: said, not asked again."""
+    if v.follows_shared and v.confirmed:
+        return ("What you confirmed is shared as your debrief is: with your programme's facilitators, and without "
+                "your name in the programme's figures. Stop sharing your debrief and this stops too.")
     if v.follows_shared:
         return ("What you confirm here is shared as your debrief is: with your programme's facilitators, and "
                 "without your name in the programme's figures. Stop sharing your debrief and this stops too.")
     return "What you confirm here stays private to you, as your debrief does."
 
 
+def unrecorded_md(v: View) -> str:
+    """A follow-up's actions with nothing recorded, and why: skipped, not reached, or an answer that
+    did not say what became of the action. Said, so a missing action is not taken for an oversight."""
+    from coach.followup import action_label
+
+    if v.followup is None:
+        return ""
+    recorded = {action_label(str((r.get("detail") or {}).get("action") or "")) for r in v.records
+                if r["kind"] == "outcome" and r["status"] != "withdrawn"}
+    status = dict(v.progress)
+    why = {"skipped": "you skipped it", "todo": "not asked yet", "current": "not asked yet"}
+    missing = [(label, why.get(status.get(label, ""), "your answer did not say what became of it: add to it "
+                                                       "with “Correct an earlier answer” below"))
+               for sid, label in v.slots if sid.startswith("a") and label not in recorded]
+    if not missing or (v.confirmed and not v.records):
+        return ""
+    return "Nothing is recorded for " + "; ".join(f"“{esc(label)}” ({w})" for label, w in missing) + "."
+
+
 def summary_md(v: View) -> str:
     """The heading of the summary; the items themselves are the one list of tick boxes below it."""
     if not v.summary and not v.records:
         return "### Your summary\n\nNothing has been recorded yet."
-    lines = ["### Your summary", "This is what will be recorded, each item with your own words as evidence. "
-             "Untick anything that is wrong, change an item's wording, or add what is missing (below)."]
+    if v.confirmed and v.followup is not None:  # nothing is left to do: said first, and no instructions
+        return "\n\n".join(x for x in ["### Your summary", "**Confirmed.** Thank you: this is what was recorded from "
+                                        "your follow-up, each item with your own words as evidence.",
+                                        consent_md(v)] if x)
+    change = ("Untick anything that is wrong, correct what became of an action or its wording, or add what is "
+              "missing (below)." if v.followup is not None else
+              "Untick anything that is wrong, change an item's wording, or add what is missing (below).")
+    lines = ["### Your summary", "This is what was recorded, each item with your own words as evidence."
+             if v.confirmed else "This is what will be recorded, each item with your own words as evidence. " + change]
     if not v.records:  # nothing extracted: show the answers themselves
         for label, answers in v.summary:
             lines.append(f"**{label}**")
             lines += [f"> {esc(a)}" for a in answers]
     if v.followup is not None:
-        lines.append(consent_md(v))
+        lines += [x for x in (unrecorded_md(v), consent_md(v)) if x]
     if v.ended_early and not v.confirmed:
         lines.append("You ended the interview early: you can continue it until you confirm this summary.")
-    if v.confirmed and v.followup is not None:
-        lines.append("\n**Confirmed.** Thank you.")
-    elif v.confirmed:
+    if v.confirmed:
         lines.append("\n**Confirmed.** " + ("You agreed to share this summary with your facilitators."
                                             if v.shared else "It stays private to you.")
                      + " You can change this at any time: tick or untick the box below and press "
@@ -115,6 +148,11 @@ class DebriefTab:
 
     def build(self) -> None:
         self.did = gr.Textbox(visible="hidden", elem_id="debrief-id")
+        # a follow-up waiting for the participant: said first on their page, with one way to start it
+        with gr.Column(visible=False, elem_id="followup-ready", elem_classes="coach-ready") as self.ready_col:
+            self.ready_md = gr.Markdown()
+            self.ready_id = gr.Textbox(visible="hidden")
+            self.ready_btn = gr.Button("Start the follow-up", variant="primary", elem_id="followup-start")
         with gr.Column(visible=True) as self.chooser:
             self.mine_list = gr.Dropdown(label="Your debriefs", choices=[], elem_id="my-debriefs")
             self.open_btn = gr.Button("Open", variant="primary")
@@ -123,15 +161,18 @@ class DebriefTab:
             # when the interview is over, the summary comes first: it is what is left to do
             with gr.Column(visible=False, elem_id="summary-col") as self.summary_col:
                 self.summary = gr.Markdown(elem_id="coach-summary")
-                self.keep = gr.CheckboxGroup(label="Keep what is right: untick any item that is not", choices=[],
+                self.keep = gr.CheckboxGroup(label=KEEP_LABEL, choices=[],
                                              elem_id="coach-keep")
                 self.resume_btn = gr.Button("Continue the interview", visible=False)
-                with gr.Accordion("Change an item's wording, or add one that is missing", open=False,
+                with gr.Accordion(EDIT_DEBRIEF, open=False,
                                   elem_id="summary-edit") as self.edit_acc:
                     with gr.Row():
                         self.edit_item = gr.Dropdown(label="Item", choices=[], scale=2)
                         self.edit_text = gr.Textbox(label="Its wording, in your words", lines=1, scale=3)
-                    self.edit_btn = gr.Button("Save the wording")
+                    # a follow-up's outcome: what became of the action, if the coach read it wrong
+                    self.edit_status = gr.Radio([(w, k) for k, w in STATUS_WORDS.items()], visible=False,
+                                                label="What became of this action", elem_id="edit-status")
+                    self.edit_btn = gr.Button("Save the change")
                     with gr.Row():
                         self.add_kind = gr.Dropdown(label="What it is", choices=[], scale=2)
                         self.add_text = gr.Textbox(label="What is missing, in your words", lines=1, scale=3)
@@ -139,12 +180,12 @@ class DebriefTab:
                 self.share = gr.Checkbox(label="I agree to share this summary with my programme's facilitators, "
                                                "and, without my name, as evidence for later pairs' topic ideas "
                                                "in this programme")
-                self.confirm_btn = gr.Button("Confirm summary", variant="primary")
+                self.confirm_btn = gr.Button("Confirm summary", variant="primary", elem_id="confirm-summary")
             self.chatbot = gr.Chatbot(label="Debrief", show_label=False, height=460, elem_id="coach-chat",
                                       render_markdown=False, allow_tags=False, feedback_options=None, buttons=[])
             with gr.Column() as self.answer_col:
                 # one line that grows: Enter sends, Shift+Enter starts a new line (Gradio's rule for lines=1)
-                self.msg = gr.Textbox(label="Your answer", lines=1, max_lines=8,
+                self.msg = gr.Textbox(label="Your answer", lines=1, max_lines=8, elem_id="coach-answer",
                                       placeholder="Type your answer… (Enter sends; Shift+Enter for a new line)")
                 with gr.Row():
                     self.send_btn = gr.Button("Send", variant="primary")
@@ -155,7 +196,7 @@ class DebriefTab:
                                 "summary.")
                     self.end_yes = gr.Button("Yes, end now", variant="stop")
                     self.end_no = gr.Button("Keep going")
-            with gr.Accordion("Correct an earlier answer", open=False):
+            with gr.Accordion("Correct an earlier answer", open=False) as self.corr_acc:
                 self.corr_slot = gr.Dropdown(label="Which answer", choices=[])
                 self.corr_said = gr.Markdown(elem_id="correction-said")
                 self.corr_text = gr.Textbox(label="Your correction", lines=2)
@@ -176,13 +217,20 @@ class DebriefTab:
         """Every component a debrief's state shows, in the order the API returns them."""
         return [self.chooser, self.chat_col, self.chatbot, self.progress, self.corr_slot, self.corr_text,
                 self.summary_col, self.summary, self.share, self.keep, self.answer_col, self.resume_btn,
-                self.edit_acc, self.edit_item, self.add_kind, self.end_row, self.notice, self.mine_list]
+                self.edit_acc, self.edit_item, self.add_kind, self.end_row, self.confirm_btn, self.corr_acc,
+                self.edit_status, self.ready_col, self.ready_md, self.ready_id, self.ready_btn, self.notice,
+                self.mine_list]
 
     def wire(self) -> None:
         # api_name: the names under which the Gradio API (and tests driving it) reach each handler
         with_did = [self.did, *self.view_outputs]
         self.restore_draft(self.open_btn.click(self.open, inputs=[self.mine_list], outputs=with_did,
                                                api_name="open_debrief").then(None, inputs=self.did, js=SET_URL))
+        started = self.ready_btn.click(self.start, inputs=[self.ready_id], outputs=with_did, api_name="start_followup")
+        self.restore_draft(started.then(None, inputs=self.did, js=SET_URL))
+        started.then(None, js=FOCUS_ANSWER)
+        self.edit_item.change(self.item_chosen, inputs=[self.did, self.edit_item, self.edit_text],
+                              outputs=[self.edit_text, self.edit_status])
         stream_out = [self.msg, self.chatbot, self.progress, self.notice]
         after_out = self.after_outputs
         for trigger in (self.send_btn.click, self.msg.submit):
@@ -196,7 +244,7 @@ class DebriefTab:
             self.end, inputs=self.did, outputs=stream_out, api_name="end").then(
             self.after, inputs=self.did, outputs=after_out)
         self.resume_btn.click(self.resume, inputs=self.did, outputs=after_out + [self.notice], api_name="resume")
-        self.edit_btn.click(self.reword, inputs=[self.did, self.edit_item, self.edit_text],
+        self.edit_btn.click(self.reword, inputs=[self.did, self.edit_item, self.edit_text, self.edit_status],
                             outputs=after_out + [self.edit_text, self.notice], api_name="reword")
         self.add_btn.click(self.add_item, inputs=[self.did, self.add_kind, self.add_text],
                            outputs=after_out + [self.add_text, self.notice], api_name="add_item")
@@ -207,8 +255,9 @@ class DebriefTab:
             self.after, inputs=self.did, outputs=after_out)
         self.corr_slot.change(self.said_before, inputs=[self.did, self.corr_slot], outputs=self.corr_said,
                               api_name="said_before")
+        # the page stays where the button was: what it now says (confirmed) is brought into view
         self.confirm_btn.click(self.confirm, inputs=[self.did, self.share, self.keep], outputs=self.view_outputs[1:-1],
-                               api_name="confirm")
+                               api_name="confirm").then(None, js=SHOW_SUMMARY)
         self.mine_btn.click(lambda: gr.File(visible=True), outputs=self.mine_file).then(
             self.download_mine, outputs=self.mine_file, api_name="download_mine")
         self.delete_btn.click(self.delete_mine, inputs=[self.did, self.sure], outputs=with_did, api_name="delete_mine")
@@ -233,7 +282,7 @@ class DebriefTab:
                  f"({role}, {'finished' if status == 'done' else 'in progress'})", d)
                 for d, role, topic, status, source in self.ctx.accounts.own_debriefs(actor)]
 
-    def render(self, actor: Actor | None, did: str | None, notice: str = "") -> dict:
+    def render(self, actor: Actor | None, did: str | None, notice: str = "", intro: bool = False) -> dict:
         """Every debrief component for the current state (the store is the source of truth)."""
         if not did or actor is None:
             choices = self.choices(actor) if actor else []
@@ -244,24 +293,64 @@ class DebriefTab:
                     self.keep: gr.update(choices=[], value=[]), self.answer_col: gr.update(visible=True),
                     self.resume_btn: gr.update(visible=False), self.edit_acc: gr.update(),
                     self.edit_item: gr.update(), self.add_kind: gr.update(), self.end_row: gr.update(visible=False),
+                    self.confirm_btn: gr.update(visible=True), self.corr_acc: gr.update(visible=True),
+                    self.edit_status: gr.update(visible=False, value=None), **self.ready(actor, None),
                     self.notice: notice or empty, self.mine_list: gr.update(choices=choices, value=None)}
         v = self.debriefs.view(actor, did)
-        return {self.chooser: gr.update(visible=False), self.chat_col: gr.update(visible=True), self.chatbot: chat(v),
+        ready = self.ready(actor, v, intro)
+        return {self.chooser: gr.update(visible=False), self.chatbot: chat(v), **ready,
+                # a follow-up not started yet: its notice comes first, and its button opens the chat
+                self.chat_col: gr.update(visible=not (ready[self.ready_col]["visible"] and ready[self.ready_id] == did)),
                 self.progress: progress_md(v),
                 self.corr_slot: gr.update(choices=[(label, sid) for sid, label in v.slots], value=None),
                 self.corr_text: "", self.summary_col: gr.update(visible=v.done), self.summary: summary_md(v),
                 # sharing can be changed after confirming too; a follow-up's is its debrief's
                 self.share: gr.update(value=v.shared, visible=v.followup is None),
-                self.keep: gr.update(choices=[(item_label(r, v.role), r["id"]) for r in v.records],
+                self.keep: gr.update(label="What was recorded" if v.confirmed else KEEP_LABEL,
+                                     choices=[(item_label(r, v.role), r["id"]) for r in v.records],
                                      value=[r["id"] for r in v.records if r["status"] != "withdrawn"],
                                      interactive=not v.confirmed, visible=bool(v.records)),
                 self.answer_col: gr.update(visible=not v.done),
                 self.resume_btn: gr.update(visible=v.ended_early and not v.confirmed),
-                self.edit_acc: gr.update(visible=not v.confirmed),
+                self.edit_acc: gr.update(visible=not v.confirmed,
+                                         label=EDIT_FOLLOWUP if v.followup is not None else EDIT_DEBRIEF),
                 self.edit_item: gr.update(choices=[(item_label(r, v.role), r["id"]) for r in v.records
                                                    if r["status"] != "withdrawn"], value=None),
                 self.add_kind: gr.update(choices=add_choices(v.role, v.followup is not None), value=None),
-                self.end_row: gr.update(visible=False), self.notice: notice, self.mine_list: gr.update()}
+                self.end_row: gr.update(visible=False),
+                # a follow-up's sharing is its debrief's: once confirmed there is nothing left to confirm
+                self.confirm_btn: gr.update(visible=not (v.confirmed and v.followup is not None)),
+                self.corr_acc: gr.update(visible=not v.confirmed),  # a confirmed summary is not corrected here
+                self.edit_status: gr.update(visible=False, value=None),
+                self.notice: notice, self.mine_list: gr.update()}
+
+    def ready(self, actor: Actor | None, v: View | None, intro: bool = False) -> dict:
+        """The notice at the top of the page that a follow-up is waiting, with the one button that
+        opens it: shown while another debrief (or none) is on the page, and, when the page opens
+        on a follow-up not started yet (``intro``), before its chat."""
+        hidden = {self.ready_col: gr.update(visible=False), self.ready_md: "", self.ready_id: "",
+                  self.ready_btn: gr.update()}
+        waiting = self.ctx.svc.followups.waiting(actor.id) if actor is not None else []
+        if not waiting:
+            return hidden
+        fid, topic = waiting[0]
+        shown = v if v is not None and v.id == fid else None
+        try:
+            w = shown or self.debriefs.view(actor, fid)
+        except (AccessDenied, DebriefError):
+            return hidden
+        started = any(sp == "participant" for sp, _ in w.turns)
+        if shown is not None and (started or not intro):
+            return hidden
+        if started:
+            text = (f"### Your follow-up is not finished\n\nYour follow-up on “{esc(topic)}” is waiting where you "
+                    "left it.")
+        else:
+            text = (f"### Your follow-up is ready\n\nIn your debrief on “{esc(topic)}” you said what you would do. "
+                    "A few short questions about what happened since: about five minutes. “Not yet” or “we "
+                    "dropped it” are as useful to hear as “done”.")
+        return {self.ready_col: gr.update(visible=True), self.ready_md: text, self.ready_id: fid,
+                self.ready_btn: gr.update(value="Continue the follow-up" if started else "Start the follow-up")}
 
     def on_load(self, actor: Actor, request: gr.Request) -> dict:
         """On page load: the participant's debrief from the URL, or a follow-up waiting for them,
@@ -271,19 +360,17 @@ class DebriefTab:
         wanted = request.query_params.get("debrief") if request else None
         own = self.ctx.accounts.own_debriefs(actor)
         waiting = self.ctx.svc.followups.waiting(actor.id)
-        if not wanted and waiting:
-            out = self._open(actor, waiting[0][0])
-            return out | {self.notice: f"Your follow-up on “{esc(waiting[0][1])}” is ready: a few short questions "
-                                       "about what you said you would do."}
+        if not wanted and waiting:  # the follow-up, behind its notice until started
+            return self._open(actor, waiting[0][0], intro=True)
         if not wanted and len(own) == 1:
             wanted = own[0][0]
-        return self._open(actor, wanted)
+        return self._open(actor, wanted, intro=True)
 
-    def _open(self, actor: Actor | None, did: str | None) -> dict:
+    def _open(self, actor: Actor | None, did: str | None, intro: bool = False) -> dict:
         if not did:
             return {self.did: None, **self.render(actor, None)}
         try:
-            return {self.did: did, **self.render(actor, did)}
+            return {self.did: did, **self.render(actor, did, intro=intro)}
         except (AccessDenied, DebriefError) as e:
             return {self.did: None, **self.render(actor, None, f"⚠️ {e}")}
 
@@ -400,10 +487,46 @@ class DebriefTab:
         except (AccessDenied, DebriefError) as e:
             return unchanged(*keys) | {self.notice: f"⚠️ {e}"}
 
-    def reword(self, did, record_id, text, request: gr.Request) -> dict:
+    def start(self, fid, request: gr.Request) -> dict:
+        """The follow-up notice's button: the follow-up's chat, at its first (or next) question."""
+        try:
+            actor = self._actor(request)
+        except AccessDenied as e:
+            return {self.did: None, **self.render(None, None, f"⚠️ {e}")}
+        return self._open(actor, fid or None)
+
+    def _record(self, did, record_id, request) -> dict | None:
+        try:
+            v = self.debriefs.view(self._actor(request), did)
+        except (AccessDenied, DebriefError):
+            return None
+        return next((r for r in v.records if str(r["id"]) == str(record_id)), None)
+
+    def item_chosen(self, did, record_id, typed, request: gr.Request) -> dict:
+        """The item to change: its wording, to edit rather than retype (unless something is typed
+        already), and for what became of an action, its status as the coach read it."""
+        r = self._record(did, record_id, request) if did and record_id is not None else None
+        if r is None:
+            return {self.edit_text: gr.update(), self.edit_status: gr.update(visible=False, value=None)}
+        outcome = r["kind"] == "outcome"
+        return {self.edit_text: gr.update() if (typed or "").strip() else r.get("text") or "",
+                self.edit_status: gr.update(visible=outcome, value=(r.get("detail") or {}).get("status") if outcome
+                                            else None)}
+
+    def reword(self, did, record_id, text, status, request: gr.Request) -> dict:
         if record_id is None:
             return {self.notice: "⚠️ Please choose the item to change."}
-        return self._summary_change(request, did, lambda a: self.debriefs.reword(a, did, int(record_id), text),
+        r = self._record(did, record_id, request)
+        if r is not None and (text or "").strip() == (r.get("text") or "").strip():
+            text = ""  # the wording as it was: only its status changes, if that
+        if r is not None and r["kind"] == "outcome" and not (text or "").strip() and \
+                status == (r.get("detail") or {}).get("status"):
+            return {self.notice: "⚠️ Nothing to save: change the wording, or what became of the action."}
+        status = status if r is not None and r["kind"] == "outcome" else None
+        if r is not None and r["kind"] != "outcome" and not (text or "").strip():
+            return {self.notice: "⚠️ Nothing to save: type the new wording first."}
+        return self._summary_change(request, did,
+                                    lambda a: self.debriefs.reword(a, did, int(record_id), text, status=status),
                                     self.edit_text)
 
     def add_item(self, did, kind, text, request: gr.Request) -> dict:
