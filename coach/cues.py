@@ -330,6 +330,11 @@ def unrecordable(sentence: str, *, belief: bool = False, topic: frozenset[str] =
     return None
 
 
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence in ``text``: a run of them is a verbatim quote."""
+    return [m.span() for m in _SENT.finditer(text) if len(m.group(0).strip()) >= 2]
+
+
 def sentences_of(text: str) -> list[str]:
     return [m.group(0).strip() for m in _SENT.finditer(text) if len(m.group(0).strip()) >= 2]
 

@@ -10,7 +10,9 @@ extractors as a further answer to the question. Such items carry provenance "con
 
 from __future__ import annotations
 
-from coach.cues import AGREE, DISAGREE
+import re
+
+from coach.cues import AGREE, BEFORE_CUE, DISAGREE, content_words, sentence_spans, unrecordable
 from coach.extraction.records import Item, Turn, normalise
 from coach.interview import check_reply
 
@@ -41,9 +43,10 @@ def without_check_replies(turns: list[Turn]) -> list[Turn]:
 
 
 def apply_checks(turns: list[Turn], items: list[Item]) -> list[Item]:
-    """Settle every checked item by what the participant replied, then apply what they wrote in
-    their summary (an item reworded, or one the coach missed)."""
-    return _apply_summary(turns, _apply_replies(turns, items))
+    """Settle every checked item by what the participant replied, drop what the settled items
+    already say, then apply what they wrote in their summary (an item reworded, or one the coach
+    missed)."""
+    return _apply_summary(turns, without_repeats(_apply_replies(turns, items)))
 
 
 def _apply_summary(turns: list[Turn], items: list[Item]) -> list[Item]:
@@ -93,13 +96,125 @@ def _fields(checked: dict) -> dict:
             if checked.get(k) is not None}
 
 
-def _in_their_words(checked: dict, reply: str, turn: int) -> Item:
-    """The item as the participant put it in their reply (the reply is the quote)."""
+# how a correction is introduced ("No, it's more like this: ..."): not part of the item
+LEAD_IN = re.compile(r"^\W*(it'?s|it was|it is|that'?s|what i (meant|mean|said) (was|is))?\s*"
+                     r"(more|rather|really|actually)?\s*(like|that)?\s*(this|that)?\s*[:,–—-]\s*", re.I)
+# where a restated change of view turns from the earlier belief to the present one
+NOW = re.compile(r"\s*(?:[;.]\s*|,\s*(?:but\s+)?|\s+but\s+)(?:and\s+)?(?:now|these days|today)\b[,:]?\s*", re.I)
+
+
+def their_words(reply: str) -> str:
+    """A correcting reply without its yes / no and lead-in: the item in the participant's words."""
     words = AGREE.sub("", DISAGREE.sub("", reply, count=1), count=1).strip(" ,;:–—-")
-    words = words[:1].upper() + words[1:] if words else reply
+    rest = LEAD_IN.sub("", words, count=1).strip()
+    words = rest if content_words(rest) >= 2 else words
+    return words[:1].upper() + words[1:] if words else reply.strip()
+
+
+def split_change(words: str) -> tuple[str, str] | None:
+    """(before, after) of a restated change of view ("I thought X; now Y"), or None."""
+    parts = NOW.split(words, maxsplit=1)
+    if len(parts) != 2 or content_words(parts[0]) < 2 or content_words(parts[1]) < 2:
+        return None
+    before, after = (p.strip(" ,;:–—-") for p in parts)
+    return before, after[:1].upper() + after[1:]
+
+
+def _in_their_words(checked: dict, reply: str, turn: int) -> Item:
+    """The item as the participant put it in their reply (the reply is the quote): their new
+    words replace the checked wording."""
+    words = their_words(reply)
     if checked.get("kind") == "broken_assumption":
-        # the earlier belief stays what they said before; what they think now is in their reply
-        return Item(kind="broken_assumption", before=checked.get("before"), after=words, quote=reply.strip(),
+        # a reply with both sides replaces both; else what they think now is in their reply and
+        # the earlier belief stays what they said before
+        before, after = split_change(words) or (checked.get("before"), words)
+        return Item(kind="broken_assumption", before=before, after=after, quote=reply.strip(),
                     turn_index=turn, provenance="confirmed")
     return Item(kind=checked.get("kind", "learned"), text=words, quote=reply.strip(), turn_index=turn,
                 provenance="confirmed")
+
+
+# -- one item once ------------------------------------------------------------------------------
+
+SAME_MEANING = 0.75  # MiniLM cosine above which two items of a kind say the same thing
+
+
+def without_repeats(items: list[Item]) -> list[Item]:
+    """Drop extracted items that a confirmed one already says: the same sentence filed under
+    another kind (what a junior taught, also taken as an action), or the same point in other
+    words (the participant's restatement of an item extracted from their answer)."""
+    settled = [it for it in items if it.provenance == "confirmed"]
+    if not settled:
+        return items
+    return [it for it in items if it.provenance == "confirmed" or not _repeats(it, settled)]
+
+
+def _repeats(item: Item, settled: list[Item]) -> bool:
+    q = normalise(item.quote)
+    if any(q and (q in normalise(s.quote) or normalise(s.quote) in q) for s in settled):
+        return True
+    same_kind = [s for s in settled if s.kind == item.kind]
+    return bool(same_kind) and max(_similarity(_text(item), [_text(s) for s in same_kind])) >= SAME_MEANING
+
+
+def _text(item: Item) -> str:
+    if item.before and item.after:
+        return f"{item.before} -> {item.after}"
+    return item.text or item.quote
+
+
+def _similarity(text: str, others: list[str]) -> list[float]:
+    from coach.embeddings import MiniLM
+
+    v = MiniLM.shared().embed([text, *others])
+    return [float(v[0] @ o) for o in v[1:]]
+
+
+# -- what to say back when the extractor found nothing ------------------------------------------
+
+
+def fallback_item(kind: str, answers: list[tuple[str, str | None]]) -> dict | None:
+    """The item to check back for a slot whose answers the extractor found nothing in: the
+    participant's words from their last answer to the question or to a follow-up asking for more
+    (not the example they were asked for: a story, not the point), cut to its sentences with
+    substance. A hedged sentence may be said back: the participant's reply settles it.
+    ``answers``: (text, the follow-up it answers or None)."""
+    point = [text for text, probe in answers if probe != "example"] or [text for text, _ in answers]
+    for text in reversed(point):
+        spans = [sp for sp in sentence_spans(text) if _has_point(text[sp[0]:sp[1]], kind)]
+        if spans:
+            return _as_item(kind, text, _longest_run(text, spans))
+    return None
+
+
+def _has_point(sentence: str, kind: str) -> bool:
+    why = unrecordable(sentence.strip(), belief=kind == "broken_assumption")
+    return why in (None, "hedge") and not sentence.rstrip().endswith("?")
+
+
+def _as_item(kind: str, text: str, spans: list[tuple[int, int]]) -> dict:
+    """Their sentences (one verbatim stretch of the answer) as an item: a change of view split
+    where the earlier belief ends."""
+    quote = text[spans[0][0]:spans[-1][1]].strip()
+    first = text[spans[0][0]:spans[0][1]].strip()
+    rest = text[spans[0][1]:spans[-1][1]].strip()
+    if kind == "broken_assumption" and rest and BEFORE_CUE.search(first):
+        return {"kind": kind, "before": first, "after": rest, "quote": quote}
+    return {"kind": kind, "text": quote, "quote": quote}
+
+
+def _longest_run(text: str, spans: list[tuple[int, int]], limit: int = 60) -> list[tuple[int, int]]:
+    """At most ``limit`` words: a short answer whole, a long one from its most substantive
+    sentence on (a rambling preamble is not the point)."""
+    def n(span):
+        return len(text[span[0]:span[1]].split())
+
+    if n((spans[0][0], spans[-1][1])) <= limit:
+        return spans
+    best = max(range(len(spans)), key=lambda i: content_words(text[spans[i][0]:spans[i][1]]))
+    out = [spans[best]]
+    for sp in spans[best + 1:]:
+        if n((out[0][0], sp[1])) > limit:
+            break
+        out.append(sp)
+    return out

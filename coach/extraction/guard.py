@@ -34,14 +34,18 @@ def refuse_reason(item: Item, turns: list[Turn], rejected: list[tuple[int, str]]
     if item.turn_index is not None and 0 <= item.turn_index < len(turns) and in_injection(
             normalise(turns[item.turn_index].text), q):
         return "injection"
-    if hedged_not_kind_of(q, belief=item.kind == "broken_assumption"):
+    confirmed = item.provenance == "confirmed"
+    # an item the participant confirmed or put in their own words when the coach said it back is
+    # settled: a hedge, a terse wording or a tentative plan no longer makes it doubtful
+    if not confirmed and hedged_not_kind_of(q, belief=item.kind == "broken_assumption"):
         return "hedge"
     for turn, sent in rejected:
         if item.turn_index == turn and (q in sent or sent in q):
             return "rejected suggestion"
-    if DENIAL.search(q) and item.kind != "broken_assumption":
+    if DENIAL.search(q) and item.kind != "broken_assumption" and not confirmed:
         return "denial"
-    return not_a_record(q, item.kind, topic)
+    why = not_a_record(q, item.kind, topic)
+    return None if confirmed and why in ("vague", "not a plan") else why
 
 
 def not_a_record(quote: str, kind: str, topic: frozenset[str] = frozenset()) -> str | None:
