@@ -150,11 +150,23 @@ def without_repeats(items: list[Item]) -> list[Item]:
 
 
 def _repeats(item: Item, settled: list[Item]) -> bool:
-    q = normalise(item.quote)
-    if any(q and (q in normalise(s.quote) or normalise(s.quote) in q) for s in settled):
+    if any(_overlap(item, s) for s in settled):
         return True
     same_kind = [s for s in settled if s.kind == item.kind]
     return bool(same_kind) and max(_similarity(_text(item), [_text(s) for s in same_kind])) >= SAME_MEANING
+
+
+def _overlap(item: Item, settled: Item) -> bool:
+    """Whether a part of one item (its quote, text, before or after) holds a whole part of the
+    other, word for word (punctuation aside): a sentence taken twice, or half of a change of view
+    that is a confirmed item of its own."""
+    mine, theirs = _parts(item), _parts(settled)
+    return any(a in b or b in a for a in mine for b in theirs)
+
+
+def _parts(item: Item) -> list[str]:
+    parts = (" ".join(re.findall(r"\w+", (p or "").lower())) for p in (item.quote, item.text, item.before, item.after))
+    return [f" {p} " for p in parts if len(p.split()) >= 4]  # padded: whole words only
 
 
 def _text(item: Item) -> str:
