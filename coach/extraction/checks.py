@@ -187,16 +187,19 @@ def _similarity(text: str, others: list[str]) -> list[float]:
 
 def fallback_item(kind: str, answers: list[tuple[str, str | None]]) -> dict | None:
     """The item to check back for a slot whose answers the extractor found nothing in: the
-    participant's words from their last answer to the question or to a follow-up asking for more
-    (not the example they were asked for: a story, not the point), cut to its sentences with
-    substance. A hedged sentence may be said back: the participant's reply settles it.
-    ``answers``: (text, the follow-up it answers or None)."""
+    participant's words from the answer with the most substance, to the question or to a
+    follow-up asking for more (not the example they were asked for: a story, not the point; nor
+    a closing "that's it, sorry"), cut to its sentences with substance. A hedged sentence may be
+    said back: the participant's reply settles it. ``answers``: (text, the follow-up it answers
+    or None)."""
     point = [text for text, probe in answers if probe != "example"] or [text for text, _ in answers]
-    for text in reversed(point):
-        spans = [sp for sp in sentence_spans(text) if _has_point(text[sp[0]:sp[1]], kind)]
-        if spans:
-            return _as_item(kind, text, _longest_run(text, spans))
-    return None
+    found = [(text, [sp for sp in sentence_spans(text) if _has_point(text[sp[0]:sp[1]], kind)]) for text in point]
+    found = [(text, spans) for text, spans in found if spans]
+    if not found:
+        return None
+    # the most substance; of equals the later answer (a follow-up's, which says what was missing)
+    text, spans = max(reversed(found), key=lambda f: sum(content_words(f[0][a:b]) for a, b in f[1]))
+    return _as_item(kind, text, _longest_run(text, spans))
 
 
 def _has_point(sentence: str, kind: str) -> bool:
