@@ -565,7 +565,7 @@ def check_item(protocol: Protocol, topic: str):
     words from their answer (coach.extraction.checks.fallback_item): the check is where a wrong
     or missing item is put right, so a slot with substance is always said back."""
     from coach import extraction
-    from coach.extraction.checks import CHECK_KIND, fallback_item
+    from coach.extraction.checks import CHECK_KIND, fallback_item, step_item
 
     def find(slot_id: str, asked: list) -> dict | None:
         kind = CHECK_KIND.get(slot_id)
@@ -573,11 +573,16 @@ def check_item(protocol: Protocol, topic: str):
                    for i, (speaker, text, _) in enumerate(asked) if speaker == "participant"]
         if kind is None or not answers:
             return None
+        # a step said in passing: its words say it is one, whatever the answer was about
+        if slot_id == "step" and (said := step_item([text for text, _ in answers])):
+            return said
         turns = [XTurn(speaker, text, meta) for speaker, text, meta in asked]
-        items = [i for i in extraction.run("offline", turns, protocol.role, topic=topic).items if i.kind == kind]
+        # else what would be recorded as one (a step check: not an item already settled)
+        items = [i for i in extraction.run("offline", turns, protocol.role, topic=topic).items
+                 if i.kind == kind and i.provenance == "extracted"]
         if items:
             return items[0].model_dump(include={"kind", "text", "before", "after", "quote"})
-        return fallback_item(kind, answers)
+        return None if slot_id == "step" else fallback_item(kind, answers)
 
     return find
 

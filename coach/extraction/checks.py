@@ -12,13 +12,24 @@ from __future__ import annotations
 
 import re
 
-from coach.cues import AGREE, BEFORE_CUE, DISAGREE, content_words, sentence_spans, unrecordable
+from coach.cues import (
+    AGREE,
+    ASKED_OF_ME,
+    BEFORE_CUE,
+    COMMITTED,
+    DISAGREE,
+    DONE_ALREADY,
+    content_words,
+    has_time,
+    sentence_spans,
+    unrecordable,
+)
 from coach.extraction.records import Item, Turn, normalise
 from coach.interview import check_reply
 
 # what a checked slot's item is
 CHECK_KIND = {"learned": "learned", "beliefs": "broken_assumption", "action": "action", "taught": "taught",
-              "gained": "learned"}
+              "gained": "learned", "step": "action"}  # step: a plan heard in any answer (Protocol.check_step)
 
 
 def replies_to_checks(turns: list[Turn]) -> dict[int, dict]:
@@ -200,6 +211,21 @@ def fallback_item(kind: str, answers: list[tuple[str, str | None]]) -> dict | No
     # the most substance; of equals the later answer (a follow-up's, which says what was missing)
     text, spans = max(reversed(found), key=lambda f: sum(content_words(f[0][a:b]) for a, b in f[1]))
     return _as_item(kind, text, _longest_run(text, spans))
+
+
+def step_item(answers: list[str]) -> dict | None:
+    """A step the participant will take, heard in any answer (latest first), with a time to it:
+    one they say they will take ("I'm going to invite him next month"), else one they were asked
+    to take and have not yet ("he's asked me to run a session in October"). The time keeps out
+    turns of phrase ("I'll give him that"). None if they said neither."""
+    for cue in (COMMITTED, ASKED_OF_ME):
+        for text in reversed(answers):
+            for a, b in reversed(sentence_spans(text)):
+                said = text[a:b].strip()
+                if (cue.search(said) and has_time(said) and not DONE_ALREADY.search(said)
+                        and _has_point(said, "action")):
+                    return {"kind": "action", "text": said, "quote": said}
+    return None
 
 
 def _has_point(sentence: str, kind: str) -> bool:

@@ -67,7 +67,10 @@ def similar(a: str, b: str) -> float:
 def reply_to_check(persona: dict, meta: dict) -> str:
     """Agree if the checked item is one of the persona's records of that kind; else give the
     persona's own wording of the record it is closest to (a bare "no" if it has none)."""
-    field = CHECK_FIELD.get(meta.get("slot") or "")
+    # the item's kind says which records it is one of (a junior's step is checked after the last
+    # question, whatever that asked); the slot where an item has no kind
+    kind = (meta.get("item") or {}).get("kind")
+    field = STORED_FIELD.get(kind or "") or CHECK_FIELD.get(meta.get("slot") or "")
     wanted = persona.get("records", {}).get(field or "", [])
     own = persona.get("restate", {}).get(field or "", [])
     item = as_text(meta.get("item") or {})
