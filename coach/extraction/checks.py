@@ -155,16 +155,16 @@ def without_repeats(items: list[Item]) -> list[Item]:
     another kind (what a junior taught, also taken as an action), or the same point in other
     words (the participant's restatement of an item extracted from their answer)."""
     settled = [it for it in items if it.provenance == "confirmed"]
-    if not settled:
-        return items
-    return [it for it in items if it.provenance == "confirmed" or not _repeats(it, settled)]
-
-
-def _repeats(item: Item, settled: list[Item]) -> bool:
-    if any(_overlap(item, s) for s in settled):
-        return True
-    same_kind = [s for s in settled if s.kind == item.kind]
-    return bool(same_kind) and max(_similarity(_text(item), [_text(s) for s in same_kind])) >= SAME_MEANING
+    rest = [it for it in items if it.provenance != "confirmed" and not any(_overlap(it, s) for s in settled)]
+    kinds = {s.kind for s in settled}
+    near = [it for it in rest if it.kind in kinds]
+    if near:  # one embedding call for all of them (this also runs within a turn, for a check)
+        sims = _similarities([_text(it) for it in near], [_text(s) for s in settled])
+        same = {id(it) for it, row in zip(near, sims)
+                if any(sim >= SAME_MEANING and s.kind == it.kind for s, sim in zip(settled, row))}
+        rest = [it for it in rest if id(it) not in same]
+    keep = {id(it) for it in settled + rest}
+    return [it for it in items if id(it) in keep]
 
 
 def _overlap(item: Item, settled: Item) -> bool:
@@ -186,11 +186,12 @@ def _text(item: Item) -> str:
     return item.text or item.quote
 
 
-def _similarity(text: str, others: list[str]) -> list[float]:
+def _similarities(texts: list[str], others: list[str]) -> list[list[float]]:
+    """MiniLM cosine of each text with each of the others."""
     from coach.embeddings import MiniLM
 
-    v = MiniLM.shared().embed([text, *others])
-    return [float(v[0] @ o) for o in v[1:]]
+    v = MiniLM.shared().embed([*texts, *others])
+    return (v[: len(texts)] @ v[len(texts):].T).tolist()
 
 
 # -- what to say back when the extractor found nothing ------------------------------------------
