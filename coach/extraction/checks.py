@@ -25,6 +25,7 @@ from coach.cues import (
     unrecordable,
 )
 from coach.extraction.records import Item, Turn, normalise
+from coach.extraction.text import INJECTION
 from coach.interview import check_reply
 
 # what a checked slot's item is
@@ -230,8 +231,11 @@ def step_item(answers: list[str]) -> dict | None:
 
 
 def _has_point(sentence: str, kind: str) -> bool:
+    """Worth saying back: not empty words, a denial, a question, or an attempt to steer the tool
+    (never repeated to the participant as theirs; the guard would refuse it anyway)."""
     why = unrecordable(sentence.strip(), belief=kind == "broken_assumption")
-    return why in (None, "hedge") and not sentence.rstrip().endswith("?")
+    return (why in (None, "hedge") and not sentence.rstrip().endswith("?")
+            and not INJECTION.search(normalise(sentence)))
 
 
 def _as_item(kind: str, text: str, spans: list[tuple[int, int]]) -> dict:
