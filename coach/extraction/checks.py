@@ -5,7 +5,12 @@ Their replies are not read by the extractors (they would find the same item twic
 :func:`apply_checks` settles each checked item: agreed -> confirmed; their own words -> the
 item in those words (grounded in that reply); a bare "no" -> dropped, replaced by what they say
 it was instead; more to say, without objecting -> confirmed, and the reply is read by the
-extractors as a further answer to the question. Such items carry provenance "confirmed".
+extractors as a further answer to the question. Such items carry provenance "confirmed", and
+an extracted item that one of them already says is dropped (:func:`without_repeats`).
+
+What is said back comes from here too when the extractor finds nothing in a slot's answers
+(:func:`fallback_item`: the participant's own words) and for a step heard in passing
+(:func:`step_item`).
 """
 
 from __future__ import annotations
