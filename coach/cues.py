@@ -165,6 +165,10 @@ COMMITTED = re.compile(r"\b(i'?ll|i will|we'?ll|we will|i'?m going to|we'?re goi
                        r"booked|set up|started|told|changed|scheduled|put|agreed)|we'?ve (asked|moved|booked|set up|started|"
                        r"changed|agreed|decided)|(i'?m|we'?re) (now )?(putting|setting up|running|ordering|booking|"
                        r"starting|moving|changing|making|writing|building))\b", re.I)
+# a step someone else asked of them ("she's asked me to present it in June"): a plan they took on
+ASKED_OF_ME = re.compile(r"\b(asks?|asked|wants?|invited) me to\b|\basked (me )?if i (could|would)\b", re.I)
+# what already happened: not a step still to take
+DONE_ALREADY = re.compile(r"\b(last (week|month|year|time|session)|ago|yesterday|earlier|already did)\b", re.I)
 # "..., so it was a surprise that ...": the belief before, then what turned out instead
 SURPRISE_SPLIT = re.compile(
     r"[,;:]?\s*(so|and|but)?\s*(it was|it's|it is) (a (real |big )?(surprise|shock|revelation)|humbling|surprising|"
@@ -279,7 +283,8 @@ def words(text: str) -> int:
 TIME = re.compile(
     r"\b(today|tomorrow|tonight|next|this (week|month|quarter|year|sprint)|by|from|starting|before|after|"
     r"monday|tuesday|wednesday|thursday|friday|january|february|march|april|may|june|july|august|"
-    r"september|october|november|december|q[1-4]|sprint|weekly|monthly|every|each|soon|immediately)\b|\d", re.I)
+    r"september|october|november|december|q[1-4]|sprint|weekly|monthly|every|each|soon|immediately|"
+    r"end of (the )?(week|month|quarter|year|term))\b|\d", re.I)
 
 
 def content_words(text: str, ignore: frozenset[str] = frozenset()) -> int:
@@ -349,6 +354,11 @@ def unrecordable(sentence: str, *, belief: bool = False, topic: frozenset[str] =
     if is_vague(sentence, topic):
         return "vague"
     return None
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence in ``text``: a run of them is a verbatim quote."""
+    return [m.span() for m in _SENT.finditer(text) if len(m.group(0).strip()) >= 2]
 
 
 def sentences_of(text: str) -> list[str]:

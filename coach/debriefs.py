@@ -576,24 +576,28 @@ def extract_followup(turns: list[XTurn], actions: list[dict], role: str) -> Extr
 def check_item(protocol: Protocol, topic: str):
     """The item a slot's answers would be recorded as, to say back to the participant: the
     offline extractor's (fast enough for a turn, whatever extracts the records at the end), or
-    for a slot it has no kind for (what a junior taught), their first sentence with substance."""
+    when it finds none (a kind it does not extract, an answer it misreads), the participant's own
+    words from their answer (coach.extraction.checks.fallback_item): the check is where a wrong
+    or missing item is put right, so a slot with substance is always said back."""
     from coach import extraction
-    from coach.cues import sentences_of, unrecordable
-    from coach.extraction.checks import CHECK_KIND
+    from coach.extraction.checks import CHECK_KIND, fallback_item, step_item
 
     def find(slot_id: str, asked: list) -> dict | None:
         kind = CHECK_KIND.get(slot_id)
-        answers = [text for speaker, text, _ in asked if speaker == "participant"]
+        answers = [(text, (asked[i - 1][2] or {}).get("probe") if i else None)
+                   for i, (speaker, text, _) in enumerate(asked) if speaker == "participant"]
         if kind is None or not answers:
             return None
+        # a step said in passing: its words say it is one, whatever the answer was about
+        if slot_id == "step" and (said := step_item([text for text, _ in answers])):
+            return said
         turns = [XTurn(speaker, text, meta) for speaker, text, meta in asked]
-        items = [i for i in extraction.run("offline", turns, protocol.role, topic=topic).items if i.kind == kind]
+        # else what would be recorded as one (a step check: not an item already settled)
+        items = [i for i in extraction.run("offline", turns, protocol.role, topic=topic).items
+                 if i.kind == kind and i.provenance == "extracted"]
         if items:
             return items[0].model_dump(include={"kind", "text", "before", "after", "quote"})
-        if kind == "taught":
-            first = next((s for a in answers for s in sentences_of(a) if not unrecordable(s)), None)
-            return {"kind": kind, "text": first, "quote": first} if first else None
-        return None
+        return None if slot_id == "step" else fallback_item(kind, answers)
 
     return find
 

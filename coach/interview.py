@@ -73,6 +73,9 @@ class Protocol:
     check_instead: str = "What was it instead, in your own words?"
     not_noted: str = "Then I won't note it that way; you can put it in your own words in the summary at the end."
     max_checks: int = 3  # coach turns spent checking items back, over the whole debrief
+    # how the coach says back a step the participant will take, heard in any answer, after the
+    # last question ({item}): for a protocol with no question about what they will do
+    check_step: str | None = None
 
     def slot(self, slot_id: str) -> Slot:
         for s in self.slots:
@@ -90,7 +93,7 @@ class Protocol:
                  max_probes=s.get("max_probes"), check=s.get("check"))
             for s in data["slots"]
         )
-        extra = {k: data[k].strip() for k in ("resume", "check_instead", "not_noted") if data.get(k)}
+        extra = {k: data[k].strip() for k in ("resume", "check_instead", "not_noted", "check_step") if data.get(k)}
         return cls(role=data["role"], intro=data["intro"].strip(), closing=data["closing"].strip(),
                    closing_early=(data.get("closing_early") or data["closing"]).strip(),
                    max_probes=int(data.get("max_probes", 2)), slots=slots,
@@ -157,6 +160,7 @@ class State:
     corrections: list[int] = field(default_factory=list)
     checks: int = 0  # coach turns spent checking items back
     checked: set[str] = field(default_factory=set)  # slots whose item was checked back
+    step_checked: bool = False  # a step heard anywhere was checked back (Protocol.check_step)
     last_coach: dict = field(default_factory=dict)  # meta of the coach's latest turn
     done: bool = False
     ended_early: bool = False
@@ -254,7 +258,10 @@ class Interview:
         kind = meta.get("kind")
         if kind == "check":
             st.checks += 1
-            st.checked.add(meta.get("slot") or "")
+            if meta.get("probe") == "step":
+                st.step_checked = True
+            else:
+                st.checked.add(meta.get("slot") or "")
         elif kind == "resume":
             st.done = st.ended_early = False
         elif kind == "question":
@@ -334,7 +341,7 @@ class Interview:
         probe = self._probe(st, slot, item, text)
         if probe and st.probes < (slot.max_probes or self.p.max_probes):
             return Step(probe[1], "probe", slot=slot.id, probe=probe[0])
-        return self._check(st, slot, item, turns) or self._next(st, slot)
+        return self._check(st, slot, item, turns) or self._check_step(st, slot, turns) or self._next(st, slot)
 
     # checking back what will be recorded ------------------------------------------------------
 
@@ -355,13 +362,25 @@ class Interview:
             return None
         return Step(slot.check.format(item=say_back(found)), "check", slot=slot.id, item=found)
 
+    def _check_step(self, st: State, slot: Slot, turns: list[Turn]) -> Step | None:
+        """After the last question, say back a step the participant said they will take in any
+        answer, where the protocol asks for none (a junior's plans come up in passing): once,
+        within the budget. Its slot is the last question's, whose answers its reply joins."""
+        if (self.check_item is None or not self.p.check_step or st.step_checked
+                or st.checks >= self.p.max_checks or st.pos + 1 < len(self.plan)):
+            return None
+        found = self.check_item("step", [t for t in turns if t[0] == "coach" or not (t[2] or {})])
+        if found is None:
+            return None
+        return Step(self.p.check_step.format(item=say_back(found)), "check", slot=slot.id, probe="step", item=found)
+
     def _after_check(self, st: State, text: str) -> Step:
         """After the participant's reply to a check: agreement or new words close it; a bare
         "no" gets one question for what it was instead (within the budget)."""
         slot = self.p.slot(st.last_coach["slot"])
         if check_reply(text) != "no" or st.last_coach.get("probe") == "instead":
             return self._next(st, slot, acknowledge=False)
-        if st.checks < self.p.max_checks:
+        if st.checks < self.p.max_checks and st.last_coach.get("probe") != "step":  # a step not taken has no instead
             return Step(self.p.check_instead, "check", slot=slot.id, probe="instead", item=st.last_coach.get("item"))
         nxt = self._next(st, slot, acknowledge=False)  # no turn left to ask: the summary is the place
         return Step(f"{self.p.not_noted} {nxt.text}", nxt.kind, slot=nxt.slot, belief=nxt.belief, done=nxt.done)

@@ -8,6 +8,8 @@ produces no record.
 
 from __future__ import annotations
 
+import re
+
 from coach.cues import NOT_A_PLAN, about_the_tool, hedged_not_kind_of, is_question, says_nothing, topic_words
 from coach.extraction.injection import Layer
 from coach.extraction.records import Item, Turn, ground, normalise
@@ -34,14 +36,25 @@ def refuse_reason(item: Item, turns: list[Turn], rejected: list[tuple[int, str]]
     if item.turn_index is not None and 0 <= item.turn_index < len(turns) and in_injection(
             normalise(turns[item.turn_index].text), q):
         return "injection"
-    if hedged_not_kind_of(q, belief=item.kind == "broken_assumption"):
+    confirmed = item.provenance == "confirmed"
+    # an item the participant confirmed or put in their own words when the coach said it back is
+    # settled: a hedge, a terse wording or a tentative plan no longer makes it doubtful
+    if not confirmed and hedged_not_kind_of(q, belief=item.kind == "broken_assumption"):
         return "hedge"
     for turn, sent in rejected:
         if item.turn_index == turn and (q in sent or sent in q):
             return "rejected suggestion"
-    if DENIAL.search(q) and item.kind != "broken_assumption":
+    if DENIAL.search(q) and item.kind != "broken_assumption" and not confirmed:
         return "denial"
-    return not_a_record(q, item.kind, topic)
+    why = not_a_record(q, item.kind, topic)
+    if confirmed and why == "question" and not ASKS.match(q):
+        return None  # their own wording said with a rising tone ("... on Reddit?"), not a question to the coach
+    return None if confirmed and why in ("vague", "not a plan") else why
+
+
+# how a question to the coach starts (a statement with a question mark does not)
+ASKS = re.compile(r"^\W*(\w+,\s*)?(sorry|pardon|what|why|how|when|where|who|which|do|does|did|is|are|was|were|can|could|would|"
+                  r"should|will|shall|may|might|have|has|had|isn'?t|aren'?t|don'?t|doesn'?t)\b", re.I)
 
 
 def not_a_record(quote: str, kind: str, topic: frozenset[str] = frozenset()) -> str | None:

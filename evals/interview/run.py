@@ -67,7 +67,10 @@ def similar(a: str, b: str) -> float:
 def reply_to_check(persona: dict, meta: dict) -> str:
     """Agree if the checked item is one of the persona's records of that kind; else give the
     persona's own wording of the record it is closest to (a bare "no" if it has none)."""
-    field = CHECK_FIELD.get(meta.get("slot") or "")
+    # the item's kind says which records it is one of (a junior's step is checked after the last
+    # question, whatever that asked); the slot where an item has no kind
+    kind = (meta.get("item") or {}).get("kind")
+    field = STORED_FIELD.get(kind or "") or CHECK_FIELD.get(meta.get("slot") or "")
     wanted = persona.get("records", {}).get(field or "", [])
     own = persona.get("restate", {}).get(field or "", [])
     item = as_text(meta.get("item") or {})
@@ -136,13 +139,14 @@ def run_persona(persona: dict, backend: str, data_dir: Path, no_probes: bool = F
                     "model_text": t.meta.get("model_text")} for t in coach_turns]
         probes = sum((t.meta or {}).get("kind") == "probe" for t in coach_turns)
         checks = sum((t.meta or {}).get("kind") == "check" for t in deb.turns)
+        dialogue = [(t.speaker, t.text, (t.meta or {}).get("kind")) for t in deb.turns]
     stored = svc.records.for_debrief(did)
     svc.close()
     hits = {k: v.lower() in said.lower() for k, v in persona["targets"].items()}
     return {"persona": persona["id"], "role": persona["role"], "style": persona["style"], "backend": backend,
             "coverage": sum(hits.values()) / len(hits), "missed": [k for k, v in hits.items() if not v],
             "turns": turns, "probes": probes, "phrased": phrased, "checks": checks,
-            "f1": records_f1(persona, stored)}
+            "f1": records_f1(persona, stored), "stored": stored, "dialogue": dialogue}
 
 
 def f1_of(counts: dict[str, tuple[int, int, int]]) -> float:
@@ -151,11 +155,30 @@ def f1_of(counts: dict[str, tuple[int, int, int]]) -> float:
     return 2 * prec * rec / (prec + rec) if prec + rec else 0.0
 
 
+def print_detail(result: dict, persona: dict) -> None:
+    """Where a persona's records F1 goes: each check and its reply, then stored vs wanted per field."""
+    if not result["f1"]:
+        return
+    print(f"\n== {result['persona']}  F1 {f1_of(result['f1']):.2f}")
+    turns = result["dialogue"]
+    for i, (speaker, text, kind) in enumerate(turns):
+        if speaker == "coach" and kind == "check" and i + 1 < len(turns):
+            print(f"  check: {text}\n   -> {turns[i + 1][1]}")
+    for field, (m, p, g) in result["f1"].items():
+        print(f"  {field}: {m} matched, {p} stored, {g} wanted")
+        for r in result["stored"]:
+            if STORED_FIELD.get(r["kind"]) == field and r["status"] != "withdrawn":
+                print(f"    stored [{r.get('provenance', '')}]: {as_text(r)}")
+        for w in persona["records"].get(field, []):
+            print(f"    wanted: {as_text(w)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--backend", choices=["offline", "local", "both"], default="offline")
     ap.add_argument("--no-probes", action="store_true")
     ap.add_argument("--no-checks", action="store_true", help="the coach never checks items back")
+    ap.add_argument("--detail", action="store_true", help="per persona: the checks, their replies, stored vs wanted records")
     ap.add_argument("--samples", help="write model-phrased questions here (JSON lines)")
     ap.add_argument("--personas", default=str(PERSONAS), help="persona file (personas_heldout.yaml: not used in development)")
     a = ap.parse_args()
@@ -171,6 +194,9 @@ def main() -> None:
         f1 = f"{f1_of(r['f1']):5.2f}" if r["f1"] else "    -"
         print(f"{r['persona']:36} {r['backend']:8} {r['coverage']:8.0%} {r['turns']:5d} {r['probes']:6d} {r['checks']:6d} "
               f"{f1}  {','.join(r['missed'])}")
+    if a.detail:
+        for r, p in zip(results, personas * len(backends)):
+            print_detail(r, p)
     for b in backends:
         rs = [r for r in results if r["backend"] == b]
         model_shown = [q["model"] for r in rs for q in r["phrased"]]
@@ -184,7 +210,8 @@ def main() -> None:
             fields = sorted({f for x in scored for f in x})
             per = {f: f1_of({f: tuple(map(sum, zip(*[x[f] for x in scored if f in x])))}) for f in fields}
             total = tuple(map(sum, zip(*[v for x in scored for v in x.values()])))
-            print(f"{b}: records F1 {f1_of({'all': total}):.2f} (" + ", ".join(f"{f} {v:.2f}" for f, v in per.items())
+            prec, rec = (total[0] / total[1] if total[1] else 0.0), (total[0] / total[2] if total[2] else 0.0)
+            print(f"{b}: records F1 {f1_of({'all': total}):.2f}, precision {prec:.2f}, recall {rec:.2f} (" + ", ".join(f"{f} {v:.2f}" for f, v in per.items())
                   + f"); checks added {statistics.mean(r['checks'] for r in rs):.1f} coach turns per debrief "
                   f"(max {max(r['checks'] for r in rs)})")
     if a.samples:
