@@ -211,7 +211,7 @@ def main() -> None:
             per = {f: f1_of({f: tuple(map(sum, zip(*[x[f] for x in scored if f in x])))}) for f in fields}
             total = tuple(map(sum, zip(*[v for x in scored for v in x.values()])))
             prec, rec = (total[0] / total[1] if total[1] else 0.0), (total[0] / total[2] if total[2] else 0.0)
-            print(f"{b}: records F1 {f1_of({'all': total}):.2f}, precision {prec:.2f}, recall {rec:.2f} (" + ", ".join(f"{f} {v:.2f}" for f, v in per.items())
+            print(f"{b}: records F1 {f1_of({'all': total}):.3f}, precision {prec:.3f}, recall {rec:.3f} (" + ", ".join(f"{f} {v:.2f}" for f, v in per.items())
                   + f"); checks added {statistics.mean(r['checks'] for r in rs):.1f} coach turns per debrief "
                   f"(max {max(r['checks'] for r in rs)})")
     if a.samples:
