@@ -415,6 +415,23 @@ def pair_records(db: Database, pair_ids, programmes=None) -> list[dict]:
             for r in rows if programmes is None or r["programme"] in programmes]
 
 
+_PAIR_OUTCOMES = (select(Debrief.pair_id, Record.detail).join(Debrief, Record.debrief_id == Debrief.id)
+                  .where(Debrief.pair_id.in_(bindparam("pairs", expanding=True)), Record.kind == "outcome",
+                         Record.status == "approved", Debrief.shared.is_(True)))
+
+
+def pair_outcomes(db: Database, pair_ids) -> dict[str, list[dict]]:
+    """The approved, shared outcomes of these pairs' actions ({"status", "decision_changed", ...}),
+    by pair: what became of what they set out to do, for topic ideas to weigh."""
+    if not pair_ids:
+        return {}
+    out: dict[str, list[dict]] = {}
+    with db.engine.connect() as conn:
+        for pid, detail in conn.execute(_PAIR_OUTCOMES, {"pairs": list(pair_ids)}):
+            out.setdefault(pid, []).append(detail or {})
+    return out
+
+
 def app_pairs(s: Session, programme: str | None) -> list[Pair]:
     """The pairs run in the app (not made by ingesting files) of a programme (None: every one):
     what a programme's progress and impact figures count."""

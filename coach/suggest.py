@@ -59,6 +59,7 @@ from coach.prompts import default_prompts_dir
 from coach.records import (
     evidence_context,
     fill_pair_vectors,
+    pair_outcomes,
     pair_records,
     pair_vectors_of,
     record_pairs,
@@ -282,12 +283,29 @@ def past_pairs(corpus: Corpus, senior: str, junior: str, programmes: Collection[
     sides = _scores(sim, to_query, groups)
     centre = topic_centre(corpus.db, programmes)
     ranks = sides if centre is None else _scores(*_centred(rec, vecs, qv, centre), groups)
+    outcomes = pair_outcomes(corpus.db, [p.pair_id for p in pairs])
     for i, p in enumerate(pairs):
         p.vec, p.junior_query = vecs[i], qv[1]
         p.senior_side, p.junior_side, p.role_sim, p.topic_junior, p.score = (float(x) for x in sides[:, i])
-        p.rank = float(ranks[4, i])
+        p.rank = float(ranks[4, i]) + OUTCOME_WEIGHT * outcome_value(outcomes.get(p.pair_id, []))
     pairs.sort(key=lambda p: -p.rank)
     return pairs
+
+
+# What became of a past pair's actions a month on (#22): a topic whose actions were done and changed
+# decisions ranks a little above one whose actions were dropped. A nudge among near equals only:
+# the thresholds keep reading the plain score, and a pair without follow-ups is unchanged.
+OUTCOME_WEIGHT = 0.03
+OUTCOME_VALUES = {"done": 1.0, "partly": 0.5, "not_yet": 0.0, "dropped": -1.0}
+
+
+def outcome_value(outcomes: list[dict]) -> float:
+    """-1 (every action dropped) .. 1 (done, and a decision changed), 0 without follow-ups."""
+    if not outcomes:
+        return 0.0
+    done = sum(OUTCOME_VALUES.get(o.get("status") or "", 0.0) for o in outcomes) / len(outcomes)
+    changed = 0.5 if any(o.get("decision_changed") for o in outcomes) else 0.0
+    return max(-1.0, min(1.0, done + changed))
 
 
 def _candidate_rows(corpus: Corpus, qv: np.ndarray, programmes, exclude_pairs) -> list[dict]:

@@ -643,3 +643,33 @@ def test_candidates_are_ordered_once_the_programmes_mean_topic_is_taken_away(svc
     assert all(abs(by_id[p.pair_id] - p.score) < 1e-6 for p in pairs)  # the plain score is unchanged
     scores = [c["score"] for c in (x.contract() for x in suggest(svc.corpus, senior, junior, k=5)) if not c.get("generic")]
     assert scores == sorted(scores, reverse=True)
+
+
+def _add_outcomes(svc, debrief_id: str, outcomes: list[dict]) -> None:
+    """Approved outcome records, as a confirmed and reviewed follow-up leaves them."""
+    from coach.store.models import Record
+
+    with svc.db.session() as s:
+        for o in outcomes:
+            s.add(Record(debrief_id=debrief_id, kind="outcome", text=o["status"], quote=o["status"], status="approved",
+                         detail={"action": "Try it", **o}))
+        s.commit()
+
+
+def test_a_topic_whose_actions_were_done_and_changed_decisions_ranks_above_one_whose_actions_were_dropped(svc):
+    twins = [debrief(f"twin{i}", topic, "Regional retail manager", "Store assistant who films short videos",
+                     learned=["Local creators' videos drive footfall", "Shoppers trust creator videos over ads"])
+             for i, topic in ((1, "TikTok discovery for local shops"), (2, "Instagram reels for neighbourhood stores"))]
+    load(svc, twins)
+
+    def order():
+        cards = suggest(svc.corpus, "Manager of local shops and neighbourhood stores",
+                        "Assistant who makes TikTok videos and Instagram reels", k=5)
+        return [c.evidence[0] for c in cards if c.evidence and c.evidence[0].startswith("twin")]
+
+    plain = order()
+    assert len(plain) == 2  # near equals: the topics are not merged, both are offered
+    first, second = plain
+    _add_outcomes(svc, first, [{"status": "dropped", "decision_changed": None}])
+    _add_outcomes(svc, second, [{"status": "done", "decision_changed": "Moved the flyer budget to creators"}])
+    assert order() == [second, first]  # what became of the actions tips near equals
