@@ -98,7 +98,18 @@ INJECTION = rx(r"ignore (all |your |the |any )?(previous |prior )?(instructions|
                r"if (the|my|this|your) (\w+ )?(summary|summaries|notes|record|records|report|write-?up|topic (suggestions|ideas)|"
                r"suggestions)",
                r"imagine (that )?you'?re\b", r"in (that|this|their|his|her|the) (voice|role)\b.{0,30}\b(state|say|write|record)",
-               r"visible to (all|every|other) (pairs|participants|users|people|cohorts?)")
+               r"visible to (all|every|other) (pairs|participants|users|people|cohorts?)",
+               # added after the third blind split was scored (2026-12-07): forms it showed, said generally
+               r"@\w*(bot|ai|coach|assistant|system)", r"(jo bhi|para quien|para quem|till den som|til den (der|som)|"
+               r"wer auch immer|chiunque|quiconque|kimse|kim)\b.{0,40}\b(ai|notes?|notas|notizen|anteckningar|referat\w*|"
+               r"procese|sammanställer|skriver|bana)", r"(sisteme|yapay zekaya|modele|systemet|sistemi) (not|notu|note)",
+               r"\[?(end of (the )?(transcript|interview|conversation|debrief))\]?", r"extractor note",
+               r"set (the |my |his |her |our )?status( to)?",
+               r"(record|note|log|list|put|enter) (this |it )?as (my|the|his|her|their|our) (\w+'?s? )?(assessment|action|"
+               r"learning|takeaway|record|broken assumption|key \w+)",
+               r"for the (broken assumption|learning|action|record|summary|evidence( \w+){0,4}),? (write|put|record|add|state|say)",
+               r"add (the|this|a) (line|sentence|entry|item)\b", r"rank .{1,40} as (the )?(number one|#?1|top|first)",
+               r"(make|leave|add) a note (for|to) (future|other|next|all) (pairs|participants|cohorts?|juniors|seniors)")
 
 
 # A sentence that goes back to speaking for oneself ends an injection attempt.
