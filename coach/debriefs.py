@@ -462,7 +462,7 @@ class Debriefs:
             meta = {"summary": "reword" if text else "status", "kind": r.kind, "quote": r.quote}
             if status is not None:
                 meta["status"] = status
-        said = check_message(text) if text else f"What became of it: {STATUS_WORDS[status]}."
+        said = check_message(text) if text or status is None else f"What became of it: {STATUS_WORDS[status]}."
         self._summary_turn(actor, debrief_id, said, meta)
 
     def add_item(self, actor: Actor, debrief_id: str, kind: str, text: str) -> None:
