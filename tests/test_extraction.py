@@ -497,3 +497,16 @@ def test_a_belief_after_the_new_view_is_split_where_the_belief_starts():
                "website. We still pay an agency to redesign it every year.")]
     [ba] = extraction.run("offline", turns).by_kind("broken_assumption")
     assert (ba.before, ba.after) == ("It was the website.", "Most of our customers under thirty find us through Instagram")
+
+
+# -- reading free-form answers (issue #17 part 2) ------------------------------------------------
+
+
+def test_the_training_script_refuses_a_split_nobody_may_read():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "evals" / "extraction"))
+    import train
+
+    with pytest.raises(AssertionError):
+        train.dev_rows("freeform_test3")
