@@ -169,7 +169,7 @@ def grid(which: str) -> list[dict]:
     if which == "stated":
         return [{**shipped, "sweep": {"STATED_MIN": [0.3, 0.4, 0.5, 0.6, 0.7, 1.01]}}]  # 1.01: "I thought" never
     if which == "rules":  # the extractor's thresholds and rules over the classifier
-        return [{**shipped, "sweep": {"ACTION_MIN": [0.5, 0.6, 0.7, 0.8],
+        return [{**shipped, "sweep": {"ACTION_MIN": [0.5, 0.6, 0.7, 0.8, 0.85, 0.9],
                                       "NEVER_LEARNED": [("taught", "struggle"), ("taught",)]}}]
     if which == "alone":
         return [{**shipped, "sweep": {"LEARNED_MIN_ALONE": [0.5, 0.6, 0.65, 0.7, 0.75]}}]
