@@ -512,7 +512,7 @@ def test_the_training_script_refuses_a_split_nobody_may_read():
         train.dev_rows("freeform_test3")
 
 
-@pytest.mark.parametrize("p_action, kinds", [(0.65, []), (0.75, ["action"])])
+@pytest.mark.parametrize("p_action, kinds", [(0.7, []), (0.85, ["action"])])
 def test_an_answer_about_next_steps_needs_a_likely_action_not_a_coin_toss(monkeypatch, p_action, kinds):
     """Answers to "what happens next?" hold conditions, context and non-commitments as well as
     plans; the classifier must be fairly sure (offline.ACTION_MIN) before a sentence is an action."""

@@ -172,7 +172,7 @@ def grid(which: str) -> list[dict]:
         return [{**shipped, "sweep": {"ACTION_MIN": [0.5, 0.6, 0.7, 0.8, 0.85, 0.9],
                                       "NEVER_LEARNED": [("taught", "struggle"), ("taught",)]}}]
     if which == "alone":
-        return [{**shipped, "sweep": {"LEARNED_MIN_ALONE": [0.5, 0.6, 0.65, 0.7, 0.75]}}]
+        return [{**shipped, "sweep": {"LEARNED_MIN_ALONE": [0.5, 0.55, 0.6, 0.65]}}]
     return [{**shipped, "positive": p, "l2": l2, "sweep": {"LEARNED_MIN": [0.5, 0.6, 0.65, 0.7, 0.75]}}
             for p, l2 in itertools.product([0.55, 0.6], [1e-3, 3e-3, 1e-2])]
 
