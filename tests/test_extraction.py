@@ -497,3 +497,31 @@ def test_a_belief_after_the_new_view_is_split_where_the_belief_starts():
                "website. We still pay an agency to redesign it every year.")]
     [ba] = extraction.run("offline", turns).by_kind("broken_assumption")
     assert (ba.before, ba.after) == ("It was the website.", "Most of our customers under thirty find us through Instagram")
+
+
+# -- reading free-form answers (issue #17 part 2) ------------------------------------------------
+
+
+def test_the_training_script_refuses_a_split_nobody_may_read():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "evals" / "extraction"))
+    import train
+
+    with pytest.raises(AssertionError):
+        train.dev_rows("freeform_test3")
+
+
+@pytest.mark.parametrize("p_action, kinds", [(0.7, []), (0.85, ["action"])])
+def test_an_answer_about_next_steps_needs_a_likely_action_not_a_coin_toss(monkeypatch, p_action, kinds):
+    """Answers to "what happens next?" hold conditions, context and non-commitments as well as
+    plans; the classifier must be fairly sure (offline.ACTION_MIN) before a sentence is an action."""
+    import numpy as np
+
+    from coach.extraction import offline
+
+    monkeypatch.setattr(offline, "probabilities", lambda sents, ctx: {
+        "learned": np.full(len(sents), 0.1), "action": np.full(len(sents), p_action), "belief": np.zeros(len(sents))})
+    turns = [C("So what happens next, on your side?"),
+             P("Depends whether the regional director thinks it's worth the money.")]
+    assert [i.kind for i in extraction.run("offline", turns).items] == kinds

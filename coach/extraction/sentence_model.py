@@ -2,9 +2,9 @@
 a stated belief (the "before" of a broken assumption)?
 
 Features: the sentence embedding, what the coach's question was about (context), and a few cue
-flags. Weights are logistic regressions fitted on the development split of the gold set by
-``python evals/extraction/train.py`` and shipped as ``sentence_model.json`` (no training at run
-time, no network). The test split is never used for fitting.
+flags. Weights are logistic regressions fitted on every gold split that has been read (protocol
+and free-form interviewers; a blind split is never used) by ``python evals/extraction/train.py``
+and shipped as ``sentence_model.json`` (no training at run time, no network).
 """
 
 from __future__ import annotations

@@ -97,8 +97,9 @@ def evaluate(name: str, debriefs, gateway=None) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--extractors", default="offline,cues")
-    ap.add_argument("--split", default="both", help="dev, test, both (dev and test), freeform_dev, freeform_test "
-                    "(free-form interviewers: freeform_test is kept unread and scored once), or a comma list")
+    ap.add_argument("--split", default="both", help="dev, test, both (dev and test), freeform_dev, freeform_test, freeform_test2 "
+                    "(free-form interviewers; all read, and fitted on since 2026-12-07), freeform_test3 (blind: "
+                    "scored once, by whoever holds it), or a comma list")
     ap.add_argument("--sample", type=int, help="only the first N debriefs of each split")
     a = ap.parse_args()
     names = a.extractors.split(",")
