@@ -315,6 +315,18 @@ def test_what_the_participant_says_to_a_check_decides_the_record():
     assert not [i for i in ex.items if i.kind == "action"]  # refused, and no turn left to ask again
 
 
+def test_a_reply_that_does_not_agree_confirms_nothing():
+    """Only agreement confirms: a check answered with something else ("Nothing else.") leaves an
+    extracted item as extracted, and a said-back answer nobody extracted is not recorded."""
+    conv = Conversation(checked_junior())
+    conv.answer("Accessible documents.")
+    conv.answer("Headings and alt text. So screen readers can use our PDFs.")
+    step = conv.answer("Ran his budget summary through the checker. Forty-one errors. He went quiet.")
+    assert (step.kind, step.slot) == ("check", "taught")
+    conv.answer("Nothing else.")
+    assert not [i for i in records_of(conv, "junior") if i.provenance == "confirmed"]
+
+
 def checked_junior():
     from coach.debriefs import check_item
 

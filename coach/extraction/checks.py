@@ -91,11 +91,14 @@ def _apply_replies(turns: list[Turn], items: list[Item]) -> list[Item]:
         if check.get("probe") == "instead" and how in ("yes", "no"):
             continue  # "what was it instead?" answered without an instead: nothing to record
         found = _same(out, checked)
-        if how in ("yes", "more") and check.get("probe") != "instead":
+        agreed = how == "yes" or (how == "more" and AGREE.match(turns[i].text) is not None)
+        if agreed and check.get("probe") != "instead":
             if found is None:
                 out.append(Item(**_fields(checked), provenance="confirmed"))
             else:
                 out[out.index(found)] = found.model_copy(update={"provenance": "confirmed"})
+        elif how == "more" and check.get("probe") != "instead":
+            pass  # the story went on without a yes ("Nothing else."): an extracted item stays extracted only
         elif found is not None:  # "no", or their own words: the checked wording goes
             out.remove(found)
         if how == "words" or (how == "more" and check.get("probe") == "instead"):
