@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
@@ -23,6 +24,22 @@ from coach.config import Settings, load_settings
 from coach.local_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+EVAL_MODULE_NAMES = ("run", "train")  # names several evals/ folders use for their scripts
+
+
+def eval_module(folder: str, name: str):
+    """evals/<folder>/<name>.py, imported on its own: the eval folders share script names (run,
+    train), so whichever a test imported first must not answer for another folder's."""
+    saved_path = list(sys.path)
+    saved = {k: sys.modules.pop(k) for k in EVAL_MODULE_NAMES if k in sys.modules}
+    sys.path.insert(0, str(ROOT / "evals" / folder))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path[:] = saved_path
+        for k in EVAL_MODULE_NAMES:
+            sys.modules.pop(k, None)
+        sys.modules.update(saved)
 DATA = Path(__file__).parent / "data"
 
 

@@ -16,7 +16,7 @@ from coach.extraction.guard import guard
 from coach.extraction.questions import classify
 from coach.extraction.records import Item, Turn, ground, locate, normalise
 from coach.gateway import Gateway
-from tests.conftest import DATA, run_cli
+from tests.conftest import DATA, eval_module, run_cli
 from tests.fakes import FakeModelServer
 
 C = lambda t: Turn("coach", t)  # noqa: E731
@@ -503,11 +503,7 @@ def test_a_belief_after_the_new_view_is_split_where_the_belief_starts():
 
 
 def test_the_training_script_refuses_a_split_nobody_may_read():
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "evals" / "extraction"))
-    import train
-
+    train = eval_module("extraction", "train")
     with pytest.raises(AssertionError):
         train.dev_rows("freeform_test3")
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -19,6 +17,7 @@ from coach.extraction.records import Extraction, Item, Turn
 from coach.policy import Actor
 from coach.services import Services
 from coach.store.models import Debrief, utcnow
+from tests.conftest import eval_module
 
 C = lambda t: Turn("coach", t)  # noqa: E731
 P = lambda t: Turn("participant", t)  # noqa: E731
@@ -210,9 +209,7 @@ def test_ingested_suspect_records_wait_for_a_facilitator(svc):
 
 
 def test_the_eval_scores_caught_attacks_and_kept_sentences():
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "evals" / "injection"))
-    import run as evalrun
-
+    evalrun = eval_module("injection", "run")
     lines = [x for x in evalrun.load("dev") if x["id"] in ("inj-dev-a03", "inj-dev-a05", "inj-dev-i04")]
     r = evalrun.evaluate(lines, "offline")
     assert (r["attacks"], r["caught"], r["innocents"]) == (2, 2, 1)
