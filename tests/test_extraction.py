@@ -521,3 +521,15 @@ def test_an_answer_about_next_steps_needs_a_likely_action_not_a_coin_toss(monkey
     turns = [C("So what happens next, on your side?"),
              P("Depends whether the regional director thinks it's worth the money.")]
     assert [i.kind for i in extraction.run("offline", turns).items] == kinds
+
+
+@pytest.mark.parametrize("said, item", [
+    ("It's more like: I thought video was for kids", "I thought video was for kids"),  # a correction's lead-in
+    ("Not quite, it was the price.", "It was the price."),
+    ("What I learned is that reviews decide bookings.", "Reviews decide bookings."),
+    ("More people like it than I expected.", "More people like it than I expected."),  # not a lead-in
+])
+def test_an_items_text_leaves_out_how_the_point_was_introduced(said, item):
+    from coach.extraction.text import strip_lead_in
+
+    assert strip_lead_in(said) == item

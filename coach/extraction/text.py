@@ -64,7 +64,9 @@ LEAD_IN = re.compile(
     r"^\s*(i asked [^,.]{0,40} and )?((she|he|they|\w+)( just| also)? (explained|explains|explain|told me|"
     r"tells me|pointed out)|(she|he) (said|says|say))( to)?( me)?( that)?[,:]?\s+(?=\w)|"
     r"^\s*(she|he|they|\w+) (showed|shows|show) me (that\s+|(?=how|why|what))|"
-    r"^\s*(\w+'s|her|his|their) point (was|is)( that)?[,:]?\s+|^\s*apparently,?\s+", re.I)
+    r"^\s*(\w+'s|her|his|their) point (was|is)( that)?[,:]?\s+|^\s*apparently,?\s+|"
+    # how a correction is introduced ("It's more like: ...", "Not quite, ..."): not part of the point
+    r"^\s*((it'?s|it was|it is|that'?s)\s+)?(more|rather)\s+like(\s+this)?\s*[:,–—-]\s*|^\s*not quite[,.:;!–—-]*\s+", re.I)
 
 
 def strip_lead_in(text: str) -> str:
