@@ -359,7 +359,7 @@ def test_no_follow_up_mail_to_someone_who_turned_reminders_off(svc, inbox, confi
     assert svc.followups.waiting(ann.id)  # still shown on their page
 
 
-def test_migration_0010_adds_follow_ups_to_a_0009_store_and_goes_back(tmp_path):
+def test_migration_0011_adds_follow_ups_to_a_0010_store_and_goes_back(tmp_path):
     from alembic import command
     from sqlalchemy import create_engine, inspect, text
 

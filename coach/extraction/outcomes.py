@@ -29,7 +29,6 @@ from coach.cues import (
 from coach.extraction.records import Item, Turn
 from coach.extraction.status import action_status
 
-STATUSES = ("done", "partly", "not_yet", "dropped")
 STATUS_WORDS = {"done": "done", "partly": "partly done", "not_yet": "not yet", "dropped": "dropped"}
 MAX_SENTENCES = 3  # what happened: at most this many sentences of the first answer
 ACTION_MATCH = 0.34  # share of an action's own words a coach question must repeat to be about it

@@ -49,16 +49,18 @@ SHARE = rx(
     r"(in|on|with) (one|a single) (team|site|floor|depot|ward|store|school|region|class) (only|so far|as a trial)",
     r"written but not (sent|shared|adopted)", r"not (yet )?(adopted|signed off|approved|rolled out|posted|published|provisioned)",
     r"sitting in (my|the) drafts", r"(did|done|sent|ran|held|had) (it |one )?(once|twice)")
+# Dates and bookings: something arranged (pending; with deeds that only arranged it, still not yet).
+_SCHEDULED = (r"booked( for| in)?", r"in the (calendar|diary)", r"pencil(l)?ed( in)?", r"(is|it'?s|was) (scheduled|planned)",
+              r"scheduled (for|on)", r"planned (for|after)", r"we'?ve picked the (day|date)")
+SCHEDULED = rx(*_SCHEDULED)
 PENDING = rx(
-    r"not (\w+ )?yet", r"not started", r"(haven'?t|hasn'?t|have not|has not)", r"booked( for| in)?", r"in the (calendar|diary)",
-    r"pencil(l)?ed( in)?", r"on my (list|radar)", r"on the (radar|agenda|list)", r"in committee", r"still the plan",
+    *_SCHEDULED, r"not (\w+ )?yet", r"not started", r"(haven'?t|hasn'?t|have not|has not)", r"on my (list|radar)", r"on the (radar|agenda|list)", r"in committee", r"still the plan",
     r"(moved|postponed|rescheduled|pushed|slipped) (to|back|into)", r"rescheduled", r"postponed",
     r"next (week|month|thursday|monday|tuesday|wednesday|friday|quarter|term|year)", r"didn'?t get (round|around|to it)",
     r"been meaning to", r"still (to do|waiting|printing|doing it the old way)", r"waiting (on|for)", r"i'?ll get to it",
     r"no \w+ yet", r"would have been", r"^not\b", r"i'?ll (do|write|send|sit|get|start|book|ask) .{0,40}(this|next|before|soon)", r"not got (round|around)",
     r"(i|we) (still )?need to", r"in the pipeline", r"still on (the )?(old|paper)",
-    r"in (two|three|four|a few|a couple of|\d+) (days|weeks|months)", r"(is|it'?s|was) (scheduled|planned)", r"scheduled (for|on)",
-    r"planned (for|after)", r"happening on", r"in the (draft )?(plan|roadmap|budget)",
+    r"in (two|three|four|a few|a couple of|\d+) (days|weeks|months)", r"happening on", r"in the (draft )?(plan|roadmap|budget)",
     r"(i|we) (did not|didn'?t) (?!(expect|think|know|realise|realize|believe|like|want|mind|need)\b)\w+",
     r"not (circulated|sent|shared|signed|approved|published|posted|finished|started|set up)",
     r"(slot|date|it'?s|it was|meeting|session) (moved|postponed|pushed)",
@@ -102,9 +104,6 @@ SELF_CORRECTION = re.compile(r"\b(wait|sorry|actually),? (yes|no)\b", re.I)
 INSTEAD = re.compile(r"\binstead\b", re.I)
 DONE_FIRST = re.compile(r"^\W*(done|finished|completed|all done|yes,? (done|finished|completed|all done))\b\s*[,;:!.–—-]", re.I)
 YES_FIRST = re.compile(r"^\W*(yes|yep|yeah|yup)\b\s*[,;:!.–—-]", re.I)  # a "done" unless the rest says otherwise
-# Dates and bookings: something arranged; with deeds that only arranged it, still not yet.
-SCHEDULED = rx(r"booked( for| in)?", r"in the (calendar|diary)", r"pencil(l)?ed( in)?", r"(is|it'?s|was) (scheduled|planned)",
-               r"scheduled (for|on)", r"planned (for|after)", r"we'?ve picked the (day|date)")
 FILLER_ONLY = re.compile(r"^\W*(um+|uh+|er+|ah+|oh|well|so|hmm+|right|ok(ay)?|mm+)\W*$", re.I)
 NO_OPENING = re.compile(r"^\W*(no|nope|not really|neither)\W*$", re.I)
 

@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from coach.config import Settings  # noqa: E402
-from coach.extraction.outcomes import STATUSES, segments, status_of  # noqa: E402
+from coach.extraction.outcomes import segments, status_of  # noqa: E402
 from coach.extraction.records import Turn  # noqa: E402
+from coach.extraction.status import STATUSES  # noqa: E402
 from coach.gateway import Gateway  # noqa: E402
 from coach.prompts import load_prompt  # noqa: E402
 
