@@ -3,10 +3,10 @@
     python evals/injection/train.py            # cross-validate on dev, then fit on all of it and write the weights
     python evals/injection/train.py --cv-only  # the cross-validated figures only
 
-Training sentences (never the held-out split, test3):
+Training sentences (never the held-out split, test4):
 
-- evals/injection/dev.jsonl and test.jsonl (the first held-out split: scored once on 2026-12-06,
-  then read and used for development from 2026-12-07; ``--splits`` chooses): participant
+- evals/injection/dev.jsonl, test.jsonl, test2.jsonl and test3.jsonl (each held-out split was
+  scored once, then read and fitted on; ``--splits`` chooses): participant
   sentences inside an ``attack_span`` are attempts (1), the
   rest are not (0). Payload-only answers (the second half of an attempt split over two turns)
   are left out: what they say is an ordinary sentence, the attempt is in the announcement.
@@ -149,12 +149,12 @@ def main(argv=None) -> None:
     ap.add_argument("--l2", type=float, default=1e-3)
     ap.add_argument("--max-lost", type=int, default=0, help="innocent sentences the cross-validated refusals may lose")
     ap.add_argument("--cv-only", action="store_true")
-    ap.add_argument("--splits", default="dev,test,test2", help="the splits fitted and cross-validated on (never test3)")
+    ap.add_argument("--splits", default="dev,test,test2,test3", help="the splits fitted and cross-validated on (never test4)")
     ap.add_argument("--show", action="store_true", help="list the cross-validated misses and losses")
     args = ap.parse_args(argv)
 
-    if "test3" in args.splits.split(","):
-        raise SystemExit("test3 is the held-out split: it is scored once, never fitted on")
+    if "test4" in args.splits.split(","):
+        raise SystemExit("test4 is the held-out split: it is scored once, never fitted on")
     dev = [line for split in args.splits.split(",") for line in evalrun.load(split)]
     feats = Features()
     injection.features = feats  # type: ignore[assignment]  # every sentence is embedded once
