@@ -71,6 +71,13 @@ def test_the_action_is_said_back_in_their_words_turned_round():
     ("Didn't. Won't.", "dropped"),
     ("Not yet, and to be honest we've parked it until the merger is done.", "dropped"),
     ("I did mean to. I haven't.", "not_yet"),
+    # a sentence that sums the answer up settles it, wherever it comes
+    ("Launches on the 9th. The sign-up page is built. So, not yet, but it has a date.", "not_yet"),
+    ("So it's done, it's on the shared drive. The founder wants it used from January.", "done"),
+    ("I'm down as lead. I haven't done anything on it yet.", "not_yet"),  # "haven't done" is not done
+    ("The budget's approved. Nothing fitted yet; the installer comes in February.", "not_yet"),
+    ("I did it on the first site. Then the battery died and I went back to paper.", "partly"),
+    ("It went to the safeguarding board on the 2nd.", "done"),
 ])
 def test_status_cues(answer, status):
     assert action_status(answer) == status
@@ -161,6 +168,30 @@ def test_outcomes_are_linked_grounded_and_words_to_the_software_set_nothing():
     assert by_record[8].detail["decision_changed"] == "I cancelled the video training budget for managers."
     for i in items:
         assert i.quote in turns[i.turn_index].text and turns[i.turn_index].speaker == "participant"
+
+
+def test_answers_are_lined_up_with_actions_by_the_words_only_one_action_has():
+    acts = ["Make a video walkaround compulsory for every used car listing",
+            "Trial an online reservation deposit on the website"]
+    turns = [XTurn("coach", "How did you get on with the video walkarounds and the online deposit?"),
+             XTurn("participant", "Walkarounds, three of our eight sites do it on every car. The rest haven't started."),
+             XTurn("coach", "And the deposit?"),
+             XTurn("participant", "Dropped. Our finance partner said it puts us in a different credit category.")]
+    got = {i.detail["action"]: i.detail["status"] for i in extract_outcomes(turns, [{"text": a} for a in acts], "senior")}
+    assert got == {acts[0]: "partly", acts[1]: "dropped"}
+
+
+def test_a_question_about_every_action_lets_the_answer_take_them_in_any_order():
+    acts = ["Plan a Minecraft geography lesson with the Year 6 teacher", "Start a lunchtime Minecraft club"]
+    turns = [XTurn("coach", "Let's go through both. Start wherever you like."),
+             XTurn("participant", "The club first, because that's the sad one. The head said no. "
+                                  "The lesson: we have a date to plan it, the 13th of January."),
+             XTurn("coach", "Any teaching or leading since?"),
+             XTurn("participant", "I ran the Year 4 coding hour when their teacher was off sick.")]
+    items = extract_outcomes(turns, [{"text": a} for a in acts], "junior")
+    got = {i.detail["action"]: i.detail["status"] for i in items if i.kind == "outcome"}
+    assert got == {acts[0]: "not_yet", acts[1]: "dropped"}
+    assert [i.text for i in items if i.kind == "taught"] == ["I ran the Year 4 coding hour when their teacher was off sick."]
 
 
 # -- end to end: store, clock, mail, consent, review ----------------------------------------------

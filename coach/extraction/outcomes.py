@@ -46,9 +46,13 @@ _WORD = re.compile(r"[a-z][a-z'-]+")
 STOP = FILLER | frozenset("would will said also next last time each every one two into than then what how".split())
 
 
+_ENDING = re.compile(r"(?<=[a-z]{3}[^s])s$")
+
+
 def stems(text: str) -> set[str]:
-    """An action's own words, cut to five letters (licence/licences, lead/leads)."""
-    return {w[:5] for w in _WORD.findall(text.lower()) if w not in STOP and len(w) > 2}
+    """An action's own words without a plural or verb ending, cut to five letters (licence/licences,
+    swap/swaps, lead/leading)."""
+    return {_ENDING.sub("", w)[:5] for w in _WORD.findall(text.lower()) if w not in STOP and len(w) > 2}
 
 
 @dataclass
@@ -66,16 +70,28 @@ def about(coach_text: str, actions: list[str]) -> list[int]:
     the one it means in other words ("And the price rises in the flagged postcodes?" for "Put up
     prices in the postcodes the model flags as high risk"), by the sentence model."""
     words = stems(coach_text)
+    owns = [stems(a) for a in actions]
+    common = _common(owns)
     scored = []
-    for i, a in enumerate(actions):
-        own = stems(a)
+    for i, own in enumerate(owns):
         if own:
             share = len(own & words) / len(own)
-            if share >= ACTION_MATCH:
+            # or two words of its own that no other action has ("the video walkarounds" for a long action)
+            if share >= ACTION_MATCH or len((own - common) & words) >= 2:
                 scored.append((share, i))
     if scored:
         return [i for _, i in sorted(scored, reverse=True)]
     return meant(coach_text, actions)
+
+
+def _common(owns: list[set[str]]) -> set[str]:
+    """Words more than one action has."""
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for own in owns:
+        twice |= seen & own
+        seen |= own
+    return twice
 
 
 def meant(coach_text: str, actions: list[str]) -> list[int]:
@@ -92,7 +108,10 @@ def meant(coach_text: str, actions: list[str]) -> list[int]:
     return [int(order[0])] if best >= MEANT and best - runner_up >= MEANT_MARGIN else []
 
 
-SINCE = re.compile(r"\b(taught|led|teach|lead)\b.*\bsince\b|\bsince\b.*\b(taught|led)\b", re.I)
+# "Let's go through your three. Start wherever you like.": a question about every action at once.
+EVERY_ACTION = re.compile(r"\b(both( of them)?|all (two|three|of them)|your (two|three)|the (two|three) (things|actions|of them)|"
+                          r"each of them|wherever you (like|want)|in any order|how did (they|those) go)\b", re.I)
+SINCE = re.compile(r"\b(taught|led|teach(ing)?|lead(ing)?)\b.*\bsince\b|\bsince\b.*\b(taught|led|teaching|leading)\b", re.I)
 
 
 def segments(turns: list[Turn], actions: list[str]) -> tuple[list[Segment], Segment]:
@@ -116,6 +135,8 @@ def segments(turns: list[Turn], actions: list[str]) -> tuple[list[Segment], Segm
                 named = about(t.text, actions)
                 if named:
                     current, multi, group = named[0], len(named) > 1, named
+                elif len(actions) > 1 and EVERY_ACTION.search(t.text):
+                    current, multi, group = 0, True, list(range(len(actions)))
                 elif current is None and actions:
                     current = 0
                 elif isinstance(current, int) and turns_to_next(t.text, segs, current):
@@ -129,7 +150,7 @@ def segments(turns: list[Turn], actions: list[str]) -> tuple[list[Segment], Segm
             at = t.text.find(sent)
             if any(a <= at < b for a, b in spans):
                 continue  # words to the software: never evidence
-            turned = about_sentence(sent, actions, loose=multi)
+            turned = about_sentence(sent, actions, loose=multi, after=current if isinstance(current, int) else None)
             if turned is not None:
                 current = spoken = turned
             if multi and spoken is None:  # "Neither, honestly.": about every action the question named
@@ -158,22 +179,26 @@ def turns_to_next(question: str, segs: list[Segment], current: int) -> bool:
             and bool(MOVES_ON.search(question)) and not FOLLOWS_UP.search(question))
 
 
-def about_sentence(sentence: str, actions: list[str], loose: bool = False) -> int | None:
+def about_sentence(sentence: str, actions: list[str], loose: bool = False, after: int | None = None) -> int | None:
     """The action a sentence of an answer turns to, if it plainly names one ("But the thing that's
     made the difference is letting people swap shifts in the app"): two of its words and a third
-    of them; in an answer to a question about several actions, one word is enough."""
+    of them; in an answer to a question about several actions, one word is enough. Words every
+    action shares ("tests" in three actions about user tests) tell them apart no more than "the"."""
     words = stems(sentence)
+    owns = [stems(a) for a in actions]
+    shared = set.intersection(*owns) if len(owns) > 1 else set()
     best = None
-    for i, a in enumerate(actions):
-        own = stems(a)
-        n = len(own & words)
+    for i, own in enumerate(owns):
+        n = len((own - shared) & words)
         if own and (n >= 1 if loose else n >= 2 and n / len(own) >= ACTION_MATCH):
-            if best is None or n > best[0]:
+            # on a tie, the next action after the one being answered: people take them in order
+            if best is None or n > best[0] or (n == best[0] and after is not None and best[1] <= after < i):
                 best = (n, i)
     return best[1] if best else None
 
 
 # The first answer's status, and what the answers together say, when the later words are the truer reading.
+ASKS_OTHER = re.compile(r"\bdecisions?\b|\b(taught|led)\b", re.I)
 LATER_SAYS_MORE = {("done", "partly"), ("not_yet", "dropped"), (None, "dropped")}
 
 
@@ -181,8 +206,11 @@ def status_of(seg: Segment) -> str | None:
     """The cues of the first answer, then of all answers; then the nearest example answer."""
     if not seg.sentences:
         return None
+    # An answer to "did it change a decision?" is about the decision ("Not yet. I want three months
+    # of it first."), not about what became of the action.
+    about_it = [x for x in seg.sentences if not ASKS_OTHER.search(x[2])] or seg.sentences
     by_turn: dict[int, list[str]] = {}
-    for k, s, _ in seg.sentences:
+    for k, s, _ in about_it:
         by_turn.setdefault(k, []).append(s)
     answers = [" ".join(v) for v in by_turn.values()]
     for turn, sents in by_turn.items():  # the answer to "done, partly done, ...?" settles it

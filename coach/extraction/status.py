@@ -48,11 +48,13 @@ SHARE = rx(
     r"i started (that|it|on it)", r"started,? (but|then)", r"(went|got) as far as", r"about half", r"(did|done) the first",
     r"(in|on|with) (one|a single) (team|site|floor|depot|ward|store|school|region|class) (only|so far|as a trial)",
     r"written but not (sent|shared|adopted)", r"not (yet )?(adopted|signed off|approved|rolled out|posted|published|provisioned)",
-    r"sitting in (my|the) drafts", r"(did|done|sent|ran|held|had) (it |one )?(once|twice)")
+    r"sitting in (my|the) drafts", r"went back to", r"back to (paper|the old|square one|how it was)", r"didn'?t stick", r"(did|done|sent|ran|held|had) (it |one )?(once|twice)")
 # Dates and bookings: something arranged (pending; with deeds that only arranged it, still not yet).
 _SCHEDULED = (r"booked( for| in)?", r"in the (calendar|diary)", r"pencil(l)?ed( in)?", r"(is|it'?s|was) (scheduled|planned)",
               r"scheduled (for|on)", r"planned (for|after)", r"we'?ve picked the (day|date)")
 SCHEDULED = rx(*_SCHEDULED)
+# Money or a yes for it: arranged, like a date ("budget approved but not started" is not yet).
+APPROVED = rx(r"(budget|funding|money|capex|spend|plan|proposal|business case)('s| is| was| has been| got)? (agreed|approved|signed off)")
 PENDING = rx(
     *_SCHEDULED, r"not (\w+ )?yet", r"not started", r"(haven'?t|hasn'?t|have not|has not)", r"on my (list|radar)", r"on the (radar|agenda|list)", r"in committee", r"still the plan",
     r"(moved|postponed|rescheduled|pushed|slipped) (to|back|into)", r"rescheduled", r"postponed",
@@ -66,14 +68,16 @@ PENDING = rx(
     r"(slot|date|it'?s|it was|meeting|session) (moved|postponed|pushed)",
     r"(next|in|from|until|after|by) (january|february|march|april|may|june|july|august|september|october|november|december)",
     r"(january|february|march|april|june|july|august|september|october|november|december|jan|feb|sept?|oct|nov|dec) now",
-    r"(we'?ll|i'?ll|we will|i will) \w+( it)? (then|after|later)")
+    r"(we'?ll|i'?ll|we will|i will) \w+( it)? (then|after|later)", r"(nothing|nobody|no one|none)\b[^.]{0,30}\byet\b")
 DONE = rx(
-    r"(?<!not )done", r"did it", r"(that|this) we did", r"we did (it|that)", r"(that|it) happened", r"written", r"built it", r"finish(ed)?",
+    r"(?<!not )(?<!n't )(?<!never )(?<!nothing )done", r"did it", r"(that|this) we did", r"we did (it|that)", r"(that|it) happened", r"written", r"built it", r"finish(ed)?",
     r"completed", r"went live", r"(is|are|it'?s) live", r"every single one", r"switched", r"launched", r"up and running",
     r"in place", r"sent it", r"it works", r"(yes,? )?i have (show|shown|done)", r"is running", r"running since",
     r"(it'?s|is) on (the|our) (wiki|confluence|intranet|server|website)", r"already been used", r"been used", r"ran for",
     r"(she|he|they|we|i) did it", r"now (use|uses|using)",
-    r"(budget|funding|money|plan|proposal|business case|it|that)('s| is| was| has been| got) (agreed|approved|signed off)", r"(is|are) (now )?using it", r"revisited")
+    r"(budget|funding|money|plan|proposal|business case|it|that)('s| is| was| has been| got) (agreed|approved|signed off)", r"(is|are) (now )?using it", r"revisited",
+    r"(it|that|this)( one)? (went|got) (to|out|up|live|ahead|through|done|sent|presented)",
+    r"(it|that|this)( one)? (was|got) (?!(?:planned|booked|scheduled|postponed|delayed|rescheduled|cancell?ed|moved|pushed|parked|shelved|refused|rejected|blocked|vetoed|dropped|scrapped)\b)[a-z]{3,}ed (to|by|at|in|on|last)\b")
 # A deed reported in the past tense by the speaker or their side ("I gave it last week", "we sat
 # down with the plan"): done when nothing else is said. Verbs of intent are not deeds.
 DEED = re.compile(
@@ -102,10 +106,21 @@ SHARE_REACH = 5  # a share said this early in the answer is about the action, la
 BULLET = re.compile(r"(?:^|\s)[-•*]\s+")
 SELF_CORRECTION = re.compile(r"\b(wait|sorry|actually),? (yes|no)\b", re.I)
 INSTEAD = re.compile(r"\binstead\b", re.I)
-DONE_FIRST = re.compile(r"^\W*(done|finished|completed|all done|yes,? (done|finished|completed|all done))\b\s*[,;:!.–—-]", re.I)
+DONE_FIRST = re.compile(r"^\W*((so|well|yes|yeah|oh),? )?(it'?s |that'?s |this is |all )?(done|finished|completed)\b\s*[,;:!.–—-]", re.I)
 YES_FIRST = re.compile(r"^\W*(yes|yep|yeah|yup)\b\s*[,;:!.–—-]", re.I)  # a "done" unless the rest says otherwise
 FILLER_ONLY = re.compile(r"^\W*(um+|uh+|er+|ah+|oh|well|so|hmm+|right|ok(ay)?|mm+)\W*$", re.I)
+SUMMING_UP = re.compile(r"^\W*(so|in short|overall|all in all|net net|bottom line)\b[,:]?\s*"
+                        r"|^\W*(i'?d|i would|let'?s) (say|call it)\b[,:]?\s*", re.I)
 NO_OPENING = re.compile(r"^\W*(no|nope|not really|neither)\W*$", re.I)
+
+
+def verdict(sentence: str) -> str | None:
+    """A sentence that sums the answer up in a word or two ("So, not yet, but it has a date.",
+    "Dropped.", "I'd call it half done.")."""
+    rest = SUMMING_UP.sub("", sentence, count=1)
+    if rest == sentence and len(sentence.split()) > 3:
+        return None  # a short sentence may be a verdict by itself; a longer one needs "so" or the like
+    return next((st for st, pattern in OPENING.items() if pattern.match(rest)), None)
 
 
 def action_status(text: str) -> str | None:
@@ -127,6 +142,9 @@ def reading(text: str) -> tuple[str | None, bool]:
     opening = next((st for st, pattern in OPENING.items() if pattern.match(sents[0])), None)
     if opening:
         return opening, True
+    verdicts = {v for v in map(verdict, sents[1:]) if v}
+    if len(verdicts) == 1:  # "Launches on the 9th. [...] So, not yet, but it has a date."
+        return verdicts.pop(), True
     if DONE_FIRST.match(sents[0]) and not SHARE.search(sents[0]):
         return "done", True  # "Done, twelve people came and they want another in March."
     said = [signals(s) | ({"deed"} if ONE_WORD_DEED.match(s) else set()) for s in sents]
@@ -142,7 +160,8 @@ def reading(text: str) -> tuple[str | None, bool]:
     if negative and any(INSTEAD.search(s) for s in sents):
         return "dropped", False  # "No. ... Instead we're borrowing a day a week of theirs."
     status = compose(near, negative_opening=negative)
-    if status == "partly" and "share" not in near and any(SCHEDULED.search(s) for s in sents[first:first + WINDOW]):
+    if status == "partly" and "share" not in near and any(SCHEDULED.search(s) or APPROVED.search(s)
+                                                          for s in sents[first:first + WINDOW]):
         status = "not_yet"  # "I asked their manager and it's booked for the 14th": arranged, not yet held
     if status in (None, "not_yet") and any("dropped" in f for f in said):
         return "dropped", False  # a decision against it, said after the first reply ("Not yet. We've parked it.")

@@ -4,8 +4,8 @@
     python evals/suggest/run_retrieval.py --verbose        # and each query's cards
     python evals/suggest/run_retrieval.py --scoped         # asked within a programme (below)
     python evals/suggest/run_retrieval.py --system before  # the code as it was before issue #18
-    python evals/suggest/run_retrieval.py --split all      # the 50 labelled queries (old + new + the former held-out)
-    python evals/suggest/run_retrieval.py --split test2    # the blind queries: run ONCE, at the end
+    python evals/suggest/run_retrieval.py --split all      # the 60 labelled queries (old + new + the former held-out)
+    python evals/suggest/run_retrieval.py --split test3    # the blind queries: run ONCE, at the end
 
 Past debriefs: all 180 gold debriefs (evals/extraction/gold_dev.jsonl and gold_test.jsonl)
 ingested with their gold (``expected``) records, all shared, in one programme.
@@ -17,8 +17,10 @@ Queries and labels:
 - ``new``: evals/suggest/queries_new_dev.jsonl (10 queries with their labels on the line);
 - ``test``: evals/suggest/queries_new_test.jsonl (10, held out until it was run once on 2026-12-06;
   development data since: ``--split test`` scores it, ``--split all`` scores the 50 together);
-- ``test2``: evals/suggest/queries_new_test2.jsonl (t21..t30, blind: never read while developing;
-  ``--split test2`` scores it, once, at the end).
+- ``test2``: evals/suggest/queries_new_test2.jsonl (t21..t30, written blind, run once on 2026-12-07;
+  development data since);
+- ``test3``: evals/suggest/queries_new_test3.jsonl (t31..t40, blind: never read while developing;
+  ``--split test3`` scores it, once, at the end).
 
 Systems: ``after`` is coach.suggest as it is; ``before`` is evals/suggest/baseline_suggest.py, a
 verbatim copy of coach/suggest.py before issue #18, run over the same store. ``--system both``
@@ -86,8 +88,10 @@ def load_queries(split: str) -> list[dict]:
         out += [dict(q, part="new") for q in lines("queries_new_dev.jsonl")]
     if split in ("test", "all"):
         out += [dict(q, part="test") for q in lines("queries_new_test.jsonl")]
-    if split == "test2":  # the blind set: scored once, at the end, never while developing
+    if split in ("test2", "all"):  # the second blind set: scored once (2026-12-07), read since
         out += [dict(q, part="test2") for q in lines("queries_new_test2.jsonl")]
+    if split == "test3":  # the blind set: scored once, at the end, never while developing
+        out += [dict(q, part="test3") for q in lines("queries_new_test3.jsonl")]
     return out
 
 
@@ -143,8 +147,9 @@ def summary(rows: list[dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--k", type=int, default=5)
-    ap.add_argument("--split", choices=["dev", "test", "all", "test2"], default="dev",
-                    help="dev: old + new (40); test: the former held-out 10; all: the 50; test2: the blind set, run ONCE")
+    ap.add_argument("--split", choices=["dev", "test", "test2", "all", "test3"], default="dev",
+                    help="dev: old + new (40); test, test2: the former held-out 10 each; all: the 60; "
+                         "test3: the blind set, run ONCE")
     ap.add_argument("--system", choices=["after", "before", "both"], default="after")
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument("--scoped", action="store_true", help="ask within a programme, beside another programme's copies")

@@ -1,16 +1,16 @@
 """How the line between "fits well" and "weaker" (coach.suggest.FitsWell) and SHOW were chosen.
 
-    python evals/suggest/tune.py                 # in-sample: the grid's best rules over the 50 labelled queries
+    python evals/suggest/tune.py                 # in-sample: the grid's best rules over the 60 labelled queries
     python evals/suggest/tune.py --cv            # leave-queries-out cross-validation of each rule family
     python evals/suggest/tune.py --show          # SHOW alone, the rest as shipped
     python evals/suggest/tune.py --split dev     # the 40 development queries only (as first tuned)
 
 Each query's candidate pairs are scored once (coach.suggest.past_pairs) and grouped into cards
 once; each rule then only re-draws the line, so the grid is cheap. The store and the scoring are
-those of evals/suggest/run_retrieval.py. The blind split (``test2``) is never read here.
+those of evals/suggest/run_retrieval.py. The blind split (``test3``) is never read here.
 
-``--cv``: the 50 queries are split into 10 folds (5 different shuffles); for each fold the rule
-with the best mean of P@3 + 0.1 x hit@3 over the cards fitting well is chosen on the other 40-45
+``--cv``: the 60 queries are split into 10 folds (5 different shuffles); for each fold the rule
+with the best mean of P@3 + 0.1 x hit@3 over the cards fitting well is chosen on the other 54
 queries (the middle one of the ties) and scored on the fold's. The figures are pooled over every
 held-out query: what a rule chosen this way does on queries it was not chosen on.
 """
