@@ -35,7 +35,7 @@ DROPPED = rx(
     r"skipped (it|that|this)", r"(didn'?t|did not|never) [^.]{0,40}in the end", r"in the end,? (i|we) (didn'?t|did not|never)",
     r"(we|i) stopp?(ed)? (this|that) (plan|idea)", r"shelved", r"binned", r"vetoed", r"turned (it|that|us|me) down",
     r"(i'?ve|we'?ve|i|we) stopped (asking|pushing|trying|chasing)", r"didn'?t seem (any|much) point",
-    r"(answer|they|she|he) (was|said) (a )?(\w+ )?no\b", r"not (booking|doing|pursuing|buying|hiring|renewing|running) (it|that|them|one)")
+    r"(answer|they|she|he) (was|said) (a )?(\w+ ){0,2}no\b", r"(didn'?t|did not|don'?t|do not) (even )?need to", r"not (booking|doing|pursuing|buying|hiring|renewing|running) (it|that|them|one)")
 SHARE = rx(
     r"half[- ](done|written|finished|there|way|of (it|them))", r"half a (win|job|success)", r"halfway",
     r"partly(?! (because|due|for|time|as|since))", r"partially", r"patchy", r"stalled",
@@ -43,7 +43,7 @@ SHARE = rx(
     r"(one|two|three|four|five|six|seven|eight|nine|\d+) (of|out of) (the |my )?(two|three|four|five|six|seven|eight|"
     r"nine|ten|twelve|\d+)", r"out of (two|three|four|five|six|seven|eight|nine|ten|twelve|\d+)", r"(one|two|three|four|five|a couple|a few|\d+) so far", r"so far,? (one|two|three|\d+)",
     r"(not|but not) (everybody|everyone|all( of)?)", r"(the )?others?,? (no|not|haven'?t|didn'?t|are (still|just)|still)",
-    r"the (rest|other (one|two|three|ones))", r"(lapsed|slipped|tailed off|fizzled|dropped off|fell away)", r"in progress", r"pick(ed)? it back up", r"get back (to|into) it",
+    r"the (rest|other (one|two|three|ones))", r"(lapsed|slipped|tailed off|fizzled|dropped off|fell away|petered out|died off|died down|gone quiet|went quiet)", r"in progress", r"pick(ed)? it back up", r"get back (to|into) it",
     r"(one|two|three|four|five|six|seven|eight|nine|\d+) (still )?(haven'?t|have not|didn'?t|did not|hasn'?t)",
     r"i started (that|it|on it)", r"started,? (but|then)", r"(went|got) as far as", r"about half", r"(did|done) the first",
     r"(in|on|with) (one|a single) (team|site|floor|depot|ward|store|school|region|class) (only|so far|as a trial)",
@@ -101,7 +101,7 @@ OPENING = {  # a short first reply that answers the question outright
 }
 # A one-word past participle ("Revisited.", "Sent.") answers "done" when no pattern above claims it.
 ONE_WORD_DEED = re.compile(r"^\W*[a-z]{3,}(ed|en|wn)\W*$", re.I)
-WINDOW = 2  # the first sentence that says something about the action, and the one after it
+WINDOW = 3  # the first sentence that says something about the action, and the next two that say more than a word
 SHARE_REACH = 5  # a share said this early in the answer is about the action, later it may be about its results
 BULLET = re.compile(r"(?:^|\s)[-•*]\s+")
 SELF_CORRECTION = re.compile(r"\b(wait|sorry|actually),? (yes|no)\b", re.I)
@@ -154,7 +154,9 @@ def reading(text: str) -> tuple[str | None, bool]:
     negative = bool(NO_OPENING.match(sents[0]))
     if first is None:
         return ("not_yet", False) if negative else (None, False)
-    near = set().union(*said[first:first + WINDOW])
+    # the first sentence that says something, and the next one that says more than a word ("Nice.")
+    after = [i for i in range(first + 1, len(sents)) if said[i] or len(sents[i].split()) > 1][:WINDOW - 1]
+    near = set().union(said[first], *(said[i] for i in after))
     if any("share" in f for f in said[:SHARE_REACH]):  # "the other two are just... waiting", said a little later
         near.add("share")
     if negative and any(INSTEAD.search(s) for s in sents):
