@@ -11,8 +11,7 @@ Training sentences (never the held-out split, test4):
   rest are not (0). Payload-only answers (the second half of an attempt split over two turns)
   are left out: what they say is an ordinary sentence, the attempt is in the announcement.
 - evals/injection/train_extra.jsonl: sentences written by hand for this (1 and 0), in other
-  phrasings than the dev lines; train_extra2.jsonl: 200 + 200 more, written on 2026-12-07 by a
-  helper who read only the first lines of train_extra.jsonl (many languages, forms and addressees).
+  phrasings than the dev lines.
 - The dev splits of the extraction and follow-up gold sets: ordinary answers (0); in lines
   tagged ``injection``, sentences the cue guard finds are attempts (1), the rest of that answer
   is left out.
@@ -91,8 +90,7 @@ def gold_sentences() -> list[tuple[str, int]]:
 
 
 def extra_sentences() -> list[tuple[str, int]]:
-    return [(normalise(r["text"]), int(r["label"])) for name in ("train_extra.jsonl", "train_extra2.jsonl")
-            for r in _lines(HERE / name)]
+    return [(normalise(r["text"]), int(r["label"])) for r in _lines(HERE / "train_extra.jsonl")]
 
 
 def fit(x: np.ndarray, y: np.ndarray, l2: float, iterations: int = 25) -> tuple[np.ndarray, float]:
@@ -210,7 +208,7 @@ def main(argv=None) -> None:
     flag = FLAG
     meta = {"dev_sentences": sum(map(len, per_line)), "other_sentences": len(fixed), "l2": args.l2,
             "sources": [*(f"evals/injection/{sp}.jsonl" for sp in args.splits.split(",")),
-                        "evals/injection/train_extra.jsonl", "evals/injection/train_extra2.jsonl",
+                        "evals/injection/train_extra.jsonl",
                         *(str(p.relative_to(ROOT)) for p in GOLD)]}
     write(injection.Path(injection.__file__).with_name("injection_model.json"), w, b, refuse, follow, flag, meta)
     print(f"wrote coach/extraction/injection_model.json (refuse {refuse}, follow {follow}, flag {flag})")
