@@ -4,7 +4,8 @@ follow-up transcripts.
     python evals/followup/run.py                 # dev split
     python evals/followup/run.py --split test    # the first held-out split (scored once; read since)
     python evals/followup/run.py --split test2   # the second (scored once, read since)
-    python evals/followup/run.py --split test3   # the third held-out split (score it once)
+    python evals/followup/run.py --split test3   # the third (scored once, read since)
+    python evals/followup/run.py --split test4   # the fourth held-out split (score it once)
     python evals/followup/run.py --errors        # also list every wrong status
 
 Each line's transcript (coach questions as written, participant answers as given) and its
@@ -31,8 +32,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from coach.embeddings import MiniLM  # noqa: E402
-from coach.extraction.outcomes import extract_outcomes  # noqa: E402
+from coach.extraction.outcomes import extract_outcomes, segments  # noqa: E402
 from coach.extraction.records import Turn  # noqa: E402
+from coach.extraction.status import reading  # noqa: E402
 
 HERE = Path(__file__).parent
 SIMILAR = 0.5
@@ -41,6 +43,18 @@ SIMILAR = 0.5
 def load(split: str) -> list[dict]:
     return [json.loads(line) for line in (HERE / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
             if line.strip()]
+
+
+def plain_readings(line: dict) -> dict[str, bool]:
+    """Action -> whether its first answer said its status plainly (coach.extraction.status.reading):
+    the live follow-up asks "done, partly done, not started yet, or dropped?" when it did not."""
+    turns = [Turn(t["speaker"], t["text"]) for t in line["transcript"]]
+    segs, _ = segments(turns, line["actions"])
+    out = {}
+    for a, seg in zip(line["actions"], segs):
+        first = [s for k, s, _ in seg.sentences if k == seg.sentences[0][0]] if seg.sentences else []
+        out[a] = bool(first) and reading(" ".join(first))[1]
+    return out
 
 
 def predict(line: dict) -> dict[str, dict]:
@@ -59,13 +73,16 @@ def evaluate(lines: list[dict], errors: bool = False) -> dict:
     right = total = dec_right = predicted = matched = 0
     confusion: Counter = Counter()
     pairs = []
+    plain = Counter()
     for line in lines:
         pred = predict(line)
+        said_plainly = plain_readings(line)
         predicted += len(pred)
         for g in line["expected"]["outcomes"]:
             total += 1
             p = pred.get(g["action"])
             got = p["status"] if p else None
+            plain[(said_plainly.get(g["action"], False), got == g["status"])] += 1
             confusion[(g["status"], got)] += 1
             right += got == g["status"]
             dec_right += bool(p and p["decision_changed"]) == bool(g["decision_changed"])
@@ -83,12 +100,19 @@ def evaluate(lines: list[dict], errors: bool = False) -> dict:
             "outcome_precision": prec, "outcome_recall": rec,
             "outcome_f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0,
             "decision_changed_accuracy": dec_right / total if total else 0.0,
+            "said_plainly": (plain[(True, True)] + plain[(True, False)]) / total if total else 0.0,
+            "status_accuracy_when_plain": _share(plain[(True, True)], plain[(True, False)]),
+            "status_accuracy_otherwise": _share(plain[(False, True)], plain[(False, False)]),
             "confusion (gold, predicted)": {f"{g}->{p}": n for (g, p), n in sorted(confusion.items(), key=str)}}
+
+
+def _share(right: int, wrong: int) -> float:
+    return right / (right + wrong) if right + wrong else 0.0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--split", choices=("dev", "test", "test2", "test3"), default="dev")
+    ap.add_argument("--split", choices=("dev", "test", "test2", "test3", "test4"), default="dev")
     ap.add_argument("--errors", action="store_true", help="list each wrong status on stderr")
     args = ap.parse_args()
     res = evaluate(load(args.split), args.errors)
