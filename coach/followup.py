@@ -9,7 +9,8 @@ skip, end early. The transcript is the only state: each coach turn says which ac
 
 The follow-ups, at most ``max_probes`` per action:
 
-- ``status``: the answer does not plainly say done, partly done, not yet or dropped (coach.extraction.status.reading);
+- ``status``: the answer did not open by naming it: done, partly done, not yet or dropped
+  (coach.extraction.status.said_outright);
 - ``led_to``: done, and the answers so far say little about what came of it;
 - ``in_the_way``: partly done, not yet or dropped, and no reason given (coach.cues.REASON);
 - ``decision`` (seniors): anything but "not yet", and no decision named so far.
@@ -26,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from coach.cues import content_words, gives_a_reason, has_time, is_vague, names_a_decision
-from coach.extraction.status import reading
+from coach.extraction.status import reading, said_outright
 from coach.interview import Step
 from coach.prompts import default_prompts_dir
 
@@ -217,8 +218,10 @@ class FollowUp:
             if is_vague(said) and "more" not in st.asked and not re.match(r"^\W*no\b", said, re.I):
                 return Step(self.t["since"]["more"], "probe", slot=slot, probe="more")
             return None
-        status, plain = reading(said)
-        if not plain and "status" not in st.asked:  # the participant says which it was, rather than a guess
+        status, _ = reading(said)
+        # Unless the answer opened by naming it ("Not yet, it's booked"), the participant says which it
+        # was: read from free answers by rules, a status is too often wrong to be theirs.
+        if "status" not in st.asked and said_outright(said) is None:
             return Step(probes["status"], "probe", slot=slot, probe="status")
         thin = content_words(said) <= THIN
         if status == "done" and thin and "led_to" not in st.asked:

@@ -150,6 +150,19 @@ def test_skip_end_early_and_resume_read_back_from_the_transcript():
     assert again is not None and "ask each store manager" in again.text
 
 
+def test_the_status_question_is_asked_unless_the_answer_opens_by_naming_it():
+    fu = conversation("senior", ["Move the rota to the app", "Ask each store manager to post a video"])
+    turns = play(fu, [
+        "We switched the day staff in week two. Nights are still on the paper rota.",  # reads as partly: still asked
+        "Partly done.",
+        "The night managers wanted to wait for the new phones.",
+        "No.",
+        "Not yet: it's on the agenda of the managers' meeting next month.",  # names it first: not asked
+    ])
+    probes = [(m or {}).get("probe") or (m or {}).get("kind") for sp, _, m in turns if sp == "coach"]
+    assert probes == ["intro", "question", "status", "in_the_way", "decision", "question", "in_the_way"]
+
+
 def test_outcomes_are_linked_grounded_and_words_to_the_software_set_nothing():
     actions = [{"text": "Move the billboard money to creators", "record": 7},
                {"text": "Ask each store manager to post a video", "record": 8}]

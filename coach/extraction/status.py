@@ -111,7 +111,26 @@ YES_FIRST = re.compile(r"^\W*(yes|yep|yeah|yup)\b\s*[,;:!.–—-]", re.I)  # a 
 FILLER_ONLY = re.compile(r"^\W*(um+|uh+|er+|ah+|oh|well|so|hmm+|right|ok(ay)?|mm+)\W*$", re.I)
 SUMMING_UP = re.compile(r"^\W*(so|in short|overall|all in all|net net|bottom line)\b[,:]?\s*"
                         r"|^\W*(i'?d|i would|let'?s) (say|call it)\b[,:]?\s*", re.I)
+_THEN = r"\b\s*([,;:!.–—-]|$)"  # the status word, then a pause: "Not yet: it's on the agenda ..."
+LEADS_WITH = {
+    "partly": re.compile(r"^\W*(partly( done)?|partially|half( done| there)?|halfway|in part|yes and no)" + _THEN, re.I),
+    "not_yet": re.compile(r"^\W*((no,? )?not yet|not started( yet)?|booked|scheduled|postponed|pending)" + _THEN, re.I),
+    "dropped": re.compile(r"^\W*(dropped|scrapped|cancell?ed|shelved|parked|(no,? )?(we|i) dropped (it|that))" + _THEN, re.I),
+}
+YES_ONLY = re.compile(r"^\W*(yes|yep|yeah|yup|absolutely|it did|we did|i did)\b\W*$", re.I)
 NO_OPENING = re.compile(r"^\W*(no|nope|not really|neither)\W*$", re.I)
+
+
+def said_outright(text: str) -> str | None:
+    """The status when the answer opens by naming it ("Done.", "Not yet, it's booked.", "Half
+    there."); a bare "Yes" is not one (it often answers something else: "Shall we start?")."""
+    sents = [s for s in sentences_of(BULLET.sub(". ", text)) if not FILLER_ONLY.match(s)]
+    if not sents or YES_ONLY.match(sents[0]):
+        return None
+    if DONE_FIRST.match(sents[0]) and not SHARE.search(sents[0]):
+        return "done"
+    return next((st for st, pattern in OPENING.items() if pattern.match(sents[0])), None) or next(
+        (st for st, pattern in LEADS_WITH.items() if pattern.match(sents[0])), None)
 
 
 def verdict(sentence: str) -> str | None:

@@ -16,7 +16,11 @@ no markers, so answers are lined up with actions by the words the questions repe
 - outcome F1: a predicted outcome is right when its action's gold status is the same and what it
   says happened is close in meaning to the gold ``what_happened`` (MiniLM cosine >= 0.5);
   precision over predicted outcomes, recall over gold ones;
-- decision-changed accuracy: whether a decision was named (filled or null) agrees with the gold.
+- decision-changed accuracy: whether a decision was named (filled or null) agrees with the gold;
+- said plainly: first answers whose reading is plain (coach.extraction.status.reading), and the
+  status accuracy on those and on the rest;
+- opened with status: first answers that open by naming their status (status.said_outright: the
+  live follow-up asks no status question after those), and how many of those are right.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from coach.embeddings import MiniLM  # noqa: E402
 from coach.extraction.outcomes import extract_outcomes, segments  # noqa: E402
 from coach.extraction.records import Turn  # noqa: E402
-from coach.extraction.status import reading  # noqa: E402
+from coach.extraction.status import reading, said_outright  # noqa: E402
 
 HERE = Path(__file__).parent
 SIMILAR = 0.5
@@ -45,16 +49,12 @@ def load(split: str) -> list[dict]:
             if line.strip()]
 
 
-def plain_readings(line: dict) -> dict[str, bool]:
-    """Action -> whether its first answer said its status plainly (coach.extraction.status.reading):
-    the live follow-up asks "done, partly done, not started yet, or dropped?" when it did not."""
+def first_answers(line: dict) -> dict[str, str]:
+    """Action -> the participant's first answer about it, as the extractor lines answers up."""
     turns = [Turn(t["speaker"], t["text"]) for t in line["transcript"]]
     segs, _ = segments(turns, line["actions"])
-    out = {}
-    for a, seg in zip(line["actions"], segs):
-        first = [s for k, s, _ in seg.sentences if k == seg.sentences[0][0]] if seg.sentences else []
-        out[a] = bool(first) and reading(" ".join(first))[1]
-    return out
+    return {a: " ".join(s for k, s, _ in seg.sentences if k == seg.sentences[0][0]) if seg.sentences else ""
+            for a, seg in zip(line["actions"], segs)}
 
 
 def predict(line: dict) -> dict[str, dict]:
@@ -73,16 +73,19 @@ def evaluate(lines: list[dict], errors: bool = False) -> dict:
     right = total = dec_right = predicted = matched = 0
     confusion: Counter = Counter()
     pairs = []
-    plain = Counter()
+    plain, opened = Counter(), Counter()
     for line in lines:
         pred = predict(line)
-        said_plainly = plain_readings(line)
+        firsts = first_answers(line)
         predicted += len(pred)
         for g in line["expected"]["outcomes"]:
             total += 1
             p = pred.get(g["action"])
             got = p["status"] if p else None
-            plain[(said_plainly.get(g["action"], False), got == g["status"])] += 1
+            first = firsts.get(g["action"], "")
+            plain[(bool(first) and reading(first)[1], got == g["status"])] += 1
+            if first and (named := said_outright(first)):  # the live follow-up asks no status question then
+                opened[named == g["status"]] += 1
             confusion[(g["status"], got)] += 1
             right += got == g["status"]
             dec_right += bool(p and p["decision_changed"]) == bool(g["decision_changed"])
@@ -103,6 +106,7 @@ def evaluate(lines: list[dict], errors: bool = False) -> dict:
             "said_plainly": (plain[(True, True)] + plain[(True, False)]) / total if total else 0.0,
             "status_accuracy_when_plain": _share(plain[(True, True)], plain[(True, False)]),
             "status_accuracy_otherwise": _share(plain[(False, True)], plain[(False, False)]),
+            "opened_with_status": opened[True] + opened[False], "right_when_opened": opened[True],
             "confusion (gold, predicted)": {f"{g}->{p}": n for (g, p), n in sorted(confusion.items(), key=str)}}
 
 
