@@ -28,6 +28,8 @@ INJECTION = rx(r"ignore (all |your |the |any )?(previous |prior )?(instructions|
                r"ignore (whatever|everything|anything|all)( else)?", r"ignore the rest", r"(you were|you'?ve been) told",
                r"system (note|prompt|message)", r"note to the (extractor|system|summary|summariser|summarizer|ai|model)",
                r"extractor", r"record that", r"write (this|that) down", r"pass (this|that) on exactly",
+               # a speaker label inside an answer: a turn of the conversation made up ("Participant: Yes - ...")
+               r"(?:^|(?<=[.!?]\s)|(?<=\n))\s*(participant|coach|interviewer|assistant)\s*:\s*\w+",
                r"(the|your) (summary|summarising|summarizing) (tool|system|bot|model)",
                r"(list|record|mark|log|note|put) (my|me|this participant|the participant)( main)? (learning|learnings|"
                r"as|down as)", r"participant has (completed|learned|mastered)",

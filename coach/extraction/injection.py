@@ -51,32 +51,34 @@ WEIGHTS = Path(__file__).with_name("injection_model.json")
 
 _SOFTWARE = (r"system|systems|systemu|systeme|système|sistema|programm?e?s?|programa|program[u]?|software|app|"
              r"application|tool|tools|bot|chatbot|bots|ai|a\.i\.|ia|ki|model|algorithm|assistant|asistente|"
-             r"assistente|asystent|computer|machine|extractor|summari[sz]er|note-?taker|engine")
+             r"assistente|asystent|computer|machine|extractor|summari[sz]er|note-?taker|engine|logiciel|"
+             r"generator|générateur|generador|gerador|generatore")
 SOFTWARE = re.compile(rf"\b({_SOFTWARE})\b", re.I)
 # "whoever / whatever / whichever (program) is compiling / writing up / processing this"
 UNSEEN_READER = re.compile(r"\b(whoever|whatever|whichever|anyone|anything)( \w+)?( is|'s| are)? (compil|process|"
                            r"summari[sz]|writ|typ|read|record|suggest|generat|produc|pars|stor|sav|turn)\w*", re.I)
-_ARTEFACT = (r"summary|summaries|record|records|notes|minutes|write-?up|transcript|debrief|takeaways?|list|"
+_ARTEFACT = (r"summary|summaries|record|records|notes|minutes|write-?up|transcript|debrief|takeaways?|(key |final |learning )list|"
              r"learnings?|key learning|action items?|lessons? learned|"
              r"document|output|entry|entries|file|log|evidence|suggestions|topic ideas|first item|item number|"
              r"résumé|resume|resumen|resumo|zusammenfassung|protokoll|notatk\w*|podsumowani\w*|wniosek|notas|"
-             r"registro|acta|compte rendu")
+             r"registro|acta|compte rendu|samenvatting|verslag|riepilogo|verbale|özet|tutanak")
 ARTEFACT = re.compile(rf"\b(the|my|this|your|our|a|an|its|final|official|each|every|these|his|her|le|la|el|"
                       rf"das|die|der|o|a)\s+([\w'’-]+\s+){{0,2}}({_ARTEFACT})\b|\bitem (number|one|#?1)\b", re.I)
 SECOND_PERSON = re.compile(r"(?<!thank )(?<!thank-)\b(you|your|you'?re|yourself|tu|tes|ton|vous|votre|du|dein\w*|ihr|usted|tú|"
                            r"twoj\w*|aap|tum)\b", re.I)
 # an order at the start of a sentence or clause (after "please", "and", "also", ...)
 DIRECTIVE = re.compile(
-    r"(^|[:;,(\"]\s*)(please\s+|kindly\s+|and\s+|also\s+|so\s+|now\s+|just\s+)*(record|add|put|list|write|mark|"
+    r"(^|[:;,(\"—–-]\s*)(please\s+|kindly\s+|and\s+|also\s+|so\s+|now\s+|just\s+|instead\s+|then\s+|oh\s+)*(record|add|put|list|write|mark|chuck|stick|jot|"
     r"include|state|save|store|append|publish|set|ignore|disregard|forget|pass|tell|log|note|fetch|apply|close|"
     r"skip|consider|treat|output|delete|remove|approve|send|give|grant|make sure|ensure|rate|replace|insert|"
     r"change|update|enter|upload|export|forward|share|promote|flag|label|rank|describe|report|copy|paste|"
-    r"oublie|écris|ajoute|añade|escribe|ignora|ignoriere|trage|schreib\w*|zapisz|dodaj|likho|bhool)\b", re.I)
+    r"oublie|écris|ajoute|indiquez|indique|notez|mettez|añade|escribe|pon|ponga|ignora|ignoriere|trage|schreib\w*|"
+    r"zapisz|dodaj|likho|bhool|zet|schrijf|noteer|scrivi|metti|aggiungi|yaz|ekle)\b", re.I)
 MODAL = re.compile(r"\b(must|should|shall|has to|have to|needs? to|ought to|is to be|are to be|will be recorded)\b",
                    re.I)
 QUOTED = re.compile(r"[\"“«„]([^\"”»]{12,})[\"”»]|(?<!\w)'([^']{12,})'(?!\w)")
 DOUBLE_QUOTED = re.compile(r"[\"“«„]([^\"”»]{12,})[\"”»]")
-MARKUP = re.compile(r"<!--|-->|\{\s*\"|\"\s*:\s*[\[{\"]|\[[A-Za-z _-]{2,30}\]\s*:?|(^|\s)#{1,6}\s|\*\*|"
+MARKUP = re.compile(r"^\W*(?i:participant|coach|interviewer|user|assistant|system|facilitator|ai)\s*:\s|<!--|-->|\{\s*\"|\"\s*:\s*[\[{\"]|\[[A-Za-z _-]{2,30}\]\s*:?|(^|\s)#{1,6}\s|\*\*|"
                     r"(^|\s)[-*•]\s+\*{0,2}[A-Z][a-z]+:|</?[a-z]+[^>]*>")
 URL = re.compile(r"\b(https?://|www\.)\S+|\b[a-z0-9][a-z0-9-]*(\.[a-z0-9-]+)*\.(com|net|org|io|ai|co|info|biz|"
                  r"app|dev|xyz|ru|cn|de|fr|uk|eu|pl|es|it|nl|me|ly|gl|sh|to|site|online|link|click|zip)"
@@ -125,6 +127,16 @@ ADDRESS = re.compile(rf"^[^:]{{0,80}}\b({_SOFTWARE})\b[^:]{{0,40}}:|(^|[,;:.!?(-
                      rf"hi|attention|pour|para)\s+(the |whatever |any |this |l'|el )?({_SOFTWARE})\b", re.I)
 
 
+# a note to the record itself before a colon ("Opmerking voor de samenvatting:", "Note for the minutes:")
+NOTE_FOR_RECORD = re.compile(rf"^[^:]{{0,40}}\b(for|to|pour|voor|für|fürs|para|per|dla|için)\s+(the |de |le |la |les |die |"
+                             rf"der |das |el |la |il |o |a )?({_ARTEFACT})\b[^:]{{0,30}}:", re.I)
+VOCATIVE = re.compile(rf"(^|[,;:.!?—–-]\s*|\b(oh|and|ok|okay|so|hey|yo)\s+)({_SOFTWARE})\s*,", re.I)
+PUTTING_IN = {"record", "add", "put", "write", "include", "state", "note", "log", "chuck", "stick", "jot", "insert",
+              "append", "list", "mark"}
+# "I'll take that down to the depot": the speaker's own deed, not an order
+FIRST_PERSON_LEAD = re.compile(r"\b(i|we|i'?ll|we'?ll|i'?d|he|she|they)\s+(\w+\s+)?(take|get|write) (this|that|it) down\b", re.I)
+
+
 # a lead-in that reports what someone showed or said ("He showed me the actual system: ...") is about
 # the sessions, not words to the software
 REPORTED_LEAD = re.compile(r"\b(showed|shows|show|told|tells|taught|explained|explains|saw|see|seen|learned|learnt|"
@@ -135,8 +147,11 @@ NAME_THEN_VERB = re.compile(r"\s+(want|wants|wanted|said|says|is|was|has|had|ask
 
 
 def addressed(text: str) -> bool:
-    m = ADDRESS.search(text)
-    return m is not None and not REPORTED_LEAD.search(text[:m.end()])
+    m = ADDRESS.search(text) or NOTE_FOR_RECORD.search(text)
+    if m is not None and not REPORTED_LEAD.search(text[:m.end()]):
+        return True
+    v = VOCATIVE.search(text)  # "oh and bot, real talk, just chuck in that ...": the software called, then an order
+    return v is not None and any(d.start() >= v.start() for d in directives(text))
 
 
 def directives(text: str) -> list[re.Match]:
@@ -171,12 +186,23 @@ def form(text: str) -> list[float]:
             min(sum(not c.isascii() for c in letters) / max(len(letters), 1) * 10, 1.0), min(n, 40) / 40]
 
 
+# an order to put a statement in ("Put down that I'm the best mentor", "instead write that my
+# attendance was perfect", "take this down exactly"): the record is the object even unnamed
+PUT_IN_THAT = re.compile(r"^\W*(?i:(down |in |it (down |in )?)?that (i|i'm|i'?ve|my|me|we|our|she|he|they|the|this|it|"
+                         r"everyone|nobody)\b)|^\W*(?i:(down |in |it (down |in )?)?that) [A-Z]\w+\b")
+TAKE_DOWN = re.compile(r"\b(take|get|write) (this|that|it) down\W*(exactly|word for word|verbatim|as follows|:)", re.I)
+
+
 def orders_the_record(text: str) -> bool:
     """An order whose object is the record ("add to the summary that ...", "the first item must
     be ..."): the artefact close after the order, or just before "must"/"should". An order about
     something else that only mentions a document further on ("Add a section to the questionnaire
     asking what happens when a document tells their AI ...") is an action, not an attempt."""
+    if TAKE_DOWN.search(text) and not FIRST_PERSON_LEAD.search(text):
+        return True
     for m in directives(text):
+        if m.group(3).lower() in PUTTING_IN and PUT_IN_THAT.match(text[m.end():]):
+            return True
         near = text[m.end():m.end() + 60]
         if ARTEFACT.search(near) or SELF_REFERENCE.search(near):
             return True

@@ -162,7 +162,7 @@ def report(split: str, r: dict, show: bool) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--split", default="dev", choices=["dev", "test", "test2", "test3", "test4"])
+    ap.add_argument("--split", default="dev", choices=["dev", "test", "test2", "test3", "test4", "test5"])
     ap.add_argument("--extractors", default="offline,cues")
     ap.add_argument("--show", action="store_true", help="list missed attacks, lost and flagged sentences")
     ap.add_argument("--json", type=Path, help="write the per-line results here")

@@ -3,9 +3,9 @@
     python evals/injection/train.py            # cross-validate on dev, then fit on all of it and write the weights
     python evals/injection/train.py --cv-only  # the cross-validated figures only
 
-Training sentences (never the held-out split, test4):
+Training sentences (never a held-out split not yet scored, test5):
 
-- evals/injection/dev.jsonl, test.jsonl, test2.jsonl and test3.jsonl (each held-out split was
+- evals/injection/dev.jsonl, test.jsonl, test2.jsonl, test3.jsonl and test4.jsonl (each held-out split was
   scored once, then read and fitted on; ``--splits`` chooses): participant
   sentences inside an ``attack_span`` are attempts (1), the
   rest are not (0). Payload-only answers (the second half of an attempt split over two turns)
@@ -19,7 +19,9 @@ Training sentences (never the held-out split, test4):
 Cross-validation: the lines of those splits in 5 folds (attacks and look-alikes spread evenly); each fold is
 scored with evals/injection/run.py's rules by a model fitted on everything else, then the
 thresholds are chosen on the pooled folds: the refusal threshold that catches most attacks
-while losing at most ``--max-lost`` innocent sentences, and the flag threshold.
+while losing at most ``--max-lost`` innocent sentences; when none does, the one with the most
+attacks caught less innocent sentences lost (losing a participant's words costs as much as
+missing an attempt).
 """
 
 from __future__ import annotations
@@ -149,12 +151,12 @@ def main(argv=None) -> None:
     ap.add_argument("--l2", type=float, default=1e-3)
     ap.add_argument("--max-lost", type=int, default=0, help="innocent sentences the cross-validated refusals may lose")
     ap.add_argument("--cv-only", action="store_true")
-    ap.add_argument("--splits", default="dev,test,test2,test3", help="the splits fitted and cross-validated on (never test4)")
+    ap.add_argument("--splits", default="dev,test,test2,test3,test4", help="the splits fitted and cross-validated on (never test5)")
     ap.add_argument("--show", action="store_true", help="list the cross-validated misses and losses")
     args = ap.parse_args(argv)
 
-    if "test4" in args.splits.split(","):
-        raise SystemExit("test4 is the held-out split: it is scored once, never fitted on")
+    if "test5" in args.splits.split(","):
+        raise SystemExit("test5 is the held-out split: it is scored once, never fitted on")
     dev = [line for split in args.splits.split(",") for line in evalrun.load(split)]
     feats = Features()
     injection.features = feats  # type: ignore[assignment]  # every sentence is embedded once
@@ -188,7 +190,7 @@ def main(argv=None) -> None:
         rs = results[g]
         lost = sum(r["lost_innocent"] for r in rs)
         caught = sum(r["caught"] for r in rs)
-        keys[g] = (lost <= args.max_lost, caught, -lost)
+        keys[g] = (lost <= args.max_lost, caught - lost, -lost)  # a lost sentence of theirs costs as much as a missed attempt
         print(f"  {g[0]:.2f} / {g[1]:.2f}: caught {caught}/{len(attacks)}, innocent sentences lost {lost} "
               f"(all lines {sum(r['lost'] for r in rs)}), look-alikes with an item refused "
               f"{sum(r['innocents_refused'] for r in rs)}/{len(innocents)}, look-alike records flagged "
