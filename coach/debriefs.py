@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from coach.accounts import readable
 from coach.extraction.records import Extraction, superseded_turns
 from coach.extraction.records import Turn as XTurn
-from coach.followup import FollowUp, FollowUpProtocol
+from coach.followup import FollowUp, FollowUpProtocol, action_label
 from coach.interview import Interview, Protocol, Step, baseline_questions, baseline_returns
 from coach.policy import OPERATOR, Actor, check_owner, check_reviewer
 from coach.records import Records, enqueue_debrief, pair_vectors
@@ -35,6 +35,7 @@ MAX_MESSAGE_CHARS = 6000
 # extraction never treats them as the participant's words.
 SKIP = ("(skipped this question)", {"command": "skip"})
 END = ("(ended the interview here)", {"command": "end"})
+END_FOLLOWUP = ("(ended the follow-up here)", {"command": "end"})
 ROLES = ("senior", "junior")
 LIVE = ("interview", "followup")  # sources of debriefs held in the app's chat (not ingested)
 # what a participant may add to their summary, by role
@@ -84,6 +85,7 @@ class View:
     replaced: frozenset[int] = frozenset()  # indices of answers a later correction replaced
     followup: int | None = None  # a follow-up conversation: its round (1, 2); None for a debrief
     follows_shared: bool | None = None  # a follow-up's consent: the debrief it follows is shared
+    started: bool = False  # the participant has answered, or pressed a follow-up's Start
 
 
 def check_message(text: str | None) -> str:
@@ -101,6 +103,17 @@ def check_message(text: str | None) -> str:
 
 def _turns(d: Debrief) -> list[tuple[str, str, dict | None]]:
     return [(t.speaker, t.text, t.meta) for t in d.turns]
+
+
+def _already_confirmed(d: Debrief) -> DebriefError:
+    if d.source == "followup":
+        return DebriefError("This follow-up is already confirmed: nothing in it can be changed now.")
+    return DebriefError("This debrief is already confirmed. Ask your facilitator to reopen it.")
+
+
+def _not_done(d: Debrief) -> DebriefError:
+    return DebriefError("Please finish or end the follow-up first." if d.source == "followup"
+                        else "Please finish or end the interview first.")
 
 
 class Debriefs:
@@ -316,6 +329,7 @@ class Debriefs:
                     replaced=frozenset(superseded_turns([XTurn(t.speaker, t.text, t.meta) for t in d.turns])),
                     followup=d.round if d.source == "followup" else None,
                     follows_shared=self._follows_shared(s, d),
+                    started=any(t.speaker == "participant" for t in d.turns) or bool((d.plan or {}).get("started")),
                 )
 
     @staticmethod
@@ -354,7 +368,7 @@ class Debriefs:
             with self.db.session() as s:
                 d = self._get(s, actor, debrief_id)
                 if d.confirmed_at is not None:
-                    raise DebriefError("This debrief is already confirmed. Ask your facilitator to reopen it.")
+                    raise _already_confirmed(d)
                 self._add_turn(s, d, "participant", *participant)
             with self.db.session() as s:
                 d = self._get(s, actor, debrief_id)
@@ -392,7 +406,9 @@ class Debriefs:
         yield from self._respond(actor, debrief_id, SKIP)
 
     def end(self, actor: Actor, debrief_id: str) -> Iterator[str]:
-        yield from self._respond(actor, debrief_id, END)
+        with self.db.session() as s:
+            followup = self._get(s, actor, debrief_id).source == "followup"
+        yield from self._respond(actor, debrief_id, END_FOLLOWUP if followup else END)
 
     def correct(self, actor: Actor, debrief_id: str, slot_id: str, text: str, replace: bool = True) -> Iterator[str]:
         """A correction of an earlier answer: it ``replace``s what was said there (the earlier
@@ -410,10 +426,11 @@ class Debriefs:
         with self._lock(debrief_id), self.db.session() as s:
             d = self._get(s, actor, debrief_id)
             if d.confirmed_at is not None:
-                raise DebriefError("This debrief is already confirmed. Ask your facilitator to reopen it.")
+                raise _already_confirmed(d)
             step = self._interview(d).resume(_turns(d))
             if step is None:
-                raise DebriefError("There is nothing to continue: the interview did not end early.")
+                raise DebriefError(f"There is nothing to continue: the "
+                                   f"{'follow-up' if d.source == 'followup' else 'interview'} did not end early.")
             self._store_step(s, d, step, step.text)
             return step.text
 
@@ -437,6 +454,14 @@ class Debriefs:
             for step in self._interview(d).start():
                 self._add_turn(s, d, "coach", step.text, step.meta())
             return d.id
+
+    def start_followup(self, actor: Actor, debrief_id: str) -> None:
+        """The participant pressed a follow-up's Start: noted (in its plan, once), so that the page,
+        reloaded before the first answer, opens on the conversation rather than on its notice."""
+        with self._lock(debrief_id), self.db.session() as s:
+            d = self._get(s, actor, debrief_id)
+            if d.source == "followup" and not (d.plan or {}).get("started"):
+                d.plan = {**(d.plan or {}), "started": utcnow().isoformat()}
 
     def reword(self, actor: Actor, debrief_id: str, record_id: int, text: str | None,
                status: str | None = None) -> None:
@@ -462,7 +487,10 @@ class Debriefs:
             meta = {"summary": "reword" if text else "status", "kind": r.kind, "quote": r.quote}
             if status is not None:
                 meta["status"] = status
-        said = check_message(text) if text or status is None else f"What became of it: {STATUS_WORDS[status]}."
+            action = action_label(str((r.detail or {}).get("action") or "")) if r.kind == "outcome" else ""
+        # what became of which action, said: the transcript reads on its own (Review shows it)
+        said = check_message(text) if text or status is None else \
+            f"What became of {f'“{action}”' if action else 'it'}: {STATUS_WORDS[status]}."
         self._summary_turn(actor, debrief_id, said, meta)
 
     def add_item(self, actor: Actor, debrief_id: str, kind: str, text: str) -> None:
@@ -472,14 +500,38 @@ class Debriefs:
             raise DebriefError("Please choose what kind of item it is.")
         self._summary_turn(actor, debrief_id, text, {"summary": "add", "kind": kind})
 
+    def add_outcome(self, actor: Actor, debrief_id: str, slot_id: str, status: str | None, text: str | None) -> None:
+        """What became of a follow-up's action (``slot_id``: a0, a1, ...) that nothing was recorded
+        for, added by the participant from scratch: what they choose (``status``: done, partly,
+        not_yet, dropped) and what happened, in their words. Stored as their turn first (the action
+        and the status in its meta), then extracted as an outcome linked to that action, which
+        takes the place of any the coach read for it."""
+        from coach.records import STATUS_WORDS
+
+        with self.db.session() as s:
+            d = self._get(s, actor, debrief_id)
+            actions = (d.plan or {}).get("actions", []) if d.source == "followup" else []
+        if slot_id not in {f"a{i}" for i in range(len(actions))}:
+            raise DebriefError("Please choose the action this is about.")
+        if status not in STATUS_WORDS:
+            raise DebriefError("Please choose what became of the action.")
+        if not (text or "").strip():
+            raise DebriefError("Please write what happened, in your words.")
+        text = check_message(text).strip()
+        # the turn says which action and what became of it, then their words as typed (the quote,
+        # from the offset ``from``), so the transcript reads on its own
+        lead = f"What became of “{action_label(actions[int(slot_id[1:])]['text'])}”: {STATUS_WORDS[status]}. "
+        self._summary_turn(actor, debrief_id, lead + text, {"summary": "add", "kind": "outcome", "slot": slot_id,
+                                                            "status": status, "from": len(lead)})
+
     def _summary_turn(self, actor: Actor, debrief_id: str, text: str, meta: dict) -> None:
         with self._lock(debrief_id):
             with self.db.session() as s:
                 d = self._get(s, actor, debrief_id)
                 if d.confirmed_at is not None:
-                    raise DebriefError("This debrief is already confirmed. Ask your facilitator to reopen it.")
+                    raise _already_confirmed(d)
                 if not self._interview(d).state(_turns(d)).done:
-                    raise DebriefError("Please finish or end the interview first.")
+                    raise _not_done(d)
                 self._add_turn(s, d, "participant", text, meta)
             self._extract(debrief_id)
 
@@ -491,7 +543,7 @@ class Debriefs:
         with self._lock(debrief_id), self.db.session() as s:
             d = self._get(s, actor, debrief_id)
             if not self._interview(d).state(_turns(d)).done:
-                raise DebriefError("Please finish or end the interview first.")
+                raise _not_done(d)
             if keep is not None and d.confirmed_at is None:
                 self.records.withdraw_unkept(d, keep)
             if d.source == "followup":  # shared only under the debrief's own consent, never on its own

@@ -1,6 +1,8 @@
 """The follow-up in a real headless Chromium: a senior whose debrief was confirmed 31 days ago
-signs in and finds the follow-up waiting in the same chat, answers, ends early, carries on,
-confirms; at a laptop's and at a phone's width, with axe-core."""
+signs in and finds the follow-up waiting in the same chat, starts it (a reload then resumes it),
+answers, ends early, carries on, skips an action and adds what became of it in the summary,
+confirms and sees what was confirmed as a plain list; at a laptop's and at a phone's width, with
+axe-core."""
 
 from __future__ import annotations
 
@@ -74,12 +76,17 @@ def test_the_follow_up_in_the_browser(tmp_path, browser, width, height):
         start.click()
         page.get_by_label("Your answer").wait_for()
         assert not ready.is_visible()
-        assert bots(page).last.inner_text() == ("You said you would move part of the spring launch budget from the "
-                                                "billboard to local creators. What happened?")
+        first = ("You said you would move part of the spring launch budget from the billboard to local creators. "
+                 "What happened?")
+        assert bots(page).last.inner_text() == first
         assert page.get_by_text("Follow-up on your actions").count() >= 1
         page.wait_for_function("() => document.activeElement && document.activeElement.closest('#coach-answer')")
         assert_accessible(page)
         shot(page, f"followup-start-{width}")
+        page.reload()  # started, nothing answered yet: the conversation comes back, not its notice
+        page.get_by_label("Your answer").wait_for()
+        expect(ready).to_be_hidden()
+        assert bots(page).last.inner_text() == first
         assert answer(page, "Done. We gave a third of the billboard money to three creators near Leeds.") == \
             "Did it change a decision you made? Which one?"
         assert answer(page, "Yes. I didn't renew the billboard contract for summer.").startswith(
@@ -92,16 +99,22 @@ def test_the_follow_up_in_the_browser(tmp_path, browser, width, height):
         page.get_by_label("Your answer").wait_for()
         assert "ask each store manager" in bots(page).last.inner_text()
         page.get_by_role("button", name="End now…").click()
+        # the follow-up's own words: a follow-up, not an interview or a debrief
+        expect(page.locator("#end-confirm")).to_contain_text("End the follow-up here?")
         page.get_by_role("button", name="Yes, end now").click()
-        page.get_by_role("button", name="Continue the interview").wait_for()
+        page.get_by_role("button", name="Continue the follow-up").wait_for()
+        assert "(ended the follow-up here)" in page.locator("#coach-chat").inner_text()
+        assert "You ended the follow-up early" in page.locator("#coach-summary").inner_text()
         page.reload()  # nothing lost, and the page comes back to the follow-up, not started over
-        page.get_by_role("button", name="Continue the interview").click()
+        page.get_by_role("button", name="Continue the follow-up").click()
         page.get_by_label("Your answer").wait_for()
         assert not ready.is_visible()
         assert "ask each store manager" in bots(page).last.inner_text()
-        assert answer(page, "Not yet: it's on the agenda of the managers' meeting next month.") == \
-            "What got in the way?"
-        assert answer(page, "The stocktake took every manager's time.").startswith("Thank you, that's everything")
+        page.get_by_role("button", name="Skip question").click()  # said later, in the summary
+        summary = page.locator("#coach-summary")
+        summary.get_by_text("Nothing is recorded for “Ask each store manager to post one short video a week” (you "
+                            "skipped it)", exact=False).wait_for()
+        assert bots(page).last.inner_text().startswith("Thank you, that's everything")
         # the progress says which actions were asked about, not whether they were done
         assert "(answered)" in page.locator(".coach-progress").first.inner_text()
         assert "(done)" not in page.locator(".coach-progress").first.inner_text()
@@ -109,7 +122,7 @@ def test_the_follow_up_in_the_browser(tmp_path, browser, width, height):
         keep.get_by_text("What happened: Move part of the spring launch budget from the billboard to local "
                          "creators: done. We gave a third", exact=False).wait_for()
         assert keep.get_by_text("Decision changed: I didn't renew the billboard contract", exact=False).count() == 1
-        assert keep.get_by_text("Ask each store manager to post one short video a week: not yet.", exact=False).count() == 1
+        assert keep.get_by_text("Ask each store manager", exact=False).count() == 0
         assert page.get_by_text("shared as your debrief is", exact=False).count() == 1
         assert not page.get_by_label("I agree to share this summary").is_visible()  # not asked again
         # the coach read "done"; the senior puts it right: "partly done", in the summary
@@ -124,7 +137,24 @@ def test_the_follow_up_in_the_browser(tmp_path, browser, width, height):
         page.get_by_role("button", name="Save the change").click()
         keep.get_by_text("from the billboard to local creators: partly done.", exact=False).wait_for()
         assert keep.get_by_text("to local creators: done.", exact=False).count() == 0
-        assert "What became of it: partly done." in page.locator("#coach-chat").inner_text()  # their turn, stored
+        assert "What became of “Move part of the spring launch budget from the billboard…”: partly done." in \
+            page.locator("#coach-chat").inner_text()  # their turn, stored
+        # the skipped action: what became of it, added from scratch in their own words
+        page.get_by_label("What it is", exact=True).click()
+        page.get_by_role("option", name="What became of “Ask each store manager to post one short video a week”").click()
+        expect(page.locator("#add-status").get_by_text("What became of this action")).to_be_visible()
+        page.locator("#add-status").get_by_label("not yet", exact=True).check()
+        said = "Not started: the managers were all on the stocktake. It's on next month's agenda."
+        page.get_by_label("What happened, in your words").fill(said)
+        page.get_by_role("button", name="Add it").click()
+        keep.get_by_text("Ask each store manager to post one short video a week: not yet. Not started: the managers",
+                         exact=False).wait_for()
+        assert keep.get_by_text("next month's agenda. · in your words", exact=False).count() == 1
+        assert ("What became of “Ask each store manager to post one short video a week”: not yet. " + said) in \
+            page.locator("#coach-chat").inner_text()  # their turn, stored: which action, then their words
+        expect(summary).not_to_contain_text("Nothing is recorded")
+        assert "(added in your summary)" in page.locator(".coach-progress").first.inner_text()
+        expect(page.locator("#add-status")).to_be_hidden()
         assert_accessible(page)
         shot(page, f"followup-summary-{width}")
         page.get_by_role("button", name="Confirm summary").click()
@@ -133,12 +163,20 @@ def test_the_follow_up_in_the_browser(tmp_path, browser, width, height):
         expect(page.get_by_role("button", name="Confirm summary")).to_be_hidden()
         expect(page.get_by_text("Correct an earlier answer", exact=True)).to_be_hidden()
         assert page.locator("#coach-summary").get_by_text("Untick", exact=False).count() == 0
-        assert keep.locator("input").first.is_disabled()
+        # what was confirmed, as a plain list: no tick boxes, ticked or greyed out
+        expect(keep).to_be_hidden()
+        assert page.locator("#summary-col input[type=checkbox]:visible").count() == 0
+        kept = page.locator("#coach-kept li")
+        expect(kept).to_have_count(2)
+        assert "to local creators: partly done. We gave a third" in kept.nth(0).inner_text()
+        assert "Decision changed: I didn't renew the billboard contract" in kept.nth(0).inner_text()
+        assert "Ask each store manager to post one short video a week: not yet. Not started" in kept.nth(1).inner_text()
         assert_accessible(page)
         shot(page, f"followup-confirmed-{width}")
         page.reload()  # still the confirmed follow-up, with nothing waiting
         page.locator("#coach-summary").get_by_text("Confirmed.").wait_for()
         expect(page.get_by_role("button", name="Confirm summary")).to_be_hidden()
+        expect(page.locator("#coach-kept li")).to_have_count(2)
         assert not ready.is_visible()
     finally:
         proc.terminate()

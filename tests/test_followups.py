@@ -319,7 +319,8 @@ def test_what_became_of_an_action_is_put_right_in_the_summary_as_the_participant
         svc.debriefs.reword(ann, fid, budget["id"], "", status="done")
     svc.debriefs.reword(ann, fid, budget["id"], "", status="partly")
     v = svc.debriefs.view(ann, fid)
-    assert v.turns[-1] == ("participant", "What became of it: partly done.")
+    assert v.turns[-1] == ("participant", "What became of “Move part of the spring launch budget from the billboard…”: "
+                                          "partly done.")  # which action, said: the transcript reads on its own
     with svc.db.session() as s:
         last = s.scalars(select(Turn).where(Turn.debrief_id == fid).order_by(Turn.idx.desc())).first()
         assert last.meta == {"summary": "status", "kind": "outcome", "quote": budget["quote"], "status": "partly"}
@@ -447,3 +448,107 @@ def test_an_outcome_line_does_not_say_its_status_twice():
     # the status put right by the participant is not contradicted by the word their answer opened with
     assert outcome_text(row("partly", "Done. We gave a third to creators.")) == \
         "Move the budget: partly done. We gave a third to creators."
+
+
+def test_what_became_of_an_action_with_nothing_recorded_is_added_from_scratch_in_the_summary(svc, confirmed):
+    """The participant skipped an action: in the summary they add what became of it themselves (the
+    status they choose, what happened in their words). Stored as their turn first, it becomes an
+    outcome linked to that action, grounded in what they typed; one they add for an action the
+    coach did read takes the place of the coach's reading."""
+    ann, fran, did = confirmed
+    [fid] = svc.followups.open_due(utcnow() + timedelta(days=31))
+    said = "Not started: the managers were all on the stocktake. It's on next month's agenda."
+    with pytest.raises(DebriefError, match="finish or end the follow-up first"):
+        svc.debriefs.add_outcome(ann, fid, "a1", "not_yet", said)
+    reply(svc.debriefs.say(ann, fid, "Done. We gave a third of the billboard money to three creators near Leeds."))
+    reply(svc.debriefs.say(ann, fid, "No."))
+    reply(svc.debriefs.skip(ann, fid))
+    v = svc.debriefs.view(ann, fid)
+    assert v.done and [r["detail"]["action"] for r in v.records if r["kind"] == "outcome"] == [BUDGET]
+    n = len(v.turns)
+    for slot, status, text, why in (("a2", "not_yet", said, "choose the action"),
+                                    ("a1", None, said, "what became of the action"),
+                                    ("a1", "finished", said, "what became of the action"),
+                                    ("a1", "not_yet", "  ", "write what happened")):
+        with pytest.raises(DebriefError, match=why):
+            svc.debriefs.add_outcome(ann, fid, slot, status, text)
+    with pytest.raises(AccessDenied):
+        svc.debriefs.add_outcome(person(svc, "bo@example.org"), fid, "a1", "not_yet", said)
+    with pytest.raises(DebriefError, match="choose the action"):  # a debrief has no actions to follow up
+        svc.debriefs.add_outcome(ann, did, "a0", "not_yet", said)
+    assert len(svc.debriefs.view(ann, fid).turns) == n  # nothing stored from any of these
+
+    svc.debriefs.add_outcome(ann, fid, "a1", "not_yet", f" {said}\n")
+    v = svc.debriefs.view(ann, fid)
+    lead = "What became of “Ask each store manager to post one short video a week”: not yet. "
+    assert v.turns[-1] == ("participant", lead + said)  # which action and its status, then their words as typed
+    with svc.db.session() as s:
+        last = s.scalars(select(Turn).where(Turn.debrief_id == fid).order_by(Turn.idx.desc())).first()
+        assert last.meta == {"summary": "add", "kind": "outcome", "slot": "a1", "status": "not_yet", "from": len(lead)}
+        videos_record = s.scalar(select(Record.id).where(Record.debrief_id == did, Record.text == VIDEOS))
+    outcomes = {r["detail"]["action"]: r for r in v.records if r["kind"] == "outcome"}
+    videos = outcomes[VIDEOS]
+    assert videos["detail"]["status"] == "not_yet" and videos["detail"]["action_record"] == videos_record
+    assert videos["text"] == videos["quote"] == said and videos["provenance"] == "participant"
+    assert outcomes[BUDGET]["detail"]["status"] == "done"  # the other action's outcome is untouched
+    # it is put right like any other outcome
+    svc.debriefs.reword(ann, fid, videos["id"], "", status="dropped")
+    [videos] = [r for r in svc.debriefs.view(ann, fid).records if r["detail"] and r["detail"]["action"] == VIDEOS]
+    assert videos["detail"]["status"] == "dropped" and videos["quote"] == said
+    # added for an action the coach read: theirs is the one outcome of that action
+    mine = "Partly: a third went to creators, the rest stayed with the billboard."
+    svc.debriefs.add_outcome(ann, fid, "a0", "partly", mine)
+    outcomes = {r["detail"]["action"]: r for r in svc.debriefs.view(ann, fid).records if r["kind"] == "outcome"}
+    budget, videos = outcomes[BUDGET], outcomes[VIDEOS]  # (extracted again: new ids)
+    assert budget["detail"]["status"] == "partly" and budget["quote"] == mine
+    assert videos["detail"]["status"] == "dropped" and len(outcomes) == 2
+    assert budget["provenance"] == "participant" and budget["detail"]["decision_changed"] is None
+
+    svc.debriefs.confirm(ann, fid, True, keep=[budget["id"], videos["id"]])
+    svc.review.decide(fran, fid, videos["id"], "approve")  # shared as the debrief is, reviewed like the others
+    with pytest.raises(DebriefError, match="This follow-up is already confirmed"):
+        svc.debriefs.add_outcome(ann, fid, "a1", "done", "Done after all.")
+
+
+def test_an_outcome_added_in_the_summary_is_grounded_and_names_an_action_of_the_follow_up():
+    actions = [{"text": "Move the billboard money to creators", "record": 7},
+               {"text": "Ask each store manager to post a video", "record": 8}]
+    turns = [XTurn("coach", "You said you would move the billboard money to creators. What happened?", {"slot": "a0"}),
+             XTurn("participant", "(skipped this question)", {"command": "skip"}),
+             XTurn("participant", "What became of “Move the billboard money to creators”: partly done. We moved half "
+                                  "of it in May.", {"summary": "add", "kind": "outcome", "slot": "a0", "status": "partly",
+                                                    "from": 68}),
+             XTurn("participant", "Someone else's action.", {"summary": "add", "kind": "outcome", "slot": "a5",
+                                                             "status": "done"}),
+             XTurn("participant", "No status given.", {"summary": "add", "kind": "outcome", "slot": "a1"})]
+    [item] = extract_outcomes(turns, actions, "senior")
+    assert (item.kind, item.quote, item.turn_index, item.provenance) == ("outcome", "We moved half of it in May.", 2,
+                                                                        "participant")
+    assert item.detail["action_record"] == 7 and item.detail["status"] == "partly"
+
+
+def test_a_follow_up_started_is_remembered_and_its_texts_say_follow_up(svc, confirmed):
+    """Start pressed: a reload opens the conversation rather than its notice (View.started); what
+    it says of itself calls it a follow-up, while the debrief keeps its own words."""
+    ann, _, did = confirmed
+    [fid] = svc.followups.open_due(utcnow() + timedelta(days=31))
+    assert not svc.debriefs.view(ann, fid).started
+    with pytest.raises(AccessDenied):
+        svc.debriefs.start_followup(person(svc, "bo@example.org"), fid)
+    assert not svc.debriefs.view(ann, fid).started
+    svc.debriefs.start_followup(ann, fid)
+    svc.debriefs.start_followup(ann, fid)  # once is enough; again changes nothing
+    v = svc.debriefs.view(ann, fid)
+    assert v.started and not any(sp == "participant" for sp, _ in v.turns)
+    svc.debriefs.start_followup(ann, did)  # a debrief has no Start: nothing to note
+    with pytest.raises(DebriefError, match="finish or end the follow-up first"):
+        svc.debriefs.confirm(ann, fid, True)
+    assert reply(svc.debriefs.end(ann, fid)).startswith("Thank you, we'll stop here")
+    assert svc.debriefs.view(ann, fid).turns[-2] == ("participant", "(ended the follow-up here)")
+    svc.debriefs.confirm(ann, fid, True)
+    with pytest.raises(DebriefError, match="This follow-up is already confirmed"):
+        reply(svc.debriefs.say(ann, fid, "Done."))
+    with pytest.raises(DebriefError, match="This follow-up is already confirmed"):
+        svc.debriefs.resume(ann, fid)
+    with pytest.raises(DebriefError, match="This debrief is already confirmed"):  # the debrief's own words
+        reply(svc.debriefs.say(ann, did, "One more thing."))

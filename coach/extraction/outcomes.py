@@ -296,12 +296,15 @@ def extract_outcomes(turns: list[Turn], actions: list[dict], role: str) -> list[
     said = what_happened(since, turns, most=2)
     if said and not NO_START.match(since.sentences[0][1]) and content_words(said[1]) >= 3:
         items.append(Item(kind="taught", text=said[1], quote=said[1], turn_index=said[0]))
-    return _summary_changes(turns, items)
+    return _summary_changes(turns, items, actions)
 
 
-def _summary_changes(turns: list[Turn], items: list[Item]) -> list[Item]:
+def _summary_changes(turns: list[Turn], items: list[Item], actions: list[dict] | None = None) -> list[Item]:
     """What the participant wrote in the summary: an outcome reworded (their words, same action),
-    what became of an action put right (its status), or an item they added."""
+    what became of an action put right (its status), an item they added, or what became of an
+    action added from scratch (their words, the status they chose, linked to that action; it
+    takes the place of any outcome read for the action from the conversation)."""
+    actions = actions or []
     for k, t in enumerate(turns):
         meta = t.meta or {}
         if t.speaker != "participant" or not meta.get("summary"):
@@ -315,6 +318,19 @@ def _summary_changes(turns: list[Turn], items: list[Item]) -> list[Item]:
                     it.provenance = "participant"
                 if meta["summary"] == "reword":
                     it.text, it.quote, it.turn_index, it.provenance = t.text, t.text, k, "participant"
+        elif meta["summary"] == "add" and meta.get("kind") == "outcome":
+            slot, status = str(meta.get("slot") or ""), meta.get("status")
+            if not (slot[:1] == "a" and slot[1:].isdigit() and int(slot[1:]) < len(actions)) or \
+                    status not in STATUS_WORDS:
+                continue
+            a = actions[int(slot[1:])]
+            items = [it for it in items if not (it.kind == "outcome" and (it.detail or {}).get("action") == a["text"]
+                                                and (it.detail or {}).get("action_record") == a.get("record"))]
+            at = meta.get("from") if isinstance(meta.get("from"), int) and 0 <= meta["from"] < len(t.text) else 0
+            said = t.text[at:]  # their words as typed, after the line saying which action and its status
+            items.append(Item(kind="outcome", text=said, quote=said, turn_index=k, provenance="participant",
+                              detail={"action": a["text"], "action_record": a.get("record"), "status": status,
+                                      "decision_changed": None, "decision_quote": None}))
         elif meta["summary"] == "add" and meta.get("kind") in ("learned", "action", "taught"):
             items.append(Item(kind=meta["kind"], text=t.text, quote=t.text, turn_index=k, provenance="participant"))
     return [it for it in items if _grounded(it, turns)]

@@ -115,7 +115,8 @@ class Debrief(Base):
     participant_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     # A follow-up conversation (source "followup") follows a confirmed debrief: which one, which
     # round (1: a month after, 2: for actions still not started), and the actions it asks about
-    # ({"actions": [{"record": id, "text": their words}]}), fixed when it was opened.
+    # ({"actions": [{"record": id, "text": their words}]}), fixed when it was opened; "started"
+    # (when the participant pressed Start) is added once.
     follows_id: Mapped[str | None] = mapped_column(ForeignKey("debriefs.id", ondelete="CASCADE"), index=True)
     round: Mapped[int | None] = mapped_column(Integer)
     plan: Mapped[dict | None] = mapped_column(JSON)

@@ -27,7 +27,7 @@ CSS = """
 .coach-note { font-size: 0.95em; opacity: 0.85; }
 .coach-progress ul { list-style: none; padding-left: 0; margin: 0; }
 .coach-progress li { display: inline-block; margin: 0 0.9em 0.3em 0; color: #4b5563; }
-.coach-progress li.st-done, .coach-progress li.st-current { color: inherit; }
+.coach-progress li.st-done, .coach-progress li.st-added, .coach-progress li.st-current { color: inherit; }
 .coach-progress li.st-current { font-weight: 600; }
 /* warnings stay in view at the bottom of the window, wherever the page is scrolled */
 .coach-notice { color: #b45309; position: sticky; bottom: 0; z-index: 5; background: var(--background-fill-primary); }
@@ -51,6 +51,8 @@ label[data-testid="block-label"] { color: #1f2937 !important; background: #eef2f
 #system-status, #system-status code { overflow-wrap: anywhere; word-break: break-word; white-space: normal; }
 /* invitation links wrap on a phone rather than run off the edge */
 #pair-created code, #pair-note code { overflow-wrap: anywhere; word-break: break-all; white-space: normal; }
+/* a dropdown's long choice stops short of its arrow, with "…", rather than running under it */
+.secondary-wrap input[role="combobox"] { padding-right: 22px !important; text-overflow: ellipsis; }
 label.selected, label:has(input:checked) { background: #4338ca !important; color: #fff !important; }
 label:has(input:checked) .label-text { color: #fff !important; }
 button[role="tab"].selected { color: #4338ca !important; }

@@ -6,21 +6,27 @@ from __future__ import annotations
 import html
 import json
 import threading
+from collections.abc import Callable
 
 import gradio as gr
 
-from coach.debriefs import DebriefError, View
+from coach.debriefs import END, END_FOLLOWUP, DebriefError, View
 from coach.policy import AccessDenied, Actor
 from coach.records import STATUS_WORDS, Assumption, outcome_text
 from coach.ui.common import Ctx, esc, unchanged
 
 STATUS_WORD = {"done": "done", "current": "now", "skipped": "skipped", "partial": "in part", "todo": "to do"}
 # in a follow-up a part is an action, whose own status (done, not yet ...) is the answer: "done" would read as that
-FOLLOWUP_WORD = STATUS_WORD | {"done": "answered", "partial": "answered"}
+FOLLOWUP_WORD = STATUS_WORD | {"done": "answered", "partial": "answered", "added": "added in your summary"}
 EDIT_DEBRIEF = "Change an item's wording, or add one that is missing"
 EDIT_FOLLOWUP = "Put right what became of an action, change an item's wording, or add one that is missing"
+ADD_HINT = "Put right what became of an action…"  # EDIT_FOLLOWUP as the summary's text points to it
+ADD_OUTCOME = "outcome:"  # an add choice's value prefix: what became of an action (its slot follows)
 KEEP_LABEL = "Keep what is right: untick any item that is not"
 CORRECTION_REPLACES = "replaces what I said there"
+ADD_TEXT = "What is missing, in your words"
+ADD_OUTCOME_TEXT = "What happened, in your words"
+END_QUESTION = "End the {what} here? You can come back and carry on until you confirm your summary."
 CORRECTION_ADDS = "adds to what I said there"
 SAVE_DRAFT = "(d, t) => { try { if (d) localStorage.setItem('coach-draft-' + d, t || ''); } catch (e) {} }"
 LOAD_DRAFT = "(d) => { try { return (d && localStorage.getItem('coach-draft-' + d)) || ''; } catch (e) { return ''; } }"
@@ -32,10 +38,12 @@ SET_URL = ("(id) => { if (id) { const u = new URL(window.location);"
 
 
 def progress_md(v: View) -> str:
-    covered = sum(st in ("done", "partial") for _, st in v.progress)
+    added = recorded_actions(v)  # a follow-up's action skipped or not reached, whose outcome they added
+    progress = [(label, "added" if st in ("skipped", "todo") and label in added else st) for label, st in v.progress]
+    covered = sum(st in ("done", "partial", "added") for _, st in progress)
     words = FOLLOWUP_WORD if v.followup else STATUS_WORD
     items = "".join(f'<li class="st-{st}">{esc(label)} <em>({words.get(st, st)})</em></li>'
-                    for label, st in v.progress)
+                    for label, st in progress)
     what = "Follow-up on your actions" if v.followup else "Debrief"
     return f"**{what}: “{esc(v.topic)}”**: {covered} of {len(v.progress)} parts covered<ul>{items}</ul>"
 
@@ -51,23 +59,37 @@ def consent_md(v: View) -> str:
     return "What you confirm here stays private to you, as your debrief does."
 
 
-def unrecorded_md(v: View) -> str:
-    """A follow-up's actions with nothing recorded, and why: skipped, not reached, or an answer that
-    did not say what became of the action. Said, so a missing action is not taken for an oversight."""
+def recorded_actions(v: View) -> set[str]:
+    """The labels of a follow-up's actions that an outcome is recorded for."""
     from coach.followup import action_label
 
     if v.followup is None:
-        return ""
-    recorded = {action_label(str((r.get("detail") or {}).get("action") or "")) for r in v.records
-                if r["kind"] == "outcome" and r["status"] != "withdrawn"}
+        return set()
+    return {action_label(str((r.get("detail") or {}).get("action") or "")) for r in v.records
+            if r["kind"] == "outcome" and r["status"] != "withdrawn"}
+
+
+def unrecorded(v: View) -> list[tuple[str, str, str]]:
+    """A follow-up's actions with nothing recorded: (slot id, label, why: skipped, not reached, or
+    an answer that did not say what became of the action)."""
+    if v.followup is None:
+        return []
+    recorded = recorded_actions(v)
     status = dict(v.progress)
     why = {"skipped": "you skipped it", "todo": "not asked yet", "current": "not asked yet"}
-    missing = [(label, why.get(status.get(label, ""), "your answer did not say what became of it: add to it "
-                                                       "with “Correct an earlier answer” below"))
-               for sid, label in v.slots if sid.startswith("a") and label not in recorded]
-    if not missing or (v.confirmed and not v.records):
+    return [(sid, label, why.get(status.get(label, ""), "your answer did not say what became of it"))
+            for sid, label in v.slots if sid.startswith("a") and label not in recorded]
+
+
+def unrecorded_md(v: View) -> str:
+    """A follow-up's actions with nothing recorded, and why, and how to add what became of each.
+    Said, so a missing action is not taken for an oversight."""
+    missing = unrecorded(v)
+    if not missing or v.confirmed:
         return ""
-    return "Nothing is recorded for " + "; ".join(f"“{esc(label)}” ({w})" for label, w in missing) + "."
+    return ("Nothing is recorded for " + "; ".join(f"“{esc(label)}” ({w})" for _, label, w in missing)
+            + f". You can add what became of {'it' if len(missing) == 1 else 'each'} yourself: open “{ADD_HINT}” "
+              "below and choose the action under “What it is”.")
 
 
 def summary_md(v: View) -> str:
@@ -90,13 +112,25 @@ def summary_md(v: View) -> str:
     if v.followup is not None:
         lines += [x for x in (unrecorded_md(v), consent_md(v)) if x]
     if v.ended_early and not v.confirmed:
-        lines.append("You ended the interview early: you can continue it until you confirm this summary.")
+        lines.append(f"You ended the {'follow-up' if v.followup is not None else 'interview'} early: you can "
+                     "continue it until you confirm this summary.")
     if v.confirmed:
         lines.append("\n**Confirmed.** " + ("You agreed to share this summary with your facilitators."
                                             if v.shared else "It stays private to you.")
                      + " You can change this at any time: tick or untick the box below and press "
                        "“Confirm summary” again.")
     return "\n\n".join(lines)
+
+
+def kept_md(v: View) -> str:
+    """A confirmed follow-up's items as a plain list: what was confirmed, nothing left to tick."""
+    kept = [r for r in v.records if r["status"] != "withdrawn"]
+    lines = [f"- **{esc(kind)}:** {esc(rest)}" for kind, rest in (item_parts(r, v.role) for r in kept)]
+    out = "#### What was recorded\n\n" + ("\n".join(lines) if lines else "Nothing: you unticked every item.")
+    left = len(v.records) - len(kept)
+    if left and kept:
+        out += f"\n\n{left} item{'s' if left > 1 else ''} you unticked {'were' if left > 1 else 'was'} left out."
+    return out
 
 
 KIND_WORDS = {"learned": "Learned", "broken_assumption": "Changed view", "action": "Will do", "taught": "Taught",
@@ -108,13 +142,18 @@ PROVENANCE_WORDS = {"confirmed": "you confirmed this", "participant": "in your w
 
 def item_label(r: dict, role: str = "senior") -> str:
     """One item of the summary as its tick box reads: what, in whose words, and how it was checked."""
+    return "{}: {}".format(*item_parts(r, role))
+
+
+def item_parts(r: dict, role: str = "senior") -> tuple[str, str]:
+    """An item as (what kind, the rest of its line)."""
     kind = (JUNIOR_WORDS if role == "junior" else {}).get(r["kind"]) or KIND_WORDS.get(r["kind"], r["kind"])
     main = (Assumption(r["before"], r["after"]).text if r["kind"] == "broken_assumption" and r["before"]
             and r["after"] else outcome_text(r) if r["kind"] == "outcome" else r["text"])
     own = (r.get("text") if r["kind"] == "outcome" else main) or ""  # an outcome's text is their sentence
     said = f" (you said: “{r['quote']}”)" if r.get("quote") and r["quote"].strip() != own.strip() else ""
     how = PROVENANCE_WORDS.get(r.get("provenance") or "", "")
-    return f"{kind}: {main}{said}" + (f" · {how}" if how else "")
+    return kind, f"{main}{said}" + (f" · {how}" if how else "")
 
 
 REPLACED = "[replaced by a later correction] "
@@ -128,11 +167,14 @@ def chat(v: View) -> list[dict]:
             for i, (sp, tx) in enumerate(v.turns)]
 
 
-def add_choices(role: str, followup: bool = False) -> list[tuple[str, str]]:
-    """What a participant may add to their summary (coach.debriefs.SUMMARY_KINDS), in their terms."""
+def add_choices(role: str, followup: bool = False, missing: list[tuple[str, str, str]] | None = None
+                ) -> list[tuple[str, str]]:
+    """What a participant may add to their summary (coach.debriefs.SUMMARY_KINDS), in their terms;
+    in a follow-up, first what became of each action with nothing recorded (``missing``)."""
     if followup:  # what became of each action is read from the conversation; reword it if it is wrong
+        outcomes = [(f"What became of “{label}”", ADD_OUTCOME + sid) for sid, label, _ in missing or []]
         extra = [("Something I taught or led", "taught")] if role == "junior" else []
-        return [*extra, ("Something I learned", "learned"), ("Something I will do next", "action")]
+        return [*outcomes, *extra, ("Something I learned", "learned"), ("Something I will do next", "action")]
     if role == "junior":
         return [("Something I taught", "taught"), ("Something I gained", "learned"),
                 ("Where they pushed back", "pushback"), ("Something I will do", "action")]
@@ -163,6 +205,8 @@ class DebriefTab:
                 self.summary = gr.Markdown(elem_id="coach-summary")
                 self.keep = gr.CheckboxGroup(label=KEEP_LABEL, choices=[],
                                              elem_id="coach-keep")
+                # a confirmed follow-up: what was confirmed, as a plain list (nothing is left to tick)
+                self.kept = gr.Markdown(visible=False, elem_id="coach-kept")
                 self.resume_btn = gr.Button("Continue the interview", visible=False)
                 with gr.Accordion(EDIT_DEBRIEF, open=False,
                                   elem_id="summary-edit") as self.edit_acc:
@@ -174,8 +218,11 @@ class DebriefTab:
                                                 label="What became of this action", elem_id="edit-status")
                     self.edit_btn = gr.Button("Save the change")
                     with gr.Row():
-                        self.add_kind = gr.Dropdown(label="What it is", choices=[], scale=2)
-                        self.add_text = gr.Textbox(label="What is missing, in your words", lines=1, scale=3)
+                        self.add_kind = gr.Dropdown(label="What it is", choices=[], scale=2, elem_id="add-kind")
+                        self.add_text = gr.Textbox(label=ADD_TEXT, lines=1, scale=3, elem_id="add-text")
+                    # what became of an action with nothing recorded, added from scratch
+                    self.add_status = gr.Radio([(w, k) for k, w in STATUS_WORDS.items()], visible=False,
+                                               label="What became of this action", elem_id="add-status")
                     self.add_btn = gr.Button("Add it")
                 self.share = gr.Checkbox(label="I agree to share this summary with my programme's facilitators, "
                                                "and, without my name, as evidence for later pairs' topic ideas "
@@ -192,8 +239,7 @@ class DebriefTab:
                     self.skip_btn = gr.Button("Skip question")
                     self.end_btn = gr.Button("End now…")
                 with gr.Row(visible=False, elem_id="end-confirm") as self.end_row:
-                    gr.Markdown("End the interview here? You can come back and carry on until you confirm your "
-                                "summary.")
+                    self.end_md = gr.Markdown(END_QUESTION.format(what="interview"))
                     self.end_yes = gr.Button("Yes, end now", variant="stop")
                     self.end_no = gr.Button("Keep going")
             with gr.Accordion("Correct an earlier answer", open=False) as self.corr_acc:
@@ -218,8 +264,8 @@ class DebriefTab:
         return [self.chooser, self.chat_col, self.chatbot, self.progress, self.corr_slot, self.corr_text,
                 self.summary_col, self.summary, self.share, self.keep, self.answer_col, self.resume_btn,
                 self.edit_acc, self.edit_item, self.add_kind, self.end_row, self.confirm_btn, self.corr_acc,
-                self.edit_status, self.ready_col, self.ready_md, self.ready_id, self.ready_btn, self.notice,
-                self.mine_list]
+                self.edit_status, self.kept, self.add_status, self.end_md, self.delete_btn, self.ready_col,
+                self.ready_md, self.ready_id, self.ready_btn, self.notice, self.mine_list]
 
     def wire(self) -> None:
         # api_name: the names under which the Gradio API (and tests driving it) reach each handler
@@ -246,8 +292,9 @@ class DebriefTab:
         self.resume_btn.click(self.resume, inputs=self.did, outputs=after_out + [self.notice], api_name="resume")
         self.edit_btn.click(self.reword, inputs=[self.did, self.edit_item, self.edit_text, self.edit_status],
                             outputs=after_out + [self.edit_text, self.notice], api_name="reword")
-        self.add_btn.click(self.add_item, inputs=[self.did, self.add_kind, self.add_text],
+        self.add_btn.click(self.add_item, inputs=[self.did, self.add_kind, self.add_text, self.add_status],
                            outputs=after_out + [self.add_text, self.notice], api_name="add_item")
+        self.add_kind.change(self.add_kind_chosen, inputs=self.add_kind, outputs=[self.add_status, self.add_text])
         # an unsent answer survives a reload: kept in this browser only, per debrief
         self.msg.change(None, inputs=[self.did, self.msg], js=SAVE_DRAFT)
         self.corr_btn.click(self.correct, inputs=[self.did, self.corr_slot, self.corr_text, self.corr_mode],
@@ -294,10 +341,13 @@ class DebriefTab:
                     self.resume_btn: gr.update(visible=False), self.edit_acc: gr.update(),
                     self.edit_item: gr.update(), self.add_kind: gr.update(), self.end_row: gr.update(visible=False),
                     self.confirm_btn: gr.update(visible=True), self.corr_acc: gr.update(visible=True),
-                    self.edit_status: gr.update(visible=False, value=None), **self.ready(actor, None),
+                    self.edit_status: gr.update(visible=False, value=None), self.kept: gr.update(visible=False),
+                    self.add_status: gr.update(visible=False, value=None), self.end_md: gr.update(),
+                    self.delete_btn: gr.update(), **self.ready(actor, None),
                     self.notice: notice or empty, self.mine_list: gr.update(choices=choices, value=None)}
         v = self.debriefs.view(actor, did)
         ready = self.ready(actor, v, intro)
+        listed = v.confirmed and v.followup is not None and bool(v.records)
         return {self.chooser: gr.update(visible=False), self.chatbot: chat(v), **ready,
                 # a follow-up not started yet: its notice comes first, and its button opens the chat
                 self.chat_col: gr.update(visible=not (ready[self.ready_col]["visible"] and ready[self.ready_id] == did)),
@@ -309,14 +359,20 @@ class DebriefTab:
                 self.keep: gr.update(label="What was recorded" if v.confirmed else KEEP_LABEL,
                                      choices=[(item_label(r, v.role), r["id"]) for r in v.records],
                                      value=[r["id"] for r in v.records if r["status"] != "withdrawn"],
-                                     interactive=not v.confirmed, visible=bool(v.records)),
+                                     interactive=not v.confirmed, visible=bool(v.records) and not listed),
+                self.kept: gr.update(value=kept_md(v) if listed else "", visible=listed),
                 self.answer_col: gr.update(visible=not v.done),
-                self.resume_btn: gr.update(visible=v.ended_early and not v.confirmed),
+                self.resume_btn: gr.update(visible=v.ended_early and not v.confirmed,
+                                           value="Continue the follow-up" if v.followup else "Continue the interview"),
                 self.edit_acc: gr.update(visible=not v.confirmed,
                                          label=EDIT_FOLLOWUP if v.followup is not None else EDIT_DEBRIEF),
                 self.edit_item: gr.update(choices=[(item_label(r, v.role), r["id"]) for r in v.records
                                                    if r["status"] != "withdrawn"], value=None),
-                self.add_kind: gr.update(choices=add_choices(v.role, v.followup is not None), value=None),
+                self.add_kind: gr.update(choices=add_choices(v.role, v.followup is not None, unrecorded(v)),
+                                         value=None),
+                self.add_status: gr.update(visible=False, value=None),
+                self.end_md: END_QUESTION.format(what="follow-up" if v.followup else "interview"),
+                self.delete_btn: gr.update(value="Delete this follow-up" if v.followup else "Delete this debrief"),
                 self.end_row: gr.update(visible=False),
                 # a follow-up's sharing is its debrief's: once confirmed there is nothing left to confirm
                 self.confirm_btn: gr.update(visible=not (v.confirmed and v.followup is not None)),
@@ -339,7 +395,7 @@ class DebriefTab:
             w = shown or self.debriefs.view(actor, fid)
         except (AccessDenied, DebriefError):
             return hidden
-        started = any(sp == "participant" for sp, _ in w.turns)
+        started = w.started  # answered, or its Start pressed: a reload opens the conversation
         if shown is not None and (started or not intro):
             return hidden
         if started:
@@ -388,7 +444,7 @@ class DebriefTab:
             return {self.did: None, **self.render(actor, None, "Please choose a debrief.")}
         return self._open(actor, did)
 
-    def _stream(self, request, did, act, shown: str | None):
+    def _stream(self, request, did, act, shown: str | Callable[[View], str] | None):
         """Yield chat updates while the coach's reply is produced; errors become a calm notice.
         ``act(actor)`` starts the domain call (which stores the participant's turn first)."""
         if not did:
@@ -396,7 +452,9 @@ class DebriefTab:
             return
         try:
             actor = self._actor(request)
-            msgs = chat(self.debriefs.view(actor, did))
+            v = self.debriefs.view(actor, did)
+            msgs = chat(v)
+            shown = shown(v) if callable(shown) else shown
             if shown is not None:
                 msgs.append({"role": "user", "content": html.escape(shown)})
             msgs.append({"role": "assistant", "content": "…"})
@@ -420,7 +478,8 @@ class DebriefTab:
         yield from self._stream(request, did, lambda a: self.debriefs.skip(a, did), "(skipped this question)")
 
     def end(self, did, request: gr.Request):
-        yield from self._stream(request, did, lambda a: self.debriefs.end(a, did), "(ended the interview here)")
+        yield from self._stream(request, did, lambda a: self.debriefs.end(a, did),
+                                lambda v: (END_FOLLOWUP if v.followup else END)[0])
 
     def correct(self, did, slot, text, mode, request: gr.Request):
         if not slot:
@@ -493,6 +552,11 @@ class DebriefTab:
             actor = self._actor(request)
         except AccessDenied as e:
             return {self.did: None, **self.render(None, None, f"⚠️ {e}")}
+        if fid:
+            try:
+                self.debriefs.start_followup(actor, fid)
+            except (AccessDenied, DebriefError):
+                pass  # _open says why it cannot be opened
         return self._open(actor, fid or None)
 
     def _record(self, did, record_id, request) -> dict | None:
@@ -529,7 +593,17 @@ class DebriefTab:
                                     lambda a: self.debriefs.reword(a, did, int(record_id), text, status=status),
                                     self.edit_text)
 
-    def add_item(self, did, kind, text, request: gr.Request) -> dict:
+    def add_kind_chosen(self, kind) -> dict:
+        """What became of an action: its status to choose, and what happened in their words."""
+        outcome = str(kind or "").startswith(ADD_OUTCOME)
+        return {self.add_status: gr.update(visible=outcome, value=None),
+                self.add_text: gr.update(label=ADD_OUTCOME_TEXT if outcome else ADD_TEXT)}
+
+    def add_item(self, did, kind, text, status, request: gr.Request) -> dict:
+        if str(kind or "").startswith(ADD_OUTCOME):
+            slot = str(kind)[len(ADD_OUTCOME):]
+            return self._summary_change(request, did, lambda a: self.debriefs.add_outcome(a, did, slot, status, text),
+                                        self.add_text)
         return self._summary_change(request, did, lambda a: self.debriefs.add_item(a, did, kind, text), self.add_text)
 
     def download_mine(self, request: gr.Request) -> str:
@@ -548,13 +622,14 @@ class DebriefTab:
             if not sure:
                 return {self.did: did, **self.render(actor, did, "⚠️ Tick the box to confirm that you want to "
                                                                    "delete everything.")}
+            what = "follow-up" if self.debriefs.view(actor, did).followup else "debrief"
             self.debriefs.delete(actor, did)
         except (AccessDenied, DebriefError) as e:  # back to the person's own list
             try:
                 return {self.did: None, **self.render(self._actor(request), None, f"⚠️ {e}")}
             except AccessDenied:
                 return {self.did: None, **self.render(None, None, f"⚠️ {e}")}
-        return {self.did: None, **self.render(actor, None, "Your debrief and everything recorded from it have been "
+        return {self.did: None, **self.render(actor, None, f"Your {what} and everything recorded from it have been "
                                                             "deleted.")}
 
     def delete_account(self, sure, request: gr.Request) -> str:
