@@ -48,7 +48,9 @@ def main() -> None:
     for line in lines:
         turns = [Turn(t["speaker"], t["text"]) for t in line["transcript"]]
         segs, _ = segments(turns, line["actions"])
-        for gold, action, seg in zip(line["expected"]["outcomes"], line["actions"], segs):
+        golds = {o["action"]: o for o in line["expected"]["outcomes"]}
+        for action, seg in zip(line["actions"], segs):
+            gold = golds[action]
             total += 1
             offline += status_of(seg) == gold["status"]
             if not seg.sentences:
