@@ -105,6 +105,7 @@ class State:
     probes: int = 0
     asked: list[str] = field(default_factory=list)
     texts: dict[str, list[str]] = field(default_factory=dict)
+    replied_to: dict[str, list[str]] = field(default_factory=dict)  # per text: "question" or the probe it answers
     answers: dict[str, list[int]] = field(default_factory=dict)
     status: dict[str, str] = field(default_factory=dict)  # slot -> done | partial | skipped
     corrections: list[int] = field(default_factory=list)
@@ -165,6 +166,7 @@ class FollowUp:
             elif not st.done and (slot := self._slot(st)) is not None:
                 st.answers.setdefault(slot, []).append(idx)
                 st.texts.setdefault(slot, []).append(text)
+                st.replied_to.setdefault(slot, []).append(st.last_coach.get("probe") or "question")
                 st.status[slot] = "done" if not is_vague(text) or st.status.get(slot) == "done" else "partial"
         return st
 
@@ -218,11 +220,12 @@ class FollowUp:
             if is_vague(said) and "more" not in st.asked and not re.match(r"^\W*no\b", said, re.I):
                 return Step(self.t["since"]["more"], "probe", slot=slot, probe="more")
             return None
-        status, _ = reading(said)
+        first = " ".join(t for t, q in zip(st.texts.get(slot, []), st.replied_to.get(slot, [])) if q == "question")
         # Unless the answer opened by naming it ("Not yet, it's booked"), the participant says which it
         # was: read from free answers by rules, a status is too often wrong to be theirs.
-        if "status" not in st.asked and said_outright(said) is None:
+        if "status" not in st.asked and said_outright(first) is None:
             return Step(probes["status"], "probe", slot=slot, probe="status")
+        status = self._status(st, slot, first)
         thin = content_words(said) <= THIN
         if status == "done" and thin and "led_to" not in st.asked:
             return Step(probes["led_to"], "probe", slot=slot, probe="led_to")
@@ -232,6 +235,14 @@ class FollowUp:
                 and not names_a_decision(said)):
             return Step(probes["decision"], "probe", slot=slot, probe="decision")
         return None
+
+    @staticmethod
+    def _status(st: State, slot: str, first: str) -> str | None:
+        """What became of the action: the reply to the status question when it was asked, else the
+        first answer's reading. Replies to the other follow-ups ("Did it change a decision?" "No, not
+        yet.") are about something else."""
+        replies = [t for t, q in zip(st.texts.get(slot, []), st.replied_to.get(slot, [])) if q == "status"]
+        return (reading(" ".join(replies))[0] if replies else None) or reading(first)[0]
 
     def _question(self, pos: int, again: bool = False) -> Step:
         if pos >= len(self.plan) or pos < 0:

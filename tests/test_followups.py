@@ -163,6 +163,14 @@ def test_the_status_question_is_asked_unless_the_answer_opens_by_naming_it():
     assert probes == ["intro", "question", "status", "in_the_way", "decision", "question", "in_the_way"]
 
 
+def test_a_reply_to_another_follow_up_does_not_change_what_became_of_the_action():
+    fu = conversation("senior", ["Ask each store manager to post a video"])
+    # "No, not yet" answers "did it change a decision?": the action stays done, nothing "got in the way"
+    turns = play(fu, ["Done: every manager posted one, and the Leeds one went a bit viral.", "No, not yet."])
+    probes = [(m or {}).get("probe") or (m or {}).get("kind") for sp, _, m in turns if sp == "coach"]
+    assert probes == ["intro", "question", "decision", "closing"]
+
+
 def test_outcomes_are_linked_grounded_and_words_to_the_software_set_nothing():
     actions = [{"text": "Move the billboard money to creators", "record": 7},
                {"text": "Ask each store manager to post a video", "record": 8}]
