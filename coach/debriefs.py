@@ -108,7 +108,8 @@ def _turns(d: Debrief) -> list[tuple[str, str, dict | None]]:
 def _already_confirmed(d: Debrief) -> DebriefError:
     if d.source == "followup":
         return DebriefError("This follow-up is already confirmed: nothing in it can be changed now.")
-    return DebriefError("This debrief is already confirmed. Ask your facilitator to reopen it.")
+    return DebriefError("This debrief is already confirmed: its records cannot be changed now. You can still "
+                        "change whether it is shared, or delete it (Your data).")
 
 
 def _not_done(d: Debrief) -> DebriefError:
