@@ -202,6 +202,20 @@ def test_answers_are_lined_up_with_actions_by_the_words_only_one_action_has():
     assert got == {acts[0]: "partly", acts[1]: "dropped"}
 
 
+def test_an_answer_that_takes_the_actions_as_a_list_is_lined_up_item_by_item():
+    acts = ["Run an accessibility walkthrough with a screen reader", "Keep a log of the questions he asks",
+            "Put my name forward for design week"]
+    turns = [XTurn("coach", "Shall we go through your three as a list?"),
+             XTurn("participant", "Yes. One: not yet, it's booked for the 19th. "
+                                  "Two: after two sessions it felt odd, so I've dropped it. "
+                                  "Three: done, I sent the abstract on Friday.")]
+    got = {i.detail["action"]: (i.detail["status"], i.quote) for i in
+           extract_outcomes(turns, [{"text": a} for a in acts], "junior")}
+    assert got == {acts[0]: ("not_yet", "not yet, it's booked for the 19th."),
+                   acts[1]: ("dropped", "after two sessions it felt odd, so I've dropped it."),
+                   acts[2]: ("done", "done, I sent the abstract on Friday.")}
+
+
 def test_a_question_about_every_action_lets_the_answer_take_them_in_any_order():
     acts = ["Plan a Minecraft geography lesson with the Year 6 teacher", "Start a lunchtime Minecraft club"]
     turns = [XTurn("coach", "Let's go through both. Start wherever you like."),

@@ -150,7 +150,11 @@ def segments(turns: list[Turn], actions: list[str]) -> tuple[list[Segment], Segm
             at = t.text.find(sent)
             if any(a <= at < b for a, b in spans):
                 continue  # words to the software: never evidence
+            if multi and spoken is None and ACK_ONLY.match(sent):
+                continue  # "Yes." to "Shall we go through them?": about none of them
             turned = about_sentence(sent, actions, loose=multi, after=current if isinstance(current, int) else None)
+            if turned is None and multi and (turned := listed_item(sent, group)) is not None:
+                sent = ORDINAL.sub("", sent, count=1)  # "One: moved three times" is read as "moved three times"
             if turned is not None:
                 current = spoken = turned
             if multi and spoken is None:  # "Neither, honestly.": about every action the question named
@@ -177,6 +181,20 @@ def turns_to_next(question: str, segs: list[Segment], current: int) -> bool:
     nxt = current + 1
     return (nxt < len(segs) and bool(segs[current].sentences) and not segs[nxt].sentences
             and bool(MOVES_ON.search(question)) and not FOLLOWS_UP.search(question))
+
+
+# "One: the walkthrough." / "Secondly, the log": an answer taking the actions in turn, as a list
+ORDINAL = re.compile(r"^\W*(?:(one|first|firstly|1)|(two|second|secondly|2)|(three|third|thirdly|3))\s*[:.),–—-]\s", re.I)
+ACK_ONLY = re.compile(r"^\W*(yes|yeah|yep|sure|ok(ay)?|right|fine|of course|go on|sounds good|let'?s)\W*$", re.I)
+
+
+def listed_item(sentence: str, group: list[int]) -> int | None:
+    """The action a list item of the answer is about: the n-th of those the question asked about."""
+    m = ORDINAL.match(sentence)
+    if not m:
+        return None
+    n = next(i for i in range(3) if m.group(i + 1))
+    return group[n] if n < len(group) else None
 
 
 def about_sentence(sentence: str, actions: list[str], loose: bool = False, after: int | None = None) -> int | None:

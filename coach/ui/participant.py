@@ -117,13 +117,13 @@ def summary_md(v: View) -> str:
     if v.confirmed:
         lines.append("\n**Confirmed.** " + ("You agreed to share this summary with your facilitators."
                                             if v.shared else "It stays private to you.")
-                     + " You can change this at any time: tick or untick the box below and press "
+                     + " You can change this at any time: tick or untick “I agree to share” below and press "
                        "“Confirm summary” again.")
     return "\n\n".join(lines)
 
 
 def kept_md(v: View) -> str:
-    """A confirmed follow-up's items as a plain list: what was confirmed, nothing left to tick."""
+    """A confirmed summary's items as a plain list: what was confirmed, nothing left to tick."""
     kept = [r for r in v.records if r["status"] != "withdrawn"]
     lines = [f"- **{esc(kind)}:** {esc(rest)}" for kind, rest in (item_parts(r, v.role) for r in kept)]
     out = "#### What was recorded\n\n" + ("\n".join(lines) if lines else "Nothing: you unticked every item.")
@@ -205,7 +205,7 @@ class DebriefTab:
                 self.summary = gr.Markdown(elem_id="coach-summary")
                 self.keep = gr.CheckboxGroup(label=KEEP_LABEL, choices=[],
                                              elem_id="coach-keep")
-                # a confirmed follow-up: what was confirmed, as a plain list (nothing is left to tick)
+                # a confirmed summary: what was confirmed, as a plain list (nothing is left to tick)
                 self.kept = gr.Markdown(visible=False, elem_id="coach-kept")
                 self.resume_btn = gr.Button("Continue the interview", visible=False)
                 with gr.Accordion(EDIT_DEBRIEF, open=False,
@@ -347,7 +347,7 @@ class DebriefTab:
                     self.notice: notice or empty, self.mine_list: gr.update(choices=choices, value=None)}
         v = self.debriefs.view(actor, did)
         ready = self.ready(actor, v, intro)
-        listed = v.confirmed and v.followup is not None and bool(v.records)
+        listed = v.confirmed and bool(v.records)  # what was confirmed, as a plain list: nothing is left to tick
         return {self.chooser: gr.update(visible=False), self.chatbot: chat(v), **ready,
                 # a follow-up not started yet: its notice comes first, and its button opens the chat
                 self.chat_col: gr.update(visible=not (ready[self.ready_col]["visible"] and ready[self.ready_id] == did)),

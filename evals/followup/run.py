@@ -5,7 +5,8 @@ follow-up transcripts.
     python evals/followup/run.py --split test    # the first held-out split (scored once; read since)
     python evals/followup/run.py --split test2   # the second (scored once, read since)
     python evals/followup/run.py --split test3   # the third (scored once, read since)
-    python evals/followup/run.py --split test4   # the fourth held-out split (score it once)
+    python evals/followup/run.py --split test4   # the fourth (scored once, read since)
+    python evals/followup/run.py --split test5   # the fifth held-out split (score it once)
     python evals/followup/run.py --errors        # also list every wrong status
 
 Each line's transcript (coach questions as written, participant answers as given) and its
@@ -116,7 +117,7 @@ def _share(right: int, wrong: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--split", choices=("dev", "test", "test2", "test3", "test4"), default="dev")
+    ap.add_argument("--split", choices=("dev", "test", "test2", "test3", "test4", "test5"), default="dev")
     ap.add_argument("--errors", action="store_true", help="list each wrong status on stderr")
     args = ap.parse_args()
     res = evaluate(load(args.split), args.errors)
