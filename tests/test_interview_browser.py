@@ -138,6 +138,10 @@ def test_senior_debrief_end_to_end_with_reload(app, browser):
     page.get_by_label("I agree to share this summary").check()
     page.get_by_role("button", name="Confirm summary").click()
     page.get_by_text("You agreed to share this summary").wait_for()
+    # once confirmed, what was recorded is a plain list: nothing left to tick but the sharing box
+    kept = page.locator("#coach-kept")
+    kept.get_by_text("What was recorded").wait_for()
+    assert not page.locator("#coach-keep").is_visible() and "Will do:" not in kept.inner_text()
 
     code = debrief_of(data, SENIOR)
     turns, shared, status = stored_turns(data, code)
