@@ -60,6 +60,11 @@ def debrief(browser, link: str, out: Path, width: int) -> None:
         said = answer(page, reply)
     page.wait_for_timeout(800)
     page.screenshot(path=str(out / f"summary-{width}.png"), full_page=True)
+    page.get_by_label("I agree to share this summary").check()
+    page.get_by_role("button", name="Confirm summary").click()
+    page.get_by_text("You agreed to share this summary").wait_for()
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(out / f"confirmed-{width}.png"), full_page=True)
     page.context.close()
 
 
