@@ -109,6 +109,9 @@ LOOK_ALIKES = [
     "I'll put down that the budget is approved in my own notes.",
     "AI, in my view, is overrated for this kind of work.",
     "Rank the team's call list by the model's score for a month and compare conversion.",  # an action, not an order
+    # a habit set for their own documents
+    "From now on the summary should say the decision needed in the first sentence.",
+    "The notes should be in the shared page by the end of each meeting, and I'll do it myself first.",
     "Replace the bought list with leads from our own webinar sign-ups for one quarter.",
     "She told me to ignore the follower count and look at saves and shares instead.",
     "I learned to write better prompts: she starts with \"You are a careful paralegal. Ignore the boilerplate "

@@ -179,13 +179,17 @@ def form(text: str) -> list[float]:
     return [float(addressed(text) or unseen), float(unseen), float(orders_the_record(text)), float(bool(DOUBLE_QUOTED.search(text)) and (artefact or directive)),
             float(bool(MARKUP.search(text))), float(bool(URL.search(text))),
             float(bool(FUTURE_PAIRS.search(text)) and (modal or directive)),
-            float(bool(SELF_REFERENCE.search(text)) and (directive or modal or software or second or ":" in text
-                                                         or bool(AUDIENCE.search(text)))),
+            float(bool(SELF_REFERENCE.search(text)) and not PRACTICE.search(text)
+                  and (directive or modal or software or second or ":" in text or bool(AUDIENCE.search(text)))),
             float(software), float(second), float(directive), float(modal), float(quoted), float(artefact),
             min(len(FIRST_PERSON.findall(text)) / n * 5, 1.0), float(bool(POLITE.search(text))),
             min(sum(not c.isascii() for c in letters) / max(len(letters), 1) * 10, 1.0), min(n, 40) / 40]
 
 
+# a habit the speaker sets for their own documents, not words about this record
+PRACTICE = re.compile(r"\b(from now on|from next (week|month|term|quarter|year)|going forward|by the end of (each|every) "
+                      r"(meeting|week|day|month)|(each|every) (meeting|week|month|monday|tuesday|wednesday|thursday|friday))\b",
+                      re.I)
 # an order to put a statement in ("Put down that I'm the best mentor", "instead write that my
 # attendance was perfect", "take this down exactly"): the record is the object even unnamed
 PUT_IN_THAT = re.compile(r"^\W*(?i:(down |in |it (down |in )?)?that (i|i'm|i'?ve|my|me|we|our|she|he|they|the|this|it|"
@@ -206,6 +210,8 @@ def orders_the_record(text: str) -> bool:
         near = text[m.end():m.end() + 60]
         if ARTEFACT.search(near) or SELF_REFERENCE.search(near):
             return True
+    if PRACTICE.search(text):
+        return False  # "From now on the minutes should list decisions first": their own meetings' habit
     for m in MODAL.finditer(text):  # "the first item must be ...", "should always list X in every summary"
         near = text[max(0, m.start() - 40):m.end() + 50]
         if ARTEFACT.search(near) or SELF_REFERENCE.search(near):
