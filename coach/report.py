@@ -24,7 +24,8 @@ from sqlalchemy import func, select
 from coach.policy import OPERATOR, Actor
 from coach.records import STATUS_WORDS, app_pairs
 from coach.store.db import Database
-from coach.store.models import Debrief, Pair, PairSession, Record
+from coach.store.models import Debrief, Pair, PairSession, Record, User
+from coach.suggest import pair_names, redact
 from coach.themes import DEPTHS
 
 FLOOR = 3  # the smallest group any setting may allow
@@ -132,8 +133,11 @@ class ImpactReport:
         out = []
         for r, d in s.execute(q).all():
             who = d.participant_id if d.participant_id is not None else f"{d.pair_id}:{d.role}"
+            participant = s.get(User, d.participant_id) if d.participant_id is not None else None
             out.append({"id": r.id, "kind": r.kind, "theme": r.theme or "other", "depth": r.depth or "awareness",
-                        "detail": r.detail, "quote": r.quote, "role": d.role, "who": who})
+                        "detail": r.detail, "quote": r.quote, "role": d.role, "who": who,
+                        "senior_name": d.pair.senior_name, "junior_name": d.pair.junior_name,
+                        "participant_name": participant.display_name if participant else None})
         return out
 
     @staticmethod
@@ -186,8 +190,9 @@ class ImpactReport:
         taken back after they were chosen)."""
         chosen = (self.followups.options(programme).get("highlights") if self.followups else None) or []
         by_id = {r["id"]: r for r in records if r["kind"] in QUOTABLE}
-        return [{"kind": by_id[i]["kind"], "role": by_id[i]["role"], "quote": by_id[i]["quote"]}
-                for i in chosen if i in by_id]
+        # a quote can name the people it is about ("Dev showed me ..."): the report is read by others
+        return [{"kind": by_id[i]["kind"], "role": by_id[i]["role"],
+                 "quote": redact(by_id[i]["quote"], pair_names(by_id[i]))} for i in chosen if i in by_id]
 
     def quotable(self, actor: Actor) -> list[dict]:
         """What a facilitator may choose as highlights: approved, shared records of their programme."""

@@ -407,11 +407,11 @@ def _names_of(rows: list[dict]) -> dict[str, str]:
     """Names a pair's quotes may mention, with what replaces them."""
     out: dict[str, str] = {}
     for r in rows:
-        out |= {n: lab for n, lab in _pair_names(r).items() if n not in out}
+        out |= {n: lab for n, lab in pair_names(r).items() if n not in out}
     return out
 
 
-def _pair_names(r: dict) -> dict[str, str]:
+def pair_names(r: dict) -> dict[str, str]:
     """The names of a record's pair (its Pair row, its debrief's participant) and their labels."""
     out = {}
     for name, label in ((r.get("senior_name"), SENIOR), (r.get("junior_name"), JUNIOR),
@@ -536,15 +536,15 @@ def _suggestion(c: _Card, senior: str, junior: str) -> Suggestion:
 
 
 def _quote(r: dict) -> Quote:
-    pair_names = _pair_names(r)
+    names = pair_names(r)
     if r["kind"] == "broken_assumption" and r["before"] and r["after"]:
         text = f"Believed “{_clip(r['before'])}”; after the sessions: “{_clip(r['after'])}”"
     else:
         text = r["text"]
     said = (r.get("quote") or "").strip()
-    return Quote(text=redact(text, pair_names), kind=r["kind"], role=r["role"], topic=r["topic"],
+    return Quote(text=redact(text, names), kind=r["kind"], role=r["role"], topic=r["topic"],
                  senior_role=r["senior"], junior_role=r["junior"],
-                 said=redact(said, pair_names) if said and said != text else "", debrief_id=r["debrief_id"])
+                 said=redact(said, names) if said and said != text else "", debrief_id=r["debrief_id"])
 
 
 def _clip(s: str) -> str:
@@ -560,13 +560,13 @@ def _finding(c: _Card) -> str:
     if broken:
         b = broken[0]
         return redact(f"The earlier senior believed “{_clip(b['before'])}”; after the sessions: “{_clip(b['after'])}”.",
-                      _pair_names(b))
+                      pair_names(b))
     learned = [r for r in rows if r["kind"] == "learned" and r["role"] == "senior"]
     if learned:
-        return redact(f"The earlier senior learned: “{_clip(learned[0]['text'])}”.", _pair_names(learned[0]))
+        return redact(f"The earlier senior learned: “{_clip(learned[0]['text'])}”.", pair_names(learned[0]))
     other = [r for r in rows if r["kind"] != "action"] or rows
     who = "senior" if other[0]["role"] == "senior" else "junior"
-    return redact(f"The earlier {who} recorded: “{_clip(other[0]['text'])}”.", _pair_names(other[0]))
+    return redact(f"The earlier {who} recorded: “{_clip(other[0]['text'])}”.", pair_names(other[0]))
 
 
 # -- why it fits this pair -----------------------------------------------------------------------

@@ -127,6 +127,18 @@ def test_content_only_from_approved_shared_records_and_quotes_only_when_chosen(s
     assert "I thought print was enough, case 0." not in quoted
 
 
+def test_highlighted_quotes_name_no_one(svc):
+    fran = person(svc, "fran@example.org", "facilitator", "Big")
+    ids = pair_with_records(svc, "Big", [belief(quote="Dev showed me a 40-second clip, and Raj left the company.")], [])
+    with svc.db.session() as s:  # the pair's junior is called Dev
+        s.get(Debrief, ids["senior"]).pair.junior_name = "Dev"
+    svc.report.choose_highlights(fran, [q["id"] for q in svc.report.quotable(fran)])
+    r = svc.report.build(fran)
+    assert [h["quote"] for h in r.highlights] == ["[the junior] showed me a 40-second clip, and [a colleague] left the company."]
+    page, text = report_html(r), pdf_text(report_pdf(r))
+    assert "Dev" not in page and "Raj" not in page and "Dev" not in text and "[the junior] showed me" in text
+
+
 def test_each_reader_sees_their_scope_and_the_admin_aggregates_only(svc):
     fran = person(svc, "fran@example.org", "facilitator", "Big")
     olga = person(svc, "olga@example.org", "facilitator", "Other")
