@@ -27,10 +27,11 @@ from pathlib import Path
 import yaml
 
 from coach.cues import content_words, gives_a_reason, has_time, is_vague, names_a_decision
-from coach.extraction.status import reading, said_outright
+from coach.extraction.status import YES_ONLY, reading, said_outright, status_in
 from coach.interview import Step
 from coach.prompts import default_prompts_dir
 
+ASKED_AGAIN = ("status_again", "decision_which")
 THIN = 5  # content words up to which an answer says too little about what came of an action
 Turn = tuple[str, str, dict | None]
 
@@ -140,7 +141,7 @@ class FollowUp:
                 if kind == "question":
                     st.pos, st.probes, st.asked = st.pos + 1, 0, []
                 elif kind == "probe":
-                    st.probes += 1
+                    st.probes += meta.get("probe") not in ASKED_AGAIN  # asking again after a bare "yes" is free
                     st.asked.append(meta.get("probe") or "")
                 elif kind == "resume":
                     st.done = st.ended_early = False
@@ -212,8 +213,11 @@ class FollowUp:
 
     def _probe(self, st: State) -> Step | None:
         slot = self._slot(st)
-        if slot is None or st.probes >= int(self.t.get("max_probes", 3)):
+        if slot is None:
             return None
+        again = self._ask_again(st, slot)
+        if again or st.probes >= int(self.t.get("max_probes", 3)):
+            return again
         said = " ".join(st.texts.get(slot, []))
         probes = self.t["probes"]
         if slot == "since":
@@ -236,13 +240,30 @@ class FollowUp:
             return Step(probes["decision"], "probe", slot=slot, probe="decision")
         return None
 
+    def _ask_again(self, st: State, slot: str) -> Step | None:
+        """A bare "Yes." to "done, partly done, not started yet, or dropped?" says none of them, and
+        to "Did it change a decision? Which one?" not which: each is asked once more (not counted)."""
+        replied, probes = self._replies(st, slot), self.t["probes"]
+        last = st.last_coach.get("probe")
+        if last == "status" and status_in(replied.get("status", "")) is None and replied.get("status"):
+            return Step(probes["status_again"], "probe", slot=slot, probe="status_again")
+        if last == "decision" and YES_ONLY.match(replied.get("decision", "")):
+            return Step(probes["decision_which"], "probe", slot=slot, probe="decision_which")
+        return None
+
     @staticmethod
-    def _status(st: State, slot: str, first: str) -> str | None:
-        """What became of the action: the reply to the status question when it was asked, else the
-        first answer's reading. Replies to the other follow-ups ("Did it change a decision?" "No, not
-        yet.") are about something else."""
-        replies = [t for t, q in zip(st.texts.get(slot, []), st.replied_to.get(slot, [])) if q == "status"]
-        return (reading(" ".join(replies))[0] if replies else None) or reading(first)[0]
+    def _replies(st: State, slot: str) -> dict[str, str]:
+        """The participant's reply to each follow-up asked about this action (the last one, by probe)."""
+        return dict(zip(st.replied_to.get(slot, []), st.texts.get(slot, [])))
+
+    @classmethod
+    def _status(cls, st: State, slot: str, first: str) -> str | None:
+        """What became of the action: the reply to the status question when it was asked (or asked
+        again), else the first answer's reading. Replies to the other follow-ups ("Did it change a
+        decision?" "No, not yet.") are about something else."""
+        replied = cls._replies(st, slot)
+        said = [status_in(replied[q]) for q in ("status_again", "status") if replied.get(q)]
+        return next((x for x in said if x), None) or reading(first)[0]
 
     def _question(self, pos: int, again: bool = False) -> Step:
         if pos >= len(self.plan) or pos < 0:

@@ -171,6 +171,24 @@ def test_a_reply_to_another_follow_up_does_not_change_what_became_of_the_action(
     assert probes == ["intro", "question", "decision", "closing"]
 
 
+def test_a_bare_yes_to_the_status_or_the_decision_question_is_asked_once_more():
+    fu = conversation("senior", ["Post something on LinkedIn every week"])
+    turns = play(fu, ["So, mixed. I did three, then it just fell off before Christmas.",
+                      "yes",  # to "done, partly done, not started yet, or dropped?": none of them
+                      "Partly, I suppose.",
+                      "Christmas, and a product launch that ate December.",
+                      "Yes",  # to "did it change a decision? which one?"
+                      "I moved the trade-show budget to a video pilot."])
+    probes = [(m or {}).get("probe") or (m or {}).get("kind") for sp, _, m in turns if sp == "coach"]
+    assert probes == ["intro", "question", "status", "status_again", "in_the_way", "decision", "decision_which",
+                      "closing"]
+    items = extract_outcomes([XTurn(sp, t, m) for sp, t, m in turns], [{"text": "Post something on LinkedIn every week"}],
+                             "senior")
+    [out] = [i for i in items if i.kind == "outcome"]
+    assert out.detail["status"] == "partly"
+    assert out.detail["decision_changed"] == "I moved the trade-show budget to a video pilot."
+
+
 def test_outcomes_are_linked_grounded_and_words_to_the_software_set_nothing():
     actions = [{"text": "Move the billboard money to creators", "record": 7},
                {"text": "Ask each store manager to post a video", "record": 8}]

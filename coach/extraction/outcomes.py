@@ -27,10 +27,10 @@ from coach.cues import (
     sentences_of,
 )
 from coach.extraction.records import Item, Turn
-from coach.extraction.status import action_status
+from coach.extraction.status import action_status, status_in
 
 STATUS_WORDS = {"done": "done", "partly": "partly done", "not_yet": "not yet", "dropped": "dropped"}
-MAX_SENTENCES = 3  # what happened: at most this many sentences of the first answer
+MAX_SENTENCES = 5  # what happened: at most this many sentences of the first answer
 ACTION_MATCH = 0.34  # share of an action's own words a coach question must repeat to be about it
 MEANT = 0.42  # else: the sentence model's cosine between question and action, and its lead over the next
 MEANT_MARGIN = 0.1
@@ -233,7 +233,7 @@ def status_of(seg: Segment) -> str | None:
     answers = [" ".join(v) for v in by_turn.values()]
     for turn, sents in by_turn.items():  # the answer to "done, partly done, ...?" settles it
         q = next(q for t, _, q in seg.sentences if t == turn)
-        if "partly done" in q and (st := action_status(" ".join(sents))):
+        if "partly done" in q and (st := status_in(" ".join(sents))):  # a bare "Yes" names none
             return st
     first, whole = action_status(answers[0]), action_status(" ".join(answers))
     if (first, whole) in LATER_SAYS_MORE:  # "That's written." ... "It's sitting in my drafts."

@@ -133,6 +133,12 @@ def said_outright(text: str) -> str | None:
         (st for st, pattern in LEADS_WITH.items() if pattern.match(sents[0])), None)
 
 
+def status_in(reply: str) -> str | None:
+    """The status a reply to "done, partly done, not started yet, or dropped?" names; a bare "Yes"
+    names none."""
+    return None if YES_ONLY.match(reply) else reading(reply)[0]
+
+
 def verdict(sentence: str) -> str | None:
     """A sentence that sums the answer up in a word or two ("So, not yet, but it has a date.",
     "Dropped.", "I'd call it half done.")."""
