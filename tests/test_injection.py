@@ -210,7 +210,7 @@ def test_the_transcript_strikes_through_what_the_guard_refused(svc):
     from coach.ui.facilitator import ReviewTab
 
     html = ReviewTab(Ctx(svc, svc.accounts)).transcript_html(turns, attempts=found)
-    assert 'class="attempt"' in html and "words to the software" in html
+    assert 'class="attempt"' in html and "words about the record, not recorded" in html
 
 
 def test_ingested_suspect_records_wait_for_a_facilitator(svc):

@@ -79,6 +79,13 @@ def test_facilitator_approves_edits_rejects_and_exports(tmp_path, browser):
         page.get_by_role("button", name="Reject").click()
         page.locator("#review-note").get_by_text("rejected by Fran").wait_for()
         pick("Action")
+        # the reason written for the rejected item is not left for the next one
+        reason = page.get_by_label("Reason (for a rejection, optional)")
+        for _ in range(50):
+            if reason.input_value() == "":
+                break
+            page.wait_for_timeout(100)
+        assert reason.input_value() == ""
         page.get_by_role("button", name="Undo the decision on this item").click()  # changed their mind
         page.locator("#review-note").get_by_text("back to be reviewed").wait_for()
         page.get_by_label("Reason (for a rejection, optional)").fill("Too vague to act on")

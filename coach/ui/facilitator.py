@@ -558,7 +558,8 @@ class ReviewTab:
         gr.on([self.search.submit, self.show.change], self.queue_choices, inputs=filters, outputs=self.queue)
         tab.select(self.queue_if_facilitator, inputs=filters, outputs=self.queue)
         self.queue.change(self.open, inputs=self.queue, outputs=self.opened, api_name="open_review")
-        picked = [self.transcript, self.text, self.before, self.after, self.theme, self.depth, self.scope, self.note]
+        picked = [self.transcript, self.text, self.before, self.after, self.theme, self.depth, self.scope, self.note,
+                  self.reason]
         self.pick.change(self.pick_item, inputs=[self.queue, self.pick], outputs=picked, api_name="pick_item")
         edit = [self.text, self.before, self.after, self.theme, self.depth, self.scope, self.reason]
         decided = [self.pick, self.note, self.queue]
@@ -634,7 +635,7 @@ class ReviewTab:
                 w = esc(words)
                 body = body.replace(w, f'<span class="attempt" title="not recorded">{w}</span>', 1)
             if (attempts or {}).get(idx):
-                badges += '<span class="suspect-badge">⚠ words to the software (not recorded)</span>'
+                badges += '<span class="suspect-badge">⚠ words about the record, not recorded</span>'
             for q_, why in suspects.get(idx, []):
                 w = esc(q_)
                 body = body.replace(w, f'<mark class="suspect" title="{esc(why)}">{w}</mark>', 1)
@@ -682,8 +683,9 @@ class ReviewTab:
 
     def pick_item(self, did, rid, request: gr.Request) -> dict:
         keys = (self.transcript, self.text, self.before, self.after, self.theme, self.depth, self.scope, self.note)
-        if not did or rid is None:
-            return unchanged(*keys)
+        if not did or rid is None:  # nothing chosen (after "Approve all"): no item's words left in the boxes
+            return unchanged(self.transcript, self.theme, self.depth, self.scope, self.note) | {
+                self.text: "", self.before: "", self.after: "", self.reason: ""}
         try:
             actor = self.ctx.who(request, "facilitator")
             turns, items = self.review.read(actor, did)
@@ -701,7 +703,8 @@ class ReviewTab:
             note += f"\n\nEdited; the participant's record said: “{esc(r['original'].get('text') or '')}”."
         if r.get("reject_reason"):
             note += f"\n\nRejected: {esc(r['reject_reason'])}"
-        return {self.transcript: self.transcript_html(turns, r["quote"], r["turn_index"], items, attempt_spans(turns)),
+        return {self.reason: "",  # a reason written for the item before is not this one's
+                self.transcript: self.transcript_html(turns, r["quote"], r["turn_index"], items, attempt_spans(turns)),
                 self.text: r["text"] or "", self.before: r["before"] or "", self.after: r["after"] or "",
                 self.theme: r["theme"], self.depth: r["depth"], self.scope: r["scope"], self.note: note.strip()}
 
