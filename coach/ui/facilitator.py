@@ -534,7 +534,7 @@ class ReviewTab:
             self.assumptions = gr.Dataframe(label="Broken assumptions shared most often (similar wordings grouped)",
                                             interactive=False, wrap=True)
             self.progress_plot = gr.BarPlot(x="what", y="count", title="The round so far", y_lim=[0, None],
-                                            sort=None)
+                                            sort=None, x_label_angle=-30)
             gr.Markdown("Pairs created in the app (past debriefs loaded with `coach ingest` are not counted). Each "
                         "pair expects two debriefs, one from each side; “shared” counts debriefs whose participant "
                         "confirmed the summary and agreed to share it.", elem_classes="coach-note")
@@ -764,7 +764,8 @@ class ReviewTab:
         beliefs = d["assumptions"] or [{"belief before (most typical wording)": "none yet", "debriefs": 0}]
         progress = pd.DataFrame(d["progress"])
         top = max(1, int(progress["count"].max()))
-        return td, pd.DataFrame(beliefs), gr.BarPlot(value=progress, y_lim=[0, top])
+        # the round's steps in their order, not the alphabet's; labels slanted so they do not overlap
+        return td, pd.DataFrame(beliefs), gr.BarPlot(value=progress, y_lim=[0, top], sort=None, x_label_angle=-30)
 
     def reextract(self, request: gr.Request, progress=gr.Progress()) -> str:  # noqa: B008 (Gradio's way to ask for it)
         actor = self.ctx.who(request, "facilitator")
