@@ -164,6 +164,7 @@ class Quote:
     junior_role: str
     said: str = ""  # the participant's own words behind it, names replaced ("" for ingested records)
     debrief_id: str = ""  # for facilitators and exports only
+    later: str = ""  # an action's status at its follow-up ("dropped"), when an approved, shared outcome says
 
 
 @dataclass
@@ -243,7 +244,7 @@ class PastPair:
     rank: float = 0.0  # what orders the candidates (the score once the programme's mean topic is taken away)
     junior_query: np.ndarray = field(default_factory=lambda: np.zeros(0))
     names: dict[str, str] = field(default_factory=dict)
-
+    outcomes: list[dict] = field(default_factory=list)  # what became of its actions (records.pair_outcomes)
 
     @property
     def junior_role_sim(self) -> float:
@@ -287,7 +288,8 @@ def past_pairs(corpus: Corpus, senior: str, junior: str, programmes: Collection[
     for i, p in enumerate(pairs):
         p.vec, p.junior_query = vecs[i], qv[1]
         p.senior_side, p.junior_side, p.role_sim, p.topic_junior, p.score = (float(x) for x in sides[:, i])
-        p.rank = float(ranks[4, i]) + OUTCOME_WEIGHT * outcome_value(outcomes.get(p.pair_id, []))
+        p.outcomes = outcomes.get(p.pair_id, [])
+        p.rank = float(ranks[4, i]) + OUTCOME_WEIGHT * outcome_value(p.outcomes)
     pairs.sort(key=lambda p: -p.rank)
     return pairs
 
@@ -528,14 +530,16 @@ def _suggestion(c: _Card, senior: str, junior: str) -> Suggestion:
     rows = sorted(c.rows, key=lambda r: -(r["sim_senior"] + r["sim_junior"]))
     fit = fit_reason(c.lead, senior, junior, extra_pairs=len(c.members) - 1)
     finding = _finding(c)
-    quotes = [_quote(r) for r in rows[:QUOTES_PER_CARD]]
+    # an action quoted as evidence says what became of it, when its follow-up says (a dropped plan is no example)
+    later = {o["action_record"]: o.get("status") or "" for m in c.members for o in m.outcomes if o.get("action_record")}
+    quotes = [_quote(r, later.get(r["id"], "") if r["kind"] == "action" else "") for r in rows[:QUOTES_PER_CARD]]
     why = f"{fit} {finding}".strip()
     return Suggestion(topic=c.lead.topic, why=why, evidence=sorted({r["debrief_id"] for r in rows}), score=c.score,
                       records=sorted(f"r{r['id']}" for r in rows), strength=c.tier, fit=fit, finding=finding,
                       quotes=quotes, pairs=len(c.members))
 
 
-def _quote(r: dict) -> Quote:
+def _quote(r: dict, later: str = "") -> Quote:
     names = pair_names(r)
     if r["kind"] == "broken_assumption" and r["before"] and r["after"]:
         text = f"Believed “{_clip(r['before'])}”; after the sessions: “{_clip(r['after'])}”"
@@ -544,7 +548,7 @@ def _quote(r: dict) -> Quote:
     said = (r.get("quote") or "").strip()
     return Quote(text=redact(text, names), kind=r["kind"], role=r["role"], topic=r["topic"],
                  senior_role=r["senior"], junior_role=r["junior"],
-                 said=redact(said, names) if said and said != text else "", debrief_id=r["debrief_id"])
+                 said=redact(said, names) if said and said != text else "", debrief_id=r["debrief_id"], later=later)
 
 
 def _clip(s: str) -> str:

@@ -673,3 +673,22 @@ def test_a_topic_whose_actions_were_done_and_changed_decisions_ranks_above_one_w
     _add_outcomes(svc, first, [{"status": "dropped", "decision_changed": None}])
     _add_outcomes(svc, second, [{"status": "done", "decision_changed": "Moved the flyer budget to creators"}])
     assert order() == [second, first]  # what became of the actions tips near equals
+
+
+
+def test_an_action_quoted_as_evidence_says_what_became_of_it(svc):
+    from sqlalchemy import select
+
+    from coach.store.models import Record
+
+    load(svc, [debrief("vid1", "TikTok discovery for local shops", "Regional retail manager",
+                       "Store assistant who films short videos", learned=["Local creators' videos drive footfall"],
+                       actions=["Ask each store manager to post one video a week"])])
+    with svc.db.session() as s:
+        action = s.scalars(select(Record).where(Record.debrief_id == "vid1", Record.kind == "action")).one()
+        action_id = action.id
+    _add_outcomes(svc, "vid1", [{"status": "dropped", "decision_changed": None, "action_record": action_id}])
+    [card] = [c for c in suggest(svc.corpus, "Manager of local shops", "Assistant who makes TikTok videos", k=5)
+              if "vid1" in c.evidence]
+    later = {q.kind: q.later for q in card.quotes}
+    assert later == {"learned": "", "action": "dropped"}

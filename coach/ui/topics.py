@@ -18,7 +18,7 @@ from pathlib import Path
 import gradio as gr
 
 from coach.policy import AccessDenied, Actor
-from coach.records import pairs_of_participant
+from coach.records import STATUS_WORDS, pairs_of_participant
 from coach.suggest import (
     BATCH_COLUMNS,
     BatchError,
@@ -187,6 +187,8 @@ class TopicsTab:
     def _quote(q: Quote, facilitator: bool) -> str:
         whose = "the senior's" if q.role == "senior" else "the junior's"
         said = f"<br><small>In their words: “{plain(q.said)}”</small>" if q.said else ""
+        if q.later:
+            said += f"<br><small>A month on: {plain(STATUS_WORDS.get(q.later, q.later))}</small>"
         ref = f" <small>(debrief {_id(q.debrief_id)}, for Review)</small>" if facilitator and q.debrief_id else ""
         text = plain(q.text) if q.kind == "broken_assumption" else f"“{plain(q.text)}”"  # its parts are quoted
         return (f"{text} <small>({KIND.get(q.kind, q.kind)}, {whose} debrief; earlier pair: "
