@@ -106,7 +106,8 @@ class State:
     probes: int = 0
     asked: list[str] = field(default_factory=list)
     texts: dict[str, list[str]] = field(default_factory=dict)
-    replied_to: dict[str, list[str]] = field(default_factory=dict)  # per text: "question" or the probe it answers
+    # per slot, each answer with what it answered: "question" (or a correction of it) or the probe's name
+    said_to: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     answers: dict[str, list[int]] = field(default_factory=dict)
     status: dict[str, str] = field(default_factory=dict)  # slot -> done | partial | skipped
     corrections: list[int] = field(default_factory=list)
@@ -162,12 +163,13 @@ class FollowUp:
                 st.answers.setdefault(slot, []).append(idx)
                 replace = bool(meta.get("replaces"))
                 st.texts[slot] = [text] if replace else [*st.texts.get(slot, []), text]
+                st.said_to[slot] = [("question", text)] if replace else [*st.said_to.get(slot, []), ("question", text)]
                 st.corrections.append(idx)
                 st.status[slot] = "done"
             elif not st.done and (slot := self._slot(st)) is not None:
                 st.answers.setdefault(slot, []).append(idx)
                 st.texts.setdefault(slot, []).append(text)
-                st.replied_to.setdefault(slot, []).append(st.last_coach.get("probe") or "question")
+                st.said_to.setdefault(slot, []).append((st.last_coach.get("probe") or "question", text))
                 st.status[slot] = "done" if not is_vague(text) or st.status.get(slot) == "done" else "partial"
         return st
 
@@ -224,7 +226,7 @@ class FollowUp:
             if is_vague(said) and "more" not in st.asked and not re.match(r"^\W*no\b", said, re.I):
                 return Step(self.t["since"]["more"], "probe", slot=slot, probe="more")
             return None
-        first = " ".join(t for t, q in zip(st.texts.get(slot, []), st.replied_to.get(slot, [])) if q == "question")
+        first = " ".join(t for q, t in st.said_to.get(slot, []) if q == "question")
         # Unless the answer opened by naming it ("Not yet, it's booked"), the participant says which it
         # was: read from free answers by rules, a status is too often wrong to be theirs.
         if "status" not in st.asked and said_outright(first) is None:
@@ -245,7 +247,7 @@ class FollowUp:
         to "Did it change a decision? Which one?" not which: each is asked once more (not counted)."""
         replied, probes = self._replies(st, slot), self.t["probes"]
         last = st.last_coach.get("probe")
-        if last == "status" and status_in(replied.get("status", "")) is None and replied.get("status"):
+        if last == "status" and replied.get("status") and status_in(replied["status"]) is None:
             return Step(probes["status_again"], "probe", slot=slot, probe="status_again")
         if last == "decision" and YES_ONLY.match(replied.get("decision", "")):
             return Step(probes["decision_which"], "probe", slot=slot, probe="decision_which")
@@ -254,7 +256,7 @@ class FollowUp:
     @staticmethod
     def _replies(st: State, slot: str) -> dict[str, str]:
         """The participant's reply to each follow-up asked about this action (the last one, by probe)."""
-        return dict(zip(st.replied_to.get(slot, []), st.texts.get(slot, [])))
+        return dict(st.said_to.get(slot, []))
 
     @classmethod
     def _status(cls, st: State, slot: str, first: str) -> str | None:

@@ -127,17 +127,18 @@ class ImpactReport:
         who it comes from (a participant, or the debrief when the account is gone)."""
         if not pair_ids:
             return []
-        q = (select(Record, Debrief).join(Debrief, Debrief.id == Record.debrief_id)
+        # the pair's and the participant's names come along: a chosen quote is shown without them
+        q = (select(Record, Debrief, Pair.senior_name, Pair.junior_name, User.display_name)
+             .join(Debrief, Debrief.id == Record.debrief_id).join(Pair, Pair.id == Debrief.pair_id)
+             .outerjoin(User, User.id == Debrief.participant_id)
              .where(Debrief.pair_id.in_(pair_ids), Debrief.shared.is_(True), Debrief.confirmed_at.is_not(None),
                     Record.status == "approved"))
         out = []
-        for r, d in s.execute(q).all():
+        for r, d, senior_name, junior_name, participant_name in s.execute(q).all():
             who = d.participant_id if d.participant_id is not None else f"{d.pair_id}:{d.role}"
-            participant = s.get(User, d.participant_id) if d.participant_id is not None else None
             out.append({"id": r.id, "kind": r.kind, "theme": r.theme or "other", "depth": r.depth or "awareness",
                         "detail": r.detail, "quote": r.quote, "role": d.role, "who": who,
-                        "senior_name": d.pair.senior_name, "junior_name": d.pair.junior_name,
-                        "participant_name": participant.display_name if participant else None})
+                        "senior_name": senior_name, "junior_name": junior_name, "participant_name": participant_name})
         return out
 
     @staticmethod

@@ -124,6 +124,16 @@ def test_an_answer_that_does_not_plainly_say_gets_the_status_question_and_the_re
     assert "status" not in [(m or {}).get("probe") for sp, _, m in plain if sp == "coach"]
 
 
+def test_a_correction_stands_as_the_answer_to_the_question_not_to_a_follow_up():
+    fu = conversation("senior", ["Move the rota to the app"])
+    turns = play(fu, ["It was a busy month.", "Partly."])  # the status question, then "what got in the way?"
+    turns.append(("participant", "Done: every shift is booked in the app now.", {"correction_of": "a0", "replaces": True}))
+    st = fu.state(turns)
+    assert st.said_to["a0"] == [("question", "Done: every shift is booked in the app now.")]
+    turns.append(("participant", "And nights too.", {"correction_of": "a0"}))  # added to what they said
+    assert fu.state(turns).said_to["a0"][-1] == ("question", "And nights too.")
+
+
 def test_a_junior_is_asked_about_teaching_or_leading_since_and_never_about_decisions():
     fu = conversation("junior", ["Run a lunch-and-learn on Power BI"])
     turns = play(fu, ["Done, twelve people came and the CFO asked for a second one in March.",

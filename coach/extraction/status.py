@@ -54,7 +54,9 @@ _SCHEDULED = (r"booked( for| in)?", r"in the (calendar|diary)", r"pencil(l)?ed( 
               r"scheduled (for|on)", r"planned (for|after)", r"we'?ve picked the (day|date)")
 SCHEDULED = rx(*_SCHEDULED)
 # Money or a yes for it: arranged, like a date ("budget approved but not started" is not yet).
-APPROVED = rx(r"(budget|funding|money|capex|spend|plan|proposal|business case)('s| is| was| has been| got)? (agreed|approved|signed off)")
+_MONEY = r"budget|funding|money|capex|spend|plan|proposal|business case"
+_GOT_A_YES = r"('s| is| was| has been| got) (agreed|approved|signed off)"
+APPROVED = rx(rf"({_MONEY})({_GOT_A_YES}|( agreed| approved| signed off))")
 PENDING = rx(
     *_SCHEDULED, r"not (\w+ )?yet", r"not started", r"(haven'?t|hasn'?t|have not|has not)", r"on my (list|radar)", r"on the (radar|agenda|list)", r"in committee", r"still the plan",
     r"(moved|postponed|rescheduled|pushed|slipped) (to|back|into)", r"rescheduled", r"postponed",
@@ -75,7 +77,7 @@ DONE = rx(
     r"in place", r"sent it", r"it works", r"(yes,? )?i have (show|shown|done)", r"is running", r"running since",
     r"(it'?s|is) on (the|our) (wiki|confluence|intranet|server|website)", r"already been used", r"been used", r"ran for",
     r"(she|he|they|we|i) did it", r"now (use|uses|using)",
-    r"(budget|funding|money|plan|proposal|business case|it|that)('s| is| was| has been| got) (agreed|approved|signed off)", r"(is|are) (now )?using it", r"revisited",
+    rf"({_MONEY}|it|that){_GOT_A_YES}", r"(is|are) (now )?using it", r"revisited",
     r"(it|that|this)( one)? (went|got) (to|out|up|live|ahead|through|done|sent|presented)",
     r"(it|that|this)( one)? (was|got) (?!(?:planned|booked|scheduled|postponed|delayed|rescheduled|cancell?ed|moved|pushed|parked|shelved|refused|rejected|blocked|vetoed|dropped|scrapped)\b)[a-z]{3,}ed (to|by|at|in|on|last)\b")
 # A deed reported in the past tense by the speaker or their side ("I gave it last week", "we sat
