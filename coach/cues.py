@@ -24,12 +24,13 @@ HEDGE = rx(r"maybe", r"perhaps", r"possibly", r"i guess", r"i suppose", r"i'?m n
            r"i don'?t know( if| whether)?", r"might", r"could be", r"i don'?t buy", r"i'?m not convinced",
            r"if i find the time", r"we'?ll see", r"not really sure", r"sort of", r"kind of")
 # Words addressed to the software rather than said about the sessions (see injection_spans).
+SPEAKER_LABEL = r"(participant|coach|interviewer|assistant)"  # who speaks in a transcript, as a label
 INJECTION = rx(r"ignore (all |your |the |any )?(previous |prior )?(instructions|prompt|rules)", r"disregard",
                r"ignore (whatever|everything|anything|all)( else)?", r"ignore the rest", r"(you were|you'?ve been) told",
                r"system (note|prompt|message)", r"note to the (extractor|system|summary|summariser|summarizer|ai|model)",
                r"extractor", r"record that", r"write (this|that) down", r"pass (this|that) on exactly",
                # a speaker label inside an answer: a turn of the conversation made up ("Participant: Yes - ...")
-               r"(?:^|(?<=[.!?]\s)|(?<=\n))\s*(participant|coach|interviewer|assistant)\s*:\s*\w+",
+               rf"(?:^|(?<=[.!?]\s)|(?<=\n))\s*{SPEAKER_LABEL}\s*:\s*\w+",
                r"(the|your) (summary|summarising|summarizing) (tool|system|bot|model)",
                r"(list|record|mark|log|note|put) (my|me|this participant|the participant)( main)? (learning|learnings|"
                r"as|down as)", r"participant has (completed|learned|mastered)",

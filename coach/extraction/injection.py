@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from coach.cues import RESUME
+from coach.cues import RESUME, SPEAKER_LABEL
 from coach.extraction.records import Item, Turn, normalise
 
 WEIGHTS = Path(__file__).with_name("injection_model.json")
@@ -78,7 +78,7 @@ MODAL = re.compile(r"\b(must|should|shall|has to|have to|needs? to|ought to|is t
                    re.I)
 QUOTED = re.compile(r"[\"“«„]([^\"”»]{12,})[\"”»]|(?<!\w)'([^']{12,})'(?!\w)")
 DOUBLE_QUOTED = re.compile(r"[\"“«„]([^\"”»]{12,})[\"”»]")
-MARKUP = re.compile(r"^\W*(?i:participant|coach|interviewer|user|assistant|system|facilitator|ai)\s*:\s|<!--|-->|\{\s*\"|\"\s*:\s*[\[{\"]|\[[A-Za-z _-]{2,30}\]\s*:?|(^|\s)#{1,6}\s|\*\*|"
+MARKUP = re.compile(r"^\W*(?i:" + SPEAKER_LABEL + r")\s*:\s|<!--|-->|\{\s*\"|\"\s*:\s*[\[{\"]|\[[A-Za-z _-]{2,30}\]\s*:?|(^|\s)#{1,6}\s|\*\*|"
                     r"(^|\s)[-*•]\s+\*{0,2}[A-Z][a-z]+:|</?[a-z]+[^>]*>")
 URL = re.compile(r"\b(https?://|www\.)\S+|\b[a-z0-9][a-z0-9-]*(\.[a-z0-9-]+)*\.(com|net|org|io|ai|co|info|biz|"
                  r"app|dev|xyz|ru|cn|de|fr|uk|eu|pl|es|it|nl|me|ly|gl|sh|to|site|online|link|click|zip)"
